@@ -1,0 +1,120 @@
+package dumper
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+)
+
+// Cache stores whole HTTP responses until the data behind them changes. Wrap handlers with
+// [Cache.Middleware]; when data changes, call [Cache.InvalidatePaths], [Cache.InvalidateTags]
+// or [Cache.Invalidate] (or let an integration such as gormdumper call them).
+//
+// A Cache is safe for concurrent use. Several may live in one process.
+type Cache struct {
+	store  Store
+	closer io.Closer // the store New created, if any
+	policy *policy
+	name   string
+	log    *slog.Logger
+	flight flight
+	stats  counters
+
+	csHit, csMethod []string // Cache-Status values built once
+}
+
+// New returns a cache configured by opts. The zero Options give a 64 MiB memory store.
+func New(opts Options) (*Cache, error) {
+	p, err := opts.Policy.compile()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cache{store: opts.Store, policy: p, name: opts.Name, log: opts.Logger}
+	if c.name == "" {
+		c.name = "dumper"
+	}
+	if !isToken(c.name) {
+		return nil, errorf("Options.Name %q is not a token (letters, digits, !#$%%&'*+-.^_`|~)", c.name)
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.store == nil {
+		if opts.MaxBytes < 0 {
+			return nil, errorf("negative Options.MaxBytes %d", opts.MaxBytes)
+		}
+		m, err := NewMemoryStore(opts.MaxBytes)
+		if err != nil {
+			return nil, err
+		}
+		c.store, c.closer = m, m
+	}
+	c.csHit = []string{c.name + "; hit"}
+	c.csMethod = []string{c.name + "; fwd=method"}
+	return c, nil
+}
+
+// Close releases what New created: the default memory store's goroutine. A store passed in
+// Options is left to its owner. The cache keeps working, without background upkeep.
+func (c *Cache) Close() error {
+	if c.closer != nil {
+		return c.closer.Close()
+	}
+	return nil
+}
+
+// Middleware caches the responses of next according to the cache's [Options.Policy]. It has
+// the signature of a net/http middleware, for a whole site or a single route.
+func (c *Cache) Middleware(next http.Handler) http.Handler {
+	return &middleware{c: c, p: c.policy, next: next}
+}
+
+// MiddlewareWith returns a middleware like [Cache.Middleware] that follows p instead of the
+// cache's policy, for routes with other needs; entries and invalidations are shared with the
+// rest of the cache. It panics if p is invalid, as a misconfiguration found at start-up.
+func (c *Cache) MiddlewareWith(p Policy) func(http.Handler) http.Handler {
+	cp, err := p.compile()
+	if err != nil {
+		panic(err)
+	}
+	return func(next http.Handler) http.Handler {
+		return &middleware{c: c, p: cp, next: next}
+	}
+}
+
+// cacheStatus builds a Cache-Status value (RFC 9211) for a response the cache forwarded.
+func (c *Cache) cacheStatus(fwd string, stored bool, detail string) []string {
+	s := c.name + "; fwd=" + fwd
+	if stored {
+		s += "; stored"
+	}
+	if detail != "" {
+		s += "; detail=" + detail
+	}
+	return []string{s}
+}
+
+func errorf(format string, args ...any) error {
+	return fmt.Errorf("dumper: "+format, args...)
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c < 0x80 && isTokenSym[c]) {
+			return false
+		}
+	}
+	return true
+}
+
+var isTokenSym = func() (t [128]bool) {
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()

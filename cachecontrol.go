@@ -1,0 +1,97 @@
+package dumper
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// cacheControl holds the Cache-Control directives (RFC 9111 §5.2) that decide storage.
+type cacheControl struct {
+	noStore, noCache, private, public bool
+	sMaxAge                           time.Duration // -1: absent
+	maxAge                            time.Duration // -1: absent
+}
+
+// parseCacheControl reads every Cache-Control field line of a message. Unknown directives are
+// ignored; a malformed delta-seconds is treated as 0, the safe reading for a freshness limit.
+// A directive with an argument (private="Set-Cookie", no-cache="…") counts as the bare
+// directive, which is the stricter reading.
+func parseCacheControl(lines []string) cacheControl {
+	cc := cacheControl{sMaxAge: -1, maxAge: -1}
+	for _, line := range lines {
+		for line != "" {
+			var d string
+			d, line = nextDirective(line)
+			name, arg, _ := strings.Cut(d, "=")
+			name = strings.TrimSpace(name)
+			arg = strings.Trim(strings.TrimSpace(arg), `"`)
+			switch strings.ToLower(name) {
+			case "no-store":
+				cc.noStore = true
+			case "no-cache":
+				cc.noCache = true
+			case "private":
+				cc.private = true
+			case "public":
+				cc.public = true
+			case "s-maxage":
+				cc.sMaxAge = deltaSeconds(arg)
+			case "max-age":
+				cc.maxAge = deltaSeconds(arg)
+			}
+		}
+	}
+	return cc
+}
+
+// nextDirective splits off the first comma-separated directive, keeping commas inside a
+// quoted argument.
+func nextDirective(s string) (d, rest string) {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			if quoted {
+				i++
+			}
+		case '"':
+			quoted = !quoted
+		case ',':
+			if !quoted {
+				return s[:i], s[i+1:]
+			}
+		}
+	}
+	return s, ""
+}
+
+func deltaSeconds(s string) time.Duration {
+	n, err := strconv.ParseUint(s, 10, 63)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			return 1<<63 - 1 // RFC 9111 §1.2.2: overflow means "infinity"
+		}
+		return 0
+	}
+	if n > uint64((1<<63-1)/time.Second) {
+		return 1<<63 - 1
+	}
+	return time.Duration(n) * time.Second
+}
+
+// hasToken reports whether a comma-separated header (such as a request's Cache-Control)
+// contains token, case-insensitively.
+func hasToken(lines []string, token string) bool {
+	for _, line := range lines {
+		for line != "" {
+			var d string
+			d, line = nextDirective(line)
+			name, _, _ := strings.Cut(d, "=")
+			if strings.EqualFold(strings.TrimSpace(name), token) {
+				return true
+			}
+		}
+	}
+	return false
+}

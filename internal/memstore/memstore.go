@@ -1,0 +1,107 @@
+// Package memstore is the machinery of dumper's memory store: a byte-bounded W-TinyLFU cache
+// (otter) of values stamped with tags and a birth time, checked against a [TagClock] on read.
+package memstore
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+)
+
+// Store holds values of type V. It is safe for concurrent use.
+type Store[V any] struct {
+	cache     *otter.Cache[string, *item[V]]
+	clock     *TagClock
+	evictions atomic.Uint64
+}
+
+type item[V any] struct {
+	v      V
+	tags   []string
+	born   uint64
+	ttl    time.Duration
+	weight uint32
+}
+
+// New returns a store whose values weigh at most maxBytes in all and which remembers at most
+// maxTags invalidated tags.
+func New[V any](maxBytes int64, maxTags int) (*Store[V], error) {
+	s := &Store[V]{clock: NewTagClock(maxTags)}
+	c, err := otter.New(&otter.Options[string, *item[V]]{
+		MaximumWeight: uint64(maxBytes),
+		Weigher:       func(_ string, it *item[V]) uint32 { return it.weight },
+		ExpiryCalculator: otter.ExpiryCreatingFunc(func(e otter.Entry[string, *item[V]]) time.Duration {
+			if e.Value.ttl <= 0 {
+				return math.MaxInt64
+			}
+			return e.Value.ttl
+		}),
+		OnDeletion: func(e otter.DeletionEvent[string, *item[V]]) {
+			if e.Cause.IsEviction() {
+				s.evictions.Add(1)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.cache = c
+	return s, nil
+}
+
+// Get returns the value under key if it is there and still valid; stale reports a value that
+// was there but is no longer valid (it is removed). now is the clock read before the lookup.
+func (s *Store[V]) Get(key string) (v V, ok, stale bool, now uint64) {
+	now = s.clock.Now()
+	it, found := s.cache.GetIfPresent(key)
+	if !found {
+		return v, false, false, now
+	}
+	if s.clock.Stale(it.tags, it.born) {
+		s.remove(key, it)
+		return v, false, true, now
+	}
+	return it.v, true, false, now
+}
+
+// Set stores v under key for at most ttl (0: no limit), unless one of tags was already
+// invalidated after born. weight is the value's size in bytes.
+func (s *Store[V]) Set(key string, v V, tags []string, born uint64, ttl time.Duration, weight int) {
+	if s.clock.Stale(tags, born) {
+		return
+	}
+	s.cache.Set(key, &item[V]{v: v, tags: tags, born: born, ttl: ttl, weight: uint32(min(weight, math.MaxUint32))})
+}
+
+// Invalidate marks every tag as invalidated now.
+func (s *Store[V]) Invalidate(tags []string) { s.clock.Invalidate(tags) }
+
+// remove drops key if it still holds it, and not a value stored since.
+func (s *Store[V]) remove(key string, it *item[V]) {
+	s.cache.ComputeIfPresent(key, func(old *item[V]) (*item[V], otter.ComputeOp) {
+		if old == it {
+			return nil, otter.InvalidateOp
+		}
+		return old, otter.CancelOp
+	})
+}
+
+// Settle applies pending bookkeeping (weights, evictions) so that Len and Bytes are current.
+func (s *Store[V]) Settle() { s.cache.CleanUp() }
+
+// Len returns the number of values held.
+func (s *Store[V]) Len() int { return s.cache.EstimatedSize() }
+
+// Bytes returns the weight of the values held.
+func (s *Store[V]) Bytes() int64 { return int64(s.cache.WeightedSize()) }
+
+// Evictions returns how many values were dropped for space or because they expired.
+func (s *Store[V]) Evictions() uint64 { return s.evictions.Load() }
+
+// Tags returns the number of invalidated tags remembered.
+func (s *Store[V]) Tags() int { return s.clock.Len() }
+
+// Close stops the store's background work.
+func (s *Store[V]) Close() { s.cache.StopAllGoroutines() }

@@ -1,0 +1,113 @@
+package memstore
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// TagClock is the invalidation clock of a store: a counter advanced by every invalidation and,
+// for each tag invalidated, the counter value at which it last was. A value stamped with born
+// is stale when one of its tags was invalidated after born.
+//
+// The table keeps at most max tags. When it is full the tag invalidated longest ago is
+// forgotten and its time becomes the floor: a tag the table does not hold counts as
+// invalidated at the floor. Forgetting can only make values stale early, never late.
+type TagClock struct {
+	clock atomic.Uint64 // written only under mu
+
+	mu         sync.RWMutex
+	at         map[string]*tagNode
+	head, tail *tagNode // ordered by time of invalidation, oldest first
+	floor      uint64
+	max        int
+}
+
+type tagNode struct {
+	tag        string
+	at         uint64
+	prev, next *tagNode
+}
+
+// NewTagClock returns a clock that remembers at most maxTags tags (at least 1).
+func NewTagClock(maxTags int) *TagClock {
+	return &TagClock{at: make(map[string]*tagNode), max: max(maxTags, 1)}
+}
+
+// Now returns the current clock value.
+func (t *TagClock) Now() uint64 { return t.clock.Load() }
+
+// Stale reports whether one of tags was invalidated after born.
+func (t *TagClock) Stale(tags []string, born uint64) bool {
+	if born >= t.clock.Load() {
+		return false // nothing was invalidated since born
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.floor > born {
+		return true
+	}
+	for _, tag := range tags {
+		if n := t.at[tag]; n != nil && n.at > born {
+			return true
+		}
+	}
+	return false
+}
+
+// Invalidate advances the clock and marks every tag as invalidated at the new value, and
+// returns that value.
+func (t *TagClock) Invalidate(tags []string) uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.clock.Load() + 1
+	for _, tag := range tags {
+		n := t.at[tag]
+		if n == nil {
+			n = &tagNode{tag: tag}
+			t.at[tag] = n
+		} else {
+			t.unlink(n)
+		}
+		n.at = now
+		t.pushBack(n)
+	}
+	for len(t.at) > t.max {
+		n := t.head
+		t.unlink(n)
+		delete(t.at, n.tag)
+		t.floor = n.at
+	}
+	t.clock.Store(now)
+	return now
+}
+
+// Len returns the number of tags remembered.
+func (t *TagClock) Len() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.at)
+}
+
+func (t *TagClock) unlink(n *tagNode) {
+	if n.prev != nil {
+		n.prev.next = n.next
+	} else {
+		t.head = n.next
+	}
+	if n.next != nil {
+		n.next.prev = n.prev
+	} else {
+		t.tail = n.prev
+	}
+	n.prev, n.next = nil, nil
+}
+
+func (t *TagClock) pushBack(n *tagNode) {
+	n.prev = t.tail
+	if t.tail != nil {
+		t.tail.next = n
+	} else {
+		t.head = n
+	}
+	t.tail = n
+}

@@ -1,0 +1,54 @@
+package dumper
+
+import (
+	"net/http"
+)
+
+// appendPrimaryKey appends the key of a request before any Vary is known: the method class
+// (GET and HEAD share entries), scheme, host, canonical path and query. The host is part of
+// the key so that one host's pages are never served for another.
+func appendPrimaryKey(b []byte, r *http.Request, path string) []byte {
+	b = append(b, "G "...)
+	if r.TLS != nil {
+		b = append(b, "https://"...)
+	} else {
+		b = append(b, "http://"...)
+	}
+	for i := 0; i < len(r.Host); i++ {
+		c := r.Host[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	b = append(b, path...)
+	if r.URL.RawQuery != "" {
+		b = append(b, '?')
+		b = append(b, r.URL.RawQuery...)
+	}
+	return b
+}
+
+// appendVariantKey appends to a primary key the values of the request headers named in vary
+// (canonical names, sorted). A header that is absent is told apart from one that is empty.
+// Neither NUL nor the separators used here can occur in a header value that net/http accepts.
+func appendVariantKey(b []byte, primary string, vary []string, h http.Header) []byte {
+	b = append(b, primary...)
+	for _, name := range vary {
+		b = append(b, 0)
+		b = append(b, name...)
+		vs, ok := h[name]
+		if !ok {
+			b = append(b, '!')
+			continue
+		}
+		b = append(b, '=')
+		for i, v := range vs {
+			if i > 0 {
+				b = append(b, ',', ' ')
+			}
+			b = append(b, v...)
+		}
+	}
+	return b
+}

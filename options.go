@@ -1,0 +1,173 @@
+package dumper
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/textproto"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Options configure a [Cache]. The zero value is ready to use: a 64 MiB memory store, the
+// default [Policy], and no logging.
+type Options struct {
+	// Store keeps the entries. If nil, New creates a memory store bounded by MaxBytes, which
+	// Close releases.
+	Store Store
+
+	// MaxBytes bounds the default memory store. Zero means 64 MiB. It is ignored when Store is
+	// set.
+	MaxBytes int64
+
+	// Policy is the policy of [Cache.Middleware]. Routes with other needs use
+	// [Cache.MiddlewareWith].
+	Policy Policy
+
+	// Name identifies the cache in the Cache-Status header (RFC 9211). Empty means "dumper".
+	Name string
+
+	// Logger receives store errors and recovered faults. Nil means no logging.
+	Logger *slog.Logger
+}
+
+// Policy decides which responses a middleware stores and how it answers browsers. The zero
+// value stores 200 responses until they are invalidated and tells browsers to revalidate
+// every time.
+type Policy struct {
+	// Statuses lists the status codes that may be stored, each with its own maximum lifetime
+	// on the server (0: MaxAge). Nil means {200: 0}.
+	Statuses map[int]time.Duration
+
+	// MaxAge bounds how long an entry is kept on the server. Zero means no bound: an entry
+	// lives until it is invalidated or evicted. A response's s-maxage lowers it.
+	MaxAge time.Duration
+
+	// BrowserCacheControl is the Cache-Control sent to clients with a stored response that
+	// did not set its own. Empty means "no-cache": browsers keep the page but ask every time,
+	// and the answer is a 304 Not Modified from the cache while the data is unchanged.
+	BrowserCacheControl string
+
+	// MaxBodyBytes is the largest body stored; larger responses stream through untouched.
+	// Zero means 2 MiB.
+	MaxBodyBytes int
+
+	// MaxKeyBytes bounds the cache key (URL plus the values of the headers the response
+	// varies on). Requests with a longer key pass through without being stored. Zero means
+	// 8 KiB.
+	MaxKeyBytes int
+
+	// TagHeader names a response header listing tags for the response, separated by commas
+	// or spaces (as Cache-Tag and Surrogate-Key do). It is removed before the response
+	// reaches the client unless KeepTagHeader is set. Empty means "Cache-Tag".
+	TagHeader     string
+	KeepTagHeader bool
+
+	// Ignore, if not nil, reports requests that the cache must neither answer nor store
+	// (admin pages, say). It sees the request as the middleware sees it: under
+	// http.StripPrefix, without the prefix. See [IgnorePrefix] and [IgnoreMatching].
+	Ignore func(r *http.Request) bool
+
+	// Age adds an Age header to responses served from the cache.
+	Age bool
+}
+
+// IgnorePrefix returns a [Policy.Ignore] func that matches requests whose path starts with one
+// of prefixes.
+func IgnorePrefix(prefixes ...string) func(r *http.Request) bool {
+	prefixes = append([]string(nil), prefixes...)
+	return func(r *http.Request) bool {
+		for _, p := range prefixes {
+			if strings.HasPrefix(r.URL.Path, p) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// IgnoreMatching returns a [Policy.Ignore] func that matches requests whose path matches re.
+func IgnoreMatching(re *regexp.Regexp) func(r *http.Request) bool {
+	return func(r *http.Request) bool { return re.MatchString(r.URL.Path) }
+}
+
+const (
+	defaultMaxBytes     = 64 << 20
+	defaultMaxBodyBytes = 2 << 20
+	defaultMaxKeyBytes  = 8 << 10
+)
+
+// policy is a validated Policy with its defaults filled in.
+type policy struct {
+	statuses      map[int]time.Duration
+	maxAge        time.Duration
+	browserCC     []string
+	maxBody       int
+	maxKey        int
+	tagHeader     string
+	keepTagHeader bool
+	ignore        func(*http.Request) bool
+	age           bool
+}
+
+func (p Policy) compile() (*policy, error) {
+	c := &policy{
+		maxAge:        p.MaxAge,
+		maxBody:       p.MaxBodyBytes,
+		maxKey:        p.MaxKeyBytes,
+		keepTagHeader: p.KeepTagHeader,
+		ignore:        p.Ignore,
+		age:           p.Age,
+	}
+	var errs []error
+	if p.MaxAge < 0 {
+		errs = append(errs, fmt.Errorf("dumper: negative Policy.MaxAge %v", p.MaxAge))
+	}
+	if p.MaxBodyBytes < 0 || p.MaxKeyBytes < 0 {
+		errs = append(errs, errors.New("dumper: negative Policy.MaxBodyBytes or MaxKeyBytes"))
+	}
+	if c.maxBody == 0 {
+		c.maxBody = defaultMaxBodyBytes
+	}
+	if c.maxKey == 0 {
+		c.maxKey = defaultMaxKeyBytes
+	}
+	if p.Statuses == nil {
+		c.statuses = map[int]time.Duration{http.StatusOK: 0}
+	} else {
+		c.statuses = make(map[int]time.Duration, len(p.Statuses))
+		for code, ttl := range p.Statuses {
+			switch {
+			case code < 200 || code > 599 || code == http.StatusPartialContent || code == http.StatusNotModified:
+				errs = append(errs, fmt.Errorf("dumper: status %d cannot be stored", code))
+			case ttl < 0:
+				errs = append(errs, fmt.Errorf("dumper: negative lifetime %v for status %d", ttl, code))
+			}
+			c.statuses[code] = ttl
+		}
+	}
+	cc := p.BrowserCacheControl
+	if cc == "" {
+		cc = "no-cache"
+	}
+	c.browserCC = []string{cc}
+	c.tagHeader = textproto.CanonicalMIMEHeaderKey(p.TagHeader)
+	if c.tagHeader == "" {
+		c.tagHeader = "Cache-Tag"
+	}
+	return c, errors.Join(errs...)
+}
+
+// lifetime is how long a response with status code and s-maxage (negative: none) may be kept.
+func (p *policy) lifetime(code int, sMaxAge time.Duration) time.Duration {
+	ttl := p.statuses[code]
+	if ttl == 0 || (p.maxAge > 0 && p.maxAge < ttl) {
+		ttl = p.maxAge
+	}
+	if sMaxAge > 0 && (ttl == 0 || sMaxAge < ttl) {
+		ttl = sMaxAge
+	}
+	return ttl
+}

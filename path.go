@@ -1,0 +1,120 @@
+package dumper
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrInvalidPath is wrapped by the errors of [NormalizePath] and [Cache.InvalidatePaths].
+var ErrInvalidPath = errors.New("dumper: invalid path")
+
+// NormalizePath returns the form of an absolute URL path that the cache uses as the path's
+// tag. It accepts a path as a browser sends it (percent-encoded) or as a program writes it
+// (raw UTF-8), so "/icecream/crème" and "/icecream/cr%c3%a8me" give the same result. A query
+// string is dropped: a path's tag covers every query string. Paths that do not start with a
+// single "/", or that carry a scheme or a fragment, are rejected with an error wrapping
+// [ErrInvalidPath].
+func NormalizePath(p string) (string, error) {
+	switch {
+	case p == "":
+		return "", fmt.Errorf("%w: empty", ErrInvalidPath)
+	case strings.Contains(p, "://"):
+		return "", fmt.Errorf("%w %q: pass the path alone, without scheme and host", ErrInvalidPath, p)
+	case p[0] != '/':
+		return "", fmt.Errorf("%w %q: must start with /", ErrInvalidPath, p)
+	case strings.HasPrefix(p, "//"):
+		return "", fmt.Errorf("%w %q: starts with // (a host, not a path)", ErrInvalidPath, p)
+	case strings.ContainsRune(p, '#'):
+		return "", fmt.Errorf("%w %q: contains a fragment", ErrInvalidPath, p)
+	}
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	return canonicalPath(p), nil
+}
+
+// canonicalPath returns the canonical percent-encoding of an absolute path: a percent-encoded
+// unreserved character is decoded, other escapes get upper-case hex digits, and every byte
+// that may not appear raw in a path (non-ASCII, space, controls…) is encoded. It returns p
+// itself, without allocating, when p is already canonical.
+func canonicalPath(p string) string {
+	i := 0
+	for i < len(p) {
+		c := p[i]
+		if c == '%' {
+			if i+2 < len(p) && isUpperHex(p[i+1]) && isUpperHex(p[i+2]) && !isUnreserved(unhex(p[i+1])<<4|unhex(p[i+2])) {
+				i += 3
+				continue
+			}
+			break
+		}
+		if !pathRaw[c] {
+			break
+		}
+		i++
+	}
+	if i == len(p) {
+		return p
+	}
+	b := make([]byte, 0, len(p)+16)
+	b = append(b, p[:i]...)
+	for ; i < len(p); i++ {
+		c := p[i]
+		if c == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
+			d := unhex(p[i+1])<<4 | unhex(p[i+2])
+			if isUnreserved(d) {
+				b = append(b, d)
+			} else {
+				b = append(b, '%', upperHex[d>>4], upperHex[d&15])
+			}
+			i += 2
+			continue
+		}
+		if pathRaw[c] && c != '%' {
+			b = append(b, c)
+			continue
+		}
+		b = append(b, '%', upperHex[c>>4], upperHex[c&15])
+	}
+	return string(b)
+}
+
+const upperHex = "0123456789ABCDEF"
+
+// pathRaw marks the bytes that may appear unencoded in a path (RFC 3986 pchar and "/").
+var pathRaw = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-._~!$&'()*+,;=:@/" {
+		t[c] = true
+	}
+	return t
+}()
+
+func isUnreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+func isUpperHex(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	default:
+		return c - 'a' + 10
+	}
+}

@@ -1,0 +1,60 @@
+package dumper
+
+import (
+	"context"
+	"time"
+)
+
+// A Store keeps cached responses and the invalidation clock that decides whether they are
+// still valid. The memory store ([NewMemoryStore]) is the default; a remote store lets several
+// instances of a site share entries and invalidations.
+//
+// Validity is decided by a logical clock, not by wall time. Every invalidation advances the
+// clock and records, for each tag it names, the clock value at which the tag was invalidated.
+// An entry carries the clock value read just before its response was rendered ([Entry.Born]);
+// it is valid while none of its tags was invalidated after that. Nothing is indexed by tag,
+// so an invalidation costs the same however many entries carry the tag, and there is no shared
+// structure that two writers could corrupt.
+//
+// Implementations must be safe for concurrent use. Each method is designed to be one round
+// trip to a remote store. Run the conformance suite in package storetest against any
+// implementation.
+type Store interface {
+	// Get looks key up. It returns the entry if there is one, it has not expired, and none of
+	// its tags was invalidated after it was born. Lookup.Now is the store's clock at the time of
+	// the lookup: a response rendered after Get returns may be stored with Born set to it.
+	//
+	// Get must never return an entry one of whose tags was invalidated by an Invalidate call
+	// that returned before Get was called.
+	Get(ctx context.Context, key string) (Lookup, error)
+
+	// Set stores e under key, replacing any entry there, for at most ttl (0: until invalidated
+	// or evicted). A store may skip the write when one of e.Tags was already invalidated after
+	// e.Born, since Get would never return such an entry. The store may keep e itself: the
+	// caller must not modify e after Set.
+	Set(ctx context.Context, key string, e *Entry, ttl time.Duration) error
+
+	// Invalidate advances the clock and marks every tag as invalidated at its new value, in
+	// one atomic step. When it returns, no entry carrying one of the tags and born before the
+	// call is returned by Get, on this process or any other sharing the store.
+	Invalidate(ctx context.Context, tags ...string) error
+}
+
+// Lookup is the result of [Store.Get].
+type Lookup struct {
+	// Entry is the entry found, or nil.
+	Entry *Entry
+	// Stale reports that an entry was stored under the key but has been invalidated or has
+	// expired; Entry is nil then. It only refines the Cache-Status of a miss.
+	Stale bool
+	// Now is the store's clock at the time of the lookup.
+	Now uint64
+}
+
+// StoreStats are figures a store may report through an optional
+// Stats() StoreStats method; [Cache.Stats] includes them.
+type StoreStats struct {
+	Entries   int64  // entries held now
+	Bytes     int64  // approximate memory or storage they use
+	Evictions uint64 // entries dropped to stay within the budget or because they expired
+}

@@ -1,0 +1,86 @@
+package dumper
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// unsafeWriter watches the status of an unsafe request's response: before a success status
+// goes out, it invalidates the request's path and those named by Location and
+// Content-Location on the same host (RFC 9111 §4.4). Invalidating before the client gets the
+// response means its next request cannot see the page as it was.
+type unsafeWriter struct {
+	http.ResponseWriter
+	m           *middleware
+	r           *http.Request
+	wroteHeader bool
+	hijacked    bool
+}
+
+func (uw *unsafeWriter) WriteHeader(code int) {
+	if !uw.wroteHeader && code >= 200 {
+		uw.wroteHeader = true
+		if code < 400 {
+			uw.invalidate()
+		}
+	}
+	uw.ResponseWriter.WriteHeader(code)
+}
+
+func (uw *unsafeWriter) Write(p []byte) (int, error) {
+	if !uw.wroteHeader {
+		uw.WriteHeader(http.StatusOK)
+	}
+	return uw.ResponseWriter.Write(p)
+}
+
+func (uw *unsafeWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !uw.wroteHeader {
+		uw.WriteHeader(http.StatusOK)
+	}
+	return io.Copy(uw.ResponseWriter, src)
+}
+
+func (uw *unsafeWriter) FlushError() error {
+	if !uw.wroteHeader {
+		uw.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(uw.ResponseWriter).Flush()
+}
+
+func (uw *unsafeWriter) Flush() { _ = uw.FlushError() }
+
+func (uw *unsafeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(uw.ResponseWriter).Hijack()
+	if err == nil {
+		uw.hijacked = true
+	}
+	return conn, rw, err
+}
+
+func (uw *unsafeWriter) Unwrap() http.ResponseWriter { return uw.ResponseWriter }
+
+func (uw *unsafeWriter) invalidate() {
+	r := uw.r
+	tags := []string{canonicalPath(r.URL.EscapedPath())}
+	h := uw.ResponseWriter.Header()
+	for _, name := range []string{"Location", "Content-Location"} {
+		v := h.Get(name)
+		if v == "" {
+			continue
+		}
+		u, err := r.URL.Parse(v)
+		if err != nil || (u.Host != "" && !strings.EqualFold(u.Host, r.Host)) {
+			continue
+		}
+		if p := canonicalPath(u.EscapedPath()); p != "" {
+			tags = append(tags, p)
+		}
+	}
+	// The client may hang up; the invalidation must happen all the same.
+	_ = uw.m.c.invalidate(context.WithoutCancel(r.Context()), tags)
+}
