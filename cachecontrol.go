@@ -16,7 +16,8 @@ type cacheControl struct {
 // parseCacheControl reads every Cache-Control field line of a message. Unknown directives are
 // ignored; a malformed delta-seconds is treated as 0, the safe reading for a freshness limit.
 // A directive with an argument (private="Set-Cookie", no-cache="…") counts as the bare
-// directive, which is the stricter reading.
+// directive, which is the stricter reading; a lifetime given twice counts at its shortest
+// (RFC 9111 §4.2.1 allows the first or treating the response as stale).
 func parseCacheControl(lines []string) cacheControl {
 	cc := cacheControl{sMaxAge: -1, maxAge: -1}
 	for _, line := range lines {
@@ -36,9 +37,9 @@ func parseCacheControl(lines []string) cacheControl {
 			case "public":
 				cc.public = true
 			case "s-maxage":
-				cc.sMaxAge = deltaSeconds(arg)
+				cc.sMaxAge = minAge(cc.sMaxAge, deltaSeconds(arg))
 			case "max-age":
-				cc.maxAge = deltaSeconds(arg)
+				cc.maxAge = minAge(cc.maxAge, deltaSeconds(arg))
 			}
 		}
 	}
@@ -94,4 +95,12 @@ func hasToken(lines []string, token string) bool {
 		}
 	}
 	return false
+}
+
+// minAge returns the shorter of two lifetimes, where -1 means absent.
+func minAge(old, d time.Duration) time.Duration {
+	if old < 0 {
+		return d
+	}
+	return min(old, d)
 }

@@ -28,6 +28,22 @@ type Entry struct {
 	Vary []string
 	// Public reports that the response may be served to requests carrying Authorization.
 	Public bool
+
+	fields []headerField // Header as a list, built by prepare, for a fast copy on a hit
+}
+
+type headerField struct {
+	key   string
+	value []string // capped, so that an append by a later writer copies it
+}
+
+// prepare builds what serving the entry needs from its Header. Entries the cache stores and
+// entries decoded by UnmarshalBinary are prepared; others are served from Header directly.
+func (e *Entry) prepare() {
+	e.fields = make([]headerField, 0, len(e.Header))
+	for k, v := range e.Header {
+		e.fields = append(e.fields, headerField{k, v[:len(v):len(v)]})
+	}
 }
 
 // entryVersion is the first byte of an encoded entry; a store holding entries written in
@@ -54,7 +70,11 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 	b = append(b, entryVersion)
 	b = binary.AppendUvarint(b, uint64(e.Status))
 	b = binary.AppendUvarint(b, e.Born)
-	b = binary.AppendVarint(b, e.Stored.UnixNano())
+	var stored int64 // 0 stands for the zero time, which UnixNano cannot represent
+	if !e.Stored.IsZero() {
+		stored = e.Stored.UnixNano()
+	}
+	b = binary.AppendVarint(b, stored)
 	flags := byte(0)
 	if e.Public {
 		flags |= 1
@@ -107,16 +127,21 @@ func (e *Entry) UnmarshalBinary(data []byte) error {
 	if d.err != nil {
 		return fmt.Errorf("%w: %v", ErrCorruptEntry, d.err)
 	}
+	var storedAt time.Time
+	if stored != 0 {
+		storedAt = time.Unix(0, stored)
+	}
 	*e = Entry{
 		Status: int(status),
 		Header: h,
 		Body:   body,
 		Tags:   tags,
 		Born:   born,
-		Stored: time.Unix(0, stored),
+		Stored: storedAt,
 		Vary:   vary,
 		Public: flags&1 != 0,
 	}
+	e.prepare()
 	return nil
 }
 

@@ -41,11 +41,15 @@ func (c *Cache) InvalidatePaths(ctx context.Context, paths ...string) error {
 // InvalidateTags drops every cached response carrying one of tags (see [Tag] and
 // [Policy.TagHeader]). A tag that starts with "/" is a path's tag: it names the same
 // responses as that path does for [Cache.InvalidatePaths], without normalization.
+//
+// An empty tag is reported in the returned error; the others are invalidated all the same.
 func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) error {
+	var err error
 	if slices.Contains(tags, "") {
-		return errors.New("dumper: empty tag")
+		err = errors.New("dumper: empty tag")
+		tags = slices.DeleteFunc(slices.Clone(tags), func(t string) bool { return t == "" })
 	}
-	return c.invalidate(ctx, tags)
+	return errors.Join(err, c.invalidate(ctx, tags))
 }
 
 // Invalidate drops every response that depends on the given models: the paths and tags that

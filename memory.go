@@ -43,8 +43,11 @@ func (m *MemoryStore) Get(_ context.Context, key string) (Lookup, error) {
 }
 
 // Set implements [Store].
-func (m *MemoryStore) Set(_ context.Context, key string, e *Entry, ttl time.Duration) error {
-	m.s.Set(key, e, e.Tags, e.Born, ttl, len(key)+e.size())
+func (m *MemoryStore) Set(_ context.Context, ttl time.Duration, items ...Item) error {
+	for _, it := range items {
+		e := it.Entry
+		m.s.Set(it.Key, e, e.Tags, e.Born, ttl, len(it.Key)+e.size())
+	}
 	return nil
 }
 

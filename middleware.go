@@ -17,10 +17,11 @@ type middleware struct {
 // lookupResult is what a request found in the store.
 type lookupResult struct {
 	entry  *Entry
-	key    string // the key looked up last: the variant key once the Vary is known
-	fwd    string // why it missed: uri-miss, vary-miss or stale
-	detail string // set when the request's response must not be stored
-	now    uint64 // the store's clock before the first lookup
+	key    string   // the key looked up last: the variant key once the Vary is known
+	fwd    string   // why it missed: uri-miss, vary-miss or stale
+	detail string   // set when the request's response must not be stored
+	vary   []string // the Vary of the variant record found, if any
+	now    uint64   // the store's clock, read before the handler runs
 }
 
 func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -32,10 +33,7 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.bypass(w, r, "")
 		return
 	}
-	path := canonicalPath(r.URL.EscapedPath())
-	if path == "" {
-		path = "/"
-	}
+	path := requestPath(r.URL)
 	var buf [256]byte
 	kb := appendPrimaryKey(buf[:0], r, path)
 	if len(kb) > m.p.maxKey {
@@ -114,6 +112,7 @@ func (m *middleware) lookup(r *http.Request, key string) (lookupResult, error) {
 		return res, nil
 	}
 	res.fwd = "vary-miss"
+	res.vary = l.Entry.Vary
 	var buf [512]byte
 	vk := appendVariantKey(buf[:0], key, l.Entry.Vary, r.Header)
 	if len(vk) > m.p.maxKey {
@@ -126,6 +125,7 @@ func (m *middleware) lookup(r *http.Request, key string) (lookupResult, error) {
 		m.storeError(r.Context(), "get", err)
 		return res, err
 	}
+	res.now = max(res.now, l.Now) // a store may answer the first lookup locally, without a clock
 	switch {
 	case l.Entry != nil && l.Entry.Status != 0:
 		res.entry = l.Entry

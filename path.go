@@ -3,6 +3,7 @@ package dumper
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -16,34 +17,52 @@ var ErrInvalidPath = errors.New("dumper: invalid path")
 // single "/", or that carry a scheme or a fragment, are rejected with an error wrapping
 // [ErrInvalidPath].
 func NormalizePath(p string) (string, error) {
-	switch {
-	case p == "":
-		return "", fmt.Errorf("%w: empty", ErrInvalidPath)
-	case strings.Contains(p, "://"):
-		return "", fmt.Errorf("%w %q: pass the path alone, without scheme and host", ErrInvalidPath, p)
-	case p[0] != '/':
-		return "", fmt.Errorf("%w %q: must start with /", ErrInvalidPath, p)
-	case strings.HasPrefix(p, "//"):
-		return "", fmt.Errorf("%w %q: starts with // (a host, not a path)", ErrInvalidPath, p)
-	case strings.ContainsRune(p, '#'):
+	if strings.ContainsRune(p, '#') {
 		return "", fmt.Errorf("%w %q: contains a fragment", ErrInvalidPath, p)
 	}
 	if i := strings.IndexByte(p, '?'); i >= 0 {
 		p = p[:i]
 	}
+	switch {
+	case p == "":
+		return "", fmt.Errorf("%w: empty", ErrInvalidPath)
+	case p[0] != '/' && strings.Contains(p, "://"):
+		return "", fmt.Errorf("%w %q: pass the path alone, without scheme and host", ErrInvalidPath, p)
+	case p[0] != '/':
+		return "", fmt.Errorf("%w %q: must start with /", ErrInvalidPath, p)
+	case strings.HasPrefix(p, "//"):
+		return "", fmt.Errorf("%w %q: starts with // (a host, not a path)", ErrInvalidPath, p)
+	}
 	return canonicalPath(p), nil
 }
 
-// canonicalPath returns the canonical percent-encoding of an absolute path: a percent-encoded
-// unreserved character is decoded, other escapes get upper-case hex digits, and every byte
-// that may not appear raw in a path (non-ASCII, space, controls…) is encoded. It returns p
-// itself, without allocating, when p is already canonical.
+// requestPath returns the canonical path of a request URL: what the client sent (RawPath)
+// when net/http kept it and it still matches Path, else Path as Go escapes it.
+func requestPath(u *url.URL) string {
+	if u.RawPath != "" {
+		if p, err := url.PathUnescape(u.RawPath); err == nil && p == u.Path {
+			return canonicalPath(u.RawPath)
+		}
+	}
+	p := canonicalPath(u.EscapedPath())
+	if p == "" {
+		return "/"
+	}
+	return p
+}
+
+// canonicalPath returns the canonical percent-encoding of an absolute path: an escape of a
+// byte that may appear raw in a path is decoded, except "/" (%2F stays, since it does not
+// split segments), other escapes get upper-case hex digits, and every byte that may not
+// appear raw (non-ASCII, space, controls, "|"…) is encoded. So every spelling that reaches a
+// Go handler with the same r.URL.Path and segments gets one form. It returns p itself,
+// without allocating, when p is already canonical.
 func canonicalPath(p string) string {
 	i := 0
 	for i < len(p) {
 		c := p[i]
 		if c == '%' {
-			if i+2 < len(p) && isUpperHex(p[i+1]) && isUpperHex(p[i+2]) && !isUnreserved(unhex(p[i+1])<<4|unhex(p[i+2])) {
+			if i+2 < len(p) && isUpperHex(p[i+1]) && isUpperHex(p[i+2]) && !decodes(unhex(p[i+1])<<4|unhex(p[i+2])) {
 				i += 3
 				continue
 			}
@@ -63,7 +82,7 @@ func canonicalPath(p string) string {
 		c := p[i]
 		if c == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
 			d := unhex(p[i+1])<<4 | unhex(p[i+2])
-			if isUnreserved(d) {
+			if decodes(d) {
 				b = append(b, d)
 			} else {
 				b = append(b, '%', upperHex[d>>4], upperHex[d&15])
@@ -99,10 +118,8 @@ var pathRaw = func() (t [256]bool) {
 	return t
 }()
 
-func isUnreserved(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~'
-}
+// decodes reports whether an escape of c is decoded in the canonical form.
+func decodes(c byte) bool { return pathRaw[c] && c != '/' }
 
 func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/fnv"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -28,7 +29,8 @@ func (m *middleware) render(w http.ResponseWriter, r *http.Request, key, path st
 		cw.mode = passing
 	}
 	m.next.ServeHTTP(cw, req)
-	cw.finish(key, path, lk.now, ts)
+	cw.lk = lk
+	cw.finish(key, path, ts)
 }
 
 func hasValidators(h http.Header) bool {
@@ -39,7 +41,7 @@ func hasValidators(h http.Header) bool {
 
 // finish completes a response after the handler returned: a buffered one is stored if it
 // may be, then sent.
-func (cw *captureWriter) finish(key, path string, born uint64, ts *tagSet) {
+func (cw *captureWriter) finish(key, path string, ts *tagSet) {
 	if cw.mode == hijacked {
 		return
 	}
@@ -90,37 +92,44 @@ func (cw *captureWriter) finish(key, path string, born uint64, ts *tagSet) {
 		Header: h,
 		Body:   body,
 		Tags:   tags,
-		Born:   born,
+		Born:   cw.lk.now,
 		Stored: now,
 		Vary:   vary,
 		Public: cw.cc.public || cw.cc.sMaxAge > 0,
 	}
-	detail := m.store(cw.r, key, e, m.p.lifetime(cw.status, cw.cc.sMaxAge))
+	e.prepare()
+	detail := m.store(cw.r, key, cw.lk, e, m.p.lifetime(cw.status, cw.cc.sMaxAge))
 	m.respond(cw.w, cw.r, e, m.c.cacheStatus(cw.fwd, detail == "", detail))
 }
 
-// store saves e under key, or under its variant key with a variant record under key when
-// the response varies. It returns why it did not store, or "".
-func (m *middleware) store(r *http.Request, key string, e *Entry, ttl time.Duration) string {
+// store saves e under key or, when the response varies, under its variant key, with a
+// variant record under key unless the lookup found the same one there. It returns why it did
+// not store, or "".
+func (m *middleware) store(r *http.Request, key string, lk lookupResult, e *Entry, ttl time.Duration) string {
 	ctx := context.WithoutCancel(r.Context())
+	var items []Item
+	detail := ""
 	if len(e.Vary) > 0 {
-		rec := &Entry{Tags: e.Tags, Born: e.Born, Stored: e.Stored, Vary: e.Vary}
-		if err := m.c.store.Set(ctx, key, rec, ttl); err != nil {
-			m.storeError(ctx, "set", err)
-			return "store-error"
+		if !slices.Equal(lk.vary, e.Vary) {
+			rec := &Entry{Tags: e.Tags, Born: e.Born, Stored: e.Stored, Vary: e.Vary}
+			items = append(items, Item{Key: key, Entry: rec})
 		}
-		vk := appendVariantKey(nil, key, e.Vary, r.Header)
-		if len(vk) > m.p.maxKey {
-			return "key-too-long"
+		if vk := appendVariantKey(nil, key, e.Vary, r.Header); len(vk) <= m.p.maxKey {
+			items = append(items, Item{Key: string(vk), Entry: e})
+		} else {
+			detail = "key-too-long"
 		}
-		key = string(vk)
+	} else {
+		items = append(items, Item{Key: key, Entry: e})
 	}
-	if err := m.c.store.Set(ctx, key, e, ttl); err != nil {
+	if err := m.c.store.Set(ctx, ttl, items...); err != nil {
 		m.storeError(ctx, "set", err)
 		return "store-error"
 	}
-	m.c.stats.stores.Add(1)
-	return ""
+	if detail == "" {
+		m.c.stats.stores.Add(1)
+	}
+	return detail
 }
 
 // unstoredHeaders are response fields that belong to one connection or one moment, not to a

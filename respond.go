@@ -22,8 +22,14 @@ func (m *middleware) respond(w http.ResponseWriter, r *http.Request, e *Entry, c
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	for k, v := range e.Header {
-		h[k] = v[:len(v):len(v)]
+	if e.fields != nil {
+		for _, f := range e.fields {
+			h[f.key] = f.value
+		}
+	} else {
+		for k, v := range e.Header {
+			h[k] = v[:len(v):len(v)]
+		}
 	}
 	h["Cache-Status"] = cs
 	if m.p.age {
@@ -41,20 +47,21 @@ var notModifiedHeaders = []string{"Cache-Control", "Content-Location", "Etag", "
 // notModified evaluates If-None-Match, or else If-Modified-Since, against a stored 2xx
 // response (RFC 9110 §13.2.2).
 func notModified(r *http.Request, e *Entry) bool {
-	if e.Status < 200 || e.Status > 299 {
+	inm, hasINM := r.Header["If-None-Match"]
+	ims, hasIMS := r.Header["If-Modified-Since"]
+	if !hasINM && !hasIMS || e.Status < 200 || e.Status > 299 {
 		return false
 	}
-	if inm, ok := r.Header["If-None-Match"]; ok {
+	if hasINM {
 		etag := e.Header["Etag"]
 		return len(etag) > 0 && etagMatch(inm, etag[0])
 	}
-	ims := r.Header.Get("If-Modified-Since")
-	lm := e.Header.Get("Last-Modified")
-	if ims == "" || lm == "" {
+	lm := e.Header["Last-Modified"]
+	if len(ims) == 0 || len(lm) == 0 {
 		return false
 	}
-	ti, err1 := http.ParseTime(ims)
-	tl, err2 := http.ParseTime(lm)
+	ti, err1 := http.ParseTime(ims[0])
+	tl, err2 := http.ParseTime(lm[0])
 	return err1 == nil && err2 == nil && !tl.After(ti)
 }
 

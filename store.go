@@ -28,15 +28,16 @@ type Store interface {
 	// that returned before Get was called.
 	Get(ctx context.Context, key string) (Lookup, error)
 
-	// Set stores e under key, replacing any entry there, for at most ttl (0: until invalidated
-	// or evicted). A store may skip the write when one of e.Tags was already invalidated after
-	// e.Born, since Get would never return such an entry. The store may keep e itself: the
-	// caller must not modify e after Set.
-	Set(ctx context.Context, key string, e *Entry, ttl time.Duration) error
+	// Set stores each item's entry under its key, replacing what is there, for at most ttl
+	// (0: until invalidated or evicted), as one operation. A store may skip an entry one of
+	// whose tags was already invalidated after its Born, since Get would never return it.
+	// The store may keep the entries themselves: the caller must not modify them after Set.
+	Set(ctx context.Context, ttl time.Duration, items ...Item) error
 
 	// Invalidate advances the clock and marks every tag as invalidated at its new value, in
 	// one atomic step. When it returns, no entry carrying one of the tags and born before the
-	// call is returned by Get, on this process or any other sharing the store.
+	// call is returned by Get, on this process or any other sharing the store. With no tags
+	// it invalidates nothing.
 	Invalidate(ctx context.Context, tags ...string) error
 }
 
@@ -49,6 +50,12 @@ type Lookup struct {
 	Stale bool
 	// Now is the store's clock at the time of the lookup.
 	Now uint64
+}
+
+// Item is an entry and the key to store it under, for [Store.Set].
+type Item struct {
+	Key   string
+	Entry *Entry
 }
 
 // StoreStats are figures a store may report through an optional

@@ -66,7 +66,7 @@ func (uw *unsafeWriter) Unwrap() http.ResponseWriter { return uw.ResponseWriter 
 
 func (uw *unsafeWriter) invalidate() {
 	r := uw.r
-	tags := []string{canonicalPath(r.URL.EscapedPath())}
+	tags := []string{requestPath(r.URL)}
 	h := uw.ResponseWriter.Header()
 	for _, name := range []string{"Location", "Content-Location"} {
 		v := h.Get(name)
@@ -77,9 +77,7 @@ func (uw *unsafeWriter) invalidate() {
 		if err != nil || (u.Host != "" && !strings.EqualFold(u.Host, r.Host)) {
 			continue
 		}
-		if p := canonicalPath(u.EscapedPath()); p != "" {
-			tags = append(tags, p)
-		}
+		tags = append(tags, requestPath(u))
 	}
 	// The client may hang up; the invalidation must happen all the same.
 	_ = uw.m.c.invalidate(context.WithoutCancel(r.Context()), tags)

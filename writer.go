@@ -21,6 +21,7 @@ type captureWriter struct {
 	m  *middleware
 	r  *http.Request // the client's request
 	cc cacheControl  // of the response, read at WriteHeader
+	lk lookupResult  // what the request found in the store
 
 	fwd, detail string // for Cache-Status
 	mode        int

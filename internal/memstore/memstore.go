@@ -18,11 +18,11 @@ type Store[V any] struct {
 }
 
 type item[V any] struct {
-	v      V
-	tags   []string
-	born   uint64
-	ttl    time.Duration
-	weight uint32
+	v       V
+	tags    []string
+	born    uint64
+	expires int64 // unix ns; 0: never
+	weight  uint32
 }
 
 // New returns a store whose values weigh at most maxBytes in all and which remembers at most
@@ -32,12 +32,6 @@ func New[V any](maxBytes int64, maxTags int) (*Store[V], error) {
 	c, err := otter.New(&otter.Options[string, *item[V]]{
 		MaximumWeight: uint64(maxBytes),
 		Weigher:       func(_ string, it *item[V]) uint32 { return it.weight },
-		ExpiryCalculator: otter.ExpiryCreatingFunc(func(e otter.Entry[string, *item[V]]) time.Duration {
-			if e.Value.ttl <= 0 {
-				return math.MaxInt64
-			}
-			return e.Value.ttl
-		}),
 		OnDeletion: func(e otter.DeletionEvent[string, *item[V]]) {
 			if e.Cause.IsEviction() {
 				s.evictions.Add(1)
@@ -59,8 +53,17 @@ func (s *Store[V]) Get(key string) (v V, ok, stale bool, now uint64) {
 	if !found {
 		return v, false, false, now
 	}
+	// Expiry is checked here rather than by otter, so that entries without a lifetime (the
+	// usual case) cost no clock read. An expired entry holds its space until it is read or
+	// evicted.
 	if s.clock.Stale(it.tags, it.born) {
 		s.remove(key, it)
+		return v, false, true, now
+	}
+	if it.expires != 0 && time.Now().UnixNano() > it.expires {
+		if s.remove(key, it) {
+			s.evictions.Add(1)
+		}
 		return v, false, true, now
 	}
 	return it.v, true, false, now
@@ -72,20 +75,41 @@ func (s *Store[V]) Set(key string, v V, tags []string, born uint64, ttl time.Dur
 	if s.clock.Stale(tags, born) {
 		return
 	}
-	s.cache.Set(key, &item[V]{v: v, tags: tags, born: born, ttl: ttl, weight: uint32(min(weight, math.MaxUint32))})
+	it := &item[V]{v: v, tags: tags, born: born, weight: uint32(min(weight, math.MaxUint32))}
+	if ttl > 0 {
+		it.expires = time.Now().Add(ttl).UnixNano()
+	}
+	s.cache.Set(key, it)
 }
 
 // Invalidate marks every tag as invalidated now.
 func (s *Store[V]) Invalidate(tags []string) { s.clock.Invalidate(tags) }
 
+// InvalidateAt marks every tag as invalidated at time at of a clock kept elsewhere; see
+// [TagClock.InvalidateAt].
+func (s *Store[V]) InvalidateAt(tags []string, at uint64) { s.clock.InvalidateAt(tags, at) }
+
+// Forget makes every value born before at stale.
+func (s *Store[V]) Forget(at uint64) { s.clock.Forget(at) }
+
+// Remove drops the value under key.
+func (s *Store[V]) Remove(key string) { s.cache.Invalidate(key) }
+
+// Clear drops every value.
+func (s *Store[V]) Clear() { s.cache.InvalidateAll() }
+
 // remove drops key if it still holds it, and not a value stored since.
-func (s *Store[V]) remove(key string, it *item[V]) {
+// It reports whether it dropped it.
+func (s *Store[V]) remove(key string, it *item[V]) bool {
+	removed := false
 	s.cache.ComputeIfPresent(key, func(old *item[V]) (*item[V], otter.ComputeOp) {
 		if old == it {
+			removed = true
 			return nil, otter.InvalidateOp
 		}
 		return old, otter.CancelOp
 	})
+	return removed
 }
 
 // Settle applies pending bookkeeping (weights, evictions) so that Len and Bytes are current.

@@ -59,7 +59,29 @@ func (t *TagClock) Stale(tags []string, born uint64) bool {
 func (t *TagClock) Invalidate(tags []string) uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	now := t.clock.Load() + 1
+	return t.stamp(tags, t.clock.Load()+1)
+}
+
+// InvalidateAt marks every tag as invalidated at least at time at, a value of a clock kept
+// elsewhere (a remote store's), and moves the clock to at if it is behind. Stamps never move
+// back.
+func (t *TagClock) InvalidateAt(tags []string, at uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stamp(tags, max(at, t.clock.Load()))
+}
+
+// Forget makes every value born before at stale, as if every tag had been invalidated at at.
+func (t *TagClock) Forget(at uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.floor = max(t.floor, at)
+	if at > t.clock.Load() {
+		t.clock.Store(at)
+	}
+}
+
+func (t *TagClock) stamp(tags []string, now uint64) uint64 {
 	for _, tag := range tags {
 		n := t.at[tag]
 		if n == nil {
@@ -75,7 +97,7 @@ func (t *TagClock) Invalidate(tags []string) uint64 {
 		n := t.head
 		t.unlink(n)
 		delete(t.at, n.tag)
-		t.floor = n.at
+		t.floor = max(t.floor, n.at)
 	}
 	t.clock.Store(now)
 	return now

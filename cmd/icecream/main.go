@@ -1,0 +1,179 @@
+// Command icecream serves the ice-cream shop demo of dumper: pages cached forever and
+// refreshed the moment the flavors and sizes behind them change.
+//
+//	go run ./cmd/icecream [-addr 127.0.0.1:8080] [-db icecream.db | -postgres DSN] [-redis URL [-redis-local]]
+//
+// It opens the database (SQLite by default), creates the tables, seeds three flavors and
+// three sizes when the shop is empty, and serves the shop behind a dumper cache: in memory by
+// default, or in Redis with -redis, shared by every instance started with the same URL
+// (strict: every lookup asks Redis; -redis-local adds the local tier).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/dumperhq/dumper"
+	"github.com/dumperhq/dumper/internal/icecream"
+	"github.com/dumperhq/dumper/redisstore"
+	"gorm.io/driver/postgres"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run serves the shop until ctx is done and returns the exit status: 2 for bad flags, 1 for
+// a failure.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("icecream", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	dbPath := fs.String("db", "icecream.db", "SQLite database file")
+	pgDSN := fs.String("postgres", "", "PostgreSQL DSN; use PostgreSQL instead of SQLite")
+	redisURL := fs.String("redis", "", "Redis URL (redis://host:port/db): keep the cache in Redis, shared by every instance")
+	redisLocal := fs.Bool("redis-local", false, "with -redis: serve hot entries from process memory too, kept coherent through Redis pub/sub")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "icecream: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *redisLocal && *redisURL == "" {
+		fmt.Fprintln(stderr, "icecream: -redis-local needs -redis")
+		return 2
+	}
+	dbSet := false
+	fs.Visit(func(f *flag.Flag) { dbSet = dbSet || f.Name == "db" })
+	if dbSet && *pgDSN != "" {
+		fmt.Fprintln(stderr, "icecream: -db and -postgres are exclusive")
+		return 2
+	}
+
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg := config{addr: *addr, dbPath: *dbPath, pgDSN: *pgDSN, redisURL: *redisURL, redisLocal: *redisLocal}
+	if err := serve(ctx, logger, stderr, cfg); err != nil {
+		logger.Error("icecream: " + err.Error())
+		return 1
+	}
+	return 0
+}
+
+// config is what the flags ask for.
+type config struct {
+	addr, dbPath, pgDSN, redisURL string
+	redisLocal                    bool
+}
+
+func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg config) error {
+	dialector, where := icecream.SQLite(cfg.dbPath), "sqlite:"+cfg.dbPath
+	if cfg.pgDSN != "" {
+		dialector, where = postgres.Open(cfg.pgDSN), "postgres"
+	}
+	db, err := icecream.Open(dialector, logger)
+	if err != nil {
+		return err
+	}
+	defer icecream.Close(db)
+	if err := icecream.Seed(db); err != nil {
+		return err
+	}
+
+	opts := dumper.Options{Logger: logger}
+	cacheDesc := "memory"
+	if cfg.redisURL != "" {
+		rs, err := redisstore.New(redisstore.Options{URL: cfg.redisURL, Strict: !cfg.redisLocal, Logger: logger})
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		opts.Store = rs
+		cacheDesc = "redis (strict)"
+		if cfg.redisLocal {
+			cacheDesc = "redis + local tier"
+		}
+	}
+	cache, err := dumper.New(opts)
+	if err != nil {
+		return err
+	}
+	defer cache.Close()
+	handler, err := icecream.CachedHandler(db, cache, logger)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	base := "http://" + displayAddr(ln.Addr())
+	logger.Info("ice-cream shop open", "url", base+"/", "db", where, "cache", cacheDesc)
+	fmt.Fprint(stderr, hint(base))
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// displayAddr turns a listener address such as [::]:8080 into one curl can reach.
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+}
+
+// hint is the walk-through printed at start-up.
+func hint(base string) string {
+	return fmt.Sprintf(`
+Try it (watch the Cache-Status header):
+  curl -si %[1]s/icecream/vanilla | grep Cache-Status                  # miss, stored
+  curl -si %[1]s/icecream/vanilla | grep Cache-Status                  # hit
+  curl -si -X PATCH -d '{"name":"Vanilla Bean"}' %[1]s/api/icecream/vanilla
+  curl -si %[1]s/icecream/vanilla | grep -E 'Cache-Status|<h1>'        # miss: the new name
+
+`, base)
+}

@@ -1,0 +1,185 @@
+package gormdumper
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+
+	"gorm.io/gorm"
+)
+
+// wrapConnPool puts a connPool around the pool of db, under GORM's prepared-statement layer
+// when there is one, so that every transaction begun through db is a txConn.
+func (p *Plugin) wrapConnPool(db *gorm.DB) error {
+	switch cp := db.ConnPool.(type) {
+	case nil:
+		return errors.New("gormdumper: the gorm.DB has no connection pool")
+	case *connPool:
+		return errors.New("gormdumper: the connection pool is already wrapped by another gormdumper plugin")
+	case *gorm.PreparedStmtDB:
+		// Wrap below the prepared-statement layer: GORM recognizes *gorm.PreparedStmtDB and
+		// *gorm.PreparedStmtTX by type (savepoints, migrations), and PreparedStmtDB.BeginTx
+		// wraps our txConn in a PreparedStmtTX whose Commit calls ours.
+		if inner, ok := cp.ConnPool.(*connPool); ok && inner.p != p {
+			return errors.New("gormdumper: the connection pool is already wrapped by another gormdumper plugin")
+		} else if !ok {
+			cp.ConnPool = &connPool{ConnPool: cp.ConnPool, p: p}
+		}
+	default:
+		wrapped := &connPool{ConnPool: cp, p: p}
+		db.ConnPool = wrapped
+		if db.Statement != nil {
+			db.Statement.ConnPool = wrapped
+		}
+	}
+	return nil
+}
+
+// connPool is the connection pool of a database the plugin is registered on. It begins
+// transactions as txConns.
+type connPool struct {
+	gorm.ConnPool
+	p *Plugin
+}
+
+// BeginTx begins a transaction on the wrapped pool. It makes connPool a
+// gorm.ConnPoolBeginner; it must not be a gorm.TxBeginner, whose BeginTx returns *sql.Tx.
+func (c *connPool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool, error) {
+	var (
+		inner     gorm.ConnPool
+		committer gorm.TxCommitter
+	)
+	switch b := c.ConnPool.(type) {
+	case gorm.TxBeginner:
+		tx, err := b.BeginTx(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		inner, committer = tx, tx
+	case gorm.ConnPoolBeginner:
+		cp, err := b.BeginTx(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		tc, ok := cp.(gorm.TxCommitter)
+		if !ok {
+			return nil, gorm.ErrInvalidTransaction
+		}
+		inner, committer = cp, tc
+	default:
+		return nil, gorm.ErrInvalidTransaction
+	}
+	t := &txConn{ConnPool: inner, committer: committer, pool: c, ctx: context.WithoutCancel(ctx)}
+	if s, ok := inner.(stmtContexter); ok {
+		return &stmtTxConn{txConn: t, s: s}, nil
+	}
+	return t, nil
+}
+
+// GetDBConn returns the *sql.DB under the pool, for gorm.DB.DB.
+func (c *connPool) GetDBConn() (*sql.DB, error) {
+	switch cp := c.ConnPool.(type) {
+	case *sql.DB:
+		return cp, nil
+	case gorm.GetDBConnector:
+		return cp.GetDBConn()
+	}
+	return nil, gorm.ErrInvalidDB
+}
+
+// Ping pings the database under the pool.
+func (c *connPool) Ping() error {
+	if p, ok := c.ConnPool.(interface{ Ping() error }); ok {
+		return p.Ping()
+	}
+	db, err := c.GetDBConn()
+	if err != nil {
+		return err
+	}
+	return db.Ping()
+}
+
+// txConn is a transaction begun through a connPool. It keeps the invalidations of the
+// writes made in it and runs them again once Commit has returned from the database.
+type txConn struct {
+	gorm.ConnPool
+	committer gorm.TxCommitter
+	pool      *connPool
+	ctx       context.Context // the context the transaction began with, without its cancellation
+
+	mu      sync.Mutex
+	pending batch
+}
+
+// deferUntilCommit adds b to the invalidations run after commit.
+func (t *txConn) deferUntilCommit(b *batch) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pending.merge(b)
+}
+
+// take empties the pending invalidations and returns them.
+func (t *txConn) take() batch {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := t.pending
+	t.pending = batch{}
+	return b
+}
+
+// Commit commits the transaction, then invalidates again what its writes invalidated. It
+// does so even when the database reports an error: a COMMIT whose answer was lost may have
+// been applied, and an extra invalidation is harmless. Invalidation errors do not change
+// what Commit returns; see [Options.AfterCommitError].
+func (t *txConn) Commit() error {
+	err := t.committer.Commit()
+	if b := t.take(); !b.empty() {
+		t.pool.p.afterCommit(t.ctx, &b)
+	}
+	return err
+}
+
+// Rollback rolls the transaction back and forgets its pending invalidations: nothing it
+// wrote becomes visible, and the invalidations made at each write are enough.
+func (t *txConn) Rollback() error {
+	t.take()
+	return t.committer.Rollback()
+}
+
+// GetDBConn returns the *sql.DB under the pool, for gorm.DB.DB inside a transaction.
+func (t *txConn) GetDBConn() (*sql.DB, error) { return t.pool.GetDBConn() }
+
+type stmtContexter interface {
+	StmtContext(ctx context.Context, stmt *sql.Stmt) *sql.Stmt
+}
+
+// stmtTxConn is a txConn over a transaction that can run prepared statements (a *sql.Tx):
+// it is a gorm.Tx, which GORM's prepared-statement mode requires.
+type stmtTxConn struct {
+	*txConn
+	s stmtContexter
+}
+
+func (t *stmtTxConn) StmtContext(ctx context.Context, stmt *sql.Stmt) *sql.Stmt {
+	return t.s.StmtContext(ctx, stmt)
+}
+
+// txOf returns the transaction of p that cp is, or nil when cp is not one: no transaction,
+// or one begun elsewhere (see [Plugin.schedule]).
+func (p *Plugin) txOf(cp gorm.ConnPool) *txConn {
+	if ps, ok := cp.(*gorm.PreparedStmtTX); ok {
+		cp = ps.Tx
+	}
+	var t *txConn
+	switch c := cp.(type) {
+	case *txConn:
+		t = c
+	case *stmtTxConn:
+		t = c.txConn
+	}
+	if t == nil || t.pool.p != p {
+		return nil
+	}
+	return t
+}

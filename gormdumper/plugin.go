@@ -1,0 +1,103 @@
+package gormdumper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"gorm.io/gorm"
+)
+
+// An Invalidator drops cached responses. *dumper.Cache satisfies it; tests and composite
+// setups (several caches in front of one database) may pass their own.
+type Invalidator interface {
+	InvalidatePaths(ctx context.Context, paths ...string) error
+	InvalidateTags(ctx context.Context, tags ...string) error
+}
+
+// ErrInvalidation is wrapped by the error of a write whose pages could not be invalidated,
+// and by the errors passed to [Options.AfterCommitError].
+var ErrInvalidation = errors.New("gormdumper: invalidation failed")
+
+// Options configure a [Plugin]. The zero value is ready to use.
+type Options struct {
+	// Logger receives invalidations that failed after their transaction committed (Error),
+	// writes made in a transaction the plugin did not begin and so cannot see commit (Warn),
+	// and every invalidation (Debug). Nil means no logging.
+	Logger *slog.Logger
+
+	// AfterCommitError, if not nil, is called with every invalidation that failed after its
+	// transaction committed. Such an error cannot be returned by the write, which has
+	// succeeded, nor by Commit, which would make the caller believe the data unchanged; a
+	// page rendered while the transaction was open may then stay stale until the next
+	// invalidation of its paths or tags. Nil means the error is only logged.
+	AfterCommitError func(ctx context.Context, err error)
+}
+
+// TableTag returns the tag that every bulk write to table invalidates: "table:" + table.
+// A page that lists rows of a table tags its response with it (dumper.Tag(ctx,
+// gormdumper.TableTag("ice_creams"))) so that writes the plugin cannot attribute to rows
+// reach it. The name is the table's name as GORM has it (Statement.Table), without schema.
+func TableTag(table string) string { return "table:" + table }
+
+// Plugin is the GORM plugin; register it with db.Use. See the package documentation for
+// what it invalidates and when.
+type Plugin struct {
+	inv     Invalidator
+	log     *slog.Logger
+	onError func(ctx context.Context, err error)
+}
+
+// New returns a plugin that invalidates the pages of the rows written through a GORM
+// database in inv: db.Use(gormdumper.New(cache)). It is NewWithOptions with zero Options.
+func New(inv Invalidator) *Plugin { return NewWithOptions(inv, Options{}) }
+
+// NewWithOptions returns a plugin that invalidates in inv, configured by opts.
+func NewWithOptions(inv Invalidator, opts Options) *Plugin {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Plugin{inv: inv, log: log, onError: opts.AfterCommitError}
+}
+
+// Name returns "gormdumper", the plugin's name in gorm.Config.Plugins.
+func (p *Plugin) Name() string { return "gormdumper" }
+
+// Initialize registers the plugin's callbacks on db and wraps its connection pool so that
+// the plugin sees transactions commit. db.Use calls it; call Use on the *gorm.DB returned by
+// gorm.Open, before any session is derived from it: sessions made earlier keep the unwrapped
+// pool.
+func (p *Plugin) Initialize(db *gorm.DB) error {
+	if p.inv == nil {
+		return errors.New("gormdumper: nil Invalidator")
+	}
+	if err := p.wrapConnPool(db); err != nil {
+		return err
+	}
+	cb := db.Callback()
+	regs := []struct {
+		err  error
+		name string
+	}{
+		{cb.Create().After("gorm:begin_transaction").Before("gorm:before_create").
+			Register("gormdumper:before_create", p.before(opCreate)), "before_create"},
+		{cb.Create().Before("gorm:commit_or_rollback_transaction").
+			Register("gormdumper:after_create", p.after(opCreate)), "after_create"},
+		{cb.Update().After("gorm:setup_reflect_value").Before("gorm:before_update").
+			Register("gormdumper:before_update", p.before(opUpdate)), "before_update"},
+		{cb.Update().Before("gorm:commit_or_rollback_transaction").
+			Register("gormdumper:after_update", p.after(opUpdate)), "after_update"},
+		{cb.Delete().After("gorm:begin_transaction").Before("gorm:before_delete").
+			Register("gormdumper:before_delete", p.before(opDelete)), "before_delete"},
+		{cb.Delete().Before("gorm:commit_or_rollback_transaction").
+			Register("gormdumper:after_delete", p.after(opDelete)), "after_delete"},
+	}
+	for _, r := range regs {
+		if r.err != nil {
+			return fmt.Errorf("gormdumper: register callback %s: %w", r.name, r.err)
+		}
+	}
+	return nil
+}

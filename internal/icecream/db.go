@@ -1,0 +1,88 @@
+package icecream
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/gorm"
+	gormlogger "gorm.io/gorm/logger"
+)
+
+// SQLite returns the dialector for the SQLite database file at path (created if missing),
+// with foreign keys enforced, write-ahead logging, and a busy timeout so that concurrent
+// requests wait for each other instead of failing.
+func SQLite(path string) gorm.Dialector {
+	return sqlite.Open(path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+}
+
+// Open opens the database and migrates the schema. Database errors and slow queries go to
+// logger; nil means no logging.
+func Open(d gorm.Dialector, logger *slog.Logger) (*gorm.DB, error) {
+	cfg := &gorm.Config{TranslateError: true, Logger: gormlogger.Discard}
+	if logger != nil {
+		cfg.Logger = gormlogger.NewSlogLogger(logger, gormlogger.Config{
+			SlowThreshold:             200 * time.Millisecond,
+			LogLevel:                  gormlogger.Warn,
+			IgnoreRecordNotFoundError: true,
+		})
+	}
+	db, err := gorm.Open(d, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("icecream: open database: %w", err)
+	}
+	if err := db.AutoMigrate(&IceCream{}, &Size{}); err != nil {
+		closeDB(db)
+		return nil, fmt.Errorf("icecream: migrate: %w", err)
+	}
+	return db, nil
+}
+
+// Close closes the database connections of db.
+func Close(db *gorm.DB) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+func closeDB(db *gorm.DB) { _ = Close(db) }
+
+// Seed fills an empty shop (no flavors and no sizes) with three flavors and three sizes:
+// vanilla in small and medium, chocolate in medium and large, strawberry in small. It leaves a
+// shop that has any flavor or size alone.
+func Seed(db *gorm.DB) error {
+	err := db.Transaction(func(tx *gorm.DB) error {
+		var flavors, sizes int64
+		if err := tx.Model(&IceCream{}).Count(&flavors).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&Size{}).Count(&sizes).Error; err != nil {
+			return err
+		}
+		if flavors > 0 || sizes > 0 {
+			return nil
+		}
+		small := Size{Slug: "small", Name: "Small"}
+		medium := Size{Slug: "medium", Name: "Medium"}
+		large := Size{Slug: "large", Name: "Large"}
+		if err := tx.Create([]*Size{&small, &medium, &large}).Error; err != nil {
+			return err
+		}
+		return tx.Create([]*IceCream{
+			{Slug: "vanilla", Name: "Vanilla", Sizes: []Size{small, medium}},
+			{Slug: "chocolate", Name: "Chocolate", Sizes: []Size{medium, large}},
+			{Slug: "strawberry", Name: "Strawberry", Sizes: []Size{small}},
+		}).Error
+	})
+	if err != nil {
+		return fmt.Errorf("icecream: seed: %w", err)
+	}
+	return nil
+}
+
+// isDuplicate reports whether err is a unique-constraint violation.
+func isDuplicate(err error) bool { return errors.Is(err, gorm.ErrDuplicatedKey) }

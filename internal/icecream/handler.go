@@ -1,0 +1,204 @@
+// Package icecream is the ice-cream shop demo of dumper: a small site whose pages are cached
+// forever and refreshed the moment a flavor or a size behind them changes.
+//
+// The pages are plain GORM reads; the writes go through GORM models whose DependentPaths name
+// the pages that show them, so the gormdumper plugin invalidates exactly those pages. The
+// handlers never call the cache themselves. [NewHandler] is the bare site; [CachedHandler]
+// wires it to a [dumper.Cache] the way cmd/icecream serves it.
+package icecream
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/dumperhq/dumper"
+	"github.com/dumperhq/dumper/gormdumper"
+	"gorm.io/gorm"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// pageNames are the templates in templates/, each rendered inside layout.html.
+var pageNames = []string{"home", "flavor", "size", "me", "notfound"}
+
+type handler struct {
+	db    *gorm.DB
+	log   *slog.Logger
+	pages map[string]*template.Template
+}
+
+// NewHandler returns the shop's handler, without a cache. It serves the pages
+//
+//	GET /                 every flavor, each linking to its page
+//	GET /icecream/{slug}  a flavor and the sizes it comes in (404 if unknown)
+//	GET /sizes/{slug}     a size and the flavors served in it (404 if unknown)
+//	GET /me               "Hello, NAME" from the user cookie, Cache-Control: private
+//
+// in English, or in French when Accept-Language starts with "fr" (hence Vary:
+// Accept-Language), and the JSON API
+//
+//	POST   /api/icecream                     {"slug":…,"name":…} → 201
+//	PATCH  /api/icecream/{slug}              {"name":…} → 200
+//	DELETE /api/icecream/{slug}              → 204
+//	PUT    /api/icecream/{slug}/sizes/{size} → 204
+//	DELETE /api/icecream/{slug}/sizes/{size} → 204
+//	POST   /api/sizes                        {"slug":…,"name":…} → 201
+//	PATCH  /api/sizes/{slug}                 {"name":…} → 200
+//	DELETE /api/sizes/{slug}                 → 204
+//	POST   /login                            form user=NAME → sets the user cookie, 303 to /me
+//
+// Bad input gets a 4xx with a JSON body {"error": …} and writes nothing. Pages tag their
+// responses with the tables they read ([gormdumper.TableTag]) so that bulk writes reach them.
+// Unexpected errors are logged to logger; nil means no logging.
+func NewHandler(db *gorm.DB, logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{db: db, log: logger, pages: make(map[string]*template.Template, len(pageNames))}
+	for _, name := range pageNames {
+		h.pages[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", h.home)
+	mux.HandleFunc("GET /icecream/{slug}", h.flavor)
+	mux.HandleFunc("GET /sizes/{slug}", h.size)
+	mux.HandleFunc("GET /me", h.me)
+	mux.HandleFunc("POST /login", h.login)
+
+	mux.HandleFunc("POST /api/icecream", h.createFlavor)
+	mux.HandleFunc("PATCH /api/icecream/{slug}", h.renameFlavor)
+	mux.HandleFunc("DELETE /api/icecream/{slug}", h.deleteFlavor)
+	mux.HandleFunc("PUT /api/icecream/{slug}/sizes/{size}", h.addSize)
+	mux.HandleFunc("DELETE /api/icecream/{slug}/sizes/{size}", h.removeSize)
+	mux.HandleFunc("POST /api/sizes", h.createSize)
+	mux.HandleFunc("PATCH /api/sizes/{slug}", h.renameSize)
+	mux.HandleFunc("DELETE /api/sizes/{slug}", h.deleteSize)
+	return mux
+}
+
+// CachedHandler registers the gormdumper plugin on db, so that every write through db
+// invalidates the pages it changes in cache, and returns NewHandler(db, logger) behind the
+// cache's middleware. This is the whole stack cmd/icecream serves. It fails if db already has
+// the plugin.
+func CachedHandler(db *gorm.DB, cache *dumper.Cache, logger *slog.Logger) (http.Handler, error) {
+	if err := db.Use(gormdumper.New(cache)); err != nil {
+		return nil, err
+	}
+	return cache.Middleware(NewHandler(db, logger)), nil
+}
+
+// page is what the templates see.
+type page struct {
+	T     *messages
+	Title string // page title before the shop's name; empty on the home page
+	Name  string // the flavor's or the size's name
+	Links []link // flavors or sizes listed on the page
+	User  string // /me: the signed-in user, or empty
+}
+
+type link struct{ Name, Href string }
+
+func flavorLink(f IceCream) link {
+	return link{Name: f.Name, Href: "/icecream/" + url.PathEscape(f.Slug)}
+}
+func sizeLink(s Size) link { return link{Name: s.Name, Href: "/sizes/" + url.PathEscape(s.Slug)} }
+
+// byID orders preloaded associations as they were created.
+func byID(tx *gorm.DB) *gorm.DB { return tx.Order("id") }
+
+func (h *handler) home(w http.ResponseWriter, r *http.Request) {
+	dumper.Tag(r.Context(), gormdumper.TableTag(tableIceCreams))
+	var flavors []IceCream
+	if err := h.db.WithContext(r.Context()).Order("id").Find(&flavors).Error; err != nil {
+		h.pageError(w, r, err)
+		return
+	}
+	p := page{T: language(r)}
+	for _, f := range flavors {
+		p.Links = append(p.Links, flavorLink(f))
+	}
+	h.render(w, r, http.StatusOK, "home", p)
+}
+
+func (h *handler) flavor(w http.ResponseWriter, r *http.Request) {
+	dumper.Tag(r.Context(), gormdumper.TableTag(tableIceCreams), gormdumper.TableTag(tableSizes), gormdumper.TableTag(tableJoin))
+	var f IceCream
+	err := h.db.WithContext(r.Context()).Preload("Sizes", byID).Where("slug = ?", r.PathValue("slug")).First(&f).Error
+	if err != nil {
+		h.pageError(w, r, err)
+		return
+	}
+	p := page{T: language(r), Title: f.Name, Name: f.Name}
+	for _, s := range f.Sizes {
+		p.Links = append(p.Links, sizeLink(s))
+	}
+	h.render(w, r, http.StatusOK, "flavor", p)
+}
+
+func (h *handler) size(w http.ResponseWriter, r *http.Request) {
+	dumper.Tag(r.Context(), gormdumper.TableTag(tableSizes), gormdumper.TableTag(tableIceCreams), gormdumper.TableTag(tableJoin))
+	var s Size
+	err := h.db.WithContext(r.Context()).Preload("IceCreams", byID).Where("slug = ?", r.PathValue("slug")).First(&s).Error
+	if err != nil {
+		h.pageError(w, r, err)
+		return
+	}
+	p := page{T: language(r), Title: s.Name, Name: s.Name}
+	for _, f := range s.IceCreams {
+		p.Links = append(p.Links, flavorLink(f))
+	}
+	h.render(w, r, http.StatusOK, "size", p)
+}
+
+// me greets the user named by the user cookie. The page differs per user, so it is private:
+// the cache must never store it.
+func (h *handler) me(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "private")
+	w.Header().Add("Vary", "Cookie")
+	p := page{T: language(r)}
+	if c, err := r.Cookie(userCookie); err == nil {
+		if name, err := url.QueryUnescape(c.Value); err == nil && validUser(name) == nil {
+			p.User = name
+		}
+	}
+	h.render(w, r, http.StatusOK, "me", p)
+}
+
+// pageError answers a page request that failed: 404 for a missing row, 500 otherwise.
+func (h *handler) pageError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		h.render(w, r, http.StatusNotFound, "notfound", page{T: language(r), Title: language(r).NotFound})
+		return
+	}
+	h.log.ErrorContext(r.Context(), "icecream: page", "path", r.URL.Path, "err", err)
+	w.Header().Add("Vary", "Accept-Language")
+	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+}
+
+// render writes the page, fully rendered first so that a template error becomes a 500
+// rather than half a page.
+func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	var buf bytes.Buffer
+	if err := h.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		h.pageError(w, r, err)
+		return
+	}
+	hdr := w.Header()
+	hdr.Add("Vary", "Accept-Language")
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Content-Language", p.T.Lang)
+	hdr.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	// The body is written for HEAD too: net/http drops it, and a cache that answers a later
+	// GET from what it saw must see the whole response.
+	_, _ = io.Copy(w, &buf)
+}

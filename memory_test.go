@@ -1,0 +1,159 @@
+package dumper_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dumperhq/dumper"
+	"github.com/dumperhq/dumper/storetest"
+)
+
+func newMemoryStore(t *testing.T, maxBytes int64) *dumper.MemoryStore {
+	t.Helper()
+	m, err := dumper.NewMemoryStore(maxBytes)
+	if err != nil {
+		t.Fatalf("NewMemoryStore(%d): %v", maxBytes, err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m
+}
+
+func TestMemoryStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) dumper.Store { return newMemoryStore(t, 0) })
+}
+
+func TestNewMemoryStore(t *testing.T) {
+	tests := []struct {
+		name     string
+		maxBytes int64
+		wantErr  bool
+	}{
+		{"default", 0, false},
+		{"one byte", 1, false},
+		{"1 MiB", 1 << 20, false},
+		{"negative", -1, true},
+		{"very negative", -1 << 62, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m, err := dumper.NewMemoryStore(tt.maxBytes)
+			if tt.wantErr {
+				if err == nil {
+					_ = m.Close()
+					t.Fatalf("NewMemoryStore(%d) = nil error, want one", tt.maxBytes)
+				}
+				if !strings.HasPrefix(err.Error(), "dumper: ") {
+					t.Errorf("NewMemoryStore(%d) error %q, want it to start with %q", tt.maxBytes, err, "dumper: ")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("NewMemoryStore(%d): %v", tt.maxBytes, err)
+			}
+			_ = m.Close()
+		})
+	}
+}
+
+// TestMemoryStoreBudget floods a small store and checks that both its own account and the
+// process heap stay within its budget.
+func TestMemoryStoreBudget(t *testing.T) {
+	// Not parallel: it measures the heap.
+	const (
+		budget  = 1 << 20
+		n       = 20000
+		bodyLen = 4 << 10
+	)
+	ctx := context.Background()
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+
+	m := newMemoryStore(t, budget)
+	for i := range n {
+		key := fmt.Sprintf("G http://example.com/flood/%d", i)
+		body := make([]byte, bodyLen)
+		body[0] = byte(i)
+		e := &dumper.Entry{
+			Status: http.StatusOK,
+			Header: http.Header{"Content-Type": {"application/octet-stream"}},
+			Body:   body,
+			Tags:   []string{key[len("G http://example.com"):]},
+			Stored: time.Now(),
+		}
+		if err := m.Set(ctx, 0, dumper.Item{Key: key, Entry: e}); err != nil {
+			t.Fatalf("Set: %v", err)
+		}
+	}
+	st := m.Stats()
+	if st.Bytes > budget {
+		t.Errorf("Stats().Bytes = %d after the writes, want at most the budget %d", st.Bytes, budget)
+	}
+	if max := int64(budget / bodyLen); st.Entries > max || st.Entries == 0 {
+		t.Errorf("Stats().Entries = %d, want between 1 and %d", st.Entries, max)
+	}
+	// Deletion events may be counted a little after the writes.
+	for deadline := time.Now().Add(2 * time.Second); st.Evictions+uint64(st.Entries) < n; st = m.Stats() {
+		if time.Now().After(deadline) {
+			t.Errorf("Stats() = %+v: evictions and entries add up to less than the %d writes", st, n)
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	growth := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("heap grew by %d KiB for a budget of %d KiB; %+v", growth>>10, budget>>10, st)
+	if growth > 3*budget {
+		t.Errorf("heap grew by %d bytes, want at most 3×%d", growth, budget)
+	}
+	runtime.KeepAlive(m)
+
+	// Entries that survived are intact; the store is still usable.
+	hits := 0
+	for i := range n {
+		key := fmt.Sprintf("G http://example.com/flood/%d", i)
+		l, err := m.Get(ctx, key)
+		if err != nil {
+			t.Fatalf("Get: %v", err)
+		}
+		if l.Entry != nil {
+			hits++
+			if len(l.Entry.Body) != bodyLen || l.Entry.Body[0] != byte(i) {
+				t.Fatalf("Get(%q) returned another entry's body", key)
+			}
+		}
+	}
+	if hits == 0 {
+		t.Errorf("no entry left of %d", n)
+	}
+}
+
+func TestMemoryStoreSetAfterClose(t *testing.T) {
+	m := newMemoryStore(t, 0)
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	ctx := context.Background()
+	e := &dumper.Entry{Status: http.StatusOK, Tags: []string{"/"}, Stored: time.Now()}
+	if err := m.Set(ctx, 0, dumper.Item{Key: "k", Entry: e}); err != nil {
+		t.Fatalf("Set after Close: %v", err)
+	}
+	if l, err := m.Get(ctx, "k"); err != nil || l.Entry != e {
+		t.Errorf("Get after Close = %+v, %v; want the entry", l, err)
+	}
+	if err := m.Invalidate(ctx, "/"); err != nil {
+		t.Fatalf("Invalidate after Close: %v", err)
+	}
+	if l, _ := m.Get(ctx, "k"); l.Entry != nil {
+		t.Errorf("Get after Invalidate returned the entry")
+	}
+}

@@ -1,0 +1,407 @@
+// Package redisstore is a [dumper.Store] in Redis (7 or later, or Valkey), for a site that
+// runs on several instances: they share entries, and every instance respects every
+// invalidation.
+//
+// Validity is decided inside Redis by Lua scripts, each one round trip: a hit is one script
+// call, a miss and store two, an invalidation one (advance the clock, stamp the tags, publish
+// them). There is no index of keys by tag for instances to race on. See [Options] for the
+// local tier, which serves hot entries from process memory, and for what happens when Redis
+// is down or slow.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dumperhq/dumper"
+	"github.com/dumperhq/dumper/internal/memstore"
+	"github.com/redis/rueidis"
+)
+
+// Options configure a [Store]. Either Client or URL must be set.
+type Options struct {
+	// Client is the Redis client to use; the caller keeps ownership. If nil, New connects
+	// to URL and Close disconnects.
+	Client rueidis.Client
+	// URL is a redis:// or rediss:// URL, used when Client is nil.
+	URL string
+
+	// Prefix starts every key and the channel, so that several caches can share a Redis.
+	// Empty means "dumper". It must not contain braces.
+	Prefix string
+
+	// MaxAge bounds how long an entry lives in Redis, so that memory stays bounded (run
+	// Redis with maxmemory and an LRU policy as well). Zero means 24 hours.
+	MaxAge time.Duration
+
+	// Timeout bounds each operation. A request whose lookup times out or fails is served by
+	// the handler (fail open) and the error is logged and counted. Zero means 50 ms.
+	Timeout time.Duration
+
+	// Strict turns the local tier off: every lookup asks Redis, so an invalidation made
+	// through any instance is respected by every request that starts after it returned.
+	//
+	// With the local tier (the default), entries read from Redis are kept in process memory
+	// and served from there without a round trip; invalidations reach them through Redis
+	// pub/sub, so a local copy may outlive an invalidation made elsewhere by the time the
+	// message takes to arrive (on loopback well under a millisecond at p99; see the README).
+	// The tier is used only while the subscription is known to be live (a heartbeat through
+	// the channel); when it is lost, the tier is emptied and bypassed until it is back.
+	// Invalidations made through this instance reach its own local tier before Invalidate
+	// returns.
+	Strict bool
+
+	// LocalBytes bounds the local tier. Zero means 32 MiB.
+	LocalBytes int64
+
+	// Heartbeat is how often the subscription is checked; the local tier is switched off when
+	// two heartbeats in a row are missed. Zero means 500 ms.
+	Heartbeat time.Duration
+
+	// Logger receives errors and recoveries. Nil means no logging.
+	Logger *slog.Logger
+}
+
+// Store is a [dumper.Store] in Redis. It is safe for concurrent use.
+type Store struct {
+	client   rueidis.Client
+	owned    bool
+	log      *slog.Logger
+	timeout  time.Duration
+	maxAge   time.Duration
+	stampTTL string // ms
+
+	clockKey, tagPrefix, entryPrefix, channel string
+
+	// records keeps variant records (which headers a URL's responses vary on) in memory, so
+	// that a hit on a varied page is one round trip. A record only chooses which key to look
+	// up; whatever is served is validated by Redis (or by the local tier's rules).
+	records *memstore.Store[*dumper.Entry]
+
+	local *localTier // nil in strict mode
+
+	pending pendingInvalidations
+
+	errors, roundTrips atomic.Uint64
+
+	// lastNow is the highest clock value seen, the Now of lookups answered in memory: a value
+	// the clock had before the lookup, as the Store contract asks.
+	lastNow atomic.Uint64
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+const (
+	defaultMaxAge    = 24 * time.Hour
+	defaultTimeout   = 50 * time.Millisecond
+	defaultLocal     = 32 << 20
+	defaultHeartbeat = 500 * time.Millisecond
+	// stampMargin keeps a stamp alive past the last entry that relies on it by more than a
+	// render can take.
+	stampMargin = time.Hour
+)
+
+// New returns a store configured by o. It connects to Redis but does not require it to be
+// up: while it is down, lookups fail open.
+func New(o Options) (*Store, error) {
+	if o.Prefix == "" {
+		o.Prefix = "dumper"
+	}
+	if strings.ContainsAny(o.Prefix, "{}") {
+		return nil, fmt.Errorf("redisstore: Prefix %q contains a brace", o.Prefix)
+	}
+	if o.MaxAge < 0 || o.Timeout < 0 || o.LocalBytes < 0 || o.Heartbeat < 0 {
+		return nil, errors.New("redisstore: negative MaxAge, Timeout, LocalBytes or Heartbeat")
+	}
+	s := &Store{
+		client:  o.Client,
+		log:     o.Logger,
+		timeout: cmp(o.Timeout, defaultTimeout),
+		maxAge:  cmp(o.MaxAge, defaultMaxAge),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.stampTTL = strconv.FormatInt((s.maxAge + stampMargin).Milliseconds(), 10)
+	slot := "{" + o.Prefix + "}"
+	s.clockKey = slot + ":clock"
+	s.tagPrefix = slot + ":t:"
+	s.entryPrefix = slot + ":e:"
+	s.channel = slot + ":inv"
+	if s.client == nil {
+		if o.URL == "" {
+			return nil, errors.New("redisstore: Options.Client or Options.URL is required")
+		}
+		co, err := rueidis.ParseURL(o.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: %w", err)
+		}
+		co.DisableCache = true
+		co.ConnWriteTimeout = max(s.timeout*4, time.Second)
+		co.Dialer.Timeout = max(s.timeout*4, time.Second)
+		s.client, err = rueidis.NewClient(co)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: connect: %w", err)
+		}
+		s.owned = true
+	}
+	var err error
+	if s.records, err = memstore.New[*dumper.Entry](4<<20, 1024); err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	if !o.Strict {
+		lt, err := newLocalTier(cmp(o.LocalBytes, defaultLocal), cmp(o.Heartbeat, defaultHeartbeat))
+		if err != nil {
+			return nil, err
+		}
+		s.local = lt
+		s.wg.Go(func() { s.subscribe(ctx) })
+	}
+	s.pending.wake = make(chan struct{}, 1)
+	s.wg.Go(func() { s.retryPending(ctx) })
+	return s, nil
+}
+
+func cmp[T int64 | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Close stops the store's goroutines and, if New connected, disconnects.
+func (s *Store) Close() error {
+	s.stop()
+	s.wg.Wait()
+	s.records.Close()
+	if s.local != nil {
+		s.local.mem.Close()
+	}
+	if s.owned {
+		s.client.Close()
+	}
+	return nil
+}
+
+// Get implements [dumper.Store].
+func (s *Store) Get(ctx context.Context, key string) (dumper.Lookup, error) {
+	if err := s.applyPending(ctx); err != nil {
+		return dumper.Lookup{}, err
+	}
+	if rec, ok, _, _ := s.records.Get(key); ok {
+		return dumper.Lookup{Entry: rec, Now: s.lastNow.Load()}, nil
+	}
+	gen, useLocal := s.local.generation()
+	if useLocal {
+		if e, ok, _, _ := s.local.mem.Get(key); ok {
+			return dumper.Lookup{Entry: e, Now: s.lastNow.Load()}, nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	s.roundTrips.Add(1)
+	vals, err := getLua.Exec(ctx, s.client, []string{s.clockKey, s.entryPrefix + key}, []string{s.tagPrefix}).ToArray()
+	if err != nil {
+		return dumper.Lookup{}, s.fail("get", err)
+	}
+	if len(vals) < 2 {
+		return dumper.Lookup{}, s.fail("get", fmt.Errorf("unexpected reply of %d values", len(vals)))
+	}
+	now, err1 := vals[0].ToString()
+	state, err2 := vals[1].AsInt64()
+	if err := errors.Join(err1, err2); err != nil {
+		return dumper.Lookup{}, s.fail("get", err)
+	}
+	l := dumper.Lookup{}
+	if l.Now, err = strconv.ParseUint(now, 10, 64); err != nil {
+		return dumper.Lookup{}, s.fail("get", err)
+	}
+	s.observe(l.Now)
+	switch {
+	case state == 1:
+		l.Stale = true
+		return l, nil
+	case state != 2 || len(vals) < 3:
+		return l, nil
+	}
+	raw, err := vals[2].ToString()
+	if err != nil {
+		return dumper.Lookup{}, s.fail("get", err)
+	}
+	e := new(dumper.Entry)
+	if err := e.UnmarshalBinary([]byte(raw)); err != nil {
+		// Not ours or from another version: a miss, which the next store overwrites.
+		s.log.WarnContext(ctx, "redisstore: undecodable entry treated as a miss", "key", key, "err", err)
+		return l, nil
+	}
+	l.Entry = e
+	if e.Status == 0 {
+		s.records.Set(key, e, nil, 0, 0, len(key)+len(raw))
+	} else if useLocal {
+		var ttl time.Duration
+		if len(vals) > 3 {
+			if ms, err := vals[3].AsInt64(); err == nil && ms > 0 {
+				ttl = time.Duration(ms) * time.Millisecond
+			}
+		}
+		s.local.put(gen, key, e, ttl, len(key)+len(raw))
+	}
+	return l, nil
+}
+
+// Set implements [dumper.Store]. Entries that share born and tags (a variant record and its
+// variant) go in one script call.
+func (s *Store) Set(ctx context.Context, ttl time.Duration, items ...dumper.Item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	if err := s.applyPending(ctx); err != nil {
+		return err
+	}
+	if ttl <= 0 || ttl > s.maxAge {
+		ttl = s.maxAge
+	}
+	ms := strconv.FormatInt(max(ttl.Milliseconds(), 1), 10)
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var errs []error
+	for len(items) > 0 {
+		first := items[0].Entry
+		n := 1
+		for n < len(items) && items[n].Entry.Born == first.Born && slices.Equal(items[n].Entry.Tags, first.Tags) {
+			n++
+		}
+		if err := s.set(ctx, ms, items[:n]); err != nil {
+			errs = append(errs, err)
+		}
+		items = items[n:]
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Store) set(ctx context.Context, ttlMS string, items []dumper.Item) error {
+	e := items[0].Entry
+	for _, t := range e.Tags {
+		if t == "" || strings.ContainsAny(t, "\n") {
+			return fmt.Errorf("redisstore: tag %q is empty or holds a newline", t)
+		}
+	}
+	keys := make([]string, 1, len(items)+1)
+	keys[0] = s.clockKey
+	args := []string{s.tagPrefix, strconv.FormatUint(e.Born, 10), ttlMS, s.stampTTL, strings.Join(e.Tags, "\n")}
+	for _, it := range items {
+		b, err := it.Entry.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		keys = append(keys, s.entryPrefix+it.Key)
+		args = append(args, string(b))
+		if it.Entry.Status == 0 {
+			s.records.Set(it.Key, it.Entry, nil, 0, 0, len(it.Key)+len(b))
+		} else {
+			s.records.Remove(it.Key)
+		}
+		if s.local != nil {
+			s.local.mem.Remove(it.Key)
+		}
+	}
+	s.roundTrips.Add(1)
+	if err := setLua.Exec(ctx, s.client, keys, args).Error(); err != nil {
+		return s.fail("set", err)
+	}
+	return nil
+}
+
+// Invalidate implements [dumper.Store]. If Redis cannot be reached, the tags are kept and
+// retried in the background, and until they have been applied this instance serves nothing
+// from the cache; the error is returned all the same, since other instances may serve the
+// condemned entries until then.
+func (s *Store) Invalidate(ctx context.Context, tags ...string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	for _, t := range tags {
+		if t == "" || strings.ContainsAny(t, "\n") {
+			return fmt.Errorf("redisstore: tag %q is empty or holds a newline", t)
+		}
+	}
+	if err := s.flushPending(ctx); err != nil {
+		s.pending.add(tags)
+		s.pending.signal()
+		return err
+	}
+	if err := s.invalidate(ctx, tags); err != nil {
+		s.pending.add(tags)
+		s.pending.signal()
+		return err
+	}
+	return nil
+}
+
+// invalidate runs the invalidation script; with no tags it moves the floor.
+func (s *Store) invalidate(ctx context.Context, tags []string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	args := append([]string{s.tagPrefix, s.stampTTL, s.channel}, tags...)
+	s.roundTrips.Add(1)
+	now, err := invalidateLua.Exec(ctx, s.client, []string{s.clockKey}, args).ToString()
+	if err != nil {
+		return s.fail("invalidate", err)
+	}
+	c, err := strconv.ParseUint(now, 10, 64)
+	if err != nil {
+		return s.fail("invalidate", err)
+	}
+	s.observe(c)
+	// Our own invalidations reach our local tier before we return, whatever the channel does.
+	s.local.apply(tags, c)
+	return nil
+}
+
+func (s *Store) fail(op string, err error) error {
+	s.errors.Add(1)
+	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+// Stats reports the local tier's figures.
+func (s *Store) Stats() dumper.StoreStats {
+	if s.local == nil {
+		return dumper.StoreStats{}
+	}
+	s.local.mem.Settle()
+	return dumper.StoreStats{Entries: int64(s.local.mem.Len()), Bytes: s.local.mem.Bytes(), Evictions: s.local.mem.Evictions()}
+}
+
+// RoundTrips returns how many scripts the store has sent to Redis, for measuring.
+func (s *Store) RoundTrips() uint64 { return s.roundTrips.Load() }
+
+// Errors returns how many operations failed.
+func (s *Store) Errors() uint64 { return s.errors.Load() }
+
+// LocalTierInUse reports whether the local tier is serving: it is on (not Strict) and the
+// subscription to invalidations is live.
+func (s *Store) LocalTierInUse() bool {
+	_, on := s.local.generation()
+	return on
+}
+
+// observe records a clock value seen in a reply.
+func (s *Store) observe(c uint64) {
+	for {
+		old := s.lastNow.Load()
+		if c <= old || s.lastNow.CompareAndSwap(old, c) {
+			return
+		}
+	}
+}

@@ -1,0 +1,309 @@
+package redisstore_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dumperhq/dumper"
+	"github.com/dumperhq/dumper/redisstore"
+	"github.com/dumperhq/dumper/storetest"
+)
+
+func TestConformanceStrict(t *testing.T) {
+	t.Parallel()
+	// A generous timeout: the suite checks the contract, not the machine's speed.
+	storetest.Run(t, func(t *testing.T) dumper.Store {
+		return newStore(t, redisstore.Options{Strict: true, Timeout: 5 * time.Second})
+	})
+}
+
+func TestConformanceLocalTier(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) dumper.Store {
+		return newStore(t, redisstore.Options{Timeout: 5 * time.Second})
+	})
+}
+
+func TestOptions(t *testing.T) {
+	t.Parallel()
+	for _, o := range []redisstore.Options{
+		{},
+		{URL: "redis://127.0.0.1:6379", Prefix: "a{b}"},
+		{URL: "redis://127.0.0.1:6379", Timeout: -1},
+		{URL: "not a url"},
+	} {
+		if s, err := redisstore.New(o); err == nil {
+			s.Close()
+			t.Errorf("New(%+v) succeeded", o)
+		}
+	}
+}
+
+// site is a cache on a store in front of a handler that renders a version number.
+type site struct {
+	cache   *dumper.Cache
+	handler http.Handler
+}
+
+func newSite(t *testing.T, s dumper.Store, version *atomic.Int64) site {
+	t.Helper()
+	c, err := dumper.New(dumper.Options{Store: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return site{c, c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/vary") {
+			w.Header().Set("Vary", "Accept-Language")
+		}
+		fmt.Fprintf(w, "v%d %s", version.Load(), r.Header.Get("Accept-Language"))
+	}))}
+}
+
+func (s site) get(t *testing.T, path string, lang ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest("GET", path, nil)
+	if len(lang) > 0 {
+		r.Header.Set("Accept-Language", lang[0])
+	}
+	w := httptest.NewRecorder()
+	s.handler.ServeHTTP(w, r)
+	return w
+}
+
+func hit(w *httptest.ResponseRecorder) bool {
+	return strings.HasSuffix(w.Header().Get("Cache-Status"), "; hit")
+}
+
+func TestRoundTrips(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, redisstore.Options{Strict: true})
+	var v atomic.Int64
+	a := newSite(t, s, &v)
+	steps := []struct {
+		name, path, lang string
+		hit              bool
+		trips            uint64
+	}{
+		{"miss and store", "/plain", "", false, 2},
+		{"hit", "/plain", "", true, 1},
+		{"varied page: miss and store", "/vary", "en", false, 2},
+		{"varied page: hit", "/vary", "en", true, 1},
+		{"varied page: other variant, miss and store", "/vary", "fr", false, 2},
+		{"varied page: other variant, hit", "/vary", "fr", true, 1},
+	}
+	for _, st := range steps {
+		before := s.RoundTrips()
+		w := a.get(t, st.path, st.lang)
+		if hit(w) != st.hit {
+			t.Fatalf("%s: Cache-Status %q", st.name, w.Header().Get("Cache-Status"))
+		}
+		if got := s.RoundTrips() - before; got != st.trips {
+			t.Errorf("%s: %d round trips, want %d", st.name, got, st.trips)
+		}
+	}
+}
+
+// TestTwoInstancesStrict: an invalidation through instance A is respected by instance B for
+// every request B starts after it returned.
+func TestTwoInstancesStrict(t *testing.T) {
+	t.Parallel()
+	prefix := uniquePrefix(t)
+	var v atomic.Int64
+	a := newSite(t, newStore(t, redisstore.Options{Prefix: prefix, Strict: true}), &v)
+	b := newSite(t, newStore(t, redisstore.Options{Prefix: prefix, Strict: true}), &v)
+	for i := range 50 {
+		want := fmt.Sprintf("v%d ", i)
+		b.get(t, "/p")
+		if w := b.get(t, "/p"); !hit(w) || w.Body.String() != want {
+			t.Fatalf("B: %q %q, want a hit of %q", w.Header().Get("Cache-Status"), w.Body.String(), want)
+		}
+		if w := a.get(t, "/p"); !hit(w) {
+			t.Fatalf("A does not share B's entry: %q", w.Header().Get("Cache-Status"))
+		}
+		v.Add(1)
+		if err := a.cache.InvalidatePaths(t.Context(), "/p"); err != nil {
+			t.Fatal(err)
+		}
+		if w := b.get(t, "/p"); hit(w) || w.Body.String() != fmt.Sprintf("v%d ", i+1) {
+			t.Fatalf("B after A's invalidation: %q %q", w.Header().Get("Cache-Status"), w.Body.String())
+		}
+	}
+}
+
+// TestTwoInstancesLocalTier: with the local tier, B serves hits from memory, and A's
+// invalidation reaches B's memory through the channel.
+func TestTwoInstancesLocalTier(t *testing.T) {
+	t.Parallel()
+	prefix := uniquePrefix(t)
+	var v atomic.Int64
+	sa := newStore(t, redisstore.Options{Prefix: prefix})
+	sb := newStore(t, redisstore.Options{Prefix: prefix})
+	a, b := newSite(t, sa, &v), newSite(t, sb, &v)
+	waitLocal(t, sa)
+	waitLocal(t, sb)
+	for i := range 20 {
+		b.get(t, "/vary", "fr") // a miss: B renders and stores in Redis
+		b.get(t, "/vary", "fr") // a hit from Redis, kept in B's memory
+		before := sb.RoundTrips()
+		if w := b.get(t, "/vary", "fr"); !hit(w) {
+			t.Fatalf("B: %q", w.Header().Get("Cache-Status"))
+		}
+		if sb.RoundTrips() != before {
+			t.Errorf("a local hit cost %d round trips", sb.RoundTrips()-before)
+		}
+		v.Add(1)
+		if err := a.cache.InvalidatePaths(t.Context(), "/vary"); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("v%d fr", i+1)
+		eventually(t, 5*time.Second, func() bool { return b.get(t, "/vary", "fr").Body.String() == want })
+	}
+}
+
+// waitLocal waits until s's local tier is subscribed and in use.
+func waitLocal(t *testing.T, s *redisstore.Store) {
+	t.Helper()
+	eventually(t, 5*time.Second, s.LocalTierInUse)
+}
+
+// TestOwnInvalidationIsImmediate: an invalidation through an instance reaches its own local
+// tier before it returns.
+func TestOwnInvalidationIsImmediate(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, redisstore.Options{})
+	waitLocal(t, s)
+	var v atomic.Int64
+	a := newSite(t, s, &v)
+	for i := range 50 {
+		a.get(t, "/p")
+		v.Add(1)
+		if err := a.cache.InvalidatePaths(t.Context(), "/p"); err != nil {
+			t.Fatal(err)
+		}
+		if w := a.get(t, "/p"); hit(w) || w.Body.String() != fmt.Sprintf("v%d ", i+1) {
+			t.Fatalf("after own invalidation: %q %q", w.Header().Get("Cache-Status"), w.Body.String())
+		}
+	}
+}
+
+func TestForeignAndCorruptValuesAreMisses(t *testing.T) {
+	t.Parallel()
+	addr := redisAddr(t)
+	prefix := uniquePrefix(t)
+	s := newStore(t, redisstore.Options{Prefix: prefix, Strict: true})
+	var v atomic.Int64
+	a := newSite(t, s, &v)
+	a.get(t, "/p")
+	raw := rawClient(t, addr)
+	var keys []string
+	eventually(t, time.Second, func() bool {
+		keys, _ = raw.Do(t.Context(), raw.B().Keys().Pattern("{"+prefix+"}:e:*").Build()).AsStrSlice()
+		return len(keys) == 1
+	})
+	for _, cmd := range [][]string{
+		{"HSET", keys[0], "v", "garbage"},
+		{"DEL", keys[0]},
+		{"SET", keys[0], "a string, not a hash"},
+	} {
+		a.get(t, "/p") // make sure something valid was there
+		if err := raw.Do(t.Context(), raw.B().Arbitrary(cmd...).Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		w := a.get(t, "/p")
+		if hit(w) || w.Code != 200 {
+			t.Errorf("after %v: %d %q, want a clean miss", cmd, w.Code, w.Header().Get("Cache-Status"))
+		}
+		if w := a.get(t, "/p"); !hit(w) {
+			t.Errorf("after %v the entry was not stored again: %q", cmd, w.Header().Get("Cache-Status"))
+		}
+	}
+}
+
+// TestClockLoss: if Redis loses the clock (eviction, a flush), every older entry is stale.
+func TestClockLoss(t *testing.T) {
+	t.Parallel()
+	addr := redisAddr(t)
+	prefix := uniquePrefix(t)
+	s := newStore(t, redisstore.Options{Prefix: prefix, Strict: true})
+	var v atomic.Int64
+	a := newSite(t, s, &v)
+	a.get(t, "/p")
+	raw := rawClient(t, addr)
+	raw.Do(t.Context(), raw.B().Del().Key("{"+prefix+"}:clock").Build())
+	if w := a.get(t, "/p"); hit(w) {
+		t.Error("an entry older than the lost clock was served")
+	}
+	if w := a.get(t, "/p"); !hit(w) {
+		t.Errorf("nothing stored after the clock was recreated: %q", w.Header().Get("Cache-Status"))
+	}
+}
+
+// TestRedisDown stops the test's own Redis: requests are served by the handler, the
+// invalidation made meanwhile is kept and applied when Redis is back, and the page cached
+// before the outage is never served after it.
+func TestRedisDown(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"strict", "local"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			p := startRedis(t)
+			s := newStore(t, redisstore.Options{URL: "redis://" + p.addr(), Strict: mode == "strict", Timeout: 50 * time.Millisecond})
+			if mode == "local" {
+				waitLocal(t, s)
+			}
+			var v atomic.Int64
+			a := newSite(t, s, &v)
+			a.get(t, "/p")
+			if w := a.get(t, "/p"); !hit(w) {
+				t.Fatal("not cached to begin with")
+			}
+
+			// Slow (frozen) Redis: its data survives.
+			p.cmd.Process.Signal(syscall.SIGSTOP)
+			v.Add(1)
+			if err := a.cache.InvalidatePaths(t.Context(), "/p"); err == nil {
+				t.Error("an invalidation that could not reach Redis reported success")
+			}
+			for range 3 {
+				w := a.get(t, "/p")
+				if w.Code != 200 || w.Body.String() != "v1 " {
+					t.Fatalf("while Redis is frozen: %d %q %q", w.Code, w.Body.String(), w.Header().Get("Cache-Status"))
+				}
+			}
+			p.cmd.Process.Signal(syscall.SIGCONT)
+			eventually(t, 10*time.Second, func() bool {
+				w := a.get(t, "/p")
+				if w.Body.String() != "v1 " {
+					t.Fatalf("after Redis came back: served %q (%q)", w.Body.String(), w.Header().Get("Cache-Status"))
+				}
+				return hit(w)
+			})
+
+			// Crash: Redis restarts empty.
+			p.stop()
+			v.Add(1)
+			a.cache.InvalidatePaths(t.Context(), "/p")
+			if w := a.get(t, "/p"); w.Code != 200 || w.Body.String() != "v2 " {
+				t.Fatalf("while Redis is down: %d %q", w.Code, w.Body.String())
+			}
+			p.start()
+			eventually(t, 10*time.Second, func() bool {
+				w := a.get(t, "/p")
+				if w.Body.String() != "v2 " {
+					t.Fatalf("after restart: served %q", w.Body.String())
+				}
+				return hit(w)
+			})
+			if a.cache.Stats().Errors == 0 {
+				t.Error("no store errors were counted")
+			}
+		})
+	}
+}
