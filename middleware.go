@@ -17,11 +17,10 @@ type middleware struct {
 // lookupResult is what a request found in the store.
 type lookupResult struct {
 	entry  *Entry
-	key    string   // the key looked up last: the variant key once the Vary is known
-	fwd    string   // why it missed: uri-miss, vary-miss or stale
-	detail string   // set when the request's response must not be stored
-	vary   []string // the Vary of the variant record found, if any
-	now    uint64   // the store's clock, read before the handler runs
+	key    string // the key looked up last: the variant key once the Vary is known
+	fwd    string // why it missed: uri-miss, vary-miss or stale
+	detail string // set when the request's response must not be stored
+	now    uint64 // the store's clock, read before the handler runs
 }
 
 func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -112,7 +111,6 @@ func (m *middleware) lookup(r *http.Request, key string) (lookupResult, error) {
 		return res, nil
 	}
 	res.fwd = "vary-miss"
-	res.vary = l.Entry.Vary
 	var buf [512]byte
 	vk := appendVariantKey(buf[:0], key, l.Entry.Vary, r.Header)
 	if len(vk) > m.p.maxKey {

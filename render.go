@@ -2,9 +2,8 @@ package dumper
 
 import (
 	"context"
-	"hash/fnv"
+	"hash/crc64"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 )
@@ -98,22 +97,21 @@ func (cw *captureWriter) finish(key, path string, ts *tagSet) {
 		Public: cw.cc.public || cw.cc.sMaxAge > 0,
 	}
 	e.prepare()
-	detail := m.store(cw.r, key, cw.lk, e, m.p.lifetime(cw.status, cw.cc.sMaxAge))
+	detail := m.store(cw.r, key, e, m.p.lifetime(cw.status, cw.cc.sMaxAge))
 	m.respond(cw.w, cw.r, e, m.c.cacheStatus(cw.fwd, detail == "", detail))
 }
 
-// store saves e under key or, when the response varies, under its variant key, with a
-// variant record under key unless the lookup found the same one there. It returns why it did
-// not store, or "".
-func (m *middleware) store(r *http.Request, key string, lk lookupResult, e *Entry, ttl time.Duration) string {
+// store saves e under key or, when the response varies, under its variant key with a variant
+// record under key, in one store operation. The record is written every time: the one the
+// lookup found may have been answered from a local copy while the store's own was condemned
+// (it carries the same tags as the response). It returns why it did not store, or "".
+func (m *middleware) store(r *http.Request, key string, e *Entry, ttl time.Duration) string {
 	ctx := context.WithoutCancel(r.Context())
 	var items []Item
 	detail := ""
 	if len(e.Vary) > 0 {
-		if !slices.Equal(lk.vary, e.Vary) {
-			rec := &Entry{Tags: e.Tags, Born: e.Born, Stored: e.Stored, Vary: e.Vary}
-			items = append(items, Item{Key: key, Entry: rec})
-		}
+		rec := &Entry{Tags: e.Tags, Born: e.Born, Stored: e.Stored, Vary: e.Vary}
+		items = append(items, Item{Key: key, Entry: rec})
 		if vk := appendVariantKey(nil, key, e.Vary, r.Header); len(vk) <= m.p.maxKey {
 			items = append(items, Item{Key: string(vk), Entry: e})
 		} else {
@@ -143,14 +141,12 @@ func bodyAllowed(status int) bool {
 	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
-// bodyETag returns a strong validator derived from the body alone, so every instance of a
-// site gives the same ETag for the same page.
+// bodyETag returns a strong validator derived from the body alone (CRC-64), so every
+// instance of a site gives the same ETag for the same page.
 func bodyETag(body []byte) string {
-	h := fnv.New64a()
-	h.Write(body)
-	var b [20]byte
+	var b [16]byte
 	out := append(b[:0], '"')
-	out = strconv.AppendUint(out, h.Sum64(), 36)
+	out = strconv.AppendUint(out, crc64.Checksum(body, crc64.MakeTable(crc64.ECMA)), 36)
 	out = append(out, '"')
 	return string(out)
 }

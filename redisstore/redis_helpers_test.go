@@ -2,8 +2,6 @@ package redisstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -12,35 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dumperhq/dumper/internal/testservice"
 	"github.com/dumperhq/dumper/redisstore"
 	"github.com/redis/rueidis"
 )
 
-// redisAddr returns the address of the Redis server the tests use: DUMPER_REDIS_ADDR, or
-// 127.0.0.1:6379. Without it the test is skipped, unless CI=true, where it fails.
-func redisAddr(t testing.TB) string {
-	t.Helper()
-	addr := os.Getenv("DUMPER_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis at %s is required under CI=true: %v", addr, err)
-		}
-		t.Skipf("Redis at %s is not reachable (set DUMPER_REDIS_ADDR): %v", addr, err)
-	}
-	c.Close()
-	return addr
-}
+// redisAddr returns the address of the Redis server the tests use.
+func redisAddr(t testing.TB) string { return testservice.RedisAddr(t) }
 
 // uniquePrefix returns a key prefix no other test uses.
-func uniquePrefix(t testing.TB) string {
-	var b [6]byte
-	rand.Read(b[:])
-	return "dumpertest-" + hex.EncodeToString(b[:])
-}
+func uniquePrefix(t testing.TB) string { return testservice.Unique("dumpertest-") }
 
 // newStore returns a store on the shared test server with a prefix of its own.
 func newStore(t testing.TB, o redisstore.Options) *redisstore.Store {

@@ -31,6 +31,7 @@ type shop struct {
 	srv   *httptest.Server
 	db    *gorm.DB
 	cache *dumper.Cache
+	host  string // the Host header to send, if not the server's address
 }
 
 // newShop opens the database d, seeds it and serves the shop until the test ends.
@@ -171,6 +172,9 @@ func (s *shop) do(method, path, body string, header ...string) response {
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Add(header[i], header[i+1])
+	}
+	if s.host != "" {
+		req.Host = s.host
 	}
 	client := *s.srv.Client()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
