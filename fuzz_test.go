@@ -296,7 +296,7 @@ func makeKey(isTLS bool, host, path, query, accept, lang string, noAccept, langT
 		r.TLS = &tls.ConnectionState{}
 	}
 	in.path = canonicalPath("/" + path)
-	in.primary = string(appendPrimaryKey(nil, r, in.path))
+	in.primary = string(appendPrimaryKey(nil, r, in.path, nil))
 	if !noAccept {
 		r.Header["Accept"] = []string{accept}
 	}

@@ -5,9 +5,10 @@ import (
 )
 
 // appendPrimaryKey appends the key of a request before any Vary is known: the method class
-// (GET and HEAD share entries), scheme, host, canonical path and query. The host is part of
-// the key so that one host's pages are never served for another.
-func appendPrimaryKey(b []byte, r *http.Request, path string) []byte {
+// (GET and HEAD share entries), scheme, host, canonical path and query, and the values of the
+// keyHeaders the request carries. The host is part of the key so that one host's pages are
+// never served for another.
+func appendPrimaryKey(b []byte, r *http.Request, path string, keyHeaders []string) []byte {
 	b = append(b, "G "...)
 	if r.TLS != nil {
 		b = append(b, "https://"...)
@@ -26,6 +27,25 @@ func appendPrimaryKey(b []byte, r *http.Request, path string) []byte {
 		b = append(b, '?')
 		b = append(b, r.URL.RawQuery...)
 	}
+	for _, name := range keyHeaders {
+		if vs, ok := r.Header[name]; ok {
+			b = appendHeader(b, name, vs)
+		}
+	}
+	return b
+}
+
+// appendHeader appends a NUL, the header's name, "=" and its values.
+func appendHeader(b []byte, name string, vs []string) []byte {
+	b = append(b, 0)
+	b = append(b, name...)
+	b = append(b, '=')
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',', ' ')
+		}
+		b = append(b, v...)
+	}
 	return b
 }
 
@@ -35,20 +55,14 @@ func appendPrimaryKey(b []byte, r *http.Request, path string) []byte {
 func appendVariantKey(b []byte, primary string, vary []string, h http.Header) []byte {
 	b = append(b, primary...)
 	for _, name := range vary {
-		b = append(b, 0)
-		b = append(b, name...)
 		vs, ok := h[name]
 		if !ok {
+			b = append(b, 0)
+			b = append(b, name...)
 			b = append(b, '!')
 			continue
 		}
-		b = append(b, '=')
-		for i, v := range vs {
-			if i > 0 {
-				b = append(b, ',', ' ')
-			}
-			b = append(b, v...)
-		}
+		b = appendHeader(b, name, vs)
 	}
 	return b
 }

@@ -34,7 +34,7 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	path := requestPath(r.URL)
 	var buf [256]byte
-	kb := appendPrimaryKey(buf[:0], r, path)
+	kb := appendPrimaryKey(buf[:0], r, path, m.p.keyHeaders)
 	if len(kb) > m.p.maxKey {
 		m.bypass(w, r, "key-too-long")
 		return

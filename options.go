@@ -72,6 +72,20 @@ type Policy struct {
 
 	// Age adds an Age header to responses served from the cache.
 	Age bool
+
+	// KeyHeaders are request headers that are part of every cache key when a request
+	// carries them, whether or not the response varies on them: headers that a proxy or a
+	// framework may act on without the response saying so (X-Forwarded-Host in absolute
+	// links, X-HTTP-Method-Override…). A request that sets one to an unusual value gets an
+	// entry of its own, so it cannot poison the page served to everybody else. Nil means
+	// [DefaultKeyHeaders]; an empty, non-nil slice means none.
+	KeyHeaders []string
+}
+
+// DefaultKeyHeaders are the [Policy.KeyHeaders] used when the policy names none.
+var DefaultKeyHeaders = []string{
+	"Forwarded", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Prefix", "X-Forwarded-Port",
+	"X-Original-Url", "X-Rewrite-Url", "X-Http-Method-Override", "X-Http-Method", "X-Method-Override",
 }
 
 // IgnorePrefix returns a [Policy.Ignore] func that matches requests whose path starts with one
@@ -110,6 +124,7 @@ type policy struct {
 	keepTagHeader bool
 	ignore        func(*http.Request) bool
 	age           bool
+	keyHeaders    []string // canonical
 }
 
 func (p Policy) compile() (*policy, error) {
@@ -153,6 +168,13 @@ func (p Policy) compile() (*policy, error) {
 		cc = "no-cache"
 	}
 	c.browserCC = []string{cc}
+	kh := p.KeyHeaders
+	if kh == nil {
+		kh = DefaultKeyHeaders
+	}
+	for _, h := range kh {
+		c.keyHeaders = append(c.keyHeaders, textproto.CanonicalMIMEHeaderKey(h))
+	}
 	c.tagHeader = textproto.CanonicalMIMEHeaderKey(p.TagHeader)
 	if c.tagHeader == "" {
 		c.tagHeader = "Cache-Tag"
