@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 )
 
 // Cache stores whole HTTP responses until the data behind them changes. Wrap handlers with
@@ -35,7 +36,7 @@ func New(opts Options) (*Cache, error) {
 		c.name = "dumper"
 	}
 	if !isToken(c.name) {
-		return nil, errorf("Options.Name %q is not a token (letters, digits, !#$%%&'*+-.^_`|~)", c.name)
+		return nil, errorf("Options.Name %q is not a token (a letter, then letters, digits, !#$%%&'*+-.^_`|~:/)", c.name)
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -99,22 +100,17 @@ func errorf(format string, args ...any) error {
 	return fmt.Errorf("dumper: "+format, args...)
 }
 
+// isToken reports whether s is a token of Structured Fields (RFC 8941 §3.3.4), as a
+// Cache-Status cache name must be.
 func isToken(s string) bool {
-	if s == "" {
+	if s == "" || !('a' <= s[0] && s[0] <= 'z' || 'A' <= s[0] && s[0] <= 'Z' || s[0] == '*') {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
+	for i := 1; i < len(s); i++ {
 		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c < 0x80 && isTokenSym[c]) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~:/", c) >= 0) {
 			return false
 		}
 	}
 	return true
 }
-
-var isTokenSym = func() (t [128]bool) {
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()

@@ -12,6 +12,7 @@ type flight struct {
 
 type call struct {
 	done chan struct{}
+	once sync.Once
 }
 
 // join returns the call in flight for key, and whether the caller leads it and must call
@@ -30,12 +31,14 @@ func (f *flight) join(key string) (c *call, leader bool) {
 	return c, true
 }
 
-// leave ends the leader's call and wakes its waiters.
+// leave ends the leader's call and wakes its waiters. Only the first call counts.
 func (f *flight) leave(key string, c *call) {
-	f.mu.Lock()
-	if f.calls[key] == c {
-		delete(f.calls, key)
-	}
-	f.mu.Unlock()
-	close(c.done)
+	c.once.Do(func() {
+		f.mu.Lock()
+		if f.calls[key] == c {
+			delete(f.calls, key)
+		}
+		f.mu.Unlock()
+		close(c.done)
+	})
 }

@@ -198,7 +198,7 @@ func FuzzNormalizePath(f *testing.F) {
 		// The middleware computes a request's tag from the parsed request URL: it must agree
 		// with NormalizePath of the path as sent.
 		if u, err := url.ParseRequestURI(p); err == nil && u.Opaque == "" && u.Host == "" {
-			if got := requestPath(u); got != n {
+			if got := pathTag(urlPath(u)); got != n {
 				t.Fatalf("request %q has path tag %q, NormalizePath gives %q", p, got, n)
 			}
 		}

@@ -17,13 +17,17 @@ import (
 func TestConditionalRequests(t *testing.T) {
 	t.Parallel()
 	c := newCache(t)
-	h, runs := counting(nil)
+	const lm = "Tue, 24 Nov 2026 10:00:00 GMT"
+	h, runs := counting(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/p" {
+			w.Header().Set("Last-Modified", lm)
+		}
+	})
 	mw := c.Middleware(h)
 	first := do(t, mw, "GET", "/p")
 	etag := first.Header().Get("ETag")
-	lm := first.Header().Get("Last-Modified")
-	if etag == "" || lm == "" {
-		t.Fatalf("stored response lacks validators: ETag %q Last-Modified %q", etag, lm)
+	if etag == "" || first.Header().Get("Last-Modified") != lm {
+		t.Fatalf("stored response lacks validators: ETag %q Last-Modified %q", etag, first.Header().Get("Last-Modified"))
 	}
 	if got := first.Header().Get("Cache-Control"); got != "no-cache" {
 		t.Errorf("browser Cache-Control = %q, want no-cache", got)
@@ -38,7 +42,8 @@ func TestConditionalRequests(t *testing.T) {
 		{"in a list", []string{"If-None-Match", `"x", ` + etag}, 304},
 		{"star", []string{"If-None-Match", "*"}, 304},
 		{"other etag", []string{"If-None-Match", `"x"`}, 200},
-		{"if-modified-since now", []string{"If-Modified-Since", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, 304},
+		{"if-modified-since later", []string{"If-Modified-Since", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, 304},
+		{"if-modified-since same", []string{"If-Modified-Since", lm}, 304},
 		{"if-modified-since past", []string{"If-Modified-Since", "Mon, 02 Jan 2006 15:04:05 GMT"}, 200},
 		{"etag wins over date", []string{"If-None-Match", `"x"`, "If-Modified-Since", lm}, 200},
 		{"malformed", []string{"If-None-Match", `"unterminated`}, 200},
@@ -57,6 +62,16 @@ func TestConditionalRequests(t *testing.T) {
 	}
 	if runs.Load() != 1 {
 		t.Errorf("handler ran %d times, want 1: revalidation is answered from the cache", runs.Load())
+	}
+
+	// The cache makes up no Last-Modified: a page rendered again within the same second
+	// must not be answered 304 to a client holding the old one.
+	do(t, mw, "GET", "/nolm")
+	if w := do(t, mw, "GET", "/nolm"); w.Header().Get("Last-Modified") != "" {
+		t.Errorf("Last-Modified %q made up", w.Header().Get("Last-Modified"))
+	}
+	if w := do(t, mw, "GET", "/nolm", "If-Modified-Since", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)); w.Code != 200 {
+		t.Errorf("If-Modified-Since without a Last-Modified: code %d, want 200", w.Code)
 	}
 
 	// A conditional request that misses renders the full page, stores it and answers 304.
@@ -93,13 +108,13 @@ func TestBrowserCacheControlPolicy(t *testing.T) {
 	c := newCache(t, dumper.Options{Policy: dumper.Policy{BrowserCacheControl: "max-age=0, must-revalidate", Age: true}})
 	h, _ := counting(nil)
 	mw := c.Middleware(h)
-	for range 2 {
+	for i := range 2 {
 		w := do(t, mw, "GET", "/p")
 		if got := w.Header().Get("Cache-Control"); got != "max-age=0, must-revalidate" {
 			t.Errorf("Cache-Control = %q", got)
 		}
-		if w.Header().Get("Age") == "" {
-			t.Error("no Age header with Policy.Age")
+		if hasAge := w.Header().Get("Age") != ""; hasAge != (i == 1) {
+			t.Errorf("request %d: Age %q; want one on hits only", i, w.Header().Get("Age"))
 		}
 	}
 }

@@ -68,7 +68,7 @@ func (c *Cache) Invalidate(ctx context.Context, models ...any) error {
 		for _, p := range paths {
 			n, err := NormalizePath(p)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%T: %w", m, err))
+				errs = append(errs, fmt.Errorf("%w (declared by %T)", err, m))
 				continue
 			}
 			tags = append(tags, n)

@@ -10,9 +10,12 @@ import (
 // MemoryStore is a [Store] in process memory, bounded by bytes, evicting by W-TinyLFU. It is
 // the default store of [New]. Its zero value is not usable; call [NewMemoryStore].
 //
-// Besides entries it remembers the tags invalidated most recently (one per KiB of budget, at
-// least 1024); when it has to forget one, entries older than that invalidation are dropped
-// too, which can only make the cache miss early, never serve stale.
+// Besides entries it remembers the tags invalidated most recently, as 64-bit hashes (about 64
+// bytes each, whatever their length; one per KiB of budget, at least 1024, so about 6% on top
+// of the budget); when it has to forget one, entries older than that invalidation are dropped
+// too, which can only make the cache miss early, never serve stale. A flood of invalidations
+// of distinct tags (successful POSTs to distinct paths, say) therefore empties the cache
+// sooner, but never grows its memory.
 type MemoryStore struct {
 	s *memstore.Store[*Entry]
 }

@@ -28,11 +28,15 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.serveOther(w, r)
 		return
 	}
+	if rs, ok := r.Context().Value(renderKey{}).(*renderState); ok && rs.c == m.c {
+		m.nested(rs, w, r)
+		return
+	}
 	if m.p.ignore != nil && m.p.ignore(r) {
 		m.bypass(w, r, "")
 		return
 	}
-	path := requestPath(r.URL)
+	path := requestPath(r)
 	var buf [256]byte
 	kb := appendPrimaryKey(buf[:0], r, path, m.p.keyHeaders)
 	if len(kb) > m.p.maxKey {
@@ -44,16 +48,16 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	lk, err := m.lookup(r, key)
 	if err != nil {
-		m.render(w, r, key, path, lk, "miss", "store-error")
+		m.render(w, r, key, path, lk, "miss", "store-error", nil)
 		return
 	}
 	if lk.entry != nil {
 		if !auth || lk.entry.Public {
 			m.c.stats.hits.Add(1)
-			m.respond(w, r, lk.entry, m.c.csHit)
+			m.c.respond(w, r, m.p, lk.entry, m.c.csHit, true)
 			return
 		}
-		m.render(w, r, key, path, lk, "request", "")
+		m.render(w, r, key, path, lk, "request", "", nil)
 		return
 	}
 	detail := lk.detail
@@ -62,7 +66,7 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if detail != "" || auth {
 		// Not coalesced: what this request renders may not be stored for the others.
-		m.render(w, r, key, path, lk, lk.fwd, detail)
+		m.render(w, r, key, path, lk, lk.fwd, detail, nil)
 		return
 	}
 
@@ -77,17 +81,18 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lk, err = m.lookup(r, key)
 		switch {
 		case err != nil:
-			m.render(w, r, key, path, lk, "miss", "store-error")
+			m.render(w, r, key, path, lk, "miss", "store-error", nil)
 		case lk.entry != nil:
 			m.c.stats.hits.Add(1)
-			m.respond(w, r, lk.entry, m.c.csHit)
+			m.c.respond(w, r, m.p, lk.entry, m.c.csHit, true)
 		default:
-			m.render(w, r, key, path, lk, lk.fwd, lk.detail)
+			// The render was not stored (or was condemned meanwhile): render our own,
+			// without waiting on anybody again.
+			m.render(w, r, key, path, lk, lk.fwd, lk.detail, nil)
 		}
 		return
 	}
-	defer m.c.flight.leave(lk.key, call)
-	m.render(w, r, key, path, lk, lk.fwd, "")
+	m.render(w, r, key, path, lk, lk.fwd, "", func() { m.c.flight.leave(lk.key, call) })
 }
 
 // lookup finds the entry for a request: the entry under its primary key, or, when that is a
@@ -96,7 +101,7 @@ func (m *middleware) lookup(r *http.Request, key string) (lookupResult, error) {
 	res := lookupResult{key: key, fwd: "uri-miss"}
 	l, err := m.c.store.Get(r.Context(), key)
 	if err != nil {
-		m.storeError(r.Context(), "get", err)
+		m.c.storeError(r.Context(), "get", err)
 		return res, err
 	}
 	res.now = l.Now
@@ -120,7 +125,7 @@ func (m *middleware) lookup(r *http.Request, key string) (lookupResult, error) {
 	res.key = string(vk)
 	l, err = m.c.store.Get(r.Context(), res.key)
 	if err != nil {
-		m.storeError(r.Context(), "get", err)
+		m.c.storeError(r.Context(), "get", err)
 		return res, err
 	}
 	res.now = max(res.now, l.Now) // a store may answer the first lookup locally, without a clock
@@ -141,14 +146,12 @@ func (m *middleware) bypass(w http.ResponseWriter, r *http.Request, detail strin
 }
 
 // serveOther handles methods other than GET and HEAD: they are never answered from the
-// cache, and an unsafe request that succeeds invalidates its path and the paths its response
-// points to (RFC 9111 §4.4).
+// cache, and an unsafe request (any method but OPTIONS and TRACE) that succeeds invalidates
+// its path and the paths its response points to (RFC 9111 §4.4).
 func (m *middleware) serveOther(w http.ResponseWriter, r *http.Request) {
 	m.c.stats.passes.Add(1)
 	w.Header()["Cache-Status"] = m.c.csMethod
-	switch r.Method {
-	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
-	default:
+	if r.Method == http.MethodOptions || r.Method == http.MethodTrace {
 		m.next.ServeHTTP(w, r)
 		return
 	}
@@ -159,7 +162,7 @@ func (m *middleware) serveOther(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (m *middleware) storeError(ctx context.Context, op string, err error) {
-	m.c.stats.errors.Add(1)
-	m.c.log.WarnContext(ctx, "dumper: store "+op+" failed; serving from the handler", "err", err)
+func (c *Cache) storeError(ctx context.Context, op string, err error) {
+	c.stats.errors.Add(1)
+	c.log.WarnContext(ctx, "dumper: store "+op+" failed; serving from the handler", "err", err)
 }

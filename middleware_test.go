@@ -93,6 +93,7 @@ func TestInvalidPolicy(t *testing.T) {
 		{Policy: dumper.Policy{MaxAge: -1}},
 		{MaxBytes: -1},
 		{Name: "two words"},
+		{Name: "1abc"},
 	} {
 		if c, err := dumper.New(o); err == nil {
 			c.Close()
@@ -289,7 +290,7 @@ func TestNormalizePath(t *testing.T) {
 		{in: "/a/b/", want: "/a/b/"},
 		{in: "/caf%c3%a9", want: "/caf%C3%A9"},
 		{in: "/café", want: "/caf%C3%A9"},
-		{in: "/a%2Fb", want: "/a%2Fb"},
+		{in: "/a%2Fb", want: "/a/b"},
 		{in: "/%7Euser", want: "/~user"},
 		{in: "/a%28b%29", want: "/a(b)"},
 		{in: "/a|b(c)", want: "/a%7Cb(c)"},

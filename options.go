@@ -29,7 +29,8 @@ type Options struct {
 	// Name identifies the cache in the Cache-Status header (RFC 9211). Empty means "dumper".
 	Name string
 
-	// Logger receives store errors and recovered faults. Nil means no logging.
+	// Logger receives store errors (a lookup or store that failed, after which the request
+	// was served by the handler) and failed invalidations. Nil means no logging.
 	Logger *slog.Logger
 }
 
@@ -60,9 +61,10 @@ type Policy struct {
 	MaxKeyBytes int
 
 	// TagHeader names a response header listing tags for the response, separated by commas
-	// or spaces (as Cache-Tag and Surrogate-Key do). It is removed before the response
-	// reaches the client unless KeepTagHeader is set. Empty means "Cache-Tag".
-	TagHeader     string
+	// or spaces (as Cache-Tag and Surrogate-Key do). Empty means "Cache-Tag".
+	TagHeader string
+
+	// KeepTagHeader passes the tag header on to clients; by default it is removed.
 	KeepTagHeader bool
 
 	// Ignore, if not nil, reports requests that the cache must neither answer nor store

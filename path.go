@@ -3,6 +3,7 @@ package dumper
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 )
@@ -12,7 +13,11 @@ var ErrInvalidPath = errors.New("dumper: invalid path")
 
 // NormalizePath returns the form of an absolute URL path that the cache uses as the path's
 // tag. It accepts a path as a browser sends it (percent-encoded) or as a program writes it
-// (raw UTF-8), so "/icecream/crème" and "/icecream/cr%c3%a8me" give the same result. A query
+// (raw UTF-8), so "/icecream/crème" and "/icecream/cr%c3%a8me" give the same result, and
+// "/a%2Fb" the same as "/a/b" (a Go handler sees both as the same r.URL.Path).
+//
+// Paths are public paths, as a browser requests them: a middleware mounted under
+// http.StripPrefix("/shop", …) caches "/shop/icecream/x" under that path. A query
 // string is dropped: a path's tag covers every query string. Paths that do not start with a
 // single "/", or that carry a scheme or a fragment, are rejected with an error wrapping
 // [ErrInvalidPath].
@@ -33,12 +38,33 @@ func NormalizePath(p string) (string, error) {
 	case strings.HasPrefix(p, "//"):
 		return "", fmt.Errorf("%w %q: starts with // (a host, not a path)", ErrInvalidPath, p)
 	}
-	return canonicalPath(p), nil
+	return pathTag(canonicalPath(p)), nil
 }
 
-// requestPath returns the canonical path of a request URL: what the client sent (RawPath)
-// when net/http kept it and it still matches Path, else Path as Go escapes it.
-func requestPath(u *url.URL) string {
+// requestPath returns the canonical path a request was sent to: its request-target as the
+// client wrote it, so that a middleware mounted under http.StripPrefix still sees the public
+// path, which is what models declare and browsers send. Requests built in a program, without
+// RequestURI, fall back to their URL.
+func requestPath(r *http.Request) string {
+	raw := r.RequestURI
+	if raw == "" || raw[0] != '/' {
+		u := r.URL
+		if raw != "" {
+			if pu, err := url.ParseRequestURI(raw); err == nil {
+				u = pu // absolute-form: http://host/path
+			}
+		}
+		return urlPath(u)
+	}
+	if i := strings.IndexByte(raw, '?'); i >= 0 {
+		raw = raw[:i]
+	}
+	return canonicalPath(raw)
+}
+
+// urlPath returns the canonical path of u: what the client sent (RawPath) when net/http kept
+// it and it still matches Path, else Path as Go escapes it.
+func urlPath(u *url.URL) string {
 	if u.RawPath != "" {
 		if p, err := url.PathUnescape(u.RawPath); err == nil && p == u.Path {
 			return canonicalPath(u.RawPath)
@@ -49,6 +75,16 @@ func requestPath(u *url.URL) string {
 		return "/"
 	}
 	return p
+}
+
+// pathTag returns the tag of a canonical path: the path with %2F decoded, since a Go handler
+// sees "/a%2Fb" and "/a/b" alike in r.URL.Path. Keys keep the difference; the tag covers
+// both, so invalidating either invalidates both (too much at worst, never too little).
+func pathTag(canonical string) string {
+	if !strings.Contains(canonical, "%2F") {
+		return canonical
+	}
+	return strings.ReplaceAll(canonical, "%2F", "/")
 }
 
 // canonicalPath returns the canonical percent-encoding of an absolute path: an escape of a

@@ -10,7 +10,7 @@ import (
 // respond sends a stored response, or a 304 Not Modified when the request's validators
 // match it. The stored header slices are shared, capped so that an append by a later writer
 // copies them.
-func (m *middleware) respond(w http.ResponseWriter, r *http.Request, e *Entry, cs []string) {
+func (c *Cache) respond(w http.ResponseWriter, r *http.Request, p *policy, e *Entry, cs []string, hit bool) {
 	h := w.Header()
 	if notModified(r, e) {
 		for _, k := range notModifiedHeaders {
@@ -32,7 +32,7 @@ func (m *middleware) respond(w http.ResponseWriter, r *http.Request, e *Entry, c
 		}
 	}
 	h["Cache-Status"] = cs
-	if m.p.age {
+	if hit && p.age {
 		h["Age"] = []string{strconv.FormatInt(int64(max(time.Since(e.Stored), 0)/time.Second), 10)}
 	}
 	w.WriteHeader(e.Status)

@@ -10,8 +10,8 @@ import "net/http"
 // both documented on [Policy]: max-age speaks to browsers and does not bound the server's
 // lifetime (s-maxage does); and a response's no-cache keeps it from being stored at all,
 // since an entry that must be revalidated with the origin on every use saves nothing.
-func (m *middleware) refuse(r *http.Request, status int, h http.Header, cc *cacheControl) string {
-	if _, ok := m.p.statuses[status]; !ok {
+func (c *Cache) refuse(r *http.Request, p *policy, status int, h http.Header, cc *cacheControl) string {
+	if _, ok := p.statuses[status]; !ok {
 		return "status"
 	}
 	*cc = parseCacheControl(h["Cache-Control"])
@@ -30,6 +30,9 @@ func (m *middleware) refuse(r *http.Request, status int, h http.Header, cc *cach
 	}
 	if _, star := parseVary(h["Vary"]); star {
 		return "vary-star"
+	}
+	if _, ok := h["Trailer"]; ok {
+		return "trailer" // trailers come after the body; a stored copy would lose them
 	}
 	if _, ok := r.Header["Authorization"]; ok && !cc.public && cc.sMaxAge < 0 {
 		return "authorization" // RFC 9111 §3.5

@@ -15,36 +15,61 @@ import (
 //
 // A response can also list tags in a header; see [Policy.TagHeader].
 func Tag(ctx context.Context, tags ...string) {
-	if ts, ok := ctx.Value(tagsKey{}).(*tagSet); ok {
-		ts.add(tags...)
+	if rs, ok := ctx.Value(renderKey{}).(*renderState); ok {
+		rs.addTags(tags)
 	}
 }
 
-type tagsKey struct{}
-
-// tagSet collects the tags a handler attaches while it renders.
-type tagSet struct {
-	mu   sync.Mutex
-	tags []string
+// NoStore keeps the response being rendered for the request whose context is ctx out of the
+// cache, as Cache-Control: private would, without telling browsers anything. Call it from
+// code that makes a page depend on who asks — a session cookie, say — when the response
+// does not say Vary: Cookie.
+func NoStore(ctx context.Context) {
+	if rs, ok := ctx.Value(renderKey{}).(*renderState); ok {
+		rs.mu.Lock()
+		rs.noStore = true
+		rs.mu.Unlock()
+	}
 }
 
-func (ts *tagSet) add(tags ...string) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
+type renderKey struct{}
+
+// renderState is what a handler's code can reach, through the request's context, of the
+// render a middleware is capturing: the tags it attaches and whether it may be stored. It
+// also lets a middleware of the same cache nested inside (a route's own policy inside a
+// site-wide one) hand its policy to the render instead of caching a second time.
+type renderState struct {
+	c  *Cache
+	cw *captureWriter
+
+	mu      sync.Mutex
+	tags    []string
+	noStore bool
+}
+
+func (rs *renderState) addTags(tags []string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	for _, t := range tags {
 		if t != "" {
-			ts.tags = append(ts.tags, t)
+			rs.tags = append(rs.tags, t)
 		}
 	}
 }
 
+func (rs *renderState) storable() bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return !rs.noStore
+}
+
 // entryTags returns the tags of a response: its path first, then the tags attached through
 // the context and those listed in the tag header, without duplicates.
-func entryTags(path string, ts *tagSet, header []string) []string {
+func entryTags(path string, rs *renderState, header []string) []string {
 	tags := []string{path}
-	ts.mu.Lock()
-	tags = append(tags, ts.tags...)
-	ts.mu.Unlock()
+	rs.mu.Lock()
+	tags = append(tags, rs.tags...)
+	rs.mu.Unlock()
 	for _, line := range header {
 		tags = append(tags, strings.FieldsFunc(line, func(r rune) bool {
 			return r == ',' || r == ' ' || r == '\t'

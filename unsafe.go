@@ -66,7 +66,11 @@ func (uw *unsafeWriter) Unwrap() http.ResponseWriter { return uw.ResponseWriter 
 
 func (uw *unsafeWriter) invalidate() {
 	r := uw.r
-	tags := []string{requestPath(r.URL)}
+	path := requestPath(r)
+	if len(path) > uw.m.p.maxKey {
+		return // never cached: nothing to invalidate
+	}
+	tags := []string{pathTag(path)}
 	h := uw.ResponseWriter.Header()
 	for _, name := range []string{"Location", "Content-Location"} {
 		v := h.Get(name)
@@ -77,7 +81,9 @@ func (uw *unsafeWriter) invalidate() {
 		if err != nil || (u.Host != "" && !strings.EqualFold(u.Host, r.Host)) {
 			continue
 		}
-		tags = append(tags, requestPath(u))
+		if p := urlPath(u); len(p) <= uw.m.p.maxKey {
+			tags = append(tags, pathTag(p))
+		}
 	}
 	// The client may hang up; the invalidation must happen all the same.
 	_ = uw.m.c.invalidate(context.WithoutCancel(r.Context()), tags)

@@ -2,8 +2,10 @@ package dumper
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 )
 
 // The modes of a captureWriter.
@@ -18,10 +20,14 @@ const (
 // may not: an unfit status or header, a body over the limit, a Flush, or a hijack.
 type captureWriter struct {
 	w  http.ResponseWriter
-	m  *middleware
+	p  *policy // the render's policy: a nested middleware of the same cache may replace it
+	c  *Cache
 	r  *http.Request // the client's request
-	cc cacheControl  // of the response, read at WriteHeader
-	lk lookupResult  // what the request found in the store
+	rs *renderState
+	cc cacheControl // of the response, read at WriteHeader
+
+	born    uint64 // the store's clock before the render
+	release func() // wakes requests waiting for this render; nil once called
 
 	fwd, detail string // for Cache-Status
 	mode        int
@@ -48,11 +54,23 @@ func (cw *captureWriter) WriteHeader(code int) {
 		return
 	}
 	h := cw.w.Header()
-	if detail := cw.m.refuse(cw.r, code, h, &cw.cc); detail != "" {
+	canonicalizeKeys(h)
+	if detail := cw.c.refuse(cw.r, cw.p, code, h, &cw.cc); detail != "" {
 		cw.toPass(detail)
 		return
 	}
 	cw.header = h.Clone()
+}
+
+// canonicalizeKeys merges header keys that are not in canonical form ("set-cookie") into
+// their canonical key: net/http sends them as written, and the storage rules must see them.
+func canonicalizeKeys(h http.Header) {
+	for k, vs := range h {
+		if ck := textproto.CanonicalMIMEHeaderKey(k); ck != k {
+			h[ck] = append(h[ck], vs...)
+			delete(h, k)
+		}
+	}
 }
 
 func (cw *captureWriter) Write(p []byte) (int, error) {
@@ -65,13 +83,28 @@ func (cw *captureWriter) Write(p []byte) (int, error) {
 	if cw.mode == passing {
 		return cw.w.Write(p)
 	}
-	if len(cw.buf)+len(p) > cw.m.p.maxBody {
+	if len(cw.buf)+len(p) > cw.p.maxBody {
 		cw.toPass("too-large")
 		return cw.w.Write(p)
 	}
 	cw.buf = append(cw.buf, p...)
 	return len(p), nil
 }
+
+// ReadFrom keeps the underlying writer's ReadFrom (sendfile) for responses streaming
+// through.
+func (cw *captureWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !cw.wroteHeader {
+		cw.WriteHeader(http.StatusOK)
+	}
+	if rf, ok := cw.w.(io.ReaderFrom); ok && cw.mode == passing {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(writeOnly{cw}, src)
+}
+
+// writeOnly hides a writer's ReadFrom from io.Copy.
+type writeOnly struct{ io.Writer }
 
 // toPass gives up storing: the header and what was buffered go out now.
 func (cw *captureWriter) toPass(detail string) {
@@ -81,15 +114,23 @@ func (cw *captureWriter) toPass(detail string) {
 }
 
 func (cw *captureWriter) startPassing() {
+	cw.releaseWaiters() // nothing will be stored for them to find: let them render
 	h := cw.w.Header()
-	if !cw.m.p.keepTagHeader {
-		delete(h, cw.m.p.tagHeader)
+	if !cw.p.keepTagHeader {
+		delete(h, cw.p.tagHeader)
 	}
-	h["Cache-Status"] = cw.m.c.cacheStatus(cw.fwd, false, cw.detail)
+	h["Cache-Status"] = cw.c.cacheStatus(cw.fwd, false, cw.detail)
 	cw.w.WriteHeader(cw.status)
 	if len(cw.buf) > 0 {
 		_, _ = cw.w.Write(cw.buf)
 		cw.buf = nil
+	}
+}
+
+func (cw *captureWriter) releaseWaiters() {
+	if cw.release != nil {
+		cw.release()
+		cw.release = nil
 	}
 }
 
@@ -116,6 +157,7 @@ func (cw *captureWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, rw, err := http.NewResponseController(cw.w).Hijack()
 	if err == nil {
 		cw.mode = hijacked
+		cw.releaseWaiters()
 	}
 	return conn, rw, err
 }

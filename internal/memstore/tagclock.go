@@ -1,6 +1,7 @@
 package memstore
 
 import (
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 )
@@ -9,28 +10,31 @@ import (
 // for each tag invalidated, the counter value at which it last was. A value stamped with born
 // is stale when one of its tags was invalidated after born.
 //
-// The table keeps at most max tags. When it is full the tag invalidated longest ago is
-// forgotten and its time becomes the floor: a tag the table does not hold counts as
-// invalidated at the floor. Forgetting can only make values stale early, never late.
+// The table keeps at most max tags, each as a 64-bit hash, so its memory does not depend on
+// how long tags are: about 64 bytes a tag. Two tags with the same hash share a stamp, which
+// can only make values stale early. When the table is full the tag invalidated longest ago
+// is forgotten and its time becomes the floor: a tag the table does not hold counts as
+// invalidated at the floor. Forgetting too can only make values stale early, never late.
 type TagClock struct {
 	clock atomic.Uint64 // written only under mu
+	seed  maphash.Seed
 
 	mu         sync.RWMutex
-	at         map[string]*tagNode
+	at         map[uint64]*tagNode
 	head, tail *tagNode // ordered by time of invalidation, oldest first
 	floor      uint64
 	max        int
 }
 
 type tagNode struct {
-	tag        string
+	hash       uint64
 	at         uint64
 	prev, next *tagNode
 }
 
 // NewTagClock returns a clock that remembers at most maxTags tags (at least 1).
 func NewTagClock(maxTags int) *TagClock {
-	return &TagClock{at: make(map[string]*tagNode), max: max(maxTags, 1)}
+	return &TagClock{at: make(map[uint64]*tagNode), max: max(maxTags, 1), seed: maphash.MakeSeed()}
 }
 
 // Now returns the current clock value.
@@ -47,7 +51,7 @@ func (t *TagClock) Stale(tags []string, born uint64) bool {
 		return true
 	}
 	for _, tag := range tags {
-		if n := t.at[tag]; n != nil && n.at > born {
+		if n := t.at[maphash.String(t.seed, tag)]; n != nil && n.at > born {
 			return true
 		}
 	}
@@ -83,10 +87,11 @@ func (t *TagClock) Forget(at uint64) {
 
 func (t *TagClock) stamp(tags []string, now uint64) uint64 {
 	for _, tag := range tags {
-		n := t.at[tag]
+		h := maphash.String(t.seed, tag)
+		n := t.at[h]
 		if n == nil {
-			n = &tagNode{tag: tag}
-			t.at[tag] = n
+			n = &tagNode{hash: h}
+			t.at[h] = n
 		} else {
 			t.unlink(n)
 		}
@@ -96,7 +101,7 @@ func (t *TagClock) stamp(tags []string, now uint64) uint64 {
 	for len(t.at) > t.max {
 		n := t.head
 		t.unlink(n)
-		delete(t.at, n.tag)
+		delete(t.at, n.hash)
 		t.floor = max(t.floor, n.at)
 	}
 	t.clock.Store(now)
