@@ -30,6 +30,9 @@ func newStore(t testing.TB, o redisstore.Options) *redisstore.Store {
 	if o.Prefix == "" {
 		o.Prefix = uniquePrefix(t)
 	}
+	if o.Timeout == 0 {
+		o.Timeout = 2 * time.Second // the tests check behaviour, not this machine's speed
+	}
 	s, err := redisstore.New(o)
 	if err != nil {
 		t.Fatal(err)
