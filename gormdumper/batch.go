@@ -54,15 +54,17 @@ func (p *Plugin) invalidate(ctx context.Context, b *batch) error {
 }
 
 // afterCommit invalidates b once more after its transaction committed. An error can only be
-// logged and passed to Options.AfterCommitError.
+// reported: the data is committed.
 func (p *Plugin) afterCommit(ctx context.Context, b *batch) {
-	err := p.invalidate(ctx, b)
-	if err == nil {
-		return
+	if err := p.invalidate(ctx, b); err != nil {
+		p.report(ctx, b, "gormdumper: invalidation after commit failed; pages rendered while the transaction was open may be stale",
+			fmt.Errorf("%w after commit: %w", ErrInvalidation, err))
 	}
-	err = fmt.Errorf("%w after commit: %w", ErrInvalidation, err)
-	p.log.ErrorContext(ctx, "gormdumper: invalidation after commit failed; pages rendered while the transaction was open may be stale",
-		"paths", b.paths, "tags", b.tags, "err", err)
+}
+
+// report logs a failed invalidation of b with msg and passes err to Options.OnError.
+func (p *Plugin) report(ctx context.Context, b *batch, msg string, err error) {
+	p.log.ErrorContext(ctx, msg, "paths", b.paths, "tags", b.tags, "err", err)
 	if p.onError != nil {
 		p.onError(ctx, err)
 	}

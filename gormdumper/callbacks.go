@@ -2,10 +2,13 @@ package gormdumper
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+	"gorm.io/gorm/utils"
 )
 
 // op is the kind of write a callback runs for.
@@ -21,6 +24,17 @@ const (
 type state struct {
 	keys   [][]any // primary keys of the rows the statement named before the write
 	before batch   // what the rows declared before the write
+
+	// ownerOnly: an update that selects only associations (Association(…).Append and
+	// Replace update the owner so): it changes no column of the owner, only what its
+	// associations write, which their own statements invalidate.
+	ownerOnly bool
+	// existing: a create … ON CONFLICT DO NOTHING: the keys (utils.ToStringKey) of the rows
+	// it names that were in the table already, and that it therefore leaves alone.
+	existing map[string]bool
+	// selected: a delete that names no row by its model value: the rows matching its WHERE
+	// were loaded and collected in before; byKey: that WHERE names primary keys only.
+	selected, byKey bool
 }
 
 // stateKey keys a statement's state in its Settings. The statement pointer keeps nested
@@ -39,15 +53,22 @@ func (p *Plugin) before(op op) func(*gorm.DB) {
 		var err error
 		switch {
 		case op == opCreate:
-			// Only an upsert can change existing rows; those named by key are loaded.
-			if updating, _ := upsert(db.Statement, w); updating {
+			switch updating, _ := upsert(db.Statement, w); {
+			case updating:
+				// Only an upsert can change existing rows; those named by key are loaded.
 				err = p.collect(db, w.schema, w.from, w.schema.PrimaryFields, w.keys, &st.before)
+			case doNothing(db.Statement) && (w.joins != nil || declares(w.schema.ModelType)):
+				st.existing, err = p.existingKeys(db, w)
 			}
+		case op == opUpdate && associationsOnly(db.Statement):
+			st.ownerOnly = true
 		case w.joins != nil:
-			var rows joinRows
+			var rows []reflect.Value
 			if rows, err = p.selectJoinRows(db, w); err == nil {
 				err = p.collectJoined(db, w, rows, &st.before)
 			}
+		case op == opDelete && len(w.keys) == 0:
+			err = p.collectWhere(db, w, st)
 		default:
 			err = p.collect(db, w.schema, w.from, w.schema.PrimaryFields, w.keys, &st.before)
 		}
@@ -82,14 +103,14 @@ func (p *Plugin) after(op op) func(*gorm.DB) {
 			if w.table != "" {
 				b.addTags(TableTag(w.table))
 			}
-			p.schedule(db, &b, false)
+			p.scheduleFailed(db, &b)
 			return
 		}
 		if err := p.collectAfter(db, op, w, st, &b); err != nil {
 			db.AddError(fmt.Errorf("gormdumper: %w", err))
 			return
 		}
-		p.schedule(db, &b, true)
+		p.schedule(db, &b)
 	}
 }
 
@@ -104,13 +125,19 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 		b.addTags(TableTag(w.table))
 		return nil
 	}
+	if op == opCreate && doNothing(db.Statement) && db.RowsAffected == 0 {
+		return nil // every row was there already: nothing written
+	}
 	if w.joins != nil {
 		if op == opDelete {
 			return nil // the joined rows were collected before the join rows went
 		}
-		rows := joinRows{v: db.Statement.ReflectValue}
 		if op == opUpdate && len(w.keys) == 0 {
 			return nil // a bulk update of join rows: those rows were collected before
+		}
+		rows := rowsOf(db.Statement.ReflectValue, w.schema.ModelType)
+		if st.existing != nil {
+			rows = slices.DeleteFunc(rows, func(r reflect.Value) bool { return st.existing[w.rowKey(db, r)] })
 		}
 		return p.collectJoined(db, w, rows, b)
 	}
@@ -120,12 +147,18 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 	case opCreate:
 		updating, byKey := upsert(db.Statement, w)
 		bulk = w.unnamed || (updating && !byKey)
+		if st.existing != nil {
+			keys = slices.DeleteFunc(slices.Clone(keys), func(k []any) bool { return st.existing[utils.ToStringKey(k...)] })
+		}
 	case opUpdate:
+		if st.ownerOnly && !assignsColumns(db.Statement) {
+			return nil
+		}
 		keys = unionKeys(st.keys, w.keys)
 		bulk = len(keys) == 0
 	case opDelete:
 		keys = nil // gone, or hidden by a soft delete: collected before
-		bulk = len(st.keys) == 0 && len(w.keys) == 0
+		bulk = len(st.keys) == 0 && len(w.keys) == 0 && !(st.selected && st.byKey)
 	}
 	if bulk {
 		b.addTags(TableTag(w.table))
@@ -134,27 +167,114 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 }
 
 // schedule invalidates b now and, when the write runs in a transaction begun through the
-// plugin's pool, again after that transaction commits. With report, an invalidation error
-// becomes the statement's error (rolling back GORM's implicit transaction); otherwise it is
-// only logged.
-func (p *Plugin) schedule(db *gorm.DB, b *batch, report bool) {
+// plugin's pool, again after that transaction commits. A failed invalidation is reported
+// (Options.OnError), and becomes the statement's error with Options.FailWrites.
+func (p *Plugin) schedule(db *gorm.DB, b *batch) {
 	if b.empty() {
 		return
 	}
 	ctx := db.Statement.Context
 	if t := p.txOf(db.Statement.ConnPool); t != nil {
 		t.deferUntilCommit(b)
-	} else if _, ok := db.Statement.ConnPool.(gorm.TxCommitter); ok {
-		p.log.WarnContext(ctx, "gormdumper: write in a transaction not begun through the plugin's connection pool: pages invalidated now but not after commit",
-			"table", db.Statement.Table)
+	} else {
+		p.warnForeignTx(db)
 	}
 	if err := p.invalidate(ctx, b); err != nil {
 		err = fmt.Errorf("%w: %w", ErrInvalidation, err)
-		p.log.ErrorContext(ctx, "gormdumper: invalidation failed", "paths", b.paths, "tags", b.tags, "err", err)
-		if report {
+		p.report(ctx, b, "gormdumper: invalidation failed", err)
+		if p.failWrites {
 			db.AddError(err)
 		}
 	}
+}
+
+// scheduleFailed invalidates b, known from a write that failed. In a transaction begun
+// through the plugin's pool it waits for commit: most such transactions roll back (GORM's
+// implicit one always does), and then nothing changed. Elsewhere it invalidates now. The
+// statement has its error already: an invalidation error is only reported.
+func (p *Plugin) scheduleFailed(db *gorm.DB, b *batch) {
+	if b.empty() {
+		return
+	}
+	if t := p.txOf(db.Statement.ConnPool); t != nil {
+		t.deferUntilCommit(b)
+		return
+	}
+	p.warnForeignTx(db)
+	ctx := db.Statement.Context
+	if err := p.invalidate(ctx, b); err != nil {
+		p.report(ctx, b, "gormdumper: invalidation failed", fmt.Errorf("%w: %w", ErrInvalidation, err))
+	}
+}
+
+// warnForeignTx warns when db writes in a transaction the plugin did not begin and that it
+// was not told about at Initialize.
+func (p *Plugin) warnForeignTx(db *gorm.DB) {
+	if _, ok := db.Statement.ConnPool.(gorm.TxCommitter); ok && !p.isTxPool(db.Statement.ConnPool) {
+		p.log.WarnContext(db.Statement.Context, "gormdumper: write in a transaction not begun through the plugin's connection pool: pages invalidated now but not after commit",
+			"table", db.Statement.Table)
+	}
+}
+
+// doNothing reports whether a create statement leaves alone the rows it conflicts with (ON
+// CONFLICT DO NOTHING, as GORM saves associations).
+func doNothing(stmt *gorm.Statement) bool {
+	c, ok := stmt.Clauses["ON CONFLICT"]
+	if !ok || c.Expression == nil {
+		return false
+	}
+	oc, ok := c.Expression.(clause.OnConflict)
+	return ok && (oc.DoNothing || (!oc.UpdateAll && len(oc.DoUpdates) == 0))
+}
+
+// associationsOnly reports whether an update statement selects associations and no column,
+// as Association(…).Append and Replace do on the owner of a many-to-many relation:
+// db.Select("Sizes", "SizeID").Updates(&owner), where SizeID is a field of the join table.
+func associationsOnly(stmt *gorm.Statement) bool {
+	if len(stmt.Selects) == 0 || reflect.Indirect(reflect.ValueOf(stmt.Dest)).Kind() == reflect.Map {
+		return false
+	}
+	if _, ok := stmt.Clauses["SET"]; ok {
+		return false
+	}
+	relations := 0
+	for _, name := range stmt.Selects {
+		rel, _, _ := strings.Cut(name, ".")
+		switch _, isRel := stmt.Schema.Relationships.Relations[rel]; {
+		case name == clause.Associations || isRel:
+			relations++
+		case name == "*":
+			return false
+		case strings.Contains(name, "."):
+			return false // table.column
+		default:
+			// A column, or a name GORM ignores for a struct, such as a field of the join
+			// table.
+			if f := stmt.Schema.LookUpField(name); f != nil && f.DBName != "" {
+				return false
+			}
+		}
+	}
+	return relations > 0
+}
+
+// assignsColumns reports whether an update statement sets a column other than the
+// automatic update times that GORM sets on every update, association changes included.
+func assignsColumns(stmt *gorm.Statement) bool {
+	c, ok := stmt.Clauses["SET"]
+	if !ok || c.Expression == nil {
+		return false
+	}
+	set, ok := c.Expression.(clause.Set)
+	if !ok {
+		return true
+	}
+	for _, a := range set {
+		if f := stmt.Schema.LookUpField(a.Column.Name); f == nil || f.AutoUpdateTime == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // upsert reports whether a create statement may update existing rows (ON CONFLICT … DO

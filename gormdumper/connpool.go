@@ -4,26 +4,37 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"reflect"
 	"sync"
 
 	"gorm.io/gorm"
 )
 
 // wrapConnPool puts a connPool around the pool of db, under GORM's prepared-statement layer
-// when there is one, so that every transaction begun through db is a txConn.
+// when there is one, so that every transaction begun through db is a txConn. A pool that is a
+// transaction already (a gorm.DB opened over a *sql.Tx) is left alone: GORM recognizes it as a
+// gorm.TxCommitter, runs db.Transaction in it as a savepoint, and would try to begin a new
+// transaction on anything else. Its writes are invalidated when they are made only.
 func (p *Plugin) wrapConnPool(db *gorm.DB) error {
 	switch cp := db.ConnPool.(type) {
 	case nil:
 		return errors.New("gormdumper: the gorm.DB has no connection pool")
 	case *connPool:
 		return errors.New("gormdumper: the connection pool is already wrapped by another gormdumper plugin")
+	case gorm.TxCommitter:
+		p.leaveTx(db, db.ConnPool)
 	case *gorm.PreparedStmtDB:
 		// Wrap below the prepared-statement layer: GORM recognizes *gorm.PreparedStmtDB and
 		// *gorm.PreparedStmtTX by type (savepoints, migrations), and PreparedStmtDB.BeginTx
 		// wraps our txConn in a PreparedStmtTX whose Commit calls ours.
-		if inner, ok := cp.ConnPool.(*connPool); ok && inner.p != p {
-			return errors.New("gormdumper: the connection pool is already wrapped by another gormdumper plugin")
-		} else if !ok {
+		switch inner := cp.ConnPool.(type) {
+		case *connPool:
+			if inner.p != p {
+				return errors.New("gormdumper: the connection pool is already wrapped by another gormdumper plugin")
+			}
+		case gorm.TxCommitter:
+			p.leaveTx(db, cp.ConnPool)
+		default:
 			cp.ConnPool = &connPool{ConnPool: cp.ConnPool, p: p}
 		}
 	default:
@@ -34,6 +45,32 @@ func (p *Plugin) wrapConnPool(db *gorm.DB) error {
 		}
 	}
 	return nil
+}
+
+// leaveTx records that db's pool tx is a transaction the plugin cannot see commit, and says
+// so once.
+func (p *Plugin) leaveTx(db *gorm.DB, tx gorm.ConnPool) {
+	p.txPools = append(p.txPools, tx)
+	ctx := context.Background()
+	if db.Statement != nil && db.Statement.Context != nil {
+		ctx = db.Statement.Context
+	}
+	p.log.WarnContext(ctx, "gormdumper: the database is a transaction (a gorm.DB opened over a *sql.Tx): "+
+		"its writes are invalidated when they are made, not again after it commits")
+}
+
+// isTxPool reports whether cp is a transaction that was the pool of a database the plugin was
+// registered on (see leaveTx).
+func (p *Plugin) isTxPool(cp gorm.ConnPool) bool {
+	if cp == nil || !reflect.TypeOf(cp).Comparable() {
+		return false
+	}
+	for _, t := range p.txPools {
+		if t == cp {
+			return true
+		}
+	}
+	return false
 }
 
 // connPool is the connection pool of a database the plugin is registered on. It begins
@@ -131,7 +168,7 @@ func (t *txConn) take() batch {
 // Commit commits the transaction, then invalidates again what its writes invalidated. It
 // does so even when the database reports an error: a COMMIT whose answer was lost may have
 // been applied, and an extra invalidation is harmless. Invalidation errors do not change
-// what Commit returns; see [Options.AfterCommitError].
+// what Commit returns; see [Options.OnError].
 func (t *txConn) Commit() error {
 	err := t.committer.Commit()
 	if b := t.take(); !b.empty() {

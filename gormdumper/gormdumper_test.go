@@ -1,15 +1,21 @@
 package gormdumper_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/dumperhq/dumper/gormdumper"
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+	"gorm.io/gorm/logger"
 )
 
 func TestCreate(t *testing.T) {
@@ -303,6 +309,174 @@ func TestAssociations(t *testing.T) {
 	}
 }
 
+// TestExactInvalidations checks, for many-to-many changes and deletes, that exactly the
+// pages whose content changes are invalidated, and that every other page is still a hit.
+// A join row (flavor, size) added or removed changes the pages that show them together: the
+// size's page listed by the flavor and the flavor's page listed by the size, nothing more.
+// The seed is vanilla in small, chocolate in large; setup adds vanilla to large, so that
+// large lists both flavors.
+func TestExactInvalidations(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		write func(e *env, t *testing.T) error
+		paths []string
+		tags  []string
+	}{
+		{
+			name: "Append, owner without its sizes",
+			write: func(e *env, t *testing.T) error {
+				f := e.flavor(t, "chocolate")
+				return e.db.Model(&Flavor{ID: f.ID, Slug: f.Slug, Name: f.Name}).Association("Sizes").Append(e.size(t, "small"))
+			},
+			paths: []string{"/flavors/chocolate", "/sizes/small"},
+		},
+		{
+			name: "Append, owner with its sizes",
+			write: func(e *env, t *testing.T) error {
+				var f Flavor
+				if err := e.db.Preload("Sizes").First(&f, "slug = ?", "chocolate").Error; err != nil {
+					return err
+				}
+				return e.db.Model(&f).Association("Sizes").Append(e.size(t, "small"))
+			},
+			paths: []string{"/flavors/chocolate", "/sizes/small"},
+		},
+		{
+			name: "Append from the size",
+			write: func(e *env, t *testing.T) error {
+				return e.db.Model(e.size(t, "small")).Association("Flavors").Append(e.flavor(t, "chocolate"))
+			},
+			paths: []string{"/flavors/chocolate", "/sizes/small"},
+		},
+		{
+			name: "association Delete",
+			write: func(e *env, t *testing.T) error {
+				return e.db.Model(e.flavor(t, "vanilla")).Association("Sizes").Delete(e.size(t, "large"))
+			},
+			paths: []string{"/flavors/vanilla", "/sizes/large"},
+		},
+		{
+			name: "association Replace",
+			write: func(e *env, t *testing.T) error {
+				return e.db.Model(e.flavor(t, "chocolate")).Association("Sizes").Replace(e.size(t, "small"))
+			},
+			paths: []string{"/flavors/chocolate", "/sizes/small", "/sizes/large"},
+		},
+		{
+			name: "association Clear",
+			write: func(e *env, t *testing.T) error {
+				return e.db.Model(e.size(t, "large")).Association("Flavors").Clear()
+			},
+			paths: []string{"/sizes/large", "/flavors/vanilla", "/flavors/chocolate"},
+		},
+		{
+			name: "flavor delete with its join rows",
+			write: func(e *env, t *testing.T) error {
+				return e.db.Unscoped().Select("Sizes").Delete(e.flavor(t, "chocolate")).Error
+			},
+			// Everything chocolate declared; not the page of vanilla, also in large.
+			paths: []string{"/", "/flavors/chocolate", "/sizes/large"},
+		},
+		{
+			name: "size delete with its join rows",
+			write: func(e *env, t *testing.T) error {
+				return e.db.Select("Flavors").Delete(e.size(t, "large")).Error
+			},
+			paths: []string{"/sizes/large", "/flavors/vanilla", "/flavors/chocolate"},
+		},
+		{
+			name: "Delete by id",
+			write: func(e *env, t *testing.T) error {
+				return e.db.Delete(&Flavor{}, e.flavor(t, "chocolate").ID).Error
+			},
+			paths: []string{"/", "/flavors/chocolate", "/sizes/large"},
+		},
+		{
+			name: "Delete by ids",
+			write: func(e *env, t *testing.T) error {
+				return e.db.Delete(&Flavor{}, []uint{e.flavor(t, "chocolate").ID, e.flavor(t, "vanilla").ID}).Error
+			},
+			paths: []string{"/", "/flavors/chocolate", "/flavors/vanilla", "/sizes/small", "/sizes/large"},
+		},
+		{
+			name: "Delete with Where",
+			write: func(e *env, t *testing.T) error {
+				return e.db.Where("slug = ?", "chocolate").Delete(&Flavor{}).Error
+			},
+			// The rows it matched, and the table: a row may match by the time it runs.
+			paths: []string{"/", "/flavors/chocolate", "/sizes/large"},
+			tags:  []string{"table:flavors"},
+		},
+		{
+			name: "Delete with Where, model without dependencies",
+			write: func(e *env, t *testing.T) error {
+				return e.db.Where("text = ?", "hello").Delete(&Note{}).Error
+			},
+			tags: []string{"table:notes"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			eachBackend(t, func(t *testing.T, b backend) {
+				e := newEnv(t, b)
+				if err := e.db.Model(e.flavor(t, "vanilla")).Association("Sizes").Append(e.size(t, "large")); err != nil {
+					t.Fatalf("setup: %v", err)
+				}
+				e.warm(t, pages...)
+				e.rec.reset()
+				if err := tt.write(e, t); err != nil {
+					t.Fatalf("write: %v", err)
+				}
+				e.wantInvalidated(t, tt.paths, tt.tags)
+				fresh := slices.Clone(tt.paths)
+				if slices.Contains(tt.tags, "table:flavors") {
+					fresh = append(fresh, "/")
+				}
+				if slices.Contains(tt.tags, "table:notes") {
+					fresh = append(fresh, "/notes")
+				}
+				e.wantHits(t, pages, fresh)
+				e.wantFresh(t, pages...)
+			})
+		})
+	}
+}
+
+// TestDeleteManyRows checks that a delete with conditions gives up loading the rows it
+// deletes past 1000 of them and invalidates the table's tag alone, and loads them below.
+func TestDeleteManyRows(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		rows int
+		tags int // invalidated: the rows' tags and the table's
+	}{{1000, 1001}, {1001, 1}}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.rows), func(t *testing.T) {
+			t.Parallel()
+			eachBackend(t, func(t *testing.T, b backend) {
+				e := newEnv(t, b)
+				toppings := make([]Topping, tt.rows)
+				for i := range toppings {
+					toppings[i].Name = fmt.Sprint("t", i)
+				}
+				if err := e.db.CreateInBatches(toppings, 500).Error; err != nil {
+					t.Fatal(err)
+				}
+				e.rec.reset()
+				if err := e.db.Where("name LIKE ?", "t%").Delete(&Topping{}).Error; err != nil {
+					t.Fatal(err)
+				}
+				paths, tags := e.rec.invalidated()
+				if len(paths) != 0 || len(tags) != tt.tags || !slices.Contains(tags, "table:toppings") {
+					t.Errorf("invalidated %d paths and %d tags, want no path and %d tags with table:toppings", len(paths), len(tags), tt.tags)
+				}
+			})
+		})
+	}
+}
+
 // TestBulk checks that writes that name no row invalidate their table's tag, and only it.
 func TestBulk(t *testing.T) {
 	t.Parallel()
@@ -321,13 +495,6 @@ func TestBulk(t *testing.T) {
 		}, "flavors", "/", "flavors=Chocolate,Plain"},
 		{"Delete with Where", func(db *gorm.DB) error {
 			return db.Where("slug = ?", "vanilla").Delete(&Flavor{}).Error
-		}, "flavors", "/", "flavors=Chocolate"},
-		{"Delete by id", func(db *gorm.DB) error {
-			var f Flavor
-			if err := db.Select("id").First(&f, "slug = ?", "vanilla").Error; err != nil {
-				return err
-			}
-			return db.Delete(&Flavor{}, f.ID).Error
 		}, "flavors", "/", "flavors=Chocolate"},
 		{"Create from a map", func(db *gorm.DB) error {
 			return db.Model(&Flavor{}).Create(map[string]any{"slug": "mint", "name": "Mint"}).Error
@@ -574,49 +741,122 @@ func TestRollback(t *testing.T) {
 
 func equalCall(a, b call) bool { return a.tags == b.tags && slices.Equal(a.args, b.args) }
 
-// TestInvalidationError checks that a failed invalidation fails the write (rolled back with
-// GORM's implicit transaction), and that one after commit is reported, not returned.
+// TestInvalidationError checks the error policy: by default a failed invalidation is
+// logged and passed to OnError, and neither the write nor the commit fails; with FailWrites
+// it fails the write, which GORM's implicit transaction rolls back.
 func TestInvalidationError(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, b backend) {
 		t.Run("at write", func(t *testing.T) {
 			e := newEnv(t, b)
 			e.fails.Store(true)
+			if err := e.db.Model(e.flavor(t, "vanilla")).Update("name", "Plain").Error; err != nil {
+				t.Errorf("Update = %v, want nil: a failed invalidation does not fail the write", err)
+			}
+			// Once at the write, once more after GORM's implicit transaction committed.
+			e.wantReported(t, 2, "invalidation failed")
+			if f := e.flavor(t, "vanilla"); f.Name != "Plain" {
+				t.Errorf("name after the update %q, want %q", f.Name, "Plain")
+			}
+		})
+		t.Run("at write, FailWrites", func(t *testing.T) {
+			e := newEnv(t, b, func(c *envConfig) { c.options.FailWrites = true })
+			e.fails.Store(true)
 			err := e.db.Model(e.flavor(t, "vanilla")).Update("name", "Plain").Error
 			if !errors.Is(err, gormdumper.ErrInvalidation) {
 				t.Errorf("Update = %v, want an error wrapping ErrInvalidation", err)
 			}
+			e.wantReported(t, 1, "invalidation failed") // and no commit
+
 			if f := e.flavor(t, "vanilla"); f.Name != "Vanilla" {
 				t.Errorf("name after the failed update %q, want it rolled back to %q", f.Name, "Vanilla")
 			}
 		})
-		t.Run("after commit", func(t *testing.T) {
-			e := newEnv(t, b)
-			tx := e.db.Begin()
-			if err := tx.Model(e.flavor(t, "vanilla")).Update("name", "Plain").Error; err != nil {
-				t.Fatalf("Update: %v", err)
-			}
-			e.fails.Store(true)
-			if err := tx.Commit().Error; err != nil {
-				t.Errorf("Commit = %v, want nil: the data is committed", err)
-			}
-			select {
-			case err := <-e.errs:
-				if !errors.Is(err, gormdumper.ErrInvalidation) {
-					t.Errorf("AfterCommitError(%v), want an error wrapping ErrInvalidation", err)
+		for _, failWrites := range []bool{false, true} {
+			t.Run(fmt.Sprintf("after commit, FailWrites %v", failWrites), func(t *testing.T) {
+				e := newEnv(t, b, func(c *envConfig) { c.options.FailWrites = failWrites })
+				tx := e.db.Begin()
+				if err := tx.Model(e.flavor(t, "vanilla")).Update("name", "Plain").Error; err != nil {
+					t.Fatalf("Update: %v", err)
 				}
-			default:
-				t.Error("AfterCommitError not called")
-			}
-			if logs := e.logs.String(); !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "after commit") {
-				t.Errorf("log %q, want an error about the invalidation after commit", logs)
-			}
-			e.fails.Store(false)
-			if f := e.flavor(t, "vanilla"); f.Name != "Plain" {
-				t.Errorf("name after commit %q, want %q", f.Name, "Plain")
-			}
-		})
+				e.fails.Store(true)
+				if err := tx.Commit().Error; err != nil {
+					t.Errorf("Commit = %v, want nil: the data is committed", err)
+				}
+				e.wantReported(t, 1, "after commit")
+				e.fails.Store(false)
+				if f := e.flavor(t, "vanilla"); f.Name != "Plain" {
+					t.Errorf("name after commit %q, want %q", f.Name, "Plain")
+				}
+			})
+		}
 	})
+}
+
+// wantReported checks that n failed invalidations were passed to OnError, and that the log
+// has an error mentioning msg.
+func (e *env) wantReported(t *testing.T, n int, msg string) {
+	t.Helper()
+	for i := range n + 1 {
+		select {
+		case err := <-e.errs:
+			if i == n {
+				t.Errorf("OnError called %d times, want %d: %v", i+1, n, err)
+			} else if !errors.Is(err, gormdumper.ErrInvalidation) {
+				t.Errorf("OnError(%v), want an error wrapping ErrInvalidation", err)
+			}
+		default:
+			if i < n {
+				t.Errorf("OnError called %d times, want %d", i, n)
+			}
+		}
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, msg) {
+		t.Errorf("log %q, want an error saying %q", logs, msg)
+	}
+}
+
+// TestFailedWrite checks that a write that fails in a transaction invalidates nothing when
+// the transaction rolls back, as GORM's implicit one does: a duplicate slug must not refresh
+// every page that reads the table. Without a transaction, it invalidates the table's tag.
+func TestFailedWrite(t *testing.T) {
+	t.Parallel()
+	duplicate := func(db *gorm.DB) error { return db.Create(&Flavor{Slug: "vanilla", Name: "Vanilla again"}).Error }
+	tests := []struct {
+		name  string
+		write func(db *gorm.DB) error
+		tags  []string
+	}{
+		{"implicit transaction", duplicate, nil},
+		{"Transaction", func(db *gorm.DB) error {
+			return db.Transaction(func(tx *gorm.DB) error { return duplicate(tx) })
+		}, nil},
+		{"Begin and Rollback", func(db *gorm.DB) error {
+			tx := db.Begin()
+			err := duplicate(tx)
+			tx.Rollback()
+			return err
+		}, nil},
+		{"without a transaction", func(db *gorm.DB) error {
+			return duplicate(db.Session(&gorm.Session{SkipDefaultTransaction: true}))
+		}, []string{"table:flavors"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			eachBackend(t, func(t *testing.T, b backend) {
+				e := newEnv(t, b)
+				e.warm(t, pages...)
+				if err := tt.write(e.db); err == nil {
+					t.Fatal("a duplicate slug was written")
+				}
+				e.wantInvalidated(t, nil, tt.tags)
+				if len(tt.tags) == 0 {
+					e.wantHits(t, pages, nil)
+				}
+			})
+		})
+	}
 }
 
 // TestForeignTransaction checks a write in a transaction the plugin did not begin: it is
@@ -639,6 +879,73 @@ func TestForeignTransaction(t *testing.T) {
 		}
 	})
 }
+
+// TestTxPool checks a database opened over a *sql.Tx: the plugin leaves its pool alone, so
+// that db.Transaction still works (as a savepoint), invalidates its writes when they are made,
+// and says once, at Initialize, that it cannot see the commit.
+func TestTxPool(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b backend) {
+		base := b.open(t, &gorm.Config{Logger: logger.Discard})
+		if err := base.AutoMigrate(models...); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+		sqlDB, err := base.DB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sqlTx, err := sqlDB.BeginTx(t.Context(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sqlTx.Rollback()
+		var d gorm.Dialector = &sqlite.Dialector{Conn: sqlTx}
+		if b.name == "postgres" {
+			d = postgres.New(postgres.Config{Conn: sqlTx})
+		}
+		db, err := gorm.Open(d, &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: false})
+		if err != nil {
+			t.Fatalf("open over a *sql.Tx: %v", err)
+		}
+		var fails atomic.Bool
+		rec := &recorder{next: nopInvalidator{}, fails: &fails}
+		logs := &syncBuffer{}
+		plugin := gormdumper.NewWithOptions(rec, gormdumper.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		if err := db.Use(plugin); err != nil {
+			t.Fatalf("Use: %v", err)
+		}
+		if got := strings.Count(logs.String(), "level=WARN"); got != 1 || !strings.Contains(logs.String(), "*sql.Tx") {
+			t.Errorf("log after Use %q, want one warning about the *sql.Tx", logs.String())
+		}
+		for range 2 {
+			err = db.Transaction(func(tx *gorm.DB) error { return tx.Create(&Topping{Name: "fudge"}).Error })
+			if err != nil {
+				t.Fatalf("Transaction over a *sql.Tx: %v", err)
+			}
+		}
+		if err := db.Create(&Topping{Name: "caramel"}).Error; err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		if _, tags := rec.invalidated(); !slices.Equal(tags, []string{"topping:caramel", "topping:fudge"}) {
+			t.Errorf("invalidated tags %q, want the toppings' tags", tags)
+		}
+		if got := strings.Count(logs.String(), "level=WARN"); got != 1 {
+			t.Errorf("log after the writes %q, want the one warning of Use only", logs.String())
+		}
+		if err := sqlTx.Commit(); err != nil {
+			t.Fatalf("Commit: %v", err)
+		}
+		var n int64
+		if err := base.Model(&Topping{}).Count(&n).Error; err != nil || n != 3 {
+			t.Errorf("toppings after commit: %d (%v), want 3", n, err)
+		}
+	})
+}
+
+type nopInvalidator struct{}
+
+func (nopInvalidator) InvalidatePaths(context.Context, ...string) error { return nil }
+func (nopInvalidator) InvalidateTags(context.Context, ...string) error  { return nil }
 
 func TestInitialize(t *testing.T) {
 	t.Parallel()

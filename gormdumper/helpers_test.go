@@ -268,7 +268,7 @@ type env struct {
 	rec   *recorder    // between the plugin and the cache
 	logs  *syncBuffer  // the plugin's log, at Debug level
 	fails atomic.Bool  // set: every invalidation fails
-	errs  chan error   // Options.AfterCommitError
+	errs  chan error   // Options.OnError
 }
 
 type envConfig struct {
@@ -298,7 +298,7 @@ func newEnv(t *testing.T, b backend, configure ...func(*envConfig)) *env {
 	e.h = cache.Middleware(e.site)
 	opts := cfg.options
 	opts.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opts.AfterCommitError = func(_ context.Context, err error) { e.errs <- err }
+	opts.OnError = func(_ context.Context, err error) { e.errs <- err }
 	if err := db.Use(gormdumper.NewWithOptions(e.rec, opts)); err != nil {
 		t.Fatalf("Use: %v", err)
 	}
@@ -318,6 +318,30 @@ func newEnv(t *testing.T, b backend, configure ...func(*envConfig)) *env {
 	}
 	e.rec.reset()
 	return e
+}
+
+// wantInvalidated checks that exactly paths and tags were invalidated since the recorder was
+// last reset, in any order and number of calls.
+func (e *env) wantInvalidated(t *testing.T, paths, tags []string) {
+	t.Helper()
+	gotPaths, gotTags := e.rec.invalidated()
+	paths, tags = slices.Sorted(slices.Values(paths)), slices.Sorted(slices.Values(tags))
+	if !slices.Equal(gotPaths, paths) || !slices.Equal(gotTags, tags) {
+		t.Errorf("invalidated paths %q tags %q, want paths %q tags %q", gotPaths, gotTags, paths, tags)
+	}
+}
+
+// wantHits checks that every page of all not in fresh is still served from the cache.
+func (e *env) wantHits(t *testing.T, all, fresh []string) {
+	t.Helper()
+	for _, p := range all {
+		if slices.Contains(fresh, p) {
+			continue
+		}
+		if w := e.get(t, p); !isHit(w) {
+			t.Errorf("GET %s: Cache-Status %q, want a hit: the page did not change", p, w.Header().Get("Cache-Status"))
+		}
+	}
 }
 
 // get requests path through the cache.

@@ -16,23 +16,36 @@ type Invalidator interface {
 	InvalidateTags(ctx context.Context, tags ...string) error
 }
 
-// ErrInvalidation is wrapped by the error of a write whose pages could not be invalidated,
-// and by the errors passed to [Options.AfterCommitError].
+// ErrInvalidation is wrapped by the errors passed to [Options.OnError], and by the error of a
+// write whose pages could not be invalidated when [Options.FailWrites] is set.
 var ErrInvalidation = errors.New("gormdumper: invalidation failed")
 
 // Options configure a [Plugin]. The zero value is ready to use.
 type Options struct {
-	// Logger receives invalidations that failed after their transaction committed (Error),
-	// writes made in a transaction the plugin did not begin and so cannot see commit (Warn),
-	// and every invalidation (Debug). Nil means no logging.
+	// Logger receives failed invalidations (Error), writes made in a transaction the plugin
+	// did not begin and so cannot see commit (Warn), and every invalidation (Debug). Nil
+	// means no logging.
 	Logger *slog.Logger
 
-	// AfterCommitError, if not nil, is called with every invalidation that failed after its
-	// transaction committed. Such an error cannot be returned by the write, which has
-	// succeeded, nor by Commit, which would make the caller believe the data unchanged; a
-	// page rendered while the transaction was open may then stay stale until the next
-	// invalidation of its paths or tags. Nil means the error is only logged.
-	AfterCommitError func(ctx context.Context, err error)
+	// OnError, if not nil, is called with every failed invalidation, at write time and after
+	// commit, once it has been logged. The error wraps [ErrInvalidation]. Nil means the error
+	// is only logged.
+	//
+	// A failed invalidation does not fail the write (unless FailWrites is set) nor the
+	// commit: the store owns that failure. The memory store never fails; the Redis store
+	// keeps an invalidation it could not apply, retries it, and serves nothing from the cache
+	// until it is applied. Failing the writes instead would turn a cache outage into a write
+	// outage.
+	OnError func(ctx context.Context, err error)
+
+	// FailWrites makes a failed invalidation at write time the write's error (wrapping
+	// [ErrInvalidation]), which rolls back GORM's implicit transaction and tells the caller
+	// of an explicit one not to commit: for applications that prefer failing writes to any
+	// risk of a stale page, e.g. with a store that cannot be trusted to retry. Without a
+	// transaction (SkipDefaultTransaction) the row has been written when the error is
+	// reported. An invalidation after commit never fails anything: the data is committed.
+	// False (the default) means failed invalidations are logged and passed to OnError only.
+	FailWrites bool
 }
 
 // TableTag returns the tag that every bulk write to table invalidates: "table:" + table.
@@ -44,9 +57,14 @@ func TableTag(table string) string { return "table:" + table }
 // Plugin is the GORM plugin; register it with db.Use. See the package documentation for
 // what it invalidates and when.
 type Plugin struct {
-	inv     Invalidator
-	log     *slog.Logger
-	onError func(ctx context.Context, err error)
+	inv        Invalidator
+	log        *slog.Logger
+	onError    func(ctx context.Context, err error)
+	failWrites bool
+
+	// txPools are the pools, seen at Initialize, that are transactions already (a gorm.DB
+	// opened over a *sql.Tx): left unwrapped, and warned about once.
+	txPools []gorm.ConnPool
 }
 
 // New returns a plugin that invalidates the pages of the rows written through a GORM
@@ -59,7 +77,7 @@ func NewWithOptions(inv Invalidator, opts Options) *Plugin {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Plugin{inv: inv, log: log, onError: opts.AfterCommitError}
+	return &Plugin{inv: inv, log: log, onError: opts.OnError, failWrites: opts.FailWrites}
 }
 
 // Name returns "gormdumper", the plugin's name in gorm.Config.Plugins.
@@ -68,7 +86,8 @@ func (p *Plugin) Name() string { return "gormdumper" }
 // Initialize registers the plugin's callbacks on db and wraps its connection pool so that
 // the plugin sees transactions commit. db.Use calls it; call Use on the *gorm.DB returned by
 // gorm.Open, before any session is derived from it: sessions made earlier keep the unwrapped
-// pool.
+// pool. A pool that is a transaction already (a gorm.DB opened over a *sql.Tx) is left as it
+// is, with a warning: its writes are invalidated when they are made only.
 func (p *Plugin) Initialize(db *gorm.DB) error {
 	if p.inv == nil {
 		return errors.New("gormdumper: nil Invalidator")

@@ -23,9 +23,9 @@ type write struct {
 	schema    *schema.Schema // nil when GORM has no model for the statement (db.Table(…) with a map)
 	table     string
 	tableExpr *clause.Expr
-	joins     []*schema.Relationship // the relations to the joined tables when schema is a many-to-many join table
-	keys      [][]any                // primary keys of the rows named by the statement's model value
-	unnamed   bool                   // some rows in the model value have no primary key (or it is a map)
+	joins     []joinSide // when schema is a many-to-many join table: the relations through it
+	keys      [][]any    // primary keys of the rows named by the statement's model value
+	unnamed   bool       // some rows in the model value have no primary key (or it is a map)
 }
 
 // inspect describes the statement of db.
@@ -38,7 +38,7 @@ func inspect(db *gorm.DB, op op) *write {
 	if w.table == "" {
 		w.table = w.schema.Table
 	}
-	w.joins = joinRelations(w.schema)
+	w.joins = joinSides(w.schema)
 	w.keys, w.unnamed = rowKeys(stmt.Context, stmt.ReflectValue, w.schema.ModelType, w.schema.PrimaryFields)
 	if op == opDelete && stmt.Model != nil && stmt.Model != stmt.Dest {
 		// GORM deletes the rows named by db.Model(…) as well as those of the argument.
@@ -161,25 +161,139 @@ func (p *Plugin) collect(db *gorm.DB, s *schema.Schema, scope func(*gorm.DB) *go
 			return fmt.Errorf("load %s: %w", table, err)
 		}
 		for _, m := range rows.Elem().Seq2() {
-			paths, tags, err := dumper.Dependencies(m.Addr().Interface())
-			if errors.Is(err, dumper.ErrNoDependencies) {
-				continue
-			} else if err != nil {
+			if err := addDependencies(m.Addr().Interface(), b); err != nil {
 				return err
 			}
-			b.addPaths(paths...)
-			b.addTags(tags...)
 		}
 	}
 	return nil
 }
 
-// joinRows are rows of a many-to-many join table: a slice of the join model, or one.
-type joinRows struct{ v reflect.Value }
+// maxSelected bounds the number of rows a delete that names none by key (db.Where(…).
+// Delete(&T{}), db.Delete(&T{}, id)) loads to invalidate what they declare; past it, the
+// delete invalidates its table's tag only.
+const maxSelected = 1000
+
+// rowsOf returns the rows of v: a struct of type typ, or a slice or array of such structs or
+// of pointers to them. Other values are skipped.
+func rowsOf(v reflect.Value, typ reflect.Type) []reflect.Value {
+	var rows []reflect.Value
+	add := func(r reflect.Value) {
+		if r = reflect.Indirect(r); r.IsValid() && r.Type() == typ {
+			rows = append(rows, r)
+		}
+	}
+	switch v = reflect.Indirect(v); {
+	case !v.IsValid():
+	case v.Kind() == reflect.Slice || v.Kind() == reflect.Array:
+		for i := range v.Len() {
+			add(v.Index(i))
+		}
+	default:
+		add(v)
+	}
+	return rows
+}
+
+// rowKey returns the primary key of row r of the statement's model, as utils.ToStringKey.
+func (w *write) rowKey(db *gorm.DB, r reflect.Value) string {
+	key := make([]any, len(w.schema.PrimaryFields))
+	for i, f := range w.schema.PrimaryFields {
+		key[i], _ = f.ValueOf(db.Statement.Context, r)
+	}
+	return utils.ToStringKey(key...)
+}
+
+// existingKeys returns the keys (utils.ToStringKey) of the rows named by a create statement
+// that exist already, soft-deleted or not: ON CONFLICT DO NOTHING leaves them alone.
+func (p *Plugin) existingKeys(db *gorm.DB, w *write) (map[string]bool, error) {
+	existing := map[string]bool{}
+	for chunk := range slices.Chunk(w.keys, loadChunk) {
+		q := w.from(newQuery(db))
+		column, values := schema.ToQueryValues(w.table, w.schema.PrimaryFieldDBNames, chunk)
+		rows := reflect.New(reflect.SliceOf(w.schema.ModelType))
+		err := q.Select(w.schema.PrimaryFieldDBNames).Where(clause.IN{Column: column, Values: values}).Find(rows.Interface()).Error
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", w.table, err)
+		}
+		for _, r := range rows.Elem().Seq2() {
+			existing[w.rowKey(db, r)] = true
+		}
+	}
+	return existing, nil
+}
+
+// collectWhere loads the rows that a delete naming none by its model value is about to
+// delete — those matching its WHERE clause, as the delete sees them — and adds to st.before
+// what they declare. It loads nothing for a model that declares nothing, and gives up past
+// maxSelected rows: the table's tag is invalidated then.
+func (p *Plugin) collectWhere(db *gorm.DB, w *write, st *state) error {
+	c, ok := db.Statement.Clauses["WHERE"]
+	if !ok || !declares(w.schema.ModelType) {
+		return nil
+	}
+	where, ok := c.Expression.(clause.Where)
+	if !ok || len(where.Exprs) == 0 {
+		return nil
+	}
+	q := db.Session(&gorm.Session{NewDB: true})
+	q.Statement.SkipHooks = false
+	if db.Statement.Unscoped {
+		q = q.Unscoped()
+	}
+	rows := reflect.New(reflect.SliceOf(w.schema.ModelType))
+	err := w.from(q).Clauses(where).Preload(clause.Associations).Limit(maxSelected + 1).Find(rows.Interface()).Error
+	if err != nil {
+		return fmt.Errorf("load %s: %w", w.table, err)
+	}
+	if rows.Elem().Len() > maxSelected {
+		return nil
+	}
+	for _, m := range rows.Elem().Seq2() {
+		if err := addDependencies(m.Addr().Interface(), &st.before); err != nil {
+			return err
+		}
+	}
+	st.selected, st.byKey = true, byPrimaryKey(where)
+	return nil
+}
+
+// byPrimaryKey reports whether where only compares the primary key, as db.Delete(&T{}, id)
+// does: then it names a fixed set of rows, and the rows loaded are all it deletes.
+func byPrimaryKey(where clause.Where) bool {
+	for _, e := range where.Exprs {
+		switch e := e.(type) {
+		case clause.IN:
+			if e.Column != clause.PrimaryColumn {
+				return false
+			}
+		case clause.Eq:
+			if e.Column != clause.PrimaryColumn {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// addDependencies adds to b what the model value m (a pointer) declares.
+func addDependencies(m any, b *batch) error {
+	paths, tags, err := dumper.Dependencies(m)
+	if errors.Is(err, dumper.ErrNoDependencies) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	b.addPaths(paths...)
+	b.addTags(tags...)
+	return nil
+}
 
 // selectJoinRows loads the rows of the join table that the statement of db is about to
 // update or delete: those matching its WHERE clause and named by its model value.
-func (p *Plugin) selectJoinRows(db *gorm.DB, w *write) (joinRows, error) {
+func (p *Plugin) selectJoinRows(db *gorm.DB, w *write) ([]reflect.Value, error) {
 	q := w.from(newQuery(db))
 	if c, ok := db.Statement.Clauses["WHERE"]; ok {
 		if where, ok := c.Expression.(clause.Where); ok && len(where.Exprs) > 0 {
@@ -192,53 +306,204 @@ func (p *Plugin) selectJoinRows(db *gorm.DB, w *write) (joinRows, error) {
 	}
 	rows := reflect.New(reflect.SliceOf(w.schema.ModelType))
 	if err := q.Find(rows.Interface()).Error; err != nil {
-		return joinRows{}, fmt.Errorf("load %s: %w", w.table, err)
+		return nil, fmt.Errorf("load %s: %w", w.table, err)
 	}
-	return joinRows{v: rows.Elem()}, nil
+	return rowsOf(rows.Elem(), w.schema.ModelType), nil
 }
 
-// collectJoined adds to b what the rows joined by rows declare, on both sides, loaded as
-// they are now (with their associations, so with or without these joins).
-func (p *Plugin) collectJoined(db *gorm.DB, w *write, rows joinRows, b *batch) error {
-	for _, rel := range w.joins {
-		var fks, pks []*schema.Field
-		for _, ref := range rel.References {
-			// Look the foreign key up by name: after SetupJoinTable the relation's references
-			// may still point into the join model GORM generated, not the one in use.
-			fk := w.schema.LookUpField(ref.ForeignKey.DBName)
-			if fk == nil || ref.PrimaryKey == nil {
-				return fmt.Errorf("join table %s: no column %s", w.table, ref.ForeignKey.DBName)
-			}
-			fks = append(fks, fk)
-			pks = append(pks, ref.PrimaryKey)
+// joinSide is a many-to-many relation seen from one of the tables it joins: the owner's
+// relation field and, for each, the join table's columns.
+type joinSide struct {
+	rel          *schema.Relationship // the owner's many2many relation (rel.Schema is the owner)
+	ownFK, ownPK []*schema.Field      // join table columns holding the owner's key; the owner's key
+	relFK, relPK []*schema.Field      // join table columns holding the other row's key; its key
+}
+
+// joinSides returns, when s is the join table of many-to-many relations, those relations
+// from each side that declares one, and nil otherwise.
+func joinSides(s *schema.Schema) []joinSide {
+	var sides []joinSide
+	seen := map[*schema.Schema]bool{}
+	for _, r := range s.Relationships.Relations {
+		if r.Type != schema.BelongsTo || r.FieldSchema == nil || seen[r.FieldSchema] {
+			continue
 		}
-		keys, _ := rowKeys(db.Statement.Context, rows.v, w.schema.ModelType, fks)
-		if err := p.collect(db, rel.FieldSchema, nil, pks, keys, b); err != nil {
+		seen[r.FieldSchema] = true
+		for _, m := range r.FieldSchema.Relationships.Many2Many {
+			if m.JoinTable == nil || (m.JoinTable != s && m.JoinTable.Table != s.Table) {
+				continue
+			}
+			side := joinSide{rel: m}
+			ok := true
+			for _, ref := range m.References {
+				if ref.PrimaryValue != "" {
+					continue // a constant (polymorphic) column, the same in every row
+				}
+				// Look the foreign key up by name: after SetupJoinTable the relation's
+				// references may still point into the join model GORM generated, not the
+				// one in use.
+				fk := s.LookUpField(ref.ForeignKey.DBName)
+				if fk == nil || ref.PrimaryKey == nil {
+					ok = false
+					break
+				}
+				if ref.OwnPrimaryKey {
+					side.ownFK, side.ownPK = append(side.ownFK, fk), append(side.ownPK, ref.PrimaryKey)
+				} else {
+					side.relFK, side.relPK = append(side.relFK, fk), append(side.relPK, ref.PrimaryKey)
+				}
+			}
+			if ok && len(side.ownFK) > 0 && len(side.relFK) > 0 {
+				sides = append(sides, side)
+			}
+		}
+	}
+	slices.SortFunc(sides, func(a, b joinSide) int {
+		return strings.Compare(a.rel.Schema.Name+"."+a.rel.Name, b.rel.Schema.Name+"."+b.rel.Name)
+	})
+	return sides
+}
+
+// collectJoined adds to b what the join rows, added or removed, change in what the rows they
+// join declare. For a join row (A, B) and each side that has a relation field through the
+// join table, that is what A declares because of B: what A declares with the field set to
+// [B], less what it declares with the field empty — the page of B listed by A, not A's own
+// pages nor those of its other associations. Both rows are loaded as they are now, with
+// their other direct associations.
+func (p *Plugin) collectJoined(db *gorm.DB, w *write, rows []reflect.Value, b *batch) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	ctx := db.Statement.Context
+	keyOf := func(r reflect.Value, fields []*schema.Field) []any {
+		key := make([]any, len(fields))
+		for i, f := range fields {
+			key[i], _ = f.ValueOf(ctx, r)
+		}
+		return key
+	}
+	// The keys to load per table (by the fields they are looked up on).
+	type need struct {
+		s      *schema.Schema
+		fields []*schema.Field
+		keys   [][]any
+		rows   map[string]reflect.Value
+	}
+	needs := map[*schema.Schema]*need{}
+	want := func(s *schema.Schema, fields []*schema.Field, key []any) {
+		n := needs[s]
+		if n == nil {
+			n = &need{s: s, fields: fields}
+			needs[s] = n
+		}
+		n.keys = unionKeys(n.keys, [][]any{key})
+	}
+	var sides []joinSide
+	for _, side := range w.joins {
+		if !declares(side.rel.Schema.ModelType) {
+			continue
+		}
+		sides = append(sides, side)
+		for _, r := range rows {
+			want(side.rel.Schema, side.ownPK, keyOf(r, side.ownFK))
+			want(side.rel.FieldSchema, side.relPK, keyOf(r, side.relFK))
+		}
+	}
+	for _, n := range needs {
+		var err error
+		if n.rows, err = p.loadByKey(db, n.s, n.fields, n.keys, w.table); err != nil {
 			return err
+		}
+	}
+	for _, side := range sides {
+		for _, r := range rows {
+			owner, ok1 := needs[side.rel.Schema].rows[utils.ToStringKey(keyOf(r, side.ownFK)...)]
+			other, ok2 := needs[side.rel.FieldSchema].rows[utils.ToStringKey(keyOf(r, side.relFK)...)]
+			if !ok1 || !ok2 {
+				continue // a row already gone: its own delete invalidated what it declared
+			}
+			if err := declaredBecauseOf(ctx, side.rel, owner, other, b); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// joinRelations returns, when s is the join table of a many-to-many relation, its relations
-// to the tables it joins, and nil otherwise.
-func joinRelations(s *schema.Schema) []*schema.Relationship {
-	var rels []*schema.Relationship
-	join := false
-	for _, r := range s.Relationships.Relations {
-		if r.Type != schema.BelongsTo || r.FieldSchema == nil || len(r.References) == 0 {
-			continue
-		}
-		rels = append(rels, r)
-		for _, m := range r.FieldSchema.Relationships.Many2Many {
-			if m.JoinTable != nil && (m.JoinTable == s || m.JoinTable.Table == s.Table) {
-				join = true
+// loadByKey loads the rows of s whose fields take the values keys, with their direct
+// associations except the many-to-many relations through joinTable, and returns them by key
+// (utils.ToStringKey of the fields' values).
+func (p *Plugin) loadByKey(db *gorm.DB, s *schema.Schema, fields []*schema.Field, keys [][]any, joinTable string) (map[string]reflect.Value, error) {
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		names[i] = f.DBName
+	}
+	out := make(map[string]reflect.Value, len(keys))
+	for chunk := range slices.Chunk(keys, loadChunk) {
+		q := newQuery(db)
+		for _, r := range s.Relationships.Relations {
+			if r.JoinTable == nil || r.JoinTable.Table != joinTable {
+				q = q.Preload(r.Name)
 			}
 		}
+		column, values := schema.ToQueryValues(s.Table, names, chunk)
+		rows := reflect.New(reflect.SliceOf(s.ModelType))
+		if err := q.Where(clause.IN{Column: column, Values: values}).Find(rows.Interface()).Error; err != nil {
+			return nil, fmt.Errorf("load %s: %w", s.Table, err)
+		}
+		for _, r := range rows.Elem().Seq2() {
+			key := make([]any, len(fields))
+			for i, f := range fields {
+				key[i], _ = f.ValueOf(db.Statement.Context, r)
+			}
+			out[utils.ToStringKey(key...)] = r
+		}
 	}
-	if !join {
-		return nil
+	return out, nil
+}
+
+// declaredBecauseOf adds to b what owner declares with its relation field rel set to [other]
+// and not with it empty. Both are set on copies of owner.
+func declaredBecauseOf(ctx context.Context, rel *schema.Relationship, owner, other reflect.Value, b *batch) error {
+	with := func(elem reflect.Value) (*batch, error) {
+		cp := reflect.New(owner.Type())
+		cp.Elem().Set(owner)
+		ft := rel.Field.IndirectFieldType
+		v := reflect.Zero(ft)
+		if elem.IsValid() {
+			if ft.Kind() != reflect.Slice {
+				return nil, fmt.Errorf("%s.%s: many-to-many field of type %s, not a slice", rel.Schema.Name, rel.Name, ft)
+			}
+			e := reflect.New(elem.Type())
+			e.Elem().Set(elem)
+			if ft.Elem().Kind() != reflect.Pointer {
+				e = e.Elem()
+			}
+			v = reflect.Append(reflect.MakeSlice(ft, 0, 1), e)
+		}
+		if err := rel.Field.Set(ctx, cp, v.Interface()); err != nil {
+			return nil, fmt.Errorf("set %s.%s: %w", rel.Schema.Name, rel.Name, err)
+		}
+		var d batch
+		return &d, addDependencies(cp.Interface(), &d)
 	}
-	slices.SortFunc(rels, func(a, b *schema.Relationship) int { return strings.Compare(a.Name, b.Name) })
-	return rels
+	withOther, err := with(other)
+	if err != nil {
+		return err
+	}
+	without, err := with(reflect.Value{})
+	if err != nil {
+		return err
+	}
+	for _, path := range withOther.paths {
+		if !slices.Contains(without.paths, path) {
+			b.addPaths(path)
+		}
+	}
+	for _, tag := range withOther.tags {
+		if !slices.Contains(without.tags, tag) {
+			b.addTags(tag)
+		}
+	}
+	return nil
 }

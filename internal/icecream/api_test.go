@@ -172,10 +172,10 @@ func TestFlavorSizes(t *testing.T) {
 		sizePage      string // the size's name
 		wantLinked    bool
 		otherOnFlavor []string // names the flavor page still shows
-		untouched     []string // pages that show neither the flavor nor the size
+		untouched     []string // pages that do not show the pair: still hits
 	}{
-		{"add", http.MethodPut, "vanilla", "large", true, "Vanilla", "Large", true, []string{"Small", "Medium"}, []string{"/icecream/strawberry"}},
-		{"remove", http.MethodDelete, "vanilla", "small", true, "Vanilla", "Small", false, []string{"Medium"}, []string{"/icecream/chocolate", "/sizes/large"}},
+		{"add", http.MethodPut, "vanilla", "large", true, "Vanilla", "Large", true, []string{"Small", "Medium"}, []string{"/", "/icecream/chocolate", "/icecream/strawberry", "/sizes/small", "/sizes/medium"}},
+		{"remove", http.MethodDelete, "vanilla", "small", true, "Vanilla", "Small", false, []string{"Medium"}, []string{"/", "/icecream/chocolate", "/icecream/strawberry", "/sizes/medium", "/sizes/large"}},
 		{"add again", http.MethodPut, "chocolate", "medium", false, "Chocolate", "Medium", true, []string{"Large"}, nil},
 		{"remove again", http.MethodDelete, "strawberry", "large", false, "Strawberry", "Large", false, nil, nil},
 	}
@@ -205,6 +205,84 @@ func TestFlavorSizes(t *testing.T) {
 				}
 				s.stillHit(tt.untouched...)
 			})
+		})
+	}
+}
+
+// TestExactPages checks that a many-to-many change or a delete refreshes exactly the pages
+// whose content it changes: every other cached page, the home page included, is still a
+// hit. The seed: vanilla in small and medium, chocolate in medium and large, strawberry in
+// small.
+func TestExactPages(t *testing.T) {
+	tests := []struct {
+		method, path string
+		changed      []string // pages that show what changed: a miss, with the new data
+		gone         []string // pages of what was deleted: 404
+	}{
+		{http.MethodPut, "/api/icecream/strawberry/sizes/large", []string{"/icecream/strawberry", "/sizes/large"}, nil},
+		{http.MethodDelete, "/api/icecream/vanilla/sizes/small", []string{"/icecream/vanilla", "/sizes/small"}, nil},
+		{http.MethodDelete, "/api/icecream/strawberry", []string{"/", "/sizes/small"}, []string{"/icecream/strawberry"}},
+		{http.MethodDelete, "/api/sizes/medium", []string{"/icecream/vanilla", "/icecream/chocolate"}, []string{"/sizes/medium"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			forEachDB(t, func(t *testing.T, s *shop) {
+				s.warm(pagesShowingAll...)
+				s.write(tt.method, tt.path, "", http.StatusNoContent)
+				for _, p := range pagesShowingAll {
+					switch {
+					case slices.Contains(tt.gone, p):
+						if r := s.do(http.MethodGet, p, ""); r.Status != http.StatusNotFound {
+							t.Errorf("GET %s: status %d, want 404", p, r.Status)
+						}
+					case slices.Contains(tt.changed, p):
+						s.miss(p, "")
+					default:
+						s.hit(p, "")
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestAPINotFound checks that the API answers unknown paths and wrong methods in JSON, with
+// the Allow header for the latter, and that neither is cached.
+func TestAPINotFound(t *testing.T) {
+	t.Parallel()
+	s := sqliteShop(t)
+	tests := []struct {
+		method, path string
+		want         int
+		allow        string
+	}{
+		{http.MethodGet, "/api/icecream", http.StatusMethodNotAllowed, "POST"},
+		{http.MethodPut, "/api/icecream/vanilla", http.StatusMethodNotAllowed, "DELETE, PATCH"},
+		{http.MethodGet, "/api/icecream/vanilla/sizes/small", http.StatusMethodNotAllowed, "DELETE, PUT"},
+		{http.MethodPost, "/api/sizes/small", http.StatusMethodNotAllowed, "DELETE, PATCH"},
+		{http.MethodGet, "/api/", http.StatusNotFound, ""},
+		{http.MethodGet, "/api/nope", http.StatusNotFound, ""},
+		{http.MethodDelete, "/api/icecream/vanilla/extra", http.StatusNotFound, ""},
+		{http.MethodPost, "/api/sizes/small/flavors", http.StatusNotFound, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			for range 2 {
+				r := s.do(tt.method, tt.path, "")
+				if r.Status != tt.want {
+					t.Fatalf("status %d, want %d: %s", r.Status, tt.want, r.Body)
+				}
+				if got := r.Header.Get("Allow"); got != tt.allow {
+					t.Errorf("Allow %q, want %q", got, tt.allow)
+				}
+				var e struct{ Error string }
+				if decodeJSON(t, r, &e); e.Error == "" {
+					t.Errorf("no error message in %s", r.Body)
+				}
+				if r.hit() || r.stored() {
+					t.Errorf("Cache-Status %q: an API error must not be cached", r.Header.Get("Cache-Status"))
+				}
+			}
 		})
 	}
 }

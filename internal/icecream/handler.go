@@ -11,12 +11,14 @@ import (
 	"bytes"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/gormdumper"
@@ -55,7 +57,8 @@ type handler struct {
 //	DELETE /api/sizes/{slug}                 → 204
 //	POST   /login                            form user=NAME → sets the user cookie, 303 to /me
 //
-// Bad input gets a 4xx with a JSON body {"error": …} and writes nothing. Pages tag their
+// Bad input gets a 4xx with a JSON body {"error": …} and writes nothing; so do unknown API
+// paths (404) and wrong methods on API paths (405, with Allow). Pages tag their
 // responses with the tables they read ([gormdumper.TableTag]) so that bulk writes reach them.
 // Unexpected errors are logged to logger; nil means no logging.
 func NewHandler(db *gorm.DB, logger *slog.Logger) http.Handler {
@@ -82,7 +85,33 @@ func NewHandler(db *gorm.DB, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("POST /api/sizes", h.createSize)
 	mux.HandleFunc("PATCH /api/sizes/{slug}", h.renameSize)
 	mux.HandleFunc("DELETE /api/sizes/{slug}", h.deleteSize)
+	mux.Handle("/api/", apiFallback(mux))
 	return mux
+}
+
+// apiMethods are the methods the API may allow on a path.
+var apiMethods = []string{http.MethodDelete, http.MethodGet, http.MethodPatch, http.MethodPost, http.MethodPut}
+
+// apiFallback answers the API requests that no route of mux takes, in JSON like the rest of
+// the API: 405 with an Allow header when the path has routes for other methods, 404
+// otherwise. It is mux's "/api/" route.
+func apiFallback(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range apiMethods {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/api/" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			writeError(w, http.StatusNotFound, "no such API endpoint: "+r.URL.Path)
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+	}
 }
 
 // CachedHandler registers the gormdumper plugin on db, so that every write through db
