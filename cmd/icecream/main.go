@@ -7,6 +7,11 @@
 // three sizes when the shop is empty, and serves the shop behind a dumper cache: in memory by
 // default, or in Redis with -redis, shared by every instance started with the same URL
 // (strict: every lookup asks Redis; -redis-local adds the local tier).
+//
+// With -postgres it also installs PostgreSQL triggers on the shop's tables and listens for
+// their notifications (package pgnotify), so that writes made outside the application — a
+// psql session, a migration — refresh the pages they change, without a restart. While the
+// listener is disconnected the cache is bypassed.
 package main
 
 import (
@@ -25,8 +30,11 @@ import (
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/internal/icecream"
+	"github.com/dumperhq/dumper/pgnotify"
 	"github.com/dumperhq/dumper/redisstore"
+	"github.com/jackc/pgx/v5"
 	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
 )
 
 func main() {
@@ -94,6 +102,15 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 	}
 
 	opts := dumper.Options{Logger: logger}
+	var listener *pgnotify.Listener
+	if cfg.pgDSN != "" {
+		if listener, err = listenPostgres(ctx, cfg.pgDSN, db, logger); err != nil {
+			return err
+		}
+		// While the listener is down, changes made outside the application are missed:
+		// serve from the database until it has reconnected and caught up.
+		opts.Policy.Ignore = listener.Ignore
+	}
 	cacheDesc := "memory"
 	if cfg.redisURL != "" {
 		rs, err := redisstore.New(redisstore.Options{URL: cfg.redisURL, Strict: !cfg.redisLocal, Logger: logger})
@@ -116,6 +133,17 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 	if err != nil {
 		return err
 	}
+	if listener != nil {
+		listenCtx, stopListening := context.WithCancel(ctx)
+		listened := make(chan error, 1)
+		go func() { listened <- listener.Run(listenCtx, cache) }()
+		defer func() {
+			stopListening()
+			if err := <-listened; err != nil {
+				logger.Error("icecream: " + err.Error())
+			}
+		}()
+	}
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -134,7 +162,7 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 
 	base := "http://" + displayAddr(ln.Addr())
 	logger.Info("ice-cream shop open", "url", base+"/", "db", where, "cache", cacheDesc)
-	fmt.Fprint(stderr, hint(base))
+	fmt.Fprint(stderr, hint(base, listener != nil))
 
 	select {
 	case err := <-served:
@@ -153,6 +181,26 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 	return nil
 }
 
+// listenPostgres installs the NOTIFY triggers on the shop's tables (idempotent) and returns
+// the listener that maps their changes to the pages that show them.
+func listenPostgres(ctx context.Context, dsn string, db *gorm.DB, logger *slog.Logger) (*pgnotify.Listener, error) {
+	config, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgx.ConnectConfig(ctx, config)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tables := icecream.NotifyTables(db)
+	opts := pgnotify.Options{Logger: logger}
+	if err := pgnotify.Install(ctx, conn, opts, tables...); err != nil {
+		return nil, err
+	}
+	return pgnotify.NewListener(config, opts, tables...)
+}
+
 // displayAddr turns a listener address such as [::]:8080 into one curl can reach.
 func displayAddr(a net.Addr) string {
 	tcp, ok := a.(*net.TCPAddr)
@@ -166,14 +214,21 @@ func displayAddr(a net.Addr) string {
 	return net.JoinHostPort(host, fmt.Sprint(tcp.Port))
 }
 
-// hint is the walk-through printed at start-up.
-func hint(base string) string {
-	return fmt.Sprintf(`
+// hint is the walk-through printed at start-up; pg adds a write made outside the application.
+// The new name includes the time, so that the walk-through works again on a database that
+// an earlier run renamed (a rename to the same name writes nothing).
+func hint(base string, pg bool) string {
+	s := fmt.Sprintf(`
 Try it (watch the Cache-Status header):
   curl -si %[1]s/icecream/vanilla | grep Cache-Status                  # miss, stored
   curl -si %[1]s/icecream/vanilla | grep Cache-Status                  # hit
-  curl -si -X PATCH -d '{"name":"Vanilla Bean"}' %[1]s/api/icecream/vanilla
+  curl -si -X PATCH -d '{"name":"%[2]s"}' %[1]s/api/icecream/vanilla
   curl -si %[1]s/icecream/vanilla | grep -E 'Cache-Status|<h1>'        # miss: the new name
-
+`, base, "Vanilla "+time.Now().Format("15:04:05"))
+	if pg {
+		s += fmt.Sprintf(`  psql "$DSN" -c "UPDATE ice_creams SET name = 'Vanilla' WHERE slug = 'vanilla'"
+  curl -si %[1]s/icecream/vanilla | grep -E 'Cache-Status|<h1>'        # miss: NOTIFY refreshed it
 `, base)
+	}
+	return s + "\n"
 }

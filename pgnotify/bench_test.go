@@ -1,0 +1,129 @@
+package pgnotify_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dumperhq/dumper/pgnotify"
+)
+
+// BenchmarkCommitToFresh measures how long a page stays stale after a write made outside the
+// application: from sending an autocommit UPDATE (and from its COMMIT being acknowledged) to
+// the moment the Listener's invalidation has returned, after which every request gets the
+// new page (checked with one request per write). The page is cached (a hit) before each
+// write.
+//
+//	go test -run '^$' -bench CommitToFresh -benchtime 3000x ./pgnotify/
+func BenchmarkCommitToFresh(b *testing.B) {
+	s := newShop(b, pgnotify.Options{})
+	l := s.listener(s.config())
+	site := s.site(l)
+	rec := newRecorder(site.cache)
+	run(b, l, rec)
+	writer := s.conn()
+	ctx := context.Background()
+	site.get("/f/vanilla")
+
+	fromSent := make([]time.Duration, 0, b.N)
+	fromAck := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		name := fmt.Sprintf("Vanilla %d", i)
+		for j := 0; ; j++ {
+			if _, cs := site.get("/f/vanilla"); cs == "dumper; hit" {
+				break
+			} else if j == 3 {
+				b.Fatalf("before write %d: Cache-Status %q, want a hit", i, cs)
+			}
+		}
+		rec.reset()
+		sent := time.Now()
+		if _, err := writer.Exec(ctx, "UPDATE flavors SET name = $1 WHERE slug = 'vanilla'", name); err != nil {
+			b.Fatal(err)
+		}
+		acked := time.Now()
+		rec.waitFor(b, "path /f/vanilla")
+		rec.mu.Lock()
+		fresh := rec.calls[0].at
+		rec.mu.Unlock()
+		if body, cs := site.get("/f/vanilla"); body != name {
+			b.Fatalf("write %d: after the invalidation, GET = %q (%s), want %q", i, body, cs, name)
+		}
+		fromSent = append(fromSent, fresh.Sub(sent))
+		fromAck = append(fromAck, fresh.Sub(acked))
+	}
+	b.StopTimer()
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(percentile(fromAck, 50)), "p50-ms-from-ack")
+	b.ReportMetric(ms(percentile(fromAck, 99)), "p99-ms-from-ack")
+	b.ReportMetric(ms(percentile(fromSent, 50)), "p50-ms-from-sent")
+	b.ReportMetric(ms(percentile(fromSent, 99)), "p99-ms-from-sent")
+	b.ReportMetric(ms(slices.Max(fromSent)), "max-ms-from-sent")
+}
+
+// BenchmarkBulkUpdate measures the writer's cost of the triggers: an UPDATE of all 10,000
+// rows of a table without triggers and of an identical one with them, alternately, in
+// autocommit. The ratio is the overhead (transition tables, one count, one table-level
+// NOTIFY).
+//
+//	go test -run '^$' -bench BulkUpdate -benchtime 30x ./pgnotify/
+func BenchmarkBulkUpdate(b *testing.B) {
+	p := newPG(b)
+	const rows = 10000
+	for _, table := range []string{"plain", "notified"} {
+		p.exec(fmt.Sprintf(`CREATE TABLE %s (id bigserial PRIMARY KEY, slug text NOT NULL UNIQUE, name text NOT NULL, n int NOT NULL DEFAULT 0);
+			INSERT INTO %[1]s (slug, name) SELECT 'flavor-' || i, 'Flavor ' || i FROM generate_series(1, %d) AS i`, table, rows))
+		p.exec("VACUUM ANALYZE " + table)
+	}
+	p.install(pgnotify.Options{Channel: p.channel}, pgnotify.Table{Name: "notified", Columns: []string{"slug"}})
+	raw := p.listen()
+	ctx := context.Background()
+	writer := p.conn()
+	update := func(table string) time.Duration {
+		start := time.Now()
+		tag, err := writer.Exec(ctx, "UPDATE "+table+" SET n = n + 1")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if tag.RowsAffected() != rows {
+			b.Fatalf("updated %d rows, want %d", tag.RowsAffected(), rows)
+		}
+		return time.Since(start)
+	}
+	var plain, notified []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			plain = append(plain, update("plain"))
+			notified = append(notified, update("notified"))
+		} else {
+			notified = append(notified, update("notified"))
+			plain = append(plain, update("plain"))
+		}
+	}
+	b.StopTimer()
+	// One table-level notification per UPDATE, not 10,000.
+	for range b.N {
+		if m := raw.next(); m["all"] != true {
+			b.Fatalf("notification %v, want a table-level one", m)
+		}
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	pm, nm := percentile(plain, 50), percentile(notified, 50)
+	b.ReportMetric(ms(pm), "ms-without-trigger")
+	b.ReportMetric(ms(nm), "ms-with-trigger")
+	b.ReportMetric(float64(nm)/float64(pm), "ratio")
+	// The fastest runs are the least disturbed by other load on the machine.
+	b.ReportMetric(float64(slices.Min(notified))/float64(slices.Min(plain)), "ratio-of-min")
+}
+
+// percentile returns the p-th percentile of ds (nearest rank).
+func percentile(ds []time.Duration, p int) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[max(i-1, 0)]
+}

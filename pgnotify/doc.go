@@ -1,0 +1,90 @@
+// Package pgnotify invalidates the pages cached by a [dumper.Cache] when rows change in
+// PostgreSQL, whoever changes them: raw SQL, bulk statements, migrations, cron jobs, other
+// services, a psql session. Triggers send a notification (NOTIFY) for every committed change;
+// a [Listener] turns each into the paths and tags of the pages that show the row.
+//
+//	tables := []pgnotify.Table{{
+//		Name:    "ice_creams",
+//		Columns: []string{"slug"}, // sent with each change, before and after
+//		Map: func(ctx context.Context, c pgnotify.Change) (paths, tags []string, err error) {
+//			paths = []string{"/"}
+//			for _, row := range []map[string]string{c.Old, c.New} {
+//				if row != nil {
+//					paths = append(paths, "/icecream/"+row["slug"])
+//				}
+//			}
+//			return paths, nil, nil
+//		},
+//	}}
+//	err := pgnotify.Install(ctx, conn, pgnotify.Options{}, tables...) // or SQL(…) in a migration
+//	listener, err := pgnotify.NewListener(connConfig, pgnotify.Options{}, tables...)
+//	cache, err := dumper.New(dumper.Options{Policy: dumper.Policy{Ignore: listener.Ignore}})
+//	go listener.Run(ctx, cache)
+//
+// It adds coverage to an application's own invalidation (package gormdumper), it does not
+// replace it: writes made through the application are invalidated synchronously, before they
+// return, and stay never stale; writes seen only through NOTIFY are invalidated a few
+// milliseconds after they commit (see the README for measurements).
+//
+// # What PostgreSQL guarantees, and what it costs
+//
+// NOTIFY is transactional: a notification is delivered when its transaction commits, in
+// commit order, and never if it rolls back. So a Listener invalidates exactly the committed
+// changes, after they are visible to the requests that re-render the pages. PostgreSQL drops
+// a notification identical to one already sent in the same transaction; the triggers rely on
+// it for table-level notifications.
+//
+// The triggers are statement-level AFTER triggers (one per event, since PostgreSQL forbids
+// transition tables on a trigger with several events, plus one for TRUNCATE), each calling
+// one function, dumper_pgnotify. A statement that changes up to [Options.MaxRows] rows (100
+// by default) sends one notification per row: schema, table, operation, key, and the values
+// of the requested columns before and after, as compact JSON. A statement that changes more
+// sends a single table-level notification, so a bulk UPDATE of 10,000 rows costs the writer
+// one count that stops at MaxRows + 1 and one NOTIFY (the transition tables that let the
+// trigger see the rows are the main cost: about 13% on such an UPDATE, see the README), and
+// costs the cache one invalidation. A row whose notification would exceed PostgreSQL's limit
+// (8000 bytes, where NOTIFY would fail and take the writer's transaction with it) is sent as a
+// table-level notification too, and so is TRUNCATE. A table-level change invalidates the
+// table's tag ([Options.TableTag], "table:" + name as in gormdumper), so every page that shows
+// rows of a table must carry its tag — which pages tagged for gormdumper's bulk writes already
+// do. Many single-row statements in one transaction still send one notification each.
+//
+// The notification queue is shared by the whole server (8 GB by default); a transaction
+// fails at commit if it is full, which happens only when a session that LISTENs stops
+// reading, or a very long transaction holds the queue's tail. The Listener reads
+// continuously.
+//
+// # Installation
+//
+// [Install] runs the SQL that [SQL] returns in one transaction: CREATE OR REPLACE FUNCTION,
+// then DROP TRIGGER IF EXISTS and CREATE TRIGGER for each table and event, after a check that
+// the named columns exist. Running it again is harmless; running it with other columns or
+// options updates the triggers. An advisory lock lets several instances install at start-up
+// at once. Put the text of SQL in a migration instead if the application may not run DDL.
+// Every name is quoted, and names PostgreSQL would truncate are refused. The function is
+// created in the first schema of the search_path and pins its own search_path, so writers
+// with any search_path run it the same way. PostgreSQL 11 or later is required.
+//
+// # Listening
+//
+// A Listener holds one connection of its own (LISTEN belongs to a session; a pooled
+// connection would be handed to other code), waits for notifications, and hands them to a
+// second goroutine that invalidates them: what arrives while an invalidation is under way is
+// invalidated together, in one call for paths and one for tags. A table's [Table.Map] gives
+// the paths and tags of a row-level change; a Map that fails makes the table's tag invalidated
+// instead, which is never wrong, only wider.
+//
+// Notifications sent while the Listener is disconnected are lost, and a page cached then may
+// be stale. So when the connection is lost — or checked and found dead after
+// [Options.PingInterval] of silence, or an invalidation fails — [Listener.Live] turns false at
+// once, and the Listener reconnects with exponential backoff and jitter. Once LISTEN has
+// succeeded again, every change from then on will be heard; it then invalidates the tag of
+// every table, which drops whatever the missed changes made stale (the cache's logical clock
+// also condemns pages rendered before that invalidation and stored after it), and only then
+// reports Live again. While Live is false the application should not trust the cache:
+// [Listener.Ignore], set as [dumper.Policy.Ignore], makes the cache neither serve nor store
+// pages meanwhile, so the site stays correct, only slower, during an outage of the listener.
+//
+// A Listener has no package-level state and starts no goroutine before [Listener.Run], which
+// stops all of them before it returns.
+package pgnotify

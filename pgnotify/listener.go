@@ -1,0 +1,327 @@
+package pgnotify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/dumperhq/dumper"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// An Invalidator drops cached responses. *dumper.Cache satisfies it (as it does
+// gormdumper.Invalidator); tests and composite setups may pass their own.
+type Invalidator interface {
+	InvalidatePaths(ctx context.Context, paths ...string) error
+	InvalidateTags(ctx context.Context, tags ...string) error
+}
+
+// Timeouts of the Listener's own round trips.
+const (
+	connectTimeout = 10 * time.Second
+	closeTimeout   = time.Second
+	queueLen       = 1024 // changes read but not yet invalidated
+	maxBatch       = 512  // changes invalidated in one go
+)
+
+// A Listener receives the notifications of the triggers on a dedicated connection and
+// invalidates what each change maps to. Create it with [NewListener] and run it with
+// [Listener.Run]; while it is not live ([Listener.Live]) the cache must be bypassed, which
+// [Listener.Ignore] does when set as the cache's [dumper.Policy.Ignore].
+type Listener struct {
+	config  *pgx.ConnConfig
+	o       resolved
+	tables  []Table
+	byName  map[string][]*Table
+	allTags []string // every table's tag, invalidated on (re)connection
+
+	live    atomic.Bool
+	running atomic.Bool
+}
+
+// NewListener returns a listener that connects with config (from pgx.ParseConfig; it is
+// copied, and given application_name "dumper-pgnotify" unless it has one) and maps the
+// changes of tables as each Table says. The tables and opts.Channel must match those the
+// triggers were installed with.
+//
+// The connection is the Listener's own, outside any pool: LISTEN is a property of a
+// session, and a pooled connection would be handed to other code.
+func NewListener(config *pgx.ConnConfig, opts Options, tables ...Table) (*Listener, error) {
+	if config == nil {
+		return nil, errors.New("pgnotify: nil pgx.ConnConfig")
+	}
+	o, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if err := validateTables(tables); err != nil {
+		return nil, err
+	}
+	l := &Listener{config: config.Copy(), o: o, tables: slices.Clone(tables), byName: make(map[string][]*Table)}
+	if l.config.RuntimeParams == nil {
+		l.config.RuntimeParams = make(map[string]string)
+	}
+	if l.config.RuntimeParams["application_name"] == "" {
+		l.config.RuntimeParams["application_name"] = "dumper-pgnotify"
+	}
+	for i := range l.tables {
+		t := &l.tables[i]
+		t.Key, t.Columns = slices.Clone(t.Key), slices.Clone(t.Columns)
+		l.byName[t.Name] = append(l.byName[t.Name], t)
+		l.allTags = append(l.allTags, o.tableTag(t.Name))
+	}
+	slices.Sort(l.allTags)
+	l.allTags = slices.Compact(l.allTags)
+	return l, nil
+}
+
+// Live reports whether every change committed so far will reach the cache: the Listener is
+// connected, listening, and has invalidated what may have changed while it was not. It is
+// false before [Listener.Run] first connects, from the moment a connection is found lost (or
+// an invalidation fails) until the Listener has reconnected and caught up, and after Run
+// returns.
+//
+// While Live is false, cached pages may be stale: serve them from the database (see
+// [Listener.Ignore]).
+func (l *Listener) Live() bool { return l.live.Load() }
+
+// Ignore reports whether the cache must leave r alone because the Listener is not live. Set
+// it as the cache's [dumper.Policy.Ignore] (combined with any other rule) so that, while
+// changes may be missed, pages are neither served from the cache nor stored:
+//
+//	cache, err := dumper.New(dumper.Options{Policy: dumper.Policy{Ignore: listener.Ignore}})
+func (l *Listener) Ignore(*http.Request) bool { return !l.live.Load() }
+
+// Run listens until ctx is done, invalidating in inv, and then returns nil. It connects, runs
+// LISTEN, invalidates the tag of every table (changes committed before LISTEN were not
+// heard) and then reports [Listener.Live]. When the connection is lost it reconnects, waiting
+// between attempts as [Options] say, and catches up the same way; it never gives up. It
+// returns an error without doing anything if inv is nil or if the Listener is already running.
+func (l *Listener) Run(ctx context.Context, inv Invalidator) error {
+	if inv == nil {
+		return errors.New("pgnotify: nil Invalidator")
+	}
+	if !l.running.CompareAndSwap(false, true) {
+		return errors.New("pgnotify: Listener is already running")
+	}
+	defer l.running.Store(false)
+	for attempt := 0; ; attempt++ {
+		wentLive, err := l.session(ctx, inv)
+		l.live.Store(false)
+		if ctx.Err() != nil {
+			l.o.log.InfoContext(ctx, "pgnotify: listener stopped", "channel", l.o.channel)
+			return nil
+		}
+		if wentLive {
+			attempt = 0
+		}
+		wait := backoff(l.o.minBackoff, l.o.maxBackoff, attempt, rand.Float64())
+		l.o.log.WarnContext(ctx, "pgnotify: not listening; cache bypassed until reconnected",
+			"channel", l.o.channel, "err", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			l.o.log.InfoContext(ctx, "pgnotify: listener stopped", "channel", l.o.channel)
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// session connects, listens and catches up, then invalidates changes as they come until the
+// connection fails, an invalidation fails or ctx is done. wentLive reports whether it got as
+// far as Live.
+func (l *Listener) session(ctx context.Context, inv Invalidator) (wentLive bool, err error) {
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	conn, err := pgx.ConnectConfig(cctx, l.config)
+	cancel()
+	if err != nil {
+		return false, fmt.Errorf("pgnotify: connect: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+		_ = conn.Close(cctx)
+		cancel()
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+quoteIdent(l.o.channel)); err != nil {
+		return false, fmt.Errorf("pgnotify: listen: %w", err)
+	}
+	// From here on every commit is heard. What committed before may not have been: drop the
+	// pages of every table before trusting the cache again.
+	if err := inv.InvalidateTags(ctx, l.allTags...); err != nil {
+		return false, fmt.Errorf("pgnotify: invalidate after connecting: %w", err)
+	}
+	l.live.Store(true)
+	l.o.log.InfoContext(ctx, "pgnotify: listening", "channel", l.o.channel, "tables", len(l.tables))
+	return true, l.pump(ctx, conn, inv)
+}
+
+// pump reads notifications on this goroutine and invalidates them on another, so that what
+// arrives while an invalidation is under way is invalidated together next.
+func (l *Listener) pump(ctx context.Context, conn *pgx.Conn, inv Invalidator) error {
+	sctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	changes := make(chan Change, queueLen)
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		if err := l.apply(sctx, inv, changes); err != nil {
+			l.live.Store(false)
+			stop(err)
+		}
+	}()
+	err := l.read(sctx, conn, changes)
+	l.live.Store(false) // before anything else: a page served now might be stale
+	stop(err)
+	<-applied
+	if ctx.Err() != nil {
+		return nil
+	}
+	return context.Cause(sctx)
+}
+
+// read passes the changes notified on conn to changes until it fails or ctx is done.
+func (l *Listener) read(ctx context.Context, conn *pgx.Conn, changes chan<- Change) error {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, l.o.ping)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return context.Cause(ctx)
+		case err != nil && pgconn.Timeout(err) && !conn.IsClosed():
+			pctx, cancel := context.WithTimeout(ctx, l.o.ping)
+			err = conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("pgnotify: ping: %w", err)
+			}
+			continue
+		case err != nil:
+			return fmt.Errorf("pgnotify: wait for notification: %w", err)
+		case n.Channel != l.o.channel:
+			continue
+		}
+		c, err := decode(n.Payload)
+		if err != nil {
+			// Not from our triggers: someone else NOTIFYs on the channel.
+			l.o.log.ErrorContext(ctx, "pgnotify: ignored notification", "channel", n.Channel, "pid", n.PID, "err", err)
+			continue
+		}
+		select {
+		case changes <- c:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// apply invalidates the changes as they come, together those that are waiting, until ctx
+// is done or an invalidation fails.
+func (l *Listener) apply(ctx context.Context, inv Invalidator, changes <-chan Change) error {
+	batch := make([]Change, 0, maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			return nil
+		case c := <-changes:
+			batch = append(batch, c)
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case c := <-changes:
+				batch = append(batch, c)
+			default:
+				break more
+			}
+		}
+		if err := l.invalidate(ctx, inv, batch); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// invalidate invalidates what the changes map to, in one call for paths and one for tags.
+func (l *Listener) invalidate(ctx context.Context, inv Invalidator, batch []Change) error {
+	var paths, tags []string
+	for i := range batch {
+		c := &batch[i]
+		for _, t := range l.byName[c.Table] {
+			if t.Schema != "" && t.Schema != c.Schema {
+				continue
+			}
+			tag := l.o.tableTag(t.Name)
+			if c.All || t.Map == nil {
+				tags = append(tags, tag)
+				continue
+			}
+			p, tg, err := l.mapChange(ctx, t, *c)
+			if err != nil {
+				l.o.log.ErrorContext(ctx, "pgnotify: Map failed; invalidating the table's tag instead",
+					"table", t.String(), "op", c.Op.String(), "key", c.Key, "err", err)
+				tags = append(tags, tag)
+				continue
+			}
+			paths = append(paths, p...)
+			tags = append(tags, tg...)
+		}
+	}
+	paths, tags = distinct(paths), distinct(tags)
+	if len(paths) == 0 && len(tags) == 0 {
+		return nil
+	}
+	l.o.log.DebugContext(ctx, "pgnotify: invalidate", "changes", len(batch), "paths", paths, "tags", tags)
+	if len(paths) > 0 {
+		if err := inv.InvalidatePaths(ctx, paths...); err != nil {
+			return fmt.Errorf("pgnotify: invalidate paths: %w", err)
+		}
+	}
+	if len(tags) > 0 {
+		if err := inv.InvalidateTags(ctx, tags...); err != nil {
+			return fmt.Errorf("pgnotify: invalidate tags: %w", err)
+		}
+	}
+	return nil
+}
+
+// mapChange calls t.Map, turning a panic into an error, and checks what it returns: a path
+// the cache would refuse or an empty tag is an error, so the whole table is invalidated
+// rather than a page missed.
+func (l *Listener) mapChange(ctx context.Context, t *Table, c Change) (paths, tags []string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			paths, tags, err = nil, nil, fmt.Errorf("pgnotify: Map panicked: %v", r)
+		}
+	}()
+	paths, tags, err = t.Map(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range paths {
+		if _, err := dumper.NormalizePath(p); err != nil {
+			return nil, nil, err
+		}
+	}
+	if slices.Contains(tags, "") {
+		return nil, nil, errors.New("pgnotify: Map returned an empty tag")
+	}
+	return paths, tags, nil
+}
+
+// distinct sorts s and drops duplicates.
+func distinct(s []string) []string {
+	slices.Sort(s)
+	return slices.Compact(s)
+}
