@@ -2,13 +2,14 @@ package dumper
 
 import (
 	"net/http"
+	"slices"
 )
 
 // appendPrimaryKey appends the key of a request before any Vary is known: the method class
 // (GET and HEAD share entries), scheme, host, canonical path and query, and the values of the
 // keyHeaders the request carries. The host is part of the key so that one host's pages are
 // never served for another.
-func appendPrimaryKey(b []byte, r *http.Request, path string, keyHeaders []string) []byte {
+func appendPrimaryKey(b []byte, r *http.Request, path string, keyHeaders map[string]bool) []byte {
 	b = append(b, "G "...)
 	if r.TLS != nil {
 		b = append(b, "https://"...)
@@ -27,10 +28,23 @@ func appendPrimaryKey(b []byte, r *http.Request, path string, keyHeaders []strin
 		b = append(b, '?')
 		b = append(b, r.URL.RawQuery...)
 	}
-	for _, name := range keyHeaders {
-		if vs, ok := r.Header[name]; ok {
-			b = appendHeader(b, name, vs)
+	if len(keyHeaders) == 0 {
+		return b
+	}
+	// Walk the request's fields rather than look each key header up: a request rarely has
+	// any, and most of its fields are ruled out by their first letter.
+	var found [4]string
+	extra := found[:0]
+	for name := range r.Header {
+		if name != "" && (name[0] == 'X' || name[0] == 'F') && keyHeaders[name] {
+			extra = append(extra, name)
 		}
+	}
+	if len(extra) > 1 {
+		slices.Sort(extra)
+	}
+	for _, name := range extra {
+		b = appendHeader(b, name, r.Header[name])
 	}
 	return b
 }

@@ -126,7 +126,7 @@ type policy struct {
 	keepTagHeader bool
 	ignore        func(*http.Request) bool
 	age           bool
-	keyHeaders    []string // canonical
+	keyHeaders    map[string]bool // canonical names
 }
 
 func (p Policy) compile() (*policy, error) {
@@ -174,8 +174,9 @@ func (p Policy) compile() (*policy, error) {
 	if kh == nil {
 		kh = DefaultKeyHeaders
 	}
+	c.keyHeaders = make(map[string]bool, len(kh))
 	for _, h := range kh {
-		c.keyHeaders = append(c.keyHeaders, textproto.CanonicalMIMEHeaderKey(h))
+		c.keyHeaders[textproto.CanonicalMIMEHeaderKey(h)] = true
 	}
 	c.tagHeader = textproto.CanonicalMIMEHeaderKey(p.TagHeader)
 	if c.tagHeader == "" {

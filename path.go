@@ -47,16 +47,23 @@ func NormalizePath(p string) (string, error) {
 // RequestURI, fall back to their URL.
 func requestPath(r *http.Request) string {
 	raw := r.RequestURI
-	if raw == "" || raw[0] != '/' {
-		u := r.URL
-		if raw != "" {
-			if pu, err := url.ParseRequestURI(raw); err == nil {
-				u = pu // absolute-form: http://host/path
-			}
-		}
-		return urlPath(u)
+	if raw == "" {
+		return urlPath(r.URL)
 	}
-	if i := strings.IndexByte(raw, '?'); i >= 0 {
+	if raw[0] != '/' {
+		// absolute-form (http://host/path?query), as sent to proxies
+		i := strings.Index(raw, "://")
+		if i < 0 {
+			return urlPath(r.URL)
+		}
+		raw = raw[i+3:]
+		j := strings.IndexAny(raw, "/?#")
+		if j < 0 || raw[j] != '/' {
+			return "/"
+		}
+		raw = raw[j:]
+	}
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
 		raw = raw[:i]
 	}
 	return canonicalPath(raw)
