@@ -9,7 +9,7 @@ import (
 // (GET and HEAD share entries), scheme, host, canonical path and query, and the values of the
 // keyHeaders the request carries. The host is part of the key so that one host's pages are
 // never served for another.
-func appendPrimaryKey(b []byte, r *http.Request, path string, keyHeaders map[string]bool) []byte {
+func appendPrimaryKey(b []byte, r *http.Request, path string, keyHeaders *headerSet) []byte {
 	b = append(b, "G "...)
 	if r.TLS != nil {
 		b = append(b, "https://"...)
@@ -28,15 +28,15 @@ func appendPrimaryKey(b []byte, r *http.Request, path string, keyHeaders map[str
 		b = append(b, '?')
 		b = append(b, r.URL.RawQuery...)
 	}
-	if len(keyHeaders) == 0 {
+	if keyHeaders == nil || len(keyHeaders.names) == 0 {
 		return b
 	}
 	// Walk the request's fields rather than look each key header up: a request rarely has
-	// any, and most of its fields are ruled out by their first letter.
+	// any, and most of its fields are ruled out by their first byte.
 	var found [4]string
 	extra := found[:0]
 	for name := range r.Header {
-		if name != "" && (name[0] == 'X' || name[0] == 'F') && keyHeaders[name] {
+		if keyHeaders.has(name) {
 			extra = append(extra, name)
 		}
 	}

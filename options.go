@@ -126,7 +126,18 @@ type policy struct {
 	keepTagHeader bool
 	ignore        func(*http.Request) bool
 	age           bool
-	keyHeaders    map[string]bool // canonical names
+	keyHeaders    *headerSet
+}
+
+// headerSet is a set of canonical header names, with a table of their first bytes to rule
+// most names out without a map lookup.
+type headerSet struct {
+	names map[string]bool
+	first [256]bool
+}
+
+func (hs *headerSet) has(name string) bool {
+	return name != "" && hs.first[name[0]] && hs.names[name]
 }
 
 func (p Policy) compile() (*policy, error) {
@@ -174,9 +185,13 @@ func (p Policy) compile() (*policy, error) {
 	if kh == nil {
 		kh = DefaultKeyHeaders
 	}
-	c.keyHeaders = make(map[string]bool, len(kh))
+	c.keyHeaders = &headerSet{names: make(map[string]bool, len(kh))}
 	for _, h := range kh {
-		c.keyHeaders[textproto.CanonicalMIMEHeaderKey(h)] = true
+		h = textproto.CanonicalMIMEHeaderKey(h)
+		if h != "" {
+			c.keyHeaders.names[h] = true
+			c.keyHeaders.first[h[0]] = true
+		}
 	}
 	c.tagHeader = textproto.CanonicalMIMEHeaderKey(p.TagHeader)
 	if c.tagHeader == "" {

@@ -147,6 +147,12 @@ func TestPoisoning(t *testing.T) {
 	// The legitimate value behind a proxy is cached like any other.
 	do(t, mw, "GET", "http://example.com/home", "X-Forwarded-Host", "example.com")
 	wantStatus(t, do(t, mw, "GET", "http://example.com/home", "X-Forwarded-Host", "example.com"), "dumper; hit")
+	// Any header can be named, not only X- ones.
+	mw3 := c.MiddlewareWith(dumper.Policy{KeyHeaders: []string{"accept-version"}})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Header.Get("Accept-Version"))
+	}))
+	do(t, mw3, "GET", "http://example.com/v", "Accept-Version", "2")
+	wantBody(t, do(t, mw3, "GET", "http://example.com/v"), "")
 	// Unless the policy says otherwise.
 	mw2 := c.MiddlewareWith(dumper.Policy{KeyHeaders: []string{}})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, r.Header.Get("X-Forwarded-Host"))
