@@ -281,37 +281,43 @@ func BenchmarkMissStore(b *testing.B) {
 // still held and that one of them is now a miss.
 func BenchmarkInvalidatePath(b *testing.B) {
 	langs := []string{"en", "fr", "de", "it", "es", "nl", "pt", "pl", "sv", "da"}
-	for _, variants := range []int{1, 10_000} {
-		b.Run("variants="+strconv.Itoa(variants), func(b *testing.B) {
-			c := newBenchCache(b, 256<<20)
-			h := c.Middleware(pageHandler(benchBody(4<<10), "Accept-Language"))
-			r := httptest.NewRequest(http.MethodGet, "http://example.com/p", nil)
-			w := newDiscardWriter()
-			for i := range variants {
-				r.URL.RawQuery = "q=" + strconv.Itoa(i/len(langs))
-				r.Header.Set("Accept-Language", langs[i%len(langs)])
-				serveOnce(b, h, w, r, http.StatusOK, "stored")
-			}
-			// One variant record per query string, plus the variants.
-			wantEntries := int64(variants + (variants+len(langs)-1)/len(langs))
-			if got := c.Stats().Entries; got != wantEntries {
-				b.Fatalf("%d entries stored, want %d", got, wantEntries)
-			}
-			serveOnce(b, h, w, r, http.StatusOK, "dumper; hit")
-			ctx := context.Background()
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := c.InvalidatePaths(ctx, "/p"); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			if got := c.Stats().Entries; got != wantEntries {
-				b.Fatalf("%d entries after invalidating, want %d still stored", got, wantEntries)
-			}
-			serveOnce(b, h, w, r, http.StatusOK, "fwd=stale")
-		})
+	for _, size := range benchSizes {
+		for _, variants := range []int{1, 10_000} {
+			b.Run(size.name+"/variants="+strconv.Itoa(variants), func(b *testing.B) {
+				benchInvalidatePath(b, langs, size.n, variants)
+			})
+		}
 	}
+}
+
+func benchInvalidatePath(b *testing.B, langs []string, bodySize, variants int) {
+	c := newBenchCache(b, 1<<30)
+	h := c.Middleware(pageHandler(benchBody(bodySize), "Accept-Language"))
+	r := httptest.NewRequest(http.MethodGet, "http://example.com/p", nil)
+	w := newDiscardWriter()
+	for i := range variants {
+		r.URL.RawQuery = "q=" + strconv.Itoa(i/len(langs))
+		r.Header.Set("Accept-Language", langs[i%len(langs)])
+		serveOnce(b, h, w, r, http.StatusOK, "stored")
+	}
+	// One variant record per query string, plus the variants.
+	wantEntries := int64(variants + (variants+len(langs)-1)/len(langs))
+	if got := c.Stats().Entries; got != wantEntries {
+		b.Fatalf("%d entries stored, want %d", got, wantEntries)
+	}
+	serveOnce(b, h, w, r, http.StatusOK, "dumper; hit")
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.InvalidatePaths(ctx, "/p"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if got := c.Stats().Entries; got != wantEntries {
+		b.Fatalf("%d entries after invalidating, want %d still stored", got, wantEntries)
+	}
+	serveOnce(b, h, w, r, http.StatusOK, "fwd=stale")
 }
 
 // BenchmarkHitParallel compares hits with the bare handler on every P. Each goroutine has its
