@@ -12,10 +12,14 @@ import (
 )
 
 // SQLite returns the dialector for the SQLite database file at path (created if missing),
-// with foreign keys enforced, write-ahead logging, and a busy timeout so that concurrent
-// requests wait for each other instead of failing.
+// with foreign keys enforced, write-ahead logging, a busy timeout so that concurrent
+// requests wait for each other instead of failing, and transactions that take the write lock
+// when they begin: the gormdumper plugin reads the rows a write changes inside its
+// transaction first, and a deferred transaction that has read cannot become a writer once
+// another connection has committed (SQLITE_BUSY_SNAPSHOT, which the busy timeout does not
+// retry).
 func SQLite(path string) gorm.Dialector {
-	return sqlite.Open(path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	return sqlite.Open(path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate")
 }
 
 // Open opens the database and migrates the schema. Database errors and slow queries go to

@@ -208,6 +208,9 @@ func (h *handler) pageError(w http.ResponseWriter, r *http.Request, err error) {
 		h.render(w, r, http.StatusNotFound, "notfound", page{T: language(r), Title: language(r).NotFound})
 		return
 	}
+	if r.Context().Err() != nil {
+		return // the client went away; nobody to answer
+	}
 	h.log.ErrorContext(r.Context(), "icecream: page", "path", r.URL.Path, "err", err)
 	w.Header().Add("Vary", "Accept-Language")
 	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)

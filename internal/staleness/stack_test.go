@@ -1,0 +1,249 @@
+package staleness_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dumperhq/dumper"
+	"github.com/dumperhq/dumper/internal/icecream"
+	"github.com/dumperhq/dumper/internal/testservice"
+	"github.com/dumperhq/dumper/pgnotify"
+	"github.com/dumperhq/dumper/redisstore"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+)
+
+// host is the Host header of every request: behind a load balancer every instance sees the
+// site's host, so they share cache keys.
+const host = "shop.example"
+
+// instance is one process of the shop: its database handle, its cache and its server.
+type instance struct {
+	name  string
+	url   string
+	db    *gorm.DB
+	cache *dumper.Cache
+	store *redisstore.Store // nil with the memory store
+}
+
+// stack is the demo's full stack, on one or more instances.
+type stack struct {
+	instances []*instance
+	client    *http.Client
+
+	// appBound is the allowance of a write through the API, for reads through the other
+	// instances (0: strict everywhere).
+	appBound time.Duration
+
+	// With PostgreSQL: a pool for raw SQL writes, which bypass the application, the
+	// listener that sees them, and the allowance of those writes.
+	raw      *pgxpool.Pool
+	rawBound time.Duration
+	listener *pgnotify.Listener
+	listenAs string // the listener's application_name, to find its backend
+}
+
+func newClient(t *testing.T) *http.Client {
+	tr := &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 32, IdleConnTimeout: 30 * time.Second}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// serve puts the shop on db behind cache on an httptest server.
+func serve(t *testing.T, name string, db *gorm.DB, cache *dumper.Cache) *instance {
+	t.Helper()
+	h, err := icecream.CachedHandler(db, cache, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &instance{name: name, url: srv.URL, db: db, cache: cache}
+}
+
+// openSQLite opens (and, if seed, seeds) the shop's SQLite database at path.
+func openSQLite(t *testing.T, path string, seed bool) *gorm.DB {
+	t.Helper()
+	db, err := icecream.Open(icecream.SQLite(path), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = icecream.Close(db) })
+	if seed {
+		if err := icecream.Seed(db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
+}
+
+func newCache(t *testing.T, o dumper.Options) *dumper.Cache {
+	t.Helper()
+	c, err := dumper.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// memoryStack is one instance on SQLite with the memory store.
+func memoryStack(t *testing.T) *stack {
+	t.Helper()
+	db := openSQLite(t, filepath.Join(t.TempDir(), "shop.db"), true)
+	return &stack{instances: []*instance{serve(t, "A", db, newCache(t, dumper.Options{}))}, client: newClient(t)}
+}
+
+// redisStack is two instances sharing one SQLite file and, through Redis at addr, one key
+// prefix; strict or with the local tier. timeout is the store's operation timeout.
+func redisStack(t *testing.T, addr string, strict bool, timeout time.Duration) *stack {
+	t.Helper()
+	prefix := testservice.Unique("dumpertest-")
+	path := filepath.Join(t.TempDir(), "shop.db")
+	s := &stack{client: newClient(t)}
+	for i, name := range []string{"A", "B"} {
+		db := openSQLite(t, path, i == 0)
+		rs, err := redisstore.New(redisstore.Options{URL: "redis://" + addr, Prefix: prefix, Strict: strict, Timeout: timeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = rs.Close() })
+		if !strict {
+			waitUntil(t, 10*time.Second, "the local tier in use", rs.LocalTierInUse)
+		}
+		in := serve(t, name, db, newCache(t, dumper.Options{Store: rs}))
+		in.store = rs
+		s.instances = append(s.instances, in)
+	}
+	return s
+}
+
+// postgresStack is one instance on PostgreSQL, in a schema of its own, with the NOTIFY
+// triggers and a pgnotify listener wired as cmd/icecream wires them (the cache is bypassed
+// while the listener is not live), and a pool for raw SQL writes.
+// minBackoff is the listener's wait before reconnecting (at least half of it, with jitter).
+func postgresStack(t *testing.T, minBackoff time.Duration) *stack {
+	t.Helper()
+	dsn := testservice.PostgresDSN(t)
+	ctx := context.Background()
+	schema := testservice.Unique("staleness_")
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+		_ = admin.Close(ctx)
+	})
+	config, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config.RuntimeParams["search_path"] = schema
+
+	// The application's pool, with search_path set on each of its connections.
+	db, err := icecream.Open(postgres.New(postgres.Config{Conn: stdlib.OpenDB(*config.Copy())}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = icecream.Close(db) })
+	if err := icecream.Seed(db); err != nil {
+		t.Fatal(err)
+	}
+
+	conn, err := pgx.ConnectConfig(ctx, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := pgnotify.Options{Channel: schema, MinBackoff: minBackoff, MaxBackoff: 4 * minBackoff}
+	tables := icecream.NotifyTables(db)
+	err = pgnotify.Install(ctx, conn, opts, tables...)
+	_ = conn.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lconfig := config.Copy()
+	listenAs := "dumper-staleness-" + schema
+	lconfig.RuntimeParams["application_name"] = listenAs
+	l, err := pgnotify.NewListener(lconfig, opts, tables...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := newCache(t, dumper.Options{Policy: dumper.Policy{Ignore: l.Ignore}})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.Run(runCtx, cache) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("listener: %v", err)
+		}
+	})
+	waitUntil(t, 10*time.Second, "the listener live", l.Live)
+
+	pconfig, err := pgxpool.ParseConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pconfig.ConnConfig = config.Copy()
+	pool, err := pgxpool.NewWithConfig(ctx, pconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return &stack{
+		instances: []*instance{serve(t, "A", db, cache)},
+		client:    newClient(t),
+		raw:       pool,
+		listener:  l,
+		listenAs:  listenAs,
+	}
+}
+
+// testLogger logs the application's warnings and errors to the test's output, except those
+// of requests the load's clients abandoned when a run ended.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(dropCanceled{slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})})
+}
+
+type dropCanceled struct{ slog.Handler }
+
+func (h dropCanceled) Handle(ctx context.Context, r slog.Record) error {
+	canceled := false
+	r.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok && (strings.Contains(err.Error(), "context canceled") || strings.Contains(err.Error(), "operation was canceled")) {
+			canceled = true
+		}
+		return !canceled
+	})
+	if canceled {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// waitUntil polls cond until it holds, or fails the test after d.
+func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting %v for %s", d, what)
+		}
+		time.Sleep(time.Millisecond) // polling interval, not an assertion
+	}
+}
