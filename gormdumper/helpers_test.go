@@ -3,15 +3,11 @@ package gormdumper_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"iter"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,6 +18,7 @@ import (
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/gormdumper"
+	"github.com/dumperhq/dumper/internal/testservice"
 	"github.com/glebarez/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -196,34 +193,12 @@ func openSQLite(t *testing.T, cfg *gorm.Config) *gorm.DB {
 	return db
 }
 
-// openPostgres opens the PostgreSQL database of DUMPER_POSTGRES_DSN in a schema of its own,
-// dropped after the test. It skips the test when the server is unreachable, unless CI=true.
+// openPostgres opens the PostgreSQL test database in a schema of its own, dropped after the
+// test (see testservice.PostgresSchema).
 func openPostgres(t *testing.T, cfg *gorm.Config) *gorm.DB {
 	t.Helper()
-	dsn := os.Getenv("DUMPER_POSTGRES_DSN")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	admin, err := gorm.Open(postgres.Open(withParam(dsn, "connect_timeout", "5")), &gorm.Config{Logger: logger.Discard})
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL unreachable (DUMPER_POSTGRES_DSN): %v", err)
-		}
-		t.Skipf("PostgreSQL unreachable, skipping (set DUMPER_POSTGRES_DSN, or CI=true to fail): %v", err)
-	}
-	t.Cleanup(func() { closeDB(t, admin) })
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "gormdumper_" + hex.EncodeToString(b[:])
-	if err := admin.Exec("CREATE SCHEMA " + schema).Error; err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := admin.Exec("DROP SCHEMA " + schema + " CASCADE").Error; err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	db, err := gorm.Open(postgres.Open(withParam(withParam(dsn, "connect_timeout", "5"), "search_path", schema)), cfg)
+	_, dsn := testservice.PostgresSchema(t, "gormdumper_")
+	db, err := gorm.Open(postgres.Open(testservice.WithParam(dsn, "connect_timeout", "5")), cfg)
 	if err != nil {
 		t.Fatalf("open PostgreSQL: %v", err)
 	}
@@ -234,17 +209,6 @@ func openPostgres(t *testing.T, cfg *gorm.Config) *gorm.DB {
 	}
 	sqlDB.SetMaxOpenConns(4)
 	return db
-}
-
-// withParam adds a connection parameter to a URL or key=value DSN.
-func withParam(dsn, key, value string) string {
-	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		q := u.Query()
-		q.Set(key, value)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return dsn + " " + key + "=" + value
 }
 
 func closeDB(t *testing.T, db *gorm.DB) {

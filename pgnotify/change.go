@@ -39,8 +39,9 @@ func (op Op) String() string {
 // comes as two changes: one with Old only and one with New only.
 //
 // A table-level change (All) says only that rows of the table changed: the statement changed
-// more rows than [Options.MaxRows], or a row's notification would have exceeded PostgreSQL's
-// payload limit, or the table was truncated.
+// more rows than [Options.MaxRows] (or its transaction had sent that many row-level
+// notifications already), a row's notification would have exceeded PostgreSQL's payload
+// limit, a key value was NULL, or the table was truncated.
 type Change struct {
 	Schema string
 	Table  string

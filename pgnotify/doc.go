@@ -36,18 +36,44 @@
 //
 // The triggers are statement-level AFTER triggers (one per event, since PostgreSQL forbids
 // transition tables on a trigger with several events, plus one for TRUNCATE), each calling
-// one function, dumper_pgnotify. A statement that changes up to [Options.MaxRows] rows (100
-// by default) sends one notification per row: schema, table, operation, key, and the values
-// of the requested columns before and after, as compact JSON. A statement that changes more
-// sends a single table-level notification, so a bulk UPDATE of 10,000 rows costs the writer
-// one count that stops at MaxRows + 1 and one NOTIFY (the transition tables that let the
-// trigger see the rows are the main cost: about 13% on such an UPDATE, see the README), and
-// costs the cache one invalidation. A row whose notification would exceed PostgreSQL's limit
-// (8000 bytes, where NOTIFY would fail and take the writer's transaction with it) is sent as a
-// table-level notification too, and so is TRUNCATE. A table-level change invalidates the
-// table's tag ([Options.TableTag], "table:" + name as in gormdumper), so every page that shows
-// rows of a table must carry its tag — which pages tagged for gormdumper's bulk writes already
-// do. Many single-row statements in one transaction still send one notification each.
+// one function, dumper_pgnotify_v1 (the version is in the name, so that two versions of this
+// package sharing a database keep their own). A statement that changes up to
+// [Options.MaxRows] rows (100 by default) sends one notification per row: schema, table,
+// operation, key, and the values of the requested columns before and after, as compact
+// JSON. The function reads only the key and the requested columns from the transition
+// tables, never the whole row, so a wide column the notification does not carry (a 1 MB
+// body) costs it nothing. A statement that changes more sends a single table-level
+// notification, so a bulk UPDATE of 10,000 rows costs the writer one count that stops at
+// MaxRows + 1 and one NOTIFY (the transition tables that let the trigger see the rows are the
+// main cost, see the README), and costs the cache one invalidation. MaxRows also bounds a
+// transaction: once its statements have sent MaxRows row-level notifications (a
+// transaction-local counter, dumper_pgnotify.rows), the next ones send the table-level
+// notification, so a loop of 10,000 single-row UPDATEs sends MaxRows notifications and one
+// more, not 10,000. A row whose notification would exceed PostgreSQL's limit (8000 bytes,
+// where NOTIFY would fail and take the writer's transaction with it) is sent as a
+// table-level notification too, and so is TRUNCATE, a statement that changes a row whose key
+// holds a NULL (a key's columns should be NOT NULL), and a statement the function cannot
+// read (a notified column dropped since the install: it warns, and never fails the
+// writer). A table-level change invalidates the table's tag ([Options.TableTag], "table:" +
+// name as in gormdumper), so every page that shows rows of a table must carry its tag —
+// which pages tagged for gormdumper's bulk writes already do.
+//
+// # What the triggers cannot see
+//
+// Triggers fire for the statements that change the table they are on, in a session whose
+// session_replication_role is origin (the default), and nothing else:
+//
+//   - session_replication_role = replica (pg_restore --disable-triggers, some replication
+//     and bulk-load tools) skips them: enable them with ALTER TABLE … ENABLE ALWAYS TRIGGER
+//     (Install keeps that setting while the triggers need no change), or invalidate by hand
+//     after such a load;
+//   - logical replication applies changes on a subscriber as replica: likewise;
+//   - on a partitioned table, install on the partitioned (parent) table; a statement that
+//     names a partition directly fires the partition's triggers only, so name each partition
+//     too (as its own Table, with the same Map) if anything writes to them directly;
+//   - the triggers follow a table that is renamed, but the notifications then carry its new
+//     name, which the Listener does not know: rename the Table too, and install again;
+//   - ALTER TABLE … DISABLE TRIGGER silences them (Install enables them again).
 //
 // The notification queue is shared by the whole server (8 GB by default); a transaction
 // fails at commit if it is full, which happens only when a session that LISTENs stops
@@ -58,12 +84,19 @@
 //
 // [Install] runs the SQL that [SQL] returns in one transaction: CREATE OR REPLACE FUNCTION,
 // then DROP TRIGGER IF EXISTS and CREATE TRIGGER for each table and event, after a check that
-// the named columns exist. Running it again is harmless; running it with other columns or
+// the named columns exist — but only for what is not installed already: each trigger and the
+// function carry a digest of their definition as their comment, and a table whose four
+// triggers match is left alone. So an application can install at every start-up without
+// taking the ACCESS EXCLUSIVE lock DROP TRIGGER needs; when a table's triggers must change,
+// Install waits at most 5 s for that lock (lock_timeout) and then fails, rather than queue
+// every reader of the table behind a long transaction. Running it with other columns or
 // options updates the triggers. An advisory lock lets several instances install at start-up
-// at once. Put the text of SQL in a migration instead if the application may not run DDL.
-// Every name is quoted, and names PostgreSQL would truncate are refused. The function is
-// created in the first schema of the search_path and pins its own search_path, so writers
-// with any search_path run it the same way. PostgreSQL 11 or later is required.
+// at once. Put the text of SQL in a migration instead if the application may not run DDL
+// ([DropSQL] undoes it). The trigger names carry the channel, so applications on other
+// channels keep their own triggers on a shared table. Every name is quoted, and names
+// PostgreSQL would truncate are refused. The function is created in the first schema of the
+// search_path and pins its own search_path, so writers with any search_path run it the same
+// way. PostgreSQL 11 or later is required.
 //
 // # Listening
 //
@@ -72,12 +105,17 @@
 // second goroutine that invalidates them: what arrives while an invalidation is under way is
 // invalidated together, in one call for paths and one for tags. A table's [Table.Map] gives
 // the paths and tags of a row-level change; a Map that fails makes the table's tag invalidated
-// instead, which is never wrong, only wider.
+// instead, which is never wrong, only wider; so is a batch holding more than MaxRows changes
+// of one table, which invalidates the table's tag instead of mapping each (Map may query the
+// database: a burst must not delay the changes behind it). A notification that cannot be
+// decoded but names one of the tables invalidates that table's tag; any other is logged and
+// ignored.
 //
 // Notifications sent while the Listener is disconnected are lost, and a page cached then may
 // be stale. So when the connection is lost — or checked and found dead after
-// [Options.PingInterval] of silence, or an invalidation fails — [Listener.Live] turns false at
-// once, and the Listener reconnects with exponential backoff and jitter. Once LISTEN has
+// [Options.PingInterval] of silence (a ping unanswered within 1 s), or an invalidation fails
+// — [Listener.Live] turns false at once, and the Listener reconnects with exponential backoff
+// and jitter (which starts over only after a connection has stayed up for 10 s). Once LISTEN has
 // succeeded again, every change from then on will be heard; it then invalidates the tag of
 // every table, which drops whatever the missed changes made stale (the cache's logical clock
 // also condemns pages rendered before that invalidation and stored after it), and only then

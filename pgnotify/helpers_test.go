@@ -256,8 +256,9 @@ const quoted = `Odd "name"; DROP TABLE x; --'\`
 // rawListener is a plain LISTEN connection on the test's channel, to see the notifications
 // themselves.
 type rawListener struct {
-	t    testing.TB
-	conn *pgx.Conn
+	t       testing.TB
+	conn    *pgx.Conn
+	channel string
 }
 
 func (p *pg) listen() *rawListener {
@@ -266,7 +267,7 @@ func (p *pg) listen() *rawListener {
 	if _, err := c.Exec(context.Background(), "LISTEN "+p.channel); err != nil {
 		p.t.Fatal(err)
 	}
-	return &rawListener{t: p.t, conn: c}
+	return &rawListener{t: p.t, conn: c, channel: p.channel}
 }
 
 // next returns the next notification's payload, decoded as JSON.
@@ -298,5 +299,28 @@ func (r *rawListener) drainUntilSentinel(p *pg) []map[string]any {
 			return got
 		}
 		got = append(got, m)
+	}
+}
+
+// count returns how many notifications have arrived by now: it sends one of its own and
+// counts those before it (NOTIFY is delivered in commit order).
+func (r *rawListener) count(t testing.TB) int {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := r.conn.Exec(ctx, "SELECT pg_notify($1, 'end')", r.channel); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		m, err := r.conn.WaitForNotification(wctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("no notification: %v", err)
+		}
+		if m.Payload == "end" {
+			return n
+		}
+		n++
 	}
 }

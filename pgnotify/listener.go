@@ -2,6 +2,7 @@ package pgnotify
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -26,8 +27,10 @@ type Invalidator interface {
 const (
 	connectTimeout = 10 * time.Second
 	closeTimeout   = time.Second
-	queueLen       = 1024 // changes read but not yet invalidated
-	maxBatch       = 512  // changes invalidated in one go
+	pingTimeout    = time.Second      // a live server answers a ping on loopback or a LAN in milliseconds
+	stableAfter    = 10 * time.Second // a session up this long resets the reconnection backoff
+	queueLen       = 1024             // changes read but not yet invalidated
+	maxBatch       = 512              // changes invalidated in one go
 )
 
 // A Listener receives the notifications of the triggers on a dedicated connection and
@@ -112,13 +115,15 @@ func (l *Listener) Run(ctx context.Context, inv Invalidator) error {
 	}
 	defer l.running.Store(false)
 	for attempt := 0; ; attempt++ {
-		wentLive, err := l.session(ctx, inv)
+		liveAt, err := l.session(ctx, inv)
 		l.live.Store(false)
 		if ctx.Err() != nil {
 			l.o.log.InfoContext(ctx, "pgnotify: listener stopped", "channel", l.o.channel)
 			return nil
 		}
-		if wentLive {
+		// Start the backoff over only after a session that lasted: one that dies right after
+		// LISTEN (and invalidates every table's tag each time) must not be retried at once.
+		if !liveAt.IsZero() && time.Since(liveAt) >= stableAfter {
 			attempt = 0
 		}
 		wait := backoff(l.o.minBackoff, l.o.maxBackoff, attempt, rand.Float64())
@@ -136,14 +141,14 @@ func (l *Listener) Run(ctx context.Context, inv Invalidator) error {
 }
 
 // session connects, listens and catches up, then invalidates changes as they come until the
-// connection fails, an invalidation fails or ctx is done. wentLive reports whether it got as
-// far as Live.
-func (l *Listener) session(ctx context.Context, inv Invalidator) (wentLive bool, err error) {
+// connection fails, an invalidation fails or ctx is done. liveAt is when it went live, or
+// zero if it did not get that far.
+func (l *Listener) session(ctx context.Context, inv Invalidator) (liveAt time.Time, err error) {
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	conn, err := pgx.ConnectConfig(cctx, l.config)
 	cancel()
 	if err != nil {
-		return false, fmt.Errorf("pgnotify: connect: %w", err)
+		return time.Time{}, fmt.Errorf("pgnotify: connect: %w", err)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
@@ -151,16 +156,17 @@ func (l *Listener) session(ctx context.Context, inv Invalidator) (wentLive bool,
 		cancel()
 	}()
 	if _, err := conn.Exec(ctx, "LISTEN "+quoteIdent(l.o.channel)); err != nil {
-		return false, fmt.Errorf("pgnotify: listen: %w", err)
+		return time.Time{}, fmt.Errorf("pgnotify: listen: %w", err)
 	}
 	// From here on every commit is heard. What committed before may not have been: drop the
 	// pages of every table before trusting the cache again.
 	if err := inv.InvalidateTags(ctx, l.allTags...); err != nil {
-		return false, fmt.Errorf("pgnotify: invalidate after connecting: %w", err)
+		return time.Time{}, fmt.Errorf("pgnotify: invalidate after connecting: %w", err)
 	}
 	l.live.Store(true)
+	liveAt = time.Now()
 	l.o.log.InfoContext(ctx, "pgnotify: listening", "channel", l.o.channel, "tables", len(l.tables))
-	return true, l.pump(ctx, conn, inv)
+	return liveAt, l.pump(ctx, conn, inv)
 }
 
 // pump reads notifications on this goroutine and invalidates them on another, so that what
@@ -197,7 +203,7 @@ func (l *Listener) read(ctx context.Context, conn *pgx.Conn, changes chan<- Chan
 		case ctx.Err() != nil:
 			return context.Cause(ctx)
 		case err != nil && pgconn.Timeout(err) && !conn.IsClosed():
-			pctx, cancel := context.WithTimeout(ctx, l.o.ping)
+			pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 			err = conn.Ping(pctx)
 			cancel()
 			if err != nil {
@@ -211,9 +217,17 @@ func (l *Listener) read(ctx context.Context, conn *pgx.Conn, changes chan<- Chan
 		}
 		c, err := decode(n.Payload)
 		if err != nil {
-			// Not from our triggers: someone else NOTIFYs on the channel.
-			l.o.log.ErrorContext(ctx, "pgnotify: ignored notification", "channel", n.Channel, "pid", n.PID, "err", err)
-			continue
+			// A change of a table of ours that cannot be attributed to a row (it should not
+			// happen: the triggers send a table-level notification for a NULL key) drops
+			// the table's pages. Anything else is not from our triggers: someone else
+			// NOTIFYs on the channel.
+			var ok bool
+			if c, ok = l.salvage(n.Payload); !ok {
+				l.o.log.ErrorContext(ctx, "pgnotify: ignored notification", "channel", n.Channel, "pid", n.PID, "err", err)
+				continue
+			}
+			l.o.log.WarnContext(ctx, "pgnotify: malformed notification; invalidating the table's tag",
+				"channel", n.Channel, "pid", n.PID, "table", c.Table, "err", err)
 		}
 		select {
 		case changes <- c:
@@ -253,17 +267,53 @@ func (l *Listener) apply(ctx context.Context, inv Invalidator, changes <-chan Ch
 	}
 }
 
-// invalidate invalidates what the changes map to, in one call for paths and one for tags.
+// salvage returns a table-level change for a payload that decode refused but that names a
+// table of l's ("t", and "s" if it has one), and false for any other.
+func (l *Listener) salvage(payload string) (Change, bool) {
+	var p struct {
+		Schema string `json:"s"`
+		Table  string `json:"t"`
+	}
+	if json.Unmarshal([]byte(payload), &p) != nil {
+		return Change{}, false
+	}
+	for _, t := range l.byName[p.Table] {
+		if l.matches(t, p.Schema) {
+			return Change{Schema: p.Schema, Table: p.Table, All: true}, true
+		}
+	}
+	return Change{}, false
+}
+
+// matches reports whether a change in schema is one of t's. An empty schema (only from a
+// salvaged payload) matches any.
+func (l *Listener) matches(t *Table, schema string) bool {
+	return t.Schema == "" || schema == "" || t.Schema == schema
+}
+
+// invalidate invalidates what the changes map to, in one call for paths and one for tags. A
+// table with more than MaxRows row-level changes in the batch has its tag invalidated
+// instead of each change mapped: a burst of small transactions costs the cache what one bulk
+// statement does.
 func (l *Listener) invalidate(ctx context.Context, inv Invalidator, batch []Change) error {
+	rows := make(map[*Table]int)
+	for i := range batch {
+		c := &batch[i]
+		for _, t := range l.byName[c.Table] {
+			if !c.All && t.Map != nil && l.matches(t, c.Schema) {
+				rows[t]++
+			}
+		}
+	}
 	var paths, tags []string
 	for i := range batch {
 		c := &batch[i]
 		for _, t := range l.byName[c.Table] {
-			if t.Schema != "" && t.Schema != c.Schema {
+			if !l.matches(t, c.Schema) {
 				continue
 			}
 			tag := l.o.tableTag(t.Name)
-			if c.All || t.Map == nil {
+			if c.All || t.Map == nil || rows[t] > l.o.maxRows {
 				tags = append(tags, tag)
 				continue
 			}

@@ -564,7 +564,7 @@ func TestInstall(t *testing.T) {
 	}
 
 	// DropSQL removes the triggers.
-	drop, err := pgnotify.DropSQL(tables[0])
+	drop, err := pgnotify.DropSQL(opts, tables[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,11 +14,15 @@ type Options struct {
 	// test) sharing a database, so that each hears only its own tables.
 	Channel string
 
-	// MaxRows is how many rows a statement may change and still be notified row by row;
-	// a statement that changes more sends one table-level notification (see [Change.All]),
-	// so that bulk statements stay cheap for the writer and for the cache. Zero means 100;
-	// a negative value means table-level notifications only. It is baked into the triggers:
-	// install again to change it.
+	// MaxRows bounds the notifications sent row by row. A statement that changes more rows,
+	// or that would take the row-level notifications of its transaction past MaxRows
+	// (counted across the triggers of every table, so a loop of 10,000 single-row UPDATEs
+	// counts 10,000), sends one table-level notification instead (see [Change.All]), so that
+	// bulk statements and big transactions stay cheap for the writer and for the cache. The
+	// Listener, likewise, invalidates a table's tag instead of calling its Map when more than
+	// MaxRows changes of the table arrive together. Zero means 100; a negative value means
+	// table-level notifications only. It is baked into the triggers: install again to
+	// change it.
 	MaxRows int
 
 	// TableTag returns the tag that a table-level change of table invalidates, and that the
@@ -29,12 +33,14 @@ type Options struct {
 
 	// MinBackoff and MaxBackoff bound the wait between reconnection attempts: it doubles
 	// from MinBackoff up to MaxBackoff, with random jitter (between half and all of it), and
-	// starts over once a connection has been established. Zero means 100 ms and 10 s.
+	// starts over once a connection has stayed up for 10 s. Zero means 100 ms and 10 s.
 	MinBackoff, MaxBackoff time.Duration
 
 	// PingInterval is how long the Listener waits for a notification before checking that
-	// its connection is alive (a connection lost without a TCP reset is otherwise noticed
-	// only by the kernel's keepalive, minutes later). Zero means 5 s.
+	// its connection is alive, with a ping that must answer within 1 s (a connection lost
+	// without a TCP reset is otherwise noticed only by the kernel's keepalive, minutes
+	// later): such a loss turns [Listener.Live] false within PingInterval + 1 s. Zero means
+	// 5 s.
 	PingInterval time.Duration
 
 	// Logger receives the Listener's connections and disconnections (Info, Warn),

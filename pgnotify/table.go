@@ -25,7 +25,9 @@ type Table struct {
 	Name string
 
 	// Key lists the primary key columns (or those of another unique key); their values
-	// identify the row in every row-level [Change]. Nil means {"id"}.
+	// identify the row in every row-level [Change]. Nil means {"id"}. The columns should be
+	// NOT NULL, as a primary key's are: a statement that changes a row whose key holds a
+	// NULL is notified as a table-level change, which invalidates the table's tag.
 	Key []string
 
 	// Columns lists the columns whose values before and after each change travel with it,

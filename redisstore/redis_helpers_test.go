@@ -2,11 +2,6 @@ package redisstore_test
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -50,73 +45,6 @@ func rawClient(t testing.TB, addr string) rueidis.Client {
 	}
 	t.Cleanup(c.Close)
 	return c
-}
-
-// redisProcess is a redis-server the test started itself, to stop and restart it.
-type redisProcess struct {
-	t    testing.TB
-	port int
-	cmd  *exec.Cmd
-}
-
-// startRedis starts a redis-server on a free port.
-func startRedis(t testing.TB) *redisProcess {
-	t.Helper()
-	redisAddr(t) // the same rules: skip, or fail under CI, when Redis is not around
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is required under CI=true")
-		}
-		t.Skip("redis-server not installed")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	p := &redisProcess{t: t, port: port}
-	p.start()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *redisProcess) addr() string { return "127.0.0.1:" + strconv.Itoa(p.port) }
-
-func (p *redisProcess) start() {
-	p.t.Helper()
-	p.cmd = exec.Command("redis-server", "--port", strconv.Itoa(p.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", p.t.TempDir())
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", p.addr(), 100*time.Millisecond)
-		if err == nil {
-			fmt.Fprint(c, "PING\r\n")
-			buf := make([]byte, 7)
-			c.SetReadDeadline(time.Now().Add(time.Second))
-			n, _ := c.Read(buf)
-			c.Close()
-			if string(buf[:n]) == "+PONG\r\n" {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("redis-server on port %d did not start: %v", p.port, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func (p *redisProcess) stop() {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return
-	}
-	p.cmd.Process.Kill()
-	p.cmd.Wait()
-	p.cmd = nil
 }
 
 // eventually polls cond until it holds or the deadline passes.

@@ -6,11 +6,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dumperhq/dumper"
+	"github.com/dumperhq/dumper/internal/testservice"
 	"github.com/dumperhq/dumper/redisstore"
 	"github.com/dumperhq/dumper/storetest"
 )
@@ -253,8 +253,8 @@ func TestRedisDown(t *testing.T) {
 	for _, mode := range []string{"strict", "local"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			p := startRedis(t)
-			s := newStore(t, redisstore.Options{URL: "redis://" + p.addr(), Strict: mode == "strict", Timeout: 50 * time.Millisecond})
+			p := testservice.StartRedis(t)
+			s := newStore(t, redisstore.Options{URL: "redis://" + p.Addr(), Strict: mode == "strict", Timeout: 50 * time.Millisecond})
 			if mode == "local" {
 				waitLocal(t, s)
 			}
@@ -266,7 +266,7 @@ func TestRedisDown(t *testing.T) {
 			}
 
 			// Slow (frozen) Redis: its data survives.
-			p.cmd.Process.Signal(syscall.SIGSTOP)
+			p.Freeze()
 			v.Add(1)
 			if err := a.cache.InvalidatePaths(t.Context(), "/p"); err == nil {
 				t.Error("an invalidation that could not reach Redis reported success")
@@ -277,7 +277,7 @@ func TestRedisDown(t *testing.T) {
 					t.Fatalf("while Redis is frozen: %d %q %q", w.Code, w.Body.String(), w.Header().Get("Cache-Status"))
 				}
 			}
-			p.cmd.Process.Signal(syscall.SIGCONT)
+			p.Thaw()
 			eventually(t, 10*time.Second, func() bool {
 				w := a.get(t, "/p")
 				if w.Body.String() != "v1 " {
@@ -287,13 +287,13 @@ func TestRedisDown(t *testing.T) {
 			})
 
 			// Crash: Redis restarts empty.
-			p.stop()
+			p.Stop()
 			v.Add(1)
 			a.cache.InvalidatePaths(t.Context(), "/p")
 			if w := a.get(t, "/p"); w.Code != 200 || w.Body.String() != "v2 " {
 				t.Fatalf("while Redis is down: %d %q", w.Code, w.Body.String())
 			}
-			p.start()
+			p.Start()
 			eventually(t, 10*time.Second, func() bool {
 				w := a.get(t, "/p")
 				if w.Body.String() != "v2 " {

@@ -1,27 +1,21 @@
 package icecream_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/internal/icecream"
+	"github.com/dumperhq/dumper/internal/testservice"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	gormlogger "gorm.io/gorm/logger"
 )
 
 // shop is the demo's full stack, as cmd/icecream serves it, on an httptest server: a seeded
@@ -65,58 +59,12 @@ func sqliteShop(t *testing.T) *shop {
 	return newShop(t, icecream.SQLite(filepath.Join(t.TempDir(), "icecream.db")))
 }
 
-// postgresShop serves the shop on PostgreSQL (DUMPER_POSTGRES_DSN, or a local default), in a
-// schema of its own that is dropped when the test ends. It skips the test when PostgreSQL
-// cannot be reached, unless CI=true.
+// postgresShop serves the shop on PostgreSQL, in a schema of its own that is dropped when the
+// test ends (see testservice.PostgresSchema).
 func postgresShop(t *testing.T) *shop {
 	t.Helper()
-	dsn := os.Getenv("DUMPER_POSTGRES_DSN")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	admin, err := gorm.Open(postgres.Open(dsn), &gorm.Config{Logger: gormlogger.Discard})
-	if err == nil {
-		sqlDB, _ := admin.DB()
-		t.Cleanup(func() { _ = sqlDB.Close() })
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		err = sqlDB.PingContext(ctx)
-		cancel()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at DUMPER_POSTGRES_DSN is unreachable (CI=true): %v", err)
-		}
-		t.Skipf("skipping: PostgreSQL unreachable (set DUMPER_POSTGRES_DSN): %v", err)
-	}
-
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "icecream_test_" + hex.EncodeToString(b[:])
-	if err := admin.Exec("CREATE SCHEMA " + schema).Error; err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := admin.Exec("DROP SCHEMA " + schema + " CASCADE").Error; err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return newShop(t, postgres.Open(withSearchPath(t, dsn, schema)))
-}
-
-// withSearchPath adds search_path=schema to a URL or keyword/value DSN.
-func withSearchPath(t *testing.T, dsn, schema string) string {
-	t.Helper()
-	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	_, dsn := testservice.PostgresSchema(t, "icecream_test_")
+	return newShop(t, postgres.Open(dsn))
 }
 
 // forEachDB runs fn against a fresh shop on SQLite and on PostgreSQL, in parallel.
@@ -334,4 +282,10 @@ func decodeJSON(t *testing.T, r response, v any) {
 	if err := json.Unmarshal([]byte(r.Body), v); err != nil {
 		t.Fatalf("body %q: %v", r.Body, err)
 	}
+}
+
+// withSearchPath adds search_path=schema to a DSN.
+func withSearchPath(t *testing.T, dsn, schema string) string {
+	t.Helper()
+	return testservice.WithParam(dsn, "search_path", schema)
 }

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/dumperhq/dumper/internal/testservice"
 )
 
 // background runs l with 8 readers and writers until the returned stop is called; stop
@@ -42,8 +44,8 @@ func TestFaultRedisRestart(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			redis := startRedis(t, tt.args...)
-			s := redisStack(t, redis.addr(), true, 100*time.Millisecond)
+			redis := testservice.StartRedis(t, tt.args...)
+			s := redisStack(t, redis.Addr(), true, 100*time.Millisecond)
 			l := newLoad(t, s, seed(t))
 			stop := background(l, 1, 20*time.Millisecond)
 			defer stop()
@@ -51,10 +53,10 @@ func TestFaultRedisRestart(t *testing.T) {
 			grows(t, "hits before the fault", &l.hits, 50)
 			const faults = 2
 			for range faults {
-				redis.stop()
+				redis.Stop()
 				grows(t, "reads during the outage", &l.reads, 100)
 				grows(t, "writes during the outage", &l.writes, 5)
-				redis.start()
+				redis.Start()
 				grows(t, "hits after Redis restarted", &l.hits, 50)
 				grows(t, "writes after Redis restarted", &l.writes, 5)
 			}

@@ -133,27 +133,12 @@ func redisStack(t *testing.T, addr string, strict bool, timeout time.Duration) *
 // minBackoff is the listener's wait before reconnecting (at least half of it, with jitter).
 func postgresStack(t *testing.T, minBackoff time.Duration) *stack {
 	t.Helper()
-	dsn := testservice.PostgresDSN(t)
 	ctx := context.Background()
-	schema := testservice.Unique("staleness_")
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		_ = admin.Close(ctx)
-	})
+	schema, dsn := testservice.PostgresSchema(t, "staleness_")
 	config, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	config.RuntimeParams["search_path"] = schema
 
 	// The application's pool, with search_path set on each of its connections.
 	db, err := icecream.Open(postgres.New(postgres.Config{Conn: stdlib.OpenDB(*config.Copy())}), nil)

@@ -8,7 +8,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net"
+	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,4 +71,52 @@ func Unique(prefix string) string {
 	var b [6]byte
 	rand.Read(b[:])
 	return prefix + hex.EncodeToString(b[:])
+}
+
+// PostgresSchema creates a schema of its own for the test, named prefix and random digits,
+// dropped with everything in it when the test ends, and returns its name and a DSN whose
+// search_path is that schema. Connections the test opens with the DSN after this call are
+// closed (by the cleanups the test registers) before the schema is dropped.
+func PostgresSchema(t testing.TB, prefix string) (schema, dsn string) {
+	t.Helper()
+	base := PostgresDSN(t)
+	schema = Unique(prefix)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema %s: %v", schema, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		admin, err := pgx.Connect(ctx, base)
+		if err == nil {
+			_, err = admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			admin.Close(ctx)
+		}
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema, WithParam(base, "search_path", schema)
+}
+
+// WithParam adds a connection parameter to a URL (postgres://…) or key=value DSN.
+func WithParam(dsn, key, value string) string {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return dsn + " " + key + "=" + value
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn + " " + key + "=" + value // let the driver report it
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
