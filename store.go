@@ -36,8 +36,10 @@ type Store interface {
 
 	// Invalidate advances the clock and marks every tag as invalidated at its new value, in
 	// one atomic step. When it returns, no entry carrying one of the tags and born before the
-	// call is returned by Get, on this process or any other sharing the store. With no tags
-	// it invalidates nothing.
+	// call is returned by Get on this process. On other processes sharing the store the same
+	// holds at once for a strict store, and within the propagation bound the store documents
+	// for one that keeps copies in process memory (redisstore's local tier). With no tags it
+	// invalidates nothing.
 	Invalidate(ctx context.Context, tags ...string) error
 }
 
