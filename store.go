@@ -30,7 +30,10 @@ type Store interface {
 
 	// Set stores each item's entry under its key, replacing what is there, for at most ttl
 	// (0: until invalidated or evicted), as one operation. A store may skip an entry one of
-	// whose tags was already invalidated after its Born, since Get would never return it.
+	// whose tags was already invalidated after its Born, since Get would never return it. It
+	// may also skip an entry born before its current clock when it keeps no record of one of
+	// the entry's tags (never stored, or evicted), since it cannot tell whether that tag was
+	// invalidated after Born; a Set whose Born was read after that one is stored.
 	// The store may keep the entries themselves: the caller must not modify them after Set.
 	Set(ctx context.Context, ttl time.Duration, items ...Item) error
 

@@ -19,9 +19,19 @@ import (
 // process is subscribed to the invalidation channel: every invalidation published after an
 // entry was read from Redis then reaches the tier, which stamps the entry's tags as the
 // Redis scripts do. While the subscription is down the tier is empty and bypassed.
+//
+// A connection can stall without breaking (a frozen server, a lost route): nothing arrives
+// and nothing says so. The tier therefore serves only under a lease. Every heartbeat this
+// process publishes carries the time it was sent; when it comes back through the
+// subscription, every message published before it has arrived too (a channel delivers in
+// order), so the tier knows it has heard of every invalidation published up to that time,
+// and may serve until that time plus the lease. Each hit checks the lease against the
+// monotonic clock, so however the link fails, a local copy outlives an invalidation made
+// elsewhere by at most the lease, or by the time the message takes to arrive if it does.
 type localTier struct {
 	mem       *memstore.Store[*dumper.Entry]
 	heartbeat time.Duration
+	lease     time.Duration
 	id        string // this process's heartbeat payload
 
 	// state is generation<<1 | in-use. A lookup that starts while the tier is in use may
@@ -30,7 +40,8 @@ type localTier struct {
 	state atomic.Uint64
 	mu    sync.RWMutex // held for writing while the generation changes
 
-	lastBeat atomic.Int64 // when our own last heartbeat came back (unix ns)
+	epoch      time.Time    // origin of the monotonic times below
+	leaseUntil atomic.Int64 // the tier serves while since() < leaseUntil
 }
 
 func newLocalTier(maxBytes int64, heartbeat time.Duration) (*localTier, error) {
@@ -40,17 +51,31 @@ func newLocalTier(maxBytes int64, heartbeat time.Duration) (*localTier, error) {
 	}
 	var b [8]byte
 	rand.Read(b[:])
-	return &localTier{mem: mem, heartbeat: heartbeat, id: hex.EncodeToString(b[:])}, nil
+	return &localTier{mem: mem, heartbeat: heartbeat, lease: 2 * heartbeat, id: hex.EncodeToString(b[:]), epoch: time.Now()}, nil
 }
 
-// generation returns the tier's state and whether it is in use. A nil tier (strict mode) is
-// never in use.
+// since returns the monotonic time since epoch, in ns.
+func (lt *localTier) since() int64 { return int64(time.Since(lt.epoch)) }
+
+// extendLease lets the tier serve until until (a since() value), unless it already may
+// serve longer.
+func (lt *localTier) extendLease(until int64) {
+	for {
+		old := lt.leaseUntil.Load()
+		if until <= old || lt.leaseUntil.CompareAndSwap(old, until) {
+			return
+		}
+	}
+}
+
+// generation returns the tier's state and whether it may serve: it is in use and its lease
+// has not run out. A nil tier (strict mode) never serves.
 func (lt *localTier) generation() (uint64, bool) {
 	if lt == nil {
 		return 0, false
 	}
 	v := lt.state.Load()
-	return v, v&1 == 1
+	return v, v&1 == 1 && lt.since() < lt.leaseUntil.Load()
 }
 
 // put adds an entry read from Redis, with the lifetime it has left there, by a lookup that
@@ -88,14 +113,18 @@ func (lt *localTier) apply(tags []string, c uint64) {
 }
 
 // onMessage applies one message of the channel: "c <clock>\n<tag>…", "f <clock>" or
-// "h <id>".
+// "h <id> <sent>".
 func (lt *localTier) onMessage(msg string) {
 	head, rest, _ := strings.Cut(msg, "\n")
 	kind, arg, _ := strings.Cut(head, " ")
 	switch kind {
 	case "h":
-		if arg == lt.id {
-			lt.lastBeat.Store(time.Now().UnixNano())
+		id, sent, _ := strings.Cut(arg, " ")
+		if id != lt.id {
+			return
+		}
+		if t, err := strconv.ParseInt(sent, 10, 64); err == nil {
+			lt.extendLease(t + int64(lt.lease))
 		}
 	case "c", "f":
 		c, err := strconv.ParseUint(arg, 10, 64)
@@ -118,12 +147,15 @@ func (lt *localTier) onMessage(msg string) {
 // subscribe keeps a dedicated connection subscribed to the channel for as long as the store
 // is open, and the local tier in use only while it is. It resubscribes with backoff.
 func (s *Store) subscribe(ctx context.Context) {
-	lt := s.local
+	select {
+	case <-ctx.Done():
+		return
+	case <-s.connected:
+	}
 	backoff := 10 * time.Millisecond
 	for ctx.Err() == nil {
 		start := time.Now()
 		s.subscribeOnce(ctx)
-		lt.setInUse(false)
 		if ctx.Err() != nil {
 			return
 		}
@@ -140,10 +172,25 @@ func (s *Store) subscribe(ctx context.Context) {
 }
 
 // subscribeOnce subscribes and returns when the subscription is lost, stale, or ctx is done.
+// The tier is switched off before it returns.
 func (s *Store) subscribeOnce(ctx context.Context) {
 	lt := s.local
-	dc, release := s.client.Dedicate()
-	defer release()
+	client, err := s.conn()
+	if err != nil {
+		return
+	}
+	dc, release := client.Dedicate()
+	broken := true
+	defer func() {
+		// Off first: releasing or closing a connection to a silent peer can block for
+		// seconds (rueidis unsubscribes, or pings before closing, without a deadline).
+		lt.setInUse(false)
+		if broken {
+			s.wg.Go(dc.Close) // never reused
+		} else {
+			s.wg.Go(release)
+		}
+	}()
 	subscribed := make(chan struct{}, 1)
 	errc := dc.SetPubSubHooks(rueidis.PubSubHooks{
 		OnMessage: func(m rueidis.PubSubMessage) { lt.onMessage(m.Message) },
@@ -156,8 +203,9 @@ func (s *Store) subscribeOnce(ctx context.Context) {
 			}
 		},
 	})
+	sent := lt.since()
 	sctx, cancel := context.WithTimeout(ctx, max(s.timeout*4, time.Second))
-	err := dc.Do(sctx, dc.B().Subscribe().Channel(s.channel).Build()).Error()
+	err = dc.Do(sctx, dc.B().Subscribe().Channel(s.channel).Build()).Error()
 	cancel()
 	if err != nil {
 		s.log.Warn("redisstore: subscribe failed; local tier off", "err", err)
@@ -168,21 +216,24 @@ func (s *Store) subscribeOnce(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			broken = false
 			return
 		case err := <-errc:
 			s.log.Warn("redisstore: subscription lost; local tier off until it is back", "err", err)
 			return
 		case <-subscribed:
-			lt.lastBeat.Store(time.Now().UnixNano())
+			// Everything published after the SUBSCRIBE was sent reaches us.
+			lt.extendLease(sent + int64(lt.lease))
 			lt.setInUse(true)
 			s.log.Info("redisstore: subscribed; local tier on")
 		case <-tick.C:
-			if _, on := lt.generation(); on && time.Since(time.Unix(0, lt.lastBeat.Load())) > 2*lt.heartbeat+s.timeout {
+			if v := lt.state.Load(); v&1 == 1 && lt.since() >= lt.leaseUntil.Load() {
 				s.log.Warn("redisstore: heartbeats missed; local tier off until resubscribed")
 				return
 			}
 			hctx, cancel := context.WithTimeout(ctx, s.timeout)
-			s.client.Do(hctx, s.client.B().Publish().Channel(s.channel).Message("h "+lt.id).Build())
+			msg := "h " + lt.id + " " + strconv.FormatInt(lt.since(), 10)
+			client.Do(hctx, client.B().Publish().Channel(s.channel).Message(msg).Build())
 			cancel()
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,10 +52,13 @@ type Options struct {
 	//
 	// With the local tier (the default), entries read from Redis are kept in process memory
 	// and served from there without a round trip; invalidations reach them through Redis
-	// pub/sub, so a local copy may outlive an invalidation made elsewhere by the time the
-	// message takes to arrive (on loopback well under a millisecond at p99; see the README).
-	// The tier is used only while the subscription is known to be live (a heartbeat through
-	// the channel); when it is lost, the tier is emptied and bypassed until it is back.
+	// pub/sub. A local copy outlives an invalidation made through another instance by the
+	// time the message takes to arrive (on loopback a few milliseconds at p99 on a loaded
+	// machine; see the README), and never by more than the lease, twice Heartbeat (1 s by
+	// default), however the link to Redis fails: the tier serves only while a heartbeat it
+	// sent less than a lease ago has come back through the channel, which proves that every
+	// invalidation published before that heartbeat has arrived. When the subscription is
+	// lost or the lease runs out, the tier is emptied and bypassed until it is back.
 	// Invalidations made through this instance reach its own local tier before Invalidate
 	// returns.
 	Strict bool
@@ -62,8 +66,9 @@ type Options struct {
 	// LocalBytes bounds the local tier. Zero means 32 MiB.
 	LocalBytes int64
 
-	// Heartbeat is how often the subscription is checked; the local tier is switched off when
-	// two heartbeats in a row are missed. Zero means 500 ms.
+	// Heartbeat is how often the subscription is checked. The local tier serves for at most
+	// twice Heartbeat (its lease) after sending the last heartbeat that came back, so that is
+	// the longest a local copy can outlive an invalidation made elsewhere. Zero means 500 ms.
 	Heartbeat time.Duration
 
 	// Logger receives errors and recoveries. Nil means no logging.
@@ -72,12 +77,14 @@ type Options struct {
 
 // Store is a [dumper.Store] in Redis. It is safe for concurrent use.
 type Store struct {
-	client   rueidis.Client
-	owned    bool
-	log      *slog.Logger
-	timeout  time.Duration
-	maxAge   time.Duration
-	stampTTL string // ms
+	// client is nil until New's URL could be dialled (see connect).
+	client    atomic.Pointer[rueidis.Client]
+	connected chan struct{} // closed once client is set
+	owned     bool
+	log       *slog.Logger
+	timeout   time.Duration
+	maxAge    time.Duration
+	stampTTL  string // ms
 
 	clockKey, tagPrefix, entryPrefix, channel string
 
@@ -111,7 +118,9 @@ const (
 )
 
 // New returns a store configured by o. It connects to Redis but does not require it to be
-// up: while it is down, lookups fail open.
+// up: if the first connection fails, New still returns the store and keeps trying in the
+// background; until it has connected, lookups and stores fail (the cache serves from the
+// handler) and invalidations are held as while Redis is down.
 func New(o Options) (*Store, error) {
 	if o.Prefix == "" {
 		o.Prefix = "dumper"
@@ -123,10 +132,10 @@ func New(o Options) (*Store, error) {
 		return nil, errors.New("redisstore: negative MaxAge, Timeout, LocalBytes or Heartbeat")
 	}
 	s := &Store{
-		client:  o.Client,
-		log:     o.Logger,
-		timeout: cmp(o.Timeout, defaultTimeout),
-		maxAge:  cmp(o.MaxAge, defaultMaxAge),
+		connected: make(chan struct{}),
+		log:       o.Logger,
+		timeout:   cmp(o.Timeout, defaultTimeout),
+		maxAge:    cmp(o.MaxAge, defaultMaxAge),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -137,40 +146,91 @@ func New(o Options) (*Store, error) {
 	s.tagPrefix = slot + ":t:"
 	s.entryPrefix = slot + ":e:"
 	s.channel = slot + ":inv"
-	if s.client == nil {
+	var co rueidis.ClientOption
+	if o.Client == nil {
 		if o.URL == "" {
 			return nil, errors.New("redisstore: Options.Client or Options.URL is required")
 		}
-		co, err := rueidis.ParseURL(o.URL)
-		if err != nil {
+		var err error
+		if co, err = rueidis.ParseURL(o.URL); err != nil {
 			return nil, fmt.Errorf("redisstore: %w", err)
 		}
 		co.DisableCache = true
 		co.ConnWriteTimeout = max(s.timeout*4, time.Second)
 		co.Dialer.Timeout = max(s.timeout*4, time.Second)
-		s.client, err = rueidis.NewClient(co)
-		if err != nil {
-			return nil, fmt.Errorf("redisstore: connect: %w", err)
-		}
 		s.owned = true
 	}
 	var err error
 	if s.records, err = memstore.New[*dumper.Entry](4<<20, 1024); err != nil {
 		return nil, err
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	s.stop = stop
 	if !o.Strict {
-		lt, err := newLocalTier(cmp(o.LocalBytes, defaultLocal), cmp(o.Heartbeat, defaultHeartbeat))
-		if err != nil {
+		if s.local, err = newLocalTier(cmp(o.LocalBytes, defaultLocal), cmp(o.Heartbeat, defaultHeartbeat)); err != nil {
+			s.records.Close()
 			return nil, err
 		}
-		s.local = lt
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	s.pending.wake = make(chan struct{}, 1)
+	switch {
+	case o.Client != nil:
+		s.setClient(o.Client)
+	default:
+		// rueidis dials when the client is made. If Redis is down, keep trying in the
+		// background: an instance restarted during an outage must come up all the same.
+		c, err := rueidis.NewClient(co)
+		if err == nil {
+			s.setClient(c)
+		} else {
+			s.log.Error("redisstore: cannot connect; retrying in the background", "err", err)
+			s.wg.Go(func() { s.connect(ctx, co) })
+		}
+	}
+	if s.local != nil {
 		s.wg.Go(func() { s.subscribe(ctx) })
 	}
-	s.pending.wake = make(chan struct{}, 1)
 	s.wg.Go(func() { s.retryPending(ctx) })
 	return s, nil
+}
+
+// errNotConnected fails operations until New's first connection to Redis succeeds.
+var errNotConnected = errors.New("not connected to Redis yet")
+
+func (s *Store) setClient(c rueidis.Client) {
+	s.client.Store(&c)
+	close(s.connected)
+}
+
+// conn returns the client, or errNotConnected.
+func (s *Store) conn() (rueidis.Client, error) {
+	if c := s.client.Load(); c != nil {
+		return *c, nil
+	}
+	return nil, errNotConnected
+}
+
+// connect makes the client with backoff until it succeeds or ctx is done, then applies the
+// invalidations made meanwhile.
+func (s *Store) connect(ctx context.Context, co rueidis.ClientOption) {
+	backoff := 50 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		c, err := rueidis.NewClient(co)
+		if err != nil {
+			s.log.Error("redisstore: cannot connect", "err", err)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		s.setClient(c)
+		s.log.Info("redisstore: connected")
+		s.pending.signal()
+		return
+	}
 }
 
 func cmp[T int64 | time.Duration](v, def T) T {
@@ -180,18 +240,36 @@ func cmp[T int64 | time.Duration](v, def T) T {
 	return v
 }
 
-// Close stops the store's goroutines and, if New connected, disconnects.
+// Close stops the store's goroutines and, if New connected, disconnects. If invalidations
+// made while Redis was unreachable are still pending, Close tries once more to apply them
+// (for at most four times Timeout); if that fails too, it logs their tags at Error level and
+// returns an error: they are lost, and other instances may serve the entries they condemned
+// until those expire (MaxAge at most).
 func (s *Store) Close() error {
 	s.stop()
 	s.wg.Wait()
+	var err error
+	if s.pending.any.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.timeout*4)
+		if err = s.flushPending(ctx); err != nil {
+			s.pending.mu.Lock()
+			tags := slices.Sorted(maps.Keys(s.pending.tags))
+			all := s.pending.overflow
+			s.pending.mu.Unlock()
+			s.log.Error("redisstore: closing with invalidations that never reached Redis; other instances may serve the entries they condemn until these expire",
+				"tags", tags, "all", all, "err", err)
+			err = fmt.Errorf("redisstore: pending invalidations lost on Close: %w", err)
+		}
+		cancel()
+	}
 	s.records.Close()
 	if s.local != nil {
 		s.local.mem.Close()
 	}
-	if s.owned {
-		s.client.Close()
+	if c, _ := s.conn(); c != nil && s.owned {
+		c.Close()
 	}
-	return nil
+	return err
 }
 
 // Get implements [dumper.Store].
@@ -208,10 +286,14 @@ func (s *Store) Get(ctx context.Context, key string) (dumper.Lookup, error) {
 			return dumper.Lookup{Entry: e, Now: s.lastNow.Load()}, nil
 		}
 	}
+	client, err := s.conn()
+	if err != nil {
+		return dumper.Lookup{}, s.fail("get", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	s.roundTrips.Add(1)
-	vals, err := getLua.Exec(ctx, s.client, []string{s.clockKey, s.entryPrefix + key}, []string{s.tagPrefix}).ToArray()
+	vals, err := getLua.Exec(ctx, client, []string{s.clockKey, s.entryPrefix + key}, []string{s.tagPrefix, s.channel}).ToArray()
 	if err != nil {
 		return dumper.Lookup{}, s.fail("get", err)
 	}
@@ -249,13 +331,14 @@ func (s *Store) Get(ctx context.Context, key string) (dumper.Lookup, error) {
 	if e.Status == 0 {
 		s.records.Set(key, e, nil, 0, 0, len(key)+len(raw))
 	} else if useLocal {
-		var ttl time.Duration
+		// Keep it for the lifetime it has left in Redis. Every entry has one (-1, none, is
+		// not ours); under a millisecond left (0) is not worth keeping, and 0 would mean
+		// forever to the local tier.
 		if len(vals) > 3 {
 			if ms, err := vals[3].AsInt64(); err == nil && ms > 0 {
-				ttl = time.Duration(ms) * time.Millisecond
+				s.local.put(gen, key, e, time.Duration(ms)*time.Millisecond, len(key)+len(raw))
 			}
 		}
-		s.local.put(gen, key, e, ttl, len(key)+len(raw))
 	}
 	return l, nil
 }
@@ -299,7 +382,7 @@ func (s *Store) set(ctx context.Context, ttlMS string, items []dumper.Item) erro
 	}
 	keys := make([]string, 1, len(items)+1)
 	keys[0] = s.clockKey
-	args := []string{s.tagPrefix, strconv.FormatUint(e.Born, 10), ttlMS, s.stampTTL, strings.Join(e.Tags, "\n")}
+	args := []string{s.tagPrefix, strconv.FormatUint(e.Born, 10), ttlMS, s.stampTTL, strings.Join(e.Tags, "\n"), s.channel}
 	for _, it := range items {
 		b, err := it.Entry.MarshalBinary()
 		if err != nil {
@@ -316,8 +399,12 @@ func (s *Store) set(ctx context.Context, ttlMS string, items []dumper.Item) erro
 			s.local.mem.Remove(it.Key)
 		}
 	}
+	client, err := s.conn()
+	if err != nil {
+		return s.fail("set", err)
+	}
 	s.roundTrips.Add(1)
-	if err := setLua.Exec(ctx, s.client, keys, args).Error(); err != nil {
+	if err := setLua.Exec(ctx, client, keys, args).Error(); err != nil {
 		return s.fail("set", err)
 	}
 	return nil
@@ -351,11 +438,15 @@ func (s *Store) Invalidate(ctx context.Context, tags ...string) error {
 
 // invalidate runs the invalidation script; with no tags it moves the floor.
 func (s *Store) invalidate(ctx context.Context, tags []string) error {
+	client, err := s.conn()
+	if err != nil {
+		return s.fail("invalidate", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	args := append([]string{s.tagPrefix, s.stampTTL, s.channel}, tags...)
 	s.roundTrips.Add(1)
-	now, err := invalidateLua.Exec(ctx, s.client, []string{s.clockKey}, args).ToString()
+	now, err := invalidateLua.Exec(ctx, client, []string{s.clockKey}, args).ToString()
 	if err != nil {
 		return s.fail("invalidate", err)
 	}

@@ -1,10 +1,13 @@
 package redisstore_test
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,6 +113,44 @@ func TestRoundTrips(t *testing.T) {
 	}
 }
 
+// TestRoundTripsAcrossInstances pins what a varied page costs on an instance that has not
+// seen its variant record (the record says which headers the page varies on, and is kept in
+// memory once read): one more round trip, once.
+func TestRoundTripsAcrossInstances(t *testing.T) {
+	t.Parallel()
+	prefix := uniquePrefix(t)
+	var v atomic.Int64
+	sa := newStore(t, redisstore.Options{Prefix: prefix, Strict: true})
+	sb := newStore(t, redisstore.Options{Prefix: prefix, Strict: true})
+	sc := newStore(t, redisstore.Options{Prefix: prefix, Strict: true})
+	a, b, c := newSite(t, sa, &v), newSite(t, sb, &v), newSite(t, sc, &v)
+	steps := []struct {
+		name  string
+		site  site
+		store *redisstore.Store
+		lang  string
+		hit   bool
+		trips uint64
+	}{
+		{"A: miss and store", a, sa, "en", false, 2},
+		{"B: first hit, record not in memory", b, sb, "en", true, 2},
+		{"B: hit", b, sb, "en", true, 1},
+		{"C: miss and store of another variant, record not in memory", c, sc, "fr", false, 3},
+		{"C: miss and store of a third variant", c, sc, "de", false, 2},
+		{"B: hit on C's variant", b, sb, "fr", true, 1},
+	}
+	for _, st := range steps {
+		before := st.store.RoundTrips()
+		w := st.site.get(t, "/vary", st.lang)
+		if hit(w) != st.hit {
+			t.Fatalf("%s: Cache-Status %q", st.name, w.Header().Get("Cache-Status"))
+		}
+		if got := st.store.RoundTrips() - before; got != st.trips {
+			t.Errorf("%s: %d round trips, want %d", st.name, got, st.trips)
+		}
+	}
+}
+
 // TestTwoInstancesStrict: an invalidation through instance A is respected by instance B for
 // every request B starts after it returned.
 func TestTwoInstancesStrict(t *testing.T) {
@@ -207,21 +248,37 @@ func TestForeignAndCorruptValuesAreMisses(t *testing.T) {
 		keys, _ = raw.Do(t.Context(), raw.B().Keys().Pattern("{"+prefix+"}:e:*").Build()).AsStrSlice()
 		return len(keys) == 1
 	})
+	stamp := "{" + prefix + "}:t:/p"
+	clock := "{" + prefix + "}:clock"
 	for _, cmd := range [][]string{
 		{"HSET", keys[0], "v", "garbage"},
 		{"DEL", keys[0]},
 		{"SET", keys[0], "a string, not a hash"},
+		{"SET", stamp, "not-a-number"},
+		{"DEL", stamp},
+		{"EVAL", "redis.call('DEL', KEYS[1]) return redis.call('HSET', KEYS[1], 'x', '1')", "1", stamp},
+		{"SET", clock, "a string, not a hash"},
+		{"HSET", clock, "c", "not-a-number"},
+		{"HDEL", clock, "f"},
 	} {
 		a.get(t, "/p") // make sure something valid was there
 		if err := raw.Do(t.Context(), raw.B().Arbitrary(cmd...).Build()).Error(); err != nil {
 			t.Fatal(err)
 		}
+		errs := s.Errors()
 		w := a.get(t, "/p")
 		if hit(w) || w.Code != 200 {
 			t.Errorf("after %v: %d %q, want a clean miss", cmd, w.Code, w.Header().Get("Cache-Status"))
 		}
-		if w := a.get(t, "/p"); !hit(w) {
-			t.Errorf("after %v the entry was not stored again: %q", cmd, w.Header().Get("Cache-Status"))
+		// A stamp that was missing or not ours is recreated at the clock by the store, which
+		// refuses the entry if it was born before (it cannot tell what the stamp said): the
+		// next miss stores it.
+		eventually(t, time.Second, func() bool { return hit(a.get(t, "/p")) })
+		if n := s.Errors() - errs; n != 0 {
+			t.Errorf("after %v: %d store errors, want none", cmd, n)
+		}
+		if err := a.cache.InvalidatePaths(t.Context(), "/p"); err != nil {
+			t.Errorf("after %v: Invalidate: %v", cmd, err)
 		}
 	}
 }
@@ -243,6 +300,143 @@ func TestClockLoss(t *testing.T) {
 	if w := a.get(t, "/p"); !hit(w) {
 		t.Errorf("nothing stored after the clock was recreated: %q", w.Header().Get("Cache-Status"))
 	}
+}
+
+// TestClockLossReachesLocalTiers: the recreated clock's floor is published, so that another
+// instance's local tier forgets its older entries too.
+func TestClockLossReachesLocalTiers(t *testing.T) {
+	t.Parallel()
+	ls := newLagSetup(t, 100*time.Millisecond)
+	ls.fillLocal(t, "k", "/k")
+	raw := rawClient(t, redisAddr(t))
+	raw.Do(t.Context(), raw.B().Del().Key("{"+ls.prefix+"}:clock").Build())
+	if _, err := ls.a.Get(t.Context(), "other"); err != nil { // recreates the clock
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() bool {
+		found, _ := ls.get(t.Context(), "k")
+		return !found
+	})
+}
+
+// TestStoreAfterStampEviction: a response whose rendering started before an invalidation is
+// not stored when the invalidation's stamp was evicted in between; the next rendering is.
+func TestStoreAfterStampEviction(t *testing.T) {
+	t.Parallel()
+	prefix := uniquePrefix(t)
+	s := newStore(t, redisstore.Options{Prefix: prefix, Strict: true})
+	raw := rawClient(t, redisAddr(t))
+	ctx := t.Context()
+	entry := func(born uint64) *dumper.Entry {
+		return &dumper.Entry{Status: 200, Body: []byte("x"), Tags: []string{"/k"}, Born: born, Stored: time.Now()}
+	}
+	// The tag is known: an entry carrying it was stored.
+	l, err := s.Get(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Set(ctx, 0, dumper.Item{Key: "k", Entry: entry(l.Now)}); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := s.Get(ctx, "k"); l.Entry == nil {
+		t.Fatal("entry not stored")
+	}
+
+	born := l.Now // a rendering starts
+	if err := s.Invalidate(ctx, "/k"); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Do(ctx, raw.B().Del().Key("{"+prefix+"}:t:/k").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Set(ctx, 0, dumper.Item{Key: "k", Entry: entry(born)}); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := s.Get(ctx, "k"); err != nil || l.Entry != nil {
+		t.Fatalf("Get after a late store over an evicted stamp: entry %v, err %v; want a miss", l.Entry != nil, err)
+	}
+	l, err = s.Get(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Set(ctx, 0, dumper.Item{Key: "k", Entry: entry(l.Now)}); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := s.Get(ctx, "k"); l.Entry == nil {
+		t.Error("the next rendering was not stored")
+	}
+}
+
+// TestStartWhileRedisDown: an instance started during an outage comes up; lookups fail
+// open until Redis is reachable, and an invalidation made meanwhile is applied then.
+func TestStartWhileRedisDown(t *testing.T) {
+	t.Parallel()
+	p := testservice.StartRedis(t)
+	p.Stop()
+	prefix := uniquePrefix(t)
+	s := newStore(t, redisstore.Options{URL: "redis://" + p.Addr(), Prefix: prefix, Timeout: 50 * time.Millisecond})
+	ctx := t.Context()
+	if _, err := s.Get(ctx, "k"); err == nil {
+		t.Error("Get succeeded with Redis down")
+	}
+	if err := s.Invalidate(ctx, "/k"); err == nil {
+		t.Error("Invalidate succeeded with Redis down")
+	}
+	p.Start()
+	raw := rawClient(t, p.Addr())
+	eventually(t, 15*time.Second, func() bool {
+		_, err := s.Get(ctx, "k")
+		return err == nil
+	})
+	if n, err := raw.Do(ctx, raw.B().Exists().Key("{"+prefix+"}:t:/k").Build()).AsInt64(); err != nil || n != 1 {
+		t.Errorf("the invalidation made while Redis was down was not applied (EXISTS = %d, %v)", n, err)
+	}
+	waitLocal(t, s)
+}
+
+// TestCloseWithPendingInvalidations: Close tries once more to apply invalidations held
+// during an outage, and logs them if it cannot.
+func TestCloseWithPendingInvalidations(t *testing.T) {
+	t.Parallel()
+	p := testservice.StartRedis(t)
+	var buf syncBuffer
+	s, err := redisstore.New(redisstore.Options{URL: "redis://" + p.Addr(), Prefix: uniquePrefix(t), Strict: true,
+		Timeout: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Stop()
+	if err := s.Invalidate(t.Context(), "/lost"); err == nil {
+		t.Error("Invalidate succeeded with Redis down")
+	}
+	start := time.Now()
+	if err := s.Close(); err == nil {
+		t.Error("Close reported no error with invalidations lost")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	if log := buf.String(); !strings.Contains(log, "level=ERROR") || !strings.Contains(log, "/lost") {
+		t.Errorf("the lost invalidation was not logged at Error level:\n%s", log)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // TestRedisDown stops the test's own Redis: requests are served by the handler, the
