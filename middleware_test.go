@@ -302,7 +302,8 @@ func TestNormalizePath(t *testing.T) {
 		{in: "relative", bad: true},
 		{in: "", bad: true},
 		{in: "https://example.com/x", bad: true},
-		{in: "//example.com/x", bad: true},
+		{in: "//example.com/x", want: "//example.com/x"},
+		{in: "/%2f", want: "//"},
 		{in: "/a#frag", bad: true},
 	}
 	for _, tt := range tests {

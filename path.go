@@ -18,9 +18,10 @@ var ErrInvalidPath = errors.New("dumper: invalid path")
 //
 // Paths are public paths, as a browser requests them: a middleware mounted under
 // http.StripPrefix("/shop", …) caches "/shop/icecream/x" under that path. A query
-// string is dropped: a path's tag covers every query string. Paths that do not start with a
-// single "/", or that carry a scheme or a fragment, are rejected with an error wrapping
-// [ErrInvalidPath].
+// string is dropped: a path's tag covers every query string. Paths that do not start with
+// "/", or that carry a scheme or a fragment, are rejected with an error wrapping
+// [ErrInvalidPath]. A path that starts with "//" is a path like any other (a request for
+// "//x" is cached under it), not a host.
 func NormalizePath(p string) (string, error) {
 	if strings.ContainsRune(p, '#') {
 		return "", fmt.Errorf("%w %q: contains a fragment", ErrInvalidPath, p)
@@ -35,8 +36,6 @@ func NormalizePath(p string) (string, error) {
 		return "", fmt.Errorf("%w %q: pass the path alone, without scheme and host", ErrInvalidPath, p)
 	case p[0] != '/':
 		return "", fmt.Errorf("%w %q: must start with /", ErrInvalidPath, p)
-	case strings.HasPrefix(p, "//"):
-		return "", fmt.Errorf("%w %q: starts with // (a host, not a path)", ErrInvalidPath, p)
 	}
 	return pathTag(canonicalPath(p)), nil
 }

@@ -112,7 +112,7 @@ func redisStack(t *testing.T, addr string, strict bool, timeout time.Duration) *
 	s := &stack{client: newClient(t)}
 	for i, name := range []string{"A", "B"} {
 		db := openSQLite(t, path, i == 0)
-		rs, err := redisstore.New(redisstore.Options{URL: "redis://" + addr, Prefix: prefix, Strict: strict, Timeout: timeout})
+		rs, err := redisstore.New(redisstore.Options{URL: "redis://" + addr, Prefix: prefix, Strict: strict, Timeout: timeout, Heartbeat: localHeartbeat})
 		if err != nil {
 			t.Fatal(err)
 		}

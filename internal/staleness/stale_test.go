@@ -8,10 +8,21 @@ import (
 	"github.com/dumperhq/dumper/internal/testservice"
 )
 
-// ciBound is the lateness allowed to writes whose invalidation is asynchronous (raw SQL
-// seen through NOTIFY; another instance's local tier) on a loaded 2-core CI machine. The
-// figures measured (README) are far below it; the report logs the worst observed.
-const ciBound = time.Second
+// The lateness allowed to writes whose invalidation is asynchronous, as the sources state it:
+//
+//   - notifyBound, raw SQL seen through NOTIFY: the README states p99 < 20 ms from COMMIT
+//     on loopback; the bound adds the margin a loaded 2-core CI machine needs (runs here saw
+//     at most 59–121 ms), and a listener 10× slower than stated fails it;
+//   - localTierLease, a write through one instance seen by another's local tier: the lease
+//     of its stores (2 × Heartbeat), which redisstore guarantees exactly.
+//
+// ciBound is the allowance of the fault tests, which include a reconnection.
+const (
+	notifyBound    = 250 * time.Millisecond
+	localHeartbeat = 100 * time.Millisecond
+	localTierLease = 2 * localHeartbeat
+	ciBound        = time.Second
+)
 
 // TestStaleReads drives the demo's full stack over HTTP with 8 readers and 2 writers, in
 // each configuration, and checks the recorded history: no read returns a flavor's name older
@@ -33,12 +44,12 @@ func TestStaleReads(t *testing.T) {
 		}},
 		{"redis-local-tier-2-instances", func(t *testing.T) *stack {
 			s := redisStack(t, testservice.RedisAddr(t), false, time.Second)
-			s.appBound = ciBound
+			s.appBound = localTierLease
 			return s
 		}},
 		{"postgres-notify", func(t *testing.T) *stack {
 			s := postgresStack(t, 10*time.Millisecond)
-			s.rawBound = ciBound
+			s.rawBound = notifyBound
 			return s
 		}},
 	}
