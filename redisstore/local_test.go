@@ -90,6 +90,10 @@ func (ls lagSetup) staleFor(t *testing.T, key, tag string) time.Duration {
 	}
 }
 
+// leaseMargin absorbs scheduling delays on a loaded machine between the lease check and the
+// moment the test records the serve; a lease 50 % longer than stated exceeds it.
+const leaseMargin = 100 * time.Millisecond
+
 // TestLocalTierLeaseOnStalledLink: when B's link to Redis stalls without breaking, B stops
 // serving its local copies within the lease (twice the heartbeat) of the stall, so an
 // invalidation made meanwhile through A is outlived by at most that.
@@ -102,7 +106,7 @@ func TestLocalTierLeaseOnStalledLink(t *testing.T) {
 	ls.proxy.Pause()
 	stale := ls.staleFor(t, "k", "/k")
 	t.Logf("stale serves for %v after the invalidation (lease %v)", stale, lease)
-	if stale > 3*lease {
+	if stale > lease+leaseMargin {
 		t.Errorf("B served an invalidated local copy %v after the invalidation over a stalled link, want at most the lease %v (+ margin)", stale, lease)
 	}
 	if ls.b.LocalTierInUse() {
@@ -131,7 +135,7 @@ func TestLocalTierStaleBound(t *testing.T) {
 	slices.Sort(lags)
 	t.Logf("last stale serve after the invalidation returned: p50 %v, p99 %v, max %v (lease %v)",
 		lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1], lease)
-	if max := lags[len(lags)-1]; max > 3*lease {
+	if max := lags[len(lags)-1]; max > lease+leaseMargin {
 		t.Errorf("B served an invalidated local copy %v after the invalidation, want at most the lease %v (+ margin)", max, lease)
 	}
 }
