@@ -31,15 +31,24 @@ type shop struct {
 // newShop opens the database d, seeds it and serves the shop until the test ends.
 func newShop(t *testing.T, d gorm.Dialector) *shop {
 	t.Helper()
+	return serveShop(t, d, true, dumper.Options{})
+}
+
+// serveShop opens the database d, seeds it if seed is set, and serves the shop behind a cache
+// configured by opts until the test ends.
+func serveShop(t *testing.T, d gorm.Dialector, seed bool, opts dumper.Options) *shop {
+	t.Helper()
 	db, err := icecream.Open(d, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = icecream.Close(db) })
-	if err := icecream.Seed(db); err != nil {
-		t.Fatal(err)
+	if seed {
+		if err := icecream.Seed(db); err != nil {
+			t.Fatal(err)
+		}
 	}
-	cache, err := dumper.New(dumper.Options{})
+	cache, err := dumper.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package icecream_test
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,16 +23,6 @@ func redisShops(t *testing.T, strict bool) (a, b *shop) {
 	path := filepath.Join(t.TempDir(), "shop.db")
 	shops := make([]*shop, 2)
 	for i := range shops {
-		db, err := icecream.Open(icecream.SQLite(path), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = icecream.Close(db) })
-		if i == 0 {
-			if err := icecream.Seed(db); err != nil {
-				t.Fatal(err)
-			}
-		}
 		rs, err := redisstore.New(redisstore.Options{URL: "redis://" + addr, Prefix: prefix, Strict: strict, Timeout: time.Second})
 		if err != nil {
 			t.Fatal(err)
@@ -48,19 +37,9 @@ func redisShops(t *testing.T, strict bool) (a, b *shop) {
 				time.Sleep(time.Millisecond)
 			}
 		}
-		cache, err := dumper.New(dumper.Options{Store: rs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cache.Close() })
-		h, err := icecream.CachedHandler(db, cache, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(h)
-		t.Cleanup(srv.Close)
+		shops[i] = serveShop(t, icecream.SQLite(path), i == 0, dumper.Options{Store: rs})
 		// Behind a load balancer both instances see the site's host.
-		shops[i] = &shop{t: t, srv: srv, db: db, cache: cache, host: "shop.example"}
+		shops[i].host = "shop.example"
 	}
 	return shops[0], shops[1]
 }
