@@ -28,11 +28,11 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.serveOther(w, r)
 		return
 	}
-	if rs, ok := r.Context().Value(renderKey{}).(*renderState); ok && rs.c == m.c {
-		m.nested(rs, w, r)
-		return
-	}
 	if m.p.ignore != nil && m.p.ignore(r) {
+		if rs := m.renderingOuter(r); rs != nil {
+			m.nested(rs, w, r)
+			return
+		}
 		m.bypass(w, r, "")
 		return
 	}
@@ -58,6 +58,10 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		m.render(w, r, key, path, lk, "request", "", nil)
+		return
+	}
+	if rs := m.renderingOuter(r); rs != nil {
+		m.nested(rs, w, r)
 		return
 	}
 	detail := lk.detail
@@ -93,6 +97,16 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.render(w, r, key, path, lk, lk.fwd, "", func() { m.c.flight.leave(lk.key, call) })
+}
+
+// renderingOuter returns the render of a middleware of the same cache that this request is
+// already inside (a route's middleware within the site's), or nil. It is consulted only off
+// the hit path: a hit is served as usual, into the outer render, which stores it again.
+func (m *middleware) renderingOuter(r *http.Request) *renderState {
+	if rs, ok := r.Context().Value(renderKey{}).(*renderState); ok && rs.c == m.c {
+		return rs
+	}
+	return nil
 }
 
 // lookup finds the entry for a request: the entry under its primary key, or, when that is a
