@@ -84,10 +84,14 @@ type Policy struct {
 	KeyHeaders []string
 }
 
-// DefaultKeyHeaders are the [Policy.KeyHeaders] used when the policy names none.
-var DefaultKeyHeaders = []string{
-	"Forwarded", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Prefix", "X-Forwarded-Port",
-	"X-Original-Url", "X-Rewrite-Url", "X-Http-Method-Override", "X-Http-Method", "X-Method-Override",
+// DefaultKeyHeaders returns the [Policy.KeyHeaders] used when a policy names none:
+// Forwarded, X-Forwarded-Host, -Proto, -Prefix and -Port, X-Original-Url, X-Rewrite-Url and
+// the method overrides. Each call returns a new slice.
+func DefaultKeyHeaders() []string {
+	return []string{
+		"Forwarded", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Prefix", "X-Forwarded-Port",
+		"X-Original-Url", "X-Rewrite-Url", "X-Http-Method-Override", "X-Http-Method", "X-Method-Override",
+	}
 }
 
 // IgnorePrefix returns a [Policy.Ignore] func that matches requests whose path starts with one
@@ -183,7 +187,7 @@ func (p Policy) compile() (*policy, error) {
 	c.browserCC = []string{cc}
 	kh := p.KeyHeaders
 	if kh == nil {
-		kh = DefaultKeyHeaders
+		kh = DefaultKeyHeaders()
 	}
 	c.keyHeaders = &headerSet{names: make(map[string]bool, len(kh))}
 	for _, h := range kh {
