@@ -131,6 +131,7 @@ type page struct {
 	Title string // page title before the shop's name; empty on the home page
 	Name  string // the flavor's or the size's name
 	Links []link // flavors or sizes listed on the page
+	Empty string // what the page says when Links is empty
 	User  string // /me: the signed-in user, or empty
 }
 
@@ -152,6 +153,7 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := page{T: language(r)}
+	p.Empty = p.T.NoFlavors
 	for _, f := range flavors {
 		p.Links = append(p.Links, flavorLink(f))
 	}
@@ -167,6 +169,7 @@ func (h *handler) flavor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := page{T: language(r), Title: f.Name, Name: f.Name}
+	p.Empty = p.T.NoSizes
 	for _, s := range f.Sizes {
 		p.Links = append(p.Links, sizeLink(s))
 	}
@@ -182,6 +185,7 @@ func (h *handler) size(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := page{T: language(r), Title: s.Name, Name: s.Name}
+	p.Empty = p.T.NoSizeFlavor
 	for _, f := range s.IceCreams {
 		p.Links = append(p.Links, flavorLink(f))
 	}
