@@ -74,7 +74,7 @@ func (m *MemoryStore) Close() error {
 
 // entryOverhead approximates what an entry costs beyond the bytes of its strings and body:
 // the Entry, its header map, slice headers and the memory store's bookkeeping (otter's node
-// and W-TinyLFU state). `go run ./bench/load -mode memory` measured about 1.1 KB per entry
+// and W-TinyLFU state). `go run ./cmd/loadbench -mode memory` measured about 1.1 KB per entry
 // beyond the body in all, for 1k to 1M entries.
 const entryOverhead = 700
 

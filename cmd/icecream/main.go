@@ -29,7 +29,7 @@ import (
 	"time"
 
 	"github.com/dumperhq/dumper"
-	"github.com/dumperhq/dumper/internal/icecream"
+	"github.com/dumperhq/dumper/cmd/internal/icecream"
 	"github.com/dumperhq/dumper/pgnotify"
 	"github.com/dumperhq/dumper/redisstore"
 	"github.com/jackc/pgx/v5"

@@ -2,9 +2,9 @@
 // Varnish 7 and xkey in front of it, and with a handler that writes the bytes of a cache hit
 // with no work at all (the "limit": the fastest a Go server on this machine can answer).
 //
-//	go run ./bench/load            # about 3 minutes: every row, 10 s per pass in 5 rounds
-//	go run ./bench/load -quick     # smoke run: 1 s per row
-//	go run ./bench/load -mode memory [-quick]
+//	go run ./cmd/loadbench            # about 3 minutes: every row, 10 s per pass in 5 rounds
+//	go run ./cmd/loadbench -quick     # smoke run: 1 s per row
+//	go run ./cmd/loadbench -mode memory [-quick]
 //
 // Each row's server runs in its own process (the same binary, -role server), pinned to CPU 0
 // with GOMAXPROCS=1; the load generator stays on CPU 1 with GOMAXPROCS=1, so that it never

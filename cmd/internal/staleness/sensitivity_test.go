@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/dumperhq/dumper"
-	"github.com/dumperhq/dumper/internal/icecream"
-	"github.com/dumperhq/dumper/internal/staleness"
+	"github.com/dumperhq/dumper/cmd/internal/icecream"
+	"github.com/dumperhq/dumper/cmd/internal/staleness"
 )
 
 // TestCheckerCatchesMissingInvalidation runs the load against the shop with the gormdumper

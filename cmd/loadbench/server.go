@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/dumperhq/dumper"
-	"github.com/dumperhq/dumper/internal/icecream"
+	"github.com/dumperhq/dumper/cmd/internal/icecream"
 	"github.com/dumperhq/dumper/redisstore"
 	"github.com/redis/rueidis"
 )

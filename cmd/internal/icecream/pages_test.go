@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dumperhq/dumper/internal/icecream"
+	"github.com/dumperhq/dumper/cmd/internal/icecream"
 )
 
 // TestPages checks that each page shows exactly the names it depends on, in both languages.

@@ -67,7 +67,7 @@ func printTable(w io.Writer, f *flags, m machineInfo, targets []*target, steady,
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "- Machine: %s CPUs, %s, Linux %s; %s; load average (1, 5, 15 min) %s.\n", m.cpus, m.model, m.kernel, m.goVersion, m.loadDuring)
 	fmt.Fprintf(w, "- Command: `%s`; %d connections, %v per row and pass in %d interleaved round(s); %d pages × %d languages.\n",
-		strings.TrimSpace("go run ./bench/load "+strings.Join(os.Args[1:], " ")), f.conns, f.d, f.rounds, len(pages()), len(langs))
+		strings.TrimSpace("go run ./cmd/loadbench "+strings.Join(os.Args[1:], " ")), f.conns, f.d, f.rounds, len(pages()), len(langs))
 	if pinned {
 		fmt.Fprintf(w, "- Pinning: every server (and varnishd with its origin) on CPU %s with GOMAXPROCS=1; the load generator on CPU %s with GOMAXPROCS=1. Redis is not pinned.\n", serverCPU, clientCPU)
 	} else {

@@ -70,7 +70,7 @@ func runMemory(f *flags) error {
 	}
 	fmt.Println()
 	fmt.Printf("- Machine: %s CPUs, %s, Linux %s; %s; GOMAXPROCS=%d; load average %s.\n", m.cpus, m.model, m.kernel, m.goVersion, runtime.GOMAXPROCS(0), loadavg())
-	fmt.Printf("- Command: `go run ./bench/load %s`. Heap: runtime.MemStats.HeapAlloc after runtime.GC, before and after the fill; GOGC=25 while filling.\n", strings.Join(os.Args[1:], " "))
+	fmt.Printf("- Command: `go run ./cmd/loadbench %s`. Heap: runtime.MemStats.HeapAlloc after runtime.GC, before and after the fill; GOGC=25 while filling.\n", strings.Join(os.Args[1:], " "))
 	fmt.Println("- Hits: one goroutine, c.Middleware(handler).ServeHTTP into a writer that discards the body, one reused *http.Request whose path and RequestURI are set to a random stored key (65,536 keys drawn uniformly from all n, or from 1,000 keys spread over them); p99 from per-op times, which include two time.Now calls.")
 	return nil
 }

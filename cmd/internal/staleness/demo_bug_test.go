@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/dumperhq/dumper"
-	"github.com/dumperhq/dumper/internal/icecream"
+	"github.com/dumperhq/dumper/cmd/internal/icecream"
 )
 
 // TestDemoSQLiteConcurrentWrites: concurrent renames of different flavors through the

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dumperhq/dumper/internal/icecream"
+	"github.com/dumperhq/dumper/cmd/internal/icecream"
 	"github.com/dumperhq/dumper/pgnotify"
 	"github.com/jackc/pgx/v5"
 )

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dumperhq/dumper/internal/staleness"
+	"github.com/dumperhq/dumper/cmd/internal/staleness"
 )
 
 // flavors are the entities: their names carry a version, "vanilla v12".

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/dumperhq/dumper"
-	"github.com/dumperhq/dumper/internal/icecream"
+	"github.com/dumperhq/dumper/cmd/internal/icecream"
 	"github.com/dumperhq/dumper/internal/testservice"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/dumperhq/dumper/internal/icecream"
+	"github.com/dumperhq/dumper/cmd/internal/icecream"
 	"gorm.io/gorm"
 )
 

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/dumperhq/dumper/internal/icecream"
+	"github.com/dumperhq/dumper/cmd/internal/icecream"
 )
 
 func TestVersionsCheck(t *testing.T) {
