@@ -12,6 +12,16 @@ import (
 // value that declares neither paths nor tags.
 var ErrNoDependencies = errors.New("dumper: no DependentPaths or DependentTags method")
 
+// An Invalidator drops cached responses by path and by tag. *Cache satisfies it; the
+// integrations (gormdumper, pgnotify) take one, so that tests and composite setups (several
+// caches in front of one database) can pass their own.
+type Invalidator interface {
+	InvalidatePaths(ctx context.Context, paths ...string) error
+	InvalidateTags(ctx context.Context, tags ...string) error
+}
+
+var _ Invalidator = (*Cache)(nil)
+
 // InvalidatePaths drops every cached variant of each path: every query string, every value
 // of the headers its responses vary on, GET and HEAD, on every host. It costs one store
 // operation whatever the number of variants.

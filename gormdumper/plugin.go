@@ -6,15 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/dumperhq/dumper"
 	"gorm.io/gorm"
 )
 
-// An Invalidator drops cached responses. *dumper.Cache satisfies it; tests and composite
+// Invalidator is [dumper.Invalidator]: *dumper.Cache satisfies it; tests and composite
 // setups (several caches in front of one database) may pass their own.
-type Invalidator interface {
-	InvalidatePaths(ctx context.Context, paths ...string) error
-	InvalidateTags(ctx context.Context, tags ...string) error
-}
+type Invalidator = dumper.Invalidator
 
 // ErrInvalidation is wrapped by the errors passed to [Options.OnError], and by the error of a
 // write whose pages could not be invalidated when [Options.FailWrites] is set.

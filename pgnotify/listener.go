@@ -16,12 +16,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// An Invalidator drops cached responses. *dumper.Cache satisfies it (as it does
-// gormdumper.Invalidator); tests and composite setups may pass their own.
-type Invalidator interface {
-	InvalidatePaths(ctx context.Context, paths ...string) error
-	InvalidateTags(ctx context.Context, tags ...string) error
-}
+// Invalidator is [dumper.Invalidator]: *dumper.Cache satisfies it; tests and composite
+// setups may pass their own.
+type Invalidator = dumper.Invalidator
 
 // Timeouts of the Listener's own round trips.
 const (
