@@ -24,7 +24,7 @@
 // It adds coverage to an application's own invalidation (package gormdumper), it does not
 // replace it: writes made through the application are invalidated synchronously, before they
 // return, and stay never stale; writes seen only through NOTIFY are invalidated a few
-// milliseconds after they commit (see the README for measurements).
+// milliseconds after they commit (docs/postgres.md has measurements).
 //
 // # What PostgreSQL guarantees, and what it costs
 //
@@ -45,7 +45,7 @@
 // body) costs it nothing. A statement that changes more sends a single table-level
 // notification, so a bulk UPDATE of 10,000 rows costs the writer one count that stops at
 // MaxRows + 1 and one NOTIFY (the transition tables that let the trigger see the rows are the
-// main cost, see the README), and costs the cache one invalidation. MaxRows also bounds a
+// main cost, see docs/postgres.md), and costs the cache one invalidation. MaxRows also bounds a
 // transaction: once its statements have sent MaxRows row-level notifications (a
 // transaction-local counter, dumper_pgnotify.rows), the next ones send the table-level
 // notification, so a loop of 10,000 single-row UPDATEs sends MaxRows notifications and one

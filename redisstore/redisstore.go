@@ -53,9 +53,8 @@ type Options struct {
 	// With the local tier (the default), entries read from Redis are kept in process memory
 	// and served from there without a round trip; invalidations reach them through Redis
 	// pub/sub. A local copy outlives an invalidation made through another instance by the
-	// time the message takes to arrive (on loopback a few milliseconds at p99 on a loaded
-	// machine; see the README), and never by more than the lease, twice Heartbeat (1 s by
-	// default), however the link to Redis fails: the tier serves only while a heartbeat it
+	// time the message takes to arrive (docs/redis.md has measurements), and never by more
+	// than the lease, twice Heartbeat (1 s by default), however the link to Redis fails: the tier serves only while a heartbeat it
 	// sent less than a lease ago has come back through the channel, which proves that every
 	// invalidation published before that heartbeat has arrived. When the subscription is
 	// lost or the lease runs out, the tier is emptied and bypassed until it is back.
