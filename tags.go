@@ -42,18 +42,23 @@ type renderState struct {
 	c  *Cache
 	cw *captureWriter
 
-	mu      sync.Mutex
-	tags    []string
-	noStore bool
+	mu        sync.Mutex
+	tags      []string
+	noStore   bool
+	rowValues map[string]int // per table read: row tags attached, or -1 once it is a scan
 }
 
 func (rs *renderState) addTags(tags []string) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	for _, t := range tags {
-		if t != "" {
-			rs.tags = append(rs.tags, t)
-		}
+		rs.addTagLocked(t)
+	}
+}
+
+func (rs *renderState) addTagLocked(t string) {
+	if t != "" {
+		rs.tags = append(rs.tags, t)
 	}
 }
 
