@@ -5,11 +5,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/dumperhq/dumper"
 )
@@ -81,17 +79,3 @@ func readAll(t *testing.T, r io.Reader) string {
 }
 
 func isHit(w *httptest.ResponseRecorder) bool { return strings.HasSuffix(status(w), "; hit") }
-
-// waitFor waits for cond to hold, failing the test after a generous deadline. It polls: the
-// conditions it serves are counters moved by other goroutines.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond)
-	}
-}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/dumperhq/dumper"
@@ -17,7 +18,11 @@ import (
 func TestConditionalRequests(t *testing.T) {
 	t.Parallel()
 	c := newCache(t)
-	const lm = "Tue, 24 Nov 2026 10:00:00 GMT"
+	const (
+		lm     = "Tue, 24 Nov 2026 10:00:00 GMT"
+		lmPast = "Tue, 24 Nov 2026 09:59:59 GMT" // a second before lm
+		lmNext = "Tue, 24 Nov 2026 11:00:00 GMT" // an hour after lm
+	)
 	h, runs := counting(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/p" {
 			w.Header().Set("Last-Modified", lm)
@@ -42,8 +47,9 @@ func TestConditionalRequests(t *testing.T) {
 		{"in a list", []string{"If-None-Match", `"x", ` + etag}, 304},
 		{"star", []string{"If-None-Match", "*"}, 304},
 		{"other etag", []string{"If-None-Match", `"x"`}, 200},
-		{"if-modified-since later", []string{"If-Modified-Since", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, 304},
+		{"if-modified-since later", []string{"If-Modified-Since", lmNext}, 304},
 		{"if-modified-since same", []string{"If-Modified-Since", lm}, 304},
+		{"if-modified-since a second before", []string{"If-Modified-Since", lmPast}, 200},
 		{"if-modified-since past", []string{"If-Modified-Since", "Mon, 02 Jan 2006 15:04:05 GMT"}, 200},
 		{"etag wins over date", []string{"If-None-Match", `"x"`, "If-Modified-Since", lm}, 200},
 		{"malformed", []string{"If-None-Match", `"unterminated`}, 200},
@@ -64,13 +70,9 @@ func TestConditionalRequests(t *testing.T) {
 		t.Errorf("handler ran %d times, want 1: revalidation is answered from the cache", runs.Load())
 	}
 
-	// The cache makes up no Last-Modified: a page rendered again within the same second
-	// must not be answered 304 to a client holding the old one.
+	// Without a Last-Modified, an If-Modified-Since is no reason for a 304, whatever its date.
 	do(t, mw, "GET", "/nolm")
-	if w := do(t, mw, "GET", "/nolm"); w.Header().Get("Last-Modified") != "" {
-		t.Errorf("Last-Modified %q made up", w.Header().Get("Last-Modified"))
-	}
-	if w := do(t, mw, "GET", "/nolm", "If-Modified-Since", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)); w.Code != 200 {
+	if w := do(t, mw, "GET", "/nolm", "If-Modified-Since", lmNext); w.Code != 200 {
 		t.Errorf("If-Modified-Since without a Last-Modified: code %d, want 200", w.Code)
 	}
 
@@ -81,6 +83,52 @@ func TestConditionalRequests(t *testing.T) {
 		t.Errorf("conditional miss: %d %q", w.Code, status(w))
 	}
 	wantStatus(t, do(t, mw, "GET", "/p"), "dumper; hit")
+}
+
+// TestRenderedAgainWithinTheSecond: the cache makes up no Last-Modified, so that a page
+// rendered again within the second its old version was stored in is never answered 304 to a
+// client that holds the old version and asks with If-Modified-Since: HTTP dates have whole
+// seconds, and the two renders would have the same one. It runs in a synctest bubble, so the
+// renders are 100 ms apart however slow the machine, and within one second of the clock.
+func TestRenderedAgainWithinTheSecond(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCache(t)
+		h, _ := counting(nil)
+		mw := c.Middleware(h)
+		old := do(t, mw, "GET", "/p")
+		wantBody(t, old, "n=1 /p ")
+		if lm := old.Header().Get("Last-Modified"); lm != "" {
+			t.Fatalf("Last-Modified %q made up", lm)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if w := do(t, mw, "GET", "/p"); w.Header().Get("Last-Modified") != "" || !isHit(w) {
+			t.Fatalf("hit: Cache-Status %q, Last-Modified %q; want a hit without one", status(w), w.Header().Get("Last-Modified"))
+		}
+		c.InvalidatePaths(t.Context(), "/p")
+		time.Sleep(100 * time.Millisecond)
+		// What a client that holds the old page can send: the time it got it, and its ETag.
+		heldSince := time.Now().UTC().Format(http.TimeFormat) // the same second as the old page
+		tests := []struct {
+			name string
+			hdr  []string
+			code int
+			body string
+		}{
+			{"if-modified-since the same second", []string{"If-Modified-Since", heldSince}, 200, "n=2 /p "},
+			{"if-none-match the old etag", []string{"If-None-Match", old.Header().Get("ETag")}, 200, "n=2 /p "},
+			{"if-none-match the old etag, if-modified-since the same second", []string{"If-None-Match", old.Header().Get("ETag"), "If-Modified-Since", heldSince}, 200, "n=2 /p "},
+		}
+		for _, tt := range tests {
+			w := do(t, mw, "GET", "/p", tt.hdr...)
+			if w.Code != tt.code || w.Body.String() != tt.body {
+				t.Errorf("%s: %d %q, want %d %q", tt.name, w.Code, w.Body.String(), tt.code, tt.body)
+			}
+		}
+		if got := time.Now().Truncate(time.Second); !got.Equal(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)) {
+			t.Fatalf("the renders were not within one second of the bubble's clock: now %v", time.Now())
+		}
+	})
 }
 
 func TestHandlerETagAndCacheControlAreKept(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/dumperhq/dumper"
@@ -62,79 +63,126 @@ func TestNewMemoryStore(t *testing.T) {
 }
 
 // TestMemoryStoreBudget floods a small store and checks that both its own account and the
-// process heap stay within its budget.
+// process heap stay within its budget. It runs in a synctest bubble so that the store's
+// figures can be read once its background work (maintenance, deletion callbacks, on
+// goroutines of their own) is done: synctest.Wait returns then.
 func TestMemoryStoreBudget(t *testing.T) {
 	// Not parallel: it measures the heap.
-	const (
-		budget  = 1 << 20
-		n       = 20000
-		bodyLen = 4 << 10
-	)
-	ctx := context.Background()
-	var before runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
+	synctest.Test(t, func(t *testing.T) {
+		const (
+			budget  = 1 << 20
+			n       = 20000
+			bodyLen = 4 << 10
+		)
+		ctx := context.Background()
+		var before runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
 
-	m := newMemoryStore(t, budget)
-	for i := range n {
-		key := fmt.Sprintf("G http://example.com/flood/%d", i)
-		body := make([]byte, bodyLen)
-		body[0] = byte(i)
-		e := &dumper.Entry{
-			Status: http.StatusOK,
-			Header: http.Header{"Content-Type": {"application/octet-stream"}},
-			Body:   body,
-			Tags:   []string{key[len("G http://example.com"):]},
-			Stored: time.Now(),
-		}
-		if err := m.Set(ctx, 0, dumper.Item{Key: key, Entry: e}); err != nil {
-			t.Fatalf("Set: %v", err)
-		}
-	}
-	st := m.Stats()
-	if st.Bytes > budget {
-		t.Errorf("Stats().Bytes = %d after the writes, want at most the budget %d", st.Bytes, budget)
-	}
-	if max := int64(budget / bodyLen); st.Entries > max || st.Entries == 0 {
-		t.Errorf("Stats().Entries = %d, want between 1 and %d", st.Entries, max)
-	}
-	// Deletion events may be counted a little after the writes.
-	for deadline := time.Now().Add(2 * time.Second); st.Evictions+uint64(st.Entries) < n; st = m.Stats() {
-		if time.Now().After(deadline) {
-			t.Errorf("Stats() = %+v: evictions and entries add up to less than the %d writes", st, n)
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-
-	var after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	growth := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	t.Logf("heap grew by %d KiB for a budget of %d KiB; %+v", growth>>10, budget>>10, st)
-	if growth > 3*budget {
-		t.Errorf("heap grew by %d bytes, want at most 3×%d", growth, budget)
-	}
-	runtime.KeepAlive(m)
-
-	// Entries that survived are intact; the store is still usable.
-	hits := 0
-	for i := range n {
-		key := fmt.Sprintf("G http://example.com/flood/%d", i)
-		l, err := m.Get(ctx, key)
-		if err != nil {
-			t.Fatalf("Get: %v", err)
-		}
-		if l.Entry != nil {
-			hits++
-			if len(l.Entry.Body) != bodyLen || l.Entry.Body[0] != byte(i) {
-				t.Fatalf("Get(%q) returned another entry's body", key)
+		m := newMemoryStore(t, budget)
+		for i := range n {
+			key := fmt.Sprintf("G http://example.com/flood/%d", i)
+			body := make([]byte, bodyLen)
+			body[0] = byte(i)
+			e := &dumper.Entry{
+				Status: http.StatusOK,
+				Header: http.Header{"Content-Type": {"application/octet-stream"}},
+				Body:   body,
+				Tags:   []string{key[len("G http://example.com"):]},
+				Stored: time.Now(),
+			}
+			if err := m.Set(ctx, 0, dumper.Item{Key: key, Entry: e}); err != nil {
+				t.Fatalf("Set: %v", err)
 			}
 		}
-	}
-	if hits == 0 {
-		t.Errorf("no entry left of %d", n)
-	}
+		st := m.Stats()
+		if st.Bytes > budget {
+			t.Errorf("Stats().Bytes = %d after the writes, want at most the budget %d", st.Bytes, budget)
+		}
+		if max := int64(budget / bodyLen); st.Entries > max || st.Entries == 0 {
+			t.Errorf("Stats().Entries = %d, want between 1 and %d", st.Entries, max)
+		}
+		// Deletion events are counted by callbacks that may run after the writes.
+		synctest.Wait()
+		st = m.Stats()
+		if st.Evictions+uint64(st.Entries) != n {
+			t.Errorf("Stats() = %+v: evictions and entries add up to %d, want the %d writes", st, st.Evictions+uint64(st.Entries), n)
+		}
+
+		var after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		growth := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+		t.Logf("heap grew by %d KiB for a budget of %d KiB; %+v", growth>>10, budget>>10, st)
+		if growth > 3*budget {
+			t.Errorf("heap grew by %d bytes, want at most 3×%d", growth, budget)
+		}
+		runtime.KeepAlive(m)
+
+		// Entries that survived are intact; the store is still usable.
+		hits := 0
+		for i := range n {
+			key := fmt.Sprintf("G http://example.com/flood/%d", i)
+			l, err := m.Get(ctx, key)
+			if err != nil {
+				t.Fatalf("Get: %v", err)
+			}
+			if l.Entry != nil {
+				hits++
+				if len(l.Entry.Body) != bodyLen || l.Entry.Body[0] != byte(i) {
+					t.Fatalf("Get(%q) returned another entry's body", key)
+				}
+			}
+		}
+		if hits == 0 {
+			t.Errorf("no entry left of %d", n)
+		}
+	})
+}
+
+// TestMemoryStoreTTL checks in a synctest bubble that every item of one Set gets its ttl:
+// each is served until the ttl has passed, to the nanosecond, and not after; items set with
+// no ttl stay.
+func TestMemoryStoreTTL(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		m := newMemoryStore(t, 0)
+		ctx := t.Context()
+		const ttl = 50 * time.Millisecond
+		entry := func(key string) dumper.Item {
+			return dumper.Item{Key: key, Entry: &dumper.Entry{Status: http.StatusOK, Body: []byte(key), Tags: []string{"/" + key}, Stored: time.Now()}}
+		}
+		if err := m.Set(ctx, ttl, entry("a"), entry("b")); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Set(ctx, 0, entry("forever")); err != nil {
+			t.Fatal(err)
+		}
+		present := func(key string) bool {
+			t.Helper()
+			l, err := m.Get(ctx, key)
+			if err != nil {
+				t.Fatalf("Get(%q): %v", key, err)
+			}
+			return l.Entry != nil
+		}
+		time.Sleep(ttl - time.Nanosecond)
+		for _, k := range []string{"a", "b", "forever"} {
+			if !present(k) {
+				t.Errorf("%q gone 1ns before the ttl %v ran out", k, ttl)
+			}
+		}
+		time.Sleep(2 * time.Nanosecond)
+		for _, k := range []string{"a", "b"} {
+			if present(k) {
+				t.Errorf("%q served 1ns after the ttl %v ran out", k, ttl)
+			}
+		}
+		time.Sleep(1000 * time.Hour)
+		if !present("forever") {
+			t.Error("an entry set with no ttl expired")
+		}
+	})
 }
 
 func TestMemoryStoreSetAfterClose(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dumperhq/dumper"
+	"github.com/dumperhq/dumper/internal/wait"
 )
 
 // TestNestedMiddleware: a route with a policy of its own inside a site-wide middleware of the
@@ -97,7 +98,7 @@ func TestStreamingLeaderDoesNotBlockWaiters(t *testing.T) {
 		res.Body.Close()
 		second <- string(b)
 	}()
-	waitFor(t, func() bool { return c.Stats().Coalesced == 1 })
+	wait.For(t, 10*time.Second, "the second request to wait for the first", func() bool { return c.Stats().Coalesced == 1 })
 	close(flush)
 	select {
 	case got := <-second:

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dumperhq/dumper/internal/wait"
 	"github.com/dumperhq/dumper/pgnotify"
 	"github.com/jackc/pgx/v5"
 )
@@ -107,11 +108,10 @@ func (p *pg) install(opts pgnotify.Options, tables ...pgnotify.Table) {
 
 // recorder is an Invalidator that remembers every call.
 type recorder struct {
-	next    pgnotify.Invalidator // if not nil, calls are passed on
-	mu      sync.Mutex
-	calls   []call
-	changed chan struct{} // closed and replaced at each call
-	fail    atomic.Bool   // make calls fail
+	next  pgnotify.Invalidator // if not nil, calls are passed on
+	mu    sync.Mutex
+	calls []call
+	fail  atomic.Bool // make calls fail
 }
 
 type call struct {
@@ -121,7 +121,7 @@ type call struct {
 }
 
 func newRecorder(next pgnotify.Invalidator) *recorder {
-	return &recorder{next: next, changed: make(chan struct{})}
+	return &recorder{next: next}
 }
 
 func (r *recorder) record(ctx context.Context, paths bool, args []string) error {
@@ -142,8 +142,6 @@ func (r *recorder) record(ctx context.Context, paths bool, args []string) error 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, call{paths: paths, args: slices.Clone(args), at: time.Now()})
-	close(r.changed)
-	r.changed = make(chan struct{})
 	return nil
 }
 
@@ -184,20 +182,8 @@ func (r *recorder) reset() {
 // after a deadline.
 func (r *recorder) waitFor(t testing.TB, want string) {
 	t.Helper()
-	deadline := time.NewTimer(10 * time.Second)
-	defer deadline.Stop()
-	for {
-		r.mu.Lock()
-		ch := r.changed
-		r.mu.Unlock()
-		if slices.Contains(r.all(), want) {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("gave up waiting for %q; invalidated: %q", want, r.all())
-		}
+	if !wait.Until(10*time.Second, func() bool { return slices.Contains(r.all(), want) }) {
+		t.Fatalf("gave up waiting for %q; invalidated: %q", want, r.all())
 	}
 }
 
@@ -221,19 +207,7 @@ func run(t testing.TB, l *pgnotify.Listener, inv pgnotify.Invalidator) {
 			t.Errorf("Live() after Run returned")
 		}
 	})
-	waitUntil(t, "listener live", l.Live)
-}
-
-// waitUntil polls cond until it holds, or fails the test after a deadline.
-func waitUntil(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond) // polling interval, not an assertion
-	}
+	wait.For(t, 10*time.Second, "the listener live", l.Live)
 }
 
 // switchDialer dials normally until it is switched off, then refuses: a database that is

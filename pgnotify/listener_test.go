@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dumperhq/dumper"
+	"github.com/dumperhq/dumper/internal/wait"
 	"github.com/dumperhq/dumper/pgnotify"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -418,7 +419,7 @@ func TestReconnect(t *testing.T) {
 		"SELECT bool_and(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", s.channel).Scan(&killed); err != nil || !killed {
 		t.Fatalf("pg_terminate_backend: %v, %v", killed, err)
 	}
-	waitUntil(t, "Live() false", func() bool { return !l.Live() })
+	wait.For(t, 10*time.Second, "Live() false", func() bool { return !l.Live() })
 	rec.reset()
 
 	// Writes during the outage: their notifications are lost.
@@ -436,7 +437,7 @@ func TestReconnect(t *testing.T) {
 	}
 
 	sw.off.Store(false)
-	waitUntil(t, "Live() again", l.Live)
+	wait.For(t, 10*time.Second, "Live() again", l.Live)
 	if got := rec.all(); !slices.Contains(got, "tag table:flavors") {
 		t.Errorf("after reconnecting, invalidated %q, want every table's tag", got)
 	}
@@ -461,10 +462,10 @@ func TestInvalidationFailure(t *testing.T) {
 
 	rec.fail.Store(true)
 	s.exec("UPDATE flavors SET name = 'X' WHERE slug = 'vanilla'")
-	waitUntil(t, "Live() false", func() bool { return !l.Live() })
+	wait.For(t, 10*time.Second, "Live() false", func() bool { return !l.Live() })
 	rec.reset()
 	rec.fail.Store(false)
-	waitUntil(t, "Live() again", l.Live)
+	wait.For(t, 10*time.Second, "Live() again", l.Live)
 	if got := rec.all(); !slices.Contains(got, "tag table:flavors") {
 		t.Errorf("after recovering, invalidated %q, want every table's tag", got)
 	}

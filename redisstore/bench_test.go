@@ -52,7 +52,7 @@ func BenchmarkStores(b *testing.B) {
 		}},
 		{"redis-local", func(b *testing.B) dumper.Store {
 			s := newStore(b, redisstore.Options{Timeout: time.Second})
-			eventually(b, 5*time.Second, s.LocalTierInUse)
+			waitLocal(b, s)
 			return s
 		}},
 	}
@@ -138,7 +138,7 @@ func BenchmarkLocalTierLag(b *testing.B) {
 	prefix := uniquePrefix(b)
 	a := newStore(b, redisstore.Options{Prefix: prefix, Strict: true, Timeout: time.Second})
 	bs := newStore(b, redisstore.Options{Prefix: prefix, Timeout: time.Second})
-	eventually(b, 5*time.Second, bs.LocalTierInUse)
+	waitLocal(b, bs)
 	ctx := b.Context()
 	lags := make([]time.Duration, 0, b.N)
 	for b.Loop() {

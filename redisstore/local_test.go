@@ -2,12 +2,12 @@ package redisstore_test
 
 import (
 	"context"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/dumperhq/dumper"
+	"github.com/dumperhq/dumper/internal/wait"
 	"github.com/dumperhq/dumper/redisstore"
 )
 
@@ -36,7 +36,7 @@ func newLagSetup(t *testing.T, heartbeat time.Duration) lagSetup {
 func (ls lagSetup) fillLocal(t *testing.T, key, tag string) {
 	t.Helper()
 	ctx := t.Context()
-	eventually(t, 10*time.Second, func() bool {
+	wait.For(t, 10*time.Second, "B to serve "+key+" from memory", func() bool {
 		l, err := ls.b.Get(ctx, key)
 		if err != nil {
 			return false
@@ -60,43 +60,50 @@ func (ls lagSetup) get(ctx context.Context, key string) (found, fromMemory bool)
 	return err == nil && l.Entry != nil, err == nil && l.Entry != nil && ls.b.RoundTrips() == before
 }
 
-// staleFor invalidates tag through A, then reads key through B until B no longer serves
-// it from memory, and returns how long after the invalidation returned the last read that
-// served it from memory started (0 if none did).
-func (ls lagSetup) staleFor(t *testing.T, key, tag string) time.Duration {
+// lastLocalServe reads key through B until B no longer serves it from memory, and returns
+// when the last read that did started (the zero Time if none did). The time is read before
+// each read, so it is earlier than the read's check of B's lease: a bound on it is exact.
+func (ls lagSetup) lastLocalServe(t *testing.T, key string) time.Time {
 	t.Helper()
 	ctx := t.Context()
-	if err := ls.a.Invalidate(ctx, tag); err != nil {
-		t.Fatal(err)
-	}
-	done := time.Now()
-	var last time.Duration
-	for {
-		start := time.Since(done)
+	var last time.Time
+	wait.For(t, 30*time.Second, "B to stop serving "+key+" from memory", func() bool {
+		start := time.Now()
 		found, fromMemory := ls.get(ctx, key)
 		if !fromMemory {
 			if found {
 				t.Fatalf("B read the invalidated entry from Redis")
 			}
-			return last
+			return true
 		}
 		last = start
-		// Let the subscriber run: on a machine with few CPUs, a loop that never yields
-		// delays the very message it waits for by a scheduler time slice (10 ms).
-		runtime.Gosched()
-		if start > 30*time.Second {
-			t.Fatalf("B still serves the invalidated entry from memory after %v", start)
-		}
-	}
+		return false
+	})
+	return last
 }
 
-// leaseMargin absorbs scheduling delays on a loaded machine between the lease check and the
-// moment the test records the serve; a lease twice as long as stated exceeds it.
-const leaseMargin = 150 * time.Millisecond
+// staleFor invalidates tag through A, then reads key through B until B no longer serves it
+// from memory, and returns how long after the invalidation returned the last read that
+// served it from memory started (0 if none did).
+func (ls lagSetup) staleFor(t *testing.T, key, tag string) time.Duration {
+	t.Helper()
+	if err := ls.a.Invalidate(t.Context(), tag); err != nil {
+		t.Fatal(err)
+	}
+	done := time.Now()
+	if last := ls.lastLocalServe(t, key); !last.IsZero() {
+		return last.Sub(done)
+	}
+	return 0
+}
 
 // TestLocalTierLeaseOnStalledLink: when B's link to Redis stalls without breaking, B stops
 // serving its local copies within the lease (twice the heartbeat) of the stall, so an
 // invalidation made meanwhile through A is outlived by at most that.
+//
+// The bound is exact, with no margin for a slow machine: every heartbeat that reached B was
+// sent before the stall, so B's lease ends less than a lease after it, and a read that
+// starts later cannot be served from memory.
 func TestLocalTierLeaseOnStalledLink(t *testing.T) {
 	t.Parallel()
 	const heartbeat = 100 * time.Millisecond
@@ -104,10 +111,16 @@ func TestLocalTierLeaseOnStalledLink(t *testing.T) {
 	ls := newLagSetup(t, heartbeat)
 	ls.fillLocal(t, "k", "/k")
 	ls.proxy.Pause()
-	stale := ls.staleFor(t, "k", "/k")
-	t.Logf("stale serves for %v after the invalidation (lease %v)", stale, lease)
-	if stale > lease+leaseMargin {
-		t.Errorf("B served an invalidated local copy %v after the invalidation over a stalled link, want at most the lease %v (+ margin)", stale, lease)
+	stalled := time.Now()
+	if err := ls.a.Invalidate(t.Context(), "/k"); err != nil {
+		t.Fatal(err)
+	}
+	if last := ls.lastLocalServe(t, "k"); !last.IsZero() {
+		served := last.Sub(stalled)
+		t.Logf("B served its local copy for %v after the stall (lease %v)", served, lease)
+		if served >= lease {
+			t.Errorf("B served an invalidated local copy in a read that started %v after its link stalled, want less than the lease %v", served, lease)
+		}
 	}
 	if ls.b.LocalTierInUse() {
 		t.Error("local tier reported in use over a stalled link")
@@ -119,9 +132,14 @@ func TestLocalTierLeaseOnStalledLink(t *testing.T) {
 	}
 }
 
-// TestLocalTierStaleBound: over a healthy link, B never serves a local copy of an entry
-// later than the lease after A's invalidation returned; in practice within the pub/sub
-// delivery time.
+// TestLocalTierStaleBound: over a healthy link, B never serves a local copy of an entry in a
+// read that started a lease or more after A's invalidation returned; in practice it stops
+// within the pub/sub delivery time.
+//
+// The bound is exact, with no margin for a slow machine: a heartbeat sent after the
+// invalidation returned reaches B after the invalidation's message (one channel delivers in
+// order), so until that message has arrived B's lease rests on heartbeats sent before, and
+// ends less than a lease after the invalidation.
 func TestLocalTierStaleBound(t *testing.T) {
 	t.Parallel()
 	const heartbeat = 100 * time.Millisecond
@@ -135,7 +153,7 @@ func TestLocalTierStaleBound(t *testing.T) {
 	slices.Sort(lags)
 	t.Logf("last stale serve after the invalidation returned: p50 %v, p99 %v, max %v (lease %v)",
 		lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1], lease)
-	if max := lags[len(lags)-1]; max > lease+leaseMargin {
-		t.Errorf("B served an invalidated local copy %v after the invalidation, want at most the lease %v (+ margin)", max, lease)
+	if max := lags[len(lags)-1]; max >= lease {
+		t.Errorf("B served an invalidated local copy in a read that started %v after the invalidation returned, want less than the lease %v", max, lease)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/internal/testservice"
+	"github.com/dumperhq/dumper/internal/wait"
 	"github.com/dumperhq/dumper/redisstore"
 	"github.com/dumperhq/dumper/storetest"
 )
@@ -204,14 +205,14 @@ func TestTwoInstancesLocalTier(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := fmt.Sprintf("v%d fr", i+1)
-		eventually(t, 5*time.Second, func() bool { return b.get(t, "/vary", "fr").Body.String() == want })
+		wait.For(t, 5*time.Second, "B to serve "+want, func() bool { return b.get(t, "/vary", "fr").Body.String() == want })
 	}
 }
 
 // waitLocal waits until s's local tier is subscribed and in use.
-func waitLocal(t *testing.T, s *redisstore.Store) {
+func waitLocal(t testing.TB, s *redisstore.Store) {
 	t.Helper()
-	eventually(t, 5*time.Second, s.LocalTierInUse)
+	wait.For(t, 5*time.Second, "the local tier in use", s.LocalTierInUse)
 }
 
 // TestOwnInvalidationIsImmediate: an invalidation through an instance reaches its own local
@@ -244,7 +245,7 @@ func TestForeignAndCorruptValuesAreMisses(t *testing.T) {
 	a.get(t, "/p")
 	raw := rawClient(t, addr)
 	var keys []string
-	eventually(t, time.Second, func() bool {
+	wait.For(t, time.Second, "one entry key in Redis", func() bool {
 		keys, _ = raw.Do(t.Context(), raw.B().Keys().Pattern("{"+prefix+"}:e:*").Build()).AsStrSlice()
 		return len(keys) == 1
 	})
@@ -273,7 +274,7 @@ func TestForeignAndCorruptValuesAreMisses(t *testing.T) {
 		// A stamp that was missing or not ours is recreated at the clock by the store, which
 		// refuses the entry if it was born before (it cannot tell what the stamp said): the
 		// next miss stores it.
-		eventually(t, time.Second, func() bool { return hit(a.get(t, "/p")) })
+		wait.For(t, time.Second, fmt.Sprintf("a hit on /p after %v", cmd), func() bool { return hit(a.get(t, "/p")) })
 		if n := s.Errors() - errs; n != 0 {
 			t.Errorf("after %v: %d store errors, want none", cmd, n)
 		}
@@ -313,7 +314,7 @@ func TestClockLossReachesLocalTiers(t *testing.T) {
 	if _, err := ls.a.Get(t.Context(), "other"); err != nil { // recreates the clock
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() bool {
+	wait.For(t, 5*time.Second, "B to forget k", func() bool {
 		found, _ := ls.get(t.Context(), "k")
 		return !found
 	})
@@ -367,6 +368,70 @@ func TestStoreAfterStampEviction(t *testing.T) {
 	}
 }
 
+// TestEntryTTL checks the lifetime each entry is given in Redis: the ttl of the Set, or
+// MaxAge when the ttl is 0 or longer, in whole milliseconds. Redis's own clock cannot be
+// moved, so the test reads the key's PTTL rather than waiting for it to run out: the PTTL is
+// the lifetime minus the time since the Set, which the test measures, so the check is exact
+// however slow the machine. The stamps of the entry's tags must outlive it.
+func TestEntryTTL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		maxAge time.Duration // Options.MaxAge
+		ttl    time.Duration
+		want   time.Duration
+	}{
+		{"ttl", 0, time.Hour, time.Hour},
+		{"ttl with a fraction of a millisecond", 0, time.Hour + 999*time.Microsecond, time.Hour},
+		{"no ttl: MaxAge by default", 0, 0, 24 * time.Hour},
+		{"ttl over MaxAge by default", 0, 48 * time.Hour, 24 * time.Hour},
+		{"no ttl: MaxAge", 2 * time.Hour, 0, 2 * time.Hour},
+		{"ttl under MaxAge", 2 * time.Hour, 90 * time.Minute, 90 * time.Minute},
+		{"ttl over MaxAge", 2 * time.Hour, 3 * time.Hour, 2 * time.Hour},
+	}
+	raw := rawClient(t, redisAddr(t))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			prefix := uniquePrefix(t)
+			s := newStore(t, redisstore.Options{Prefix: prefix, Strict: true, MaxAge: tt.maxAge})
+			ctx := t.Context()
+			l, err := s.Get(ctx, "k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := &dumper.Entry{Status: 200, Body: []byte("x"), Tags: []string{"/k", "t"}, Born: l.Now, Stored: time.Now()}
+			start := time.Now()
+			if err := s.Set(ctx, tt.ttl, dumper.Item{Key: "k", Entry: e}); err != nil {
+				t.Fatal(err)
+			}
+			pttl := func(key string) time.Duration {
+				t.Helper()
+				ms, err := raw.Do(ctx, raw.B().Pttl().Key(key).Build()).AsInt64()
+				if err != nil {
+					t.Fatalf("PTTL %s: %v", key, err)
+				}
+				if ms < 0 {
+					t.Fatalf("PTTL %s = %d: no key, or no lifetime", key, ms)
+				}
+				return time.Duration(ms) * time.Millisecond
+			}
+			got := pttl("{" + prefix + "}:e:k")
+			elapsed := time.Since(start)
+			// Redis counts whole milliseconds: the PTTL may be up to 1 ms short of the
+			// lifetime less the time elapsed.
+			if got > tt.want || got < tt.want-elapsed-time.Millisecond {
+				t.Errorf("PTTL of the entry = %v, %v after a Set with ttl %v; want %v less at most that", got, elapsed, tt.ttl, tt.want)
+			}
+			for _, tag := range e.Tags {
+				if stamp := pttl("{" + prefix + "}:t:" + tag); stamp <= got {
+					t.Errorf("PTTL of the stamp of %q = %v, want more than the entry's %v", tag, stamp, got)
+				}
+			}
+		})
+	}
+}
+
 // TestStartWhileRedisDown: an instance started during an outage comes up; lookups fail
 // open until Redis is reachable, and an invalidation made meanwhile is applied then.
 func TestStartWhileRedisDown(t *testing.T) {
@@ -384,7 +449,7 @@ func TestStartWhileRedisDown(t *testing.T) {
 	}
 	p.Start()
 	raw := rawClient(t, p.Addr())
-	eventually(t, 15*time.Second, func() bool {
+	wait.For(t, 15*time.Second, "a lookup to succeed once Redis is up", func() bool {
 		_, err := s.Get(ctx, "k")
 		return err == nil
 	})
@@ -472,7 +537,7 @@ func TestRedisDown(t *testing.T) {
 				}
 			}
 			p.Thaw()
-			eventually(t, 10*time.Second, func() bool {
+			wait.For(t, 10*time.Second, "a hit once Redis has thawed", func() bool {
 				w := a.get(t, "/p")
 				if w.Body.String() != "v1 " {
 					t.Fatalf("after Redis came back: served %q (%q)", w.Body.String(), w.Header().Get("Cache-Status"))
@@ -488,7 +553,7 @@ func TestRedisDown(t *testing.T) {
 				t.Fatalf("while Redis is down: %d %q", w.Code, w.Body.String())
 			}
 			p.Start()
-			eventually(t, 10*time.Second, func() bool {
+			wait.For(t, 10*time.Second, "a hit once Redis has restarted", func() bool {
 				w := a.get(t, "/p")
 				if w.Body.String() != "v2 " {
 					t.Fatalf("after restart: served %q", w.Body.String())

@@ -2,6 +2,7 @@ package memstore
 
 import (
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -94,57 +95,110 @@ func TestStoreRemoveKeepsNewerValue(t *testing.T) {
 	s.remove("absent", cur) // no-op
 }
 
+// TestStoreTTL runs in a synctest bubble, whose clock moves only when the test sleeps: a
+// value set with a ttl is there until the ttl has passed, to the nanosecond, and gone after.
 func TestStoreTTL(t *testing.T) {
 	t.Parallel()
-	s := newStore(t, 1<<20, 100)
-	const ttl = 20 * time.Millisecond
-	s.Set("short", "v", nil, 0, ttl, 10)
-	s.Set("forever", "v", nil, 0, 0, 10)
-	s.Set("shortened", "v", nil, 0, 0, 10)
-	s.Set("shortened", "v", nil, 0, ttl, 10) // replacing takes the new ttl
-	s.Set("lengthened", "v", nil, 0, ttl, 10)
-	s.Set("lengthened", "v", nil, 0, 0, 10)
-	for _, k := range []string{"short", "shortened"} {
-		eventually(t, k+" expired", func() bool { return !get(s, k).ok })
-	}
-	for _, k := range []string{"forever", "lengthened"} {
-		if !get(s, k).ok {
-			t.Errorf("%q expired; it was last set with no ttl", k)
+	synctest.Test(t, func(t *testing.T) {
+		s := newStore(t, 1<<20, 100)
+		const ttl = 20 * time.Millisecond
+		s.Set("short", "v", nil, 0, ttl, 10)
+		s.Set("forever", "v", nil, 0, 0, 10)
+		s.Set("shortened", "v", nil, 0, 0, 10)
+		s.Set("shortened", "v", nil, 0, ttl, 10) // replacing takes the new ttl
+		s.Set("lengthened", "v", nil, 0, ttl, 10)
+		s.Set("lengthened", "v", nil, 0, 0, 10)
+		s.Set("later", "v", nil, 0, 0, 10)
+
+		time.Sleep(ttl / 2)
+		s.Set("later", "v", nil, 0, ttl, 10) // its ttl runs from this Set
+		time.Sleep(ttl/2 - time.Nanosecond)
+		for _, k := range []string{"short", "shortened", "lengthened", "forever", "later"} {
+			if got, want := get(s, k), (lookup{v: "v", ok: true}); got != want {
+				t.Errorf("Get(%q) 1ns before the ttl ran out = %+v, want %+v", k, got, want)
+			}
 		}
-	}
+
+		time.Sleep(2 * time.Nanosecond)
+		for _, k := range []string{"short", "shortened"} {
+			if got, want := get(s, k), (lookup{stale: true}); got != want {
+				t.Errorf("Get(%q) 1ns after the ttl ran out = %+v, want %+v", k, got, want)
+			}
+			// The expired value was removed: the next lookup is a plain miss.
+			if got := get(s, k); got != (lookup{}) {
+				t.Errorf("second Get(%q) after the ttl = %+v, want the zero lookup", k, got)
+			}
+		}
+		for _, k := range []string{"forever", "lengthened", "later"} {
+			if !get(s, k).ok {
+				t.Errorf("%q expired; it was last set with no ttl, or with one that has not run out", k)
+			}
+		}
+		if got := s.Evictions(); got != 2 {
+			t.Errorf("Evictions() = %d after 2 values expired, want 2", got)
+		}
+
+		time.Sleep(ttl / 2)
+		if got := get(s, "later"); got.ok || !got.stale {
+			t.Errorf("Get(%q) after its own ttl = %+v, want a stale lookup", "later", got)
+		}
+		time.Sleep(1000 * time.Hour)
+		for _, k := range []string{"forever", "lengthened"} {
+			if !get(s, k).ok {
+				t.Errorf("%q expired after 1000 h; it was last set with no ttl", k)
+			}
+		}
+	})
 }
 
+// TestStoreWeight runs in a synctest bubble: synctest.Wait returns once the cache's
+// maintenance and its deletion callbacks, which run on goroutines of their own, are done, so
+// the figures are checked when they are final rather than polled for.
 func TestStoreWeight(t *testing.T) {
 	t.Parallel()
-	const maxBytes = 10_000
-	s := newStore(t, maxBytes, 100)
-	s.Set("a", "v", nil, 0, 0, 1000)
-	s.Set("b", "v", nil, 0, 0, 2000)
-	// The figures are updated by the cache's maintenance, a little after the writes.
-	eventually(t, "Bytes() = 3000", func() bool { return s.Bytes() == 3000 })
-	if got := s.Len(); got != 2 {
-		t.Errorf("Len() = %d, want 2", got)
-	}
-	for i := range 100 {
-		s.Set(string(rune('c'+i)), "v", nil, 0, 0, 1000)
-	}
-	eventually(t, "evictions after writing 10 times the budget", func() bool { return s.Evictions() > 0 })
-	eventually(t, "Bytes() within the budget", func() bool { return s.Bytes() <= maxBytes })
-	// A value heavier than the whole budget is not kept.
-	s.Set("huge", "v", nil, 0, 0, 1<<40)
-	eventually(t, "the value heavier than the budget dropped", func() bool { return !get(s, "huge").ok })
-	if got := s.Bytes(); got > maxBytes {
-		t.Errorf("Bytes() = %d, over the budget %d", got, maxBytes)
-	}
-}
-
-// eventually waits until cond holds, for at most 5s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("still not %s after 5s", what)
+	synctest.Test(t, func(t *testing.T) {
+		const maxBytes = 10_000
+		s := newStore(t, maxBytes, 100)
+		settle := func() {
+			s.Settle()
+			synctest.Wait()
 		}
-		time.Sleep(time.Millisecond)
-	}
+		s.Set("a", "v", nil, 0, 0, 1000)
+		s.Set("b", "v", nil, 0, 0, 2000)
+		settle()
+		if got := s.Bytes(); got != 3000 {
+			t.Errorf("Bytes() = %d, want 3000", got)
+		}
+		if got := s.Len(); got != 2 {
+			t.Errorf("Len() = %d, want 2", got)
+		}
+		const more = 100
+		for i := range more {
+			s.Set(string(rune('c'+i)), "v", nil, 0, 0, 1000)
+		}
+		settle()
+		if s.Evictions() == 0 {
+			t.Error("no eviction after writing 10 times the budget")
+		}
+		if got := s.Bytes(); got > maxBytes {
+			t.Errorf("Bytes() = %d, over the budget %d", got, maxBytes)
+		}
+		// Every value written is either held or was evicted.
+		if held, evicted := s.Len(), s.Evictions(); uint64(held)+evicted != 2+more {
+			t.Errorf("Len() %d + Evictions() %d = %d, want the %d values written", held, evicted, uint64(held)+evicted, 2+more)
+		}
+		// A value heavier than the whole budget is not kept.
+		before := s.Evictions()
+		s.Set("huge", "v", nil, 0, 0, 1<<40)
+		settle()
+		if get(s, "huge").ok {
+			t.Error("a value heavier than the budget was kept")
+		}
+		if got := s.Evictions(); got != before+1 {
+			t.Errorf("Evictions() = %d after the value heavier than the budget, want %d", got, before+1)
+		}
+		if got := s.Bytes(); got > maxBytes {
+			t.Errorf("Bytes() = %d, over the budget %d", got, maxBytes)
+		}
+	})
 }

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dumperhq/dumper/internal/wait"
 )
 
 // RedisProcess is a redis-server a test started itself, on a free port, to stop, freeze and
@@ -54,23 +56,21 @@ func (p *RedisProcess) Start() {
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", p.Addr(), 100*time.Millisecond)
-		if err == nil {
-			fmt.Fprint(c, "PING\r\n")
-			buf := make([]byte, 7)
-			_ = c.SetReadDeadline(time.Now().Add(time.Second))
-			n, _ := c.Read(buf)
-			c.Close()
-			if string(buf[:n]) == "+PONG\r\n" {
-				return
-			}
+	var err error
+	pong := func() bool {
+		var c net.Conn
+		if c, err = net.DialTimeout("tcp", p.Addr(), 100*time.Millisecond); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("redis-server on port %d did not start: %v", p.port, err)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval
+		defer c.Close()
+		fmt.Fprint(c, "PING\r\n")
+		buf := make([]byte, 7)
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		n, _ := c.Read(buf)
+		return string(buf[:n]) == "+PONG\r\n"
+	}
+	if !wait.Until(10*time.Second, pong) {
+		p.t.Fatalf("redis-server on port %d did not start: %v", p.port, err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dumperhq/dumper/cmd/internal/icecream"
+	"github.com/dumperhq/dumper/internal/wait"
 	"github.com/dumperhq/dumper/pgnotify"
 	"github.com/jackc/pgx/v5"
 )
@@ -55,7 +56,7 @@ func TestNotify(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	waitFor(t, "the listener", l.Live)
+	wait.For(t, 10*time.Second, "the listener live", l.Live)
 
 	// Vanilla comes in small and medium; chocolate in medium and large.
 	s.warm("/", "/icecream/vanilla", "/icecream/chocolate", "/sizes/small", "/sizes/medium", "/sizes/large")
@@ -69,7 +70,7 @@ func TestNotify(t *testing.T) {
 	// invalidation has then been made, in one call for all the pages of one change.
 	fresh := func(path, want string) {
 		t.Helper()
-		waitFor(t, path+" to show "+want, func() bool { return strings.Contains(s.get(path, "").Body, want) })
+		wait.For(t, 10*time.Second, path+" to show "+want, func() bool { return strings.Contains(s.get(path, "").Body, want) })
 	}
 
 	exec("UPDATE ice_creams SET name = 'Vanilla Bean' WHERE slug = 'vanilla'")
@@ -103,16 +104,4 @@ func TestNotify(t *testing.T) {
 	fresh("/sizes/large", ">Huge<")
 	shows(t, "/icecream/chocolate", s.miss("/icecream/chocolate", ""), "Huge")
 	s.stillHit("/sizes/small", "/sizes/medium", "/icecream/vanilla-bean")
-}
-
-// waitFor polls cond until it holds, or fails the test after a deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond) // polling interval, not an assertion
-	}
 }

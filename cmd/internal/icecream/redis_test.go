@@ -10,6 +10,7 @@ import (
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/cmd/internal/icecream"
 	"github.com/dumperhq/dumper/internal/testservice"
+	"github.com/dumperhq/dumper/internal/wait"
 	"github.com/dumperhq/dumper/redisstore"
 )
 
@@ -29,13 +30,7 @@ func redisShops(t *testing.T, strict bool) (a, b *shop) {
 		}
 		t.Cleanup(func() { _ = rs.Close() })
 		if !strict {
-			deadline := time.Now().Add(10 * time.Second)
-			for !rs.LocalTierInUse() {
-				if time.Now().After(deadline) {
-					t.Fatal("local tier not in use after 10s")
-				}
-				time.Sleep(time.Millisecond)
-			}
+			wait.For(t, 10*time.Second, "the local tier in use", rs.LocalTierInUse)
 		}
 		shops[i] = serveShop(t, icecream.SQLite(path), i == 0, dumper.Options{Store: rs})
 		// Behind a load balancer both instances see the site's host.
@@ -87,15 +82,9 @@ func TestTwoInstancesLocalTier(t *testing.T) {
 		b.hit("/icecream/vanilla", "") // in B's memory
 		a.write(http.MethodPatch, "/api/icecream/vanilla", `{"name":"`+name+`"}`, http.StatusOK)
 		written := time.Now()
-		for {
-			r := b.get("/icecream/vanilla", "")
-			if strings.Contains(r.Body, ">"+name+"<") {
-				break
-			}
-			if time.Since(written) > 10*time.Second {
-				t.Fatalf("B still serves the old page 10s after the write")
-			}
-		}
+		wait.For(t, 10*time.Second, "B to serve "+name, func() bool {
+			return strings.Contains(b.get("/icecream/vanilla", "").Body, ">"+name+"<")
+		})
 		worst = max(worst, time.Since(written))
 		a.hit("/icecream/vanilla", "")
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dumperhq/dumper/internal/testservice"
+	"github.com/dumperhq/dumper/internal/wait"
 )
 
 // background runs l with 8 readers and writers until the returned stop is called; stop
@@ -25,7 +26,7 @@ func background(l *load, writers int, pace time.Duration) (stop func()) {
 func grows(t *testing.T, what string, counter interface{ Load() int64 }, n int64) {
 	t.Helper()
 	from := counter.Load()
-	waitUntil(t, 30*time.Second, what, func() bool { return counter.Load() >= from+n })
+	wait.For(t, 30*time.Second, what, func() bool { return counter.Load() >= from+n })
 }
 
 // TestFaultRedisRestart kills the Redis server of a two-instance strict setup mid-load and
@@ -100,14 +101,14 @@ func TestFaultListenerKilled(t *testing.T) {
 		if err != nil || !killed {
 			t.Fatalf("pg_terminate_backend of the listener: %v, %v", killed, err)
 		}
-		waitUntil(t, 10*time.Second, "the listener to notice", func() bool { return !s.listener.Live() })
+		wait.For(t, 10*time.Second, "the listener to notice", func() bool { return !s.listener.Live() })
 		for range 3 {
 			l.write(t.Context(), rng, true)
 			if !s.listener.Live() {
 				duringOutage++
 			}
 		}
-		waitUntil(t, 10*time.Second, "the listener to reconnect", s.listener.Live)
+		wait.For(t, 10*time.Second, "the listener to reconnect", s.listener.Live)
 		grows(t, "hits after the listener reconnected", &l.hits, 50)
 	}
 	stop()

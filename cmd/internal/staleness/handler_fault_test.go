@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dumperhq/dumper"
+	"github.com/dumperhq/dumper/internal/wait"
 )
 
 // faultServer serves h behind a memory cache (outer wraps the cache's middleware, if not
@@ -109,12 +110,12 @@ func TestFaultHandlerPanics(t *testing.T) {
 	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	first := make(chan result, 1)
 	go func() { first <- fetch(ctx, fresh, srv.URL+"/boom") }()
-	waitUntil(t, 10*time.Second, "the first render", func() bool { return calls.Load() == 1 })
+	wait.For(t, 10*time.Second, "the first render", func() bool { return calls.Load() == 1 })
 	results := make(chan result, waiters)
 	for range waiters {
 		go func() { results <- fetch(ctx, client, srv.URL+"/boom") }()
 	}
-	waitUntil(t, 10*time.Second, "the requests to wait for the render", func() bool {
+	wait.For(t, 10*time.Second, "the requests to wait for the render", func() bool {
 		return cache.Stats().Coalesced >= waiters
 	})
 	close(release)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dumperhq/dumper/cmd/internal/staleness"
+	"github.com/dumperhq/dumper/internal/wait"
 )
 
 // flavors are the entities: their names carry a version, "vanilla v12".
@@ -272,8 +273,7 @@ func (l *load) run(ctx context.Context, readers, writers int, pace time.Duration
 func (l *load) settle(within time.Duration) staleness.Report {
 	l.t.Helper()
 	ctx := context.WithoutCancel(l.t.Context())
-	deadline := time.Now().Add(within)
-	for {
+	settled := wait.Until(within, func() bool {
 		fresh := true
 		for _, in := range l.s.instances {
 			for i := range pages {
@@ -286,13 +286,10 @@ func (l *load) settle(within time.Duration) staleness.Report {
 				}
 			}
 		}
-		if fresh {
-			break
-		}
-		if time.Now().After(deadline) {
-			l.t.Errorf("pages still do not show the last writes %v after the load stopped", within)
-			break
-		}
+		return fresh
+	})
+	if !settled {
+		l.t.Errorf("pages still do not show the last writes %v after the load stopped", within)
 	}
 	writes, reads := l.h.Ops()
 	rep, err := staleness.Check(writes, reads)

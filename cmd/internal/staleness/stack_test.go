@@ -13,6 +13,7 @@ import (
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/cmd/internal/icecream"
 	"github.com/dumperhq/dumper/internal/testservice"
+	"github.com/dumperhq/dumper/internal/wait"
 	"github.com/dumperhq/dumper/pgnotify"
 	"github.com/dumperhq/dumper/redisstore"
 	"github.com/jackc/pgx/v5"
@@ -118,7 +119,7 @@ func redisStack(t *testing.T, addr string, strict bool, timeout time.Duration) *
 		}
 		t.Cleanup(func() { _ = rs.Close() })
 		if !strict {
-			waitUntil(t, 10*time.Second, "the local tier in use", rs.LocalTierInUse)
+			wait.For(t, 10*time.Second, "the local tier in use", rs.LocalTierInUse)
 		}
 		in := serve(t, name, db, newCache(t, dumper.Options{Store: rs}))
 		in.store = rs
@@ -178,7 +179,7 @@ func postgresStack(t *testing.T, minBackoff time.Duration) *stack {
 			t.Errorf("listener: %v", err)
 		}
 	})
-	waitUntil(t, 10*time.Second, "the listener live", l.Live)
+	wait.For(t, 10*time.Second, "the listener live", l.Live)
 
 	pconfig, err := pgxpool.ParseConfig("")
 	if err != nil {
@@ -219,16 +220,4 @@ func (h dropCanceled) Handle(ctx context.Context, r slog.Record) error {
 		return nil
 	}
 	return h.Handler.Handle(ctx, r)
-}
-
-// waitUntil polls cond until it holds, or fails the test after d.
-func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting %v for %s", d, what)
-		}
-		time.Sleep(time.Millisecond) // polling interval, not an assertion
-	}
 }
