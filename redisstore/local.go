@@ -337,7 +337,7 @@ func (lt *localTier) onUnreadable(sess uint64, msg string) {
 	lt.resumeAfter = lt.since()
 	lt.off(offUnreadableMessage)
 	lt.warnLimited("unreadable", "redisstore: unreadable message on the invalidation channel; local tier emptied and off until a heartbeat comes back",
-		"reason", offUnreadableMessage.String(), "msg", excerpt(msg))
+		"reason", offUnreadableMessage.String(), "payload", excerpt(msg))
 	select {
 	case lt.probe <- struct{}{}:
 	default:
@@ -349,7 +349,7 @@ func (lt *localTier) onForeign(msg string) {
 	lt.ctl.Lock()
 	defer lt.ctl.Unlock()
 	lt.foreign.Add(1)
-	lt.warnLimited("foreign", "redisstore: ignored a message on the invalidation channel that is not this store's", "msg", excerpt(msg))
+	lt.warnLimited("foreign", "redisstore: ignored a message on the invalidation channel that is not this store's", "payload", excerpt(msg))
 }
 
 // warnLimited logs msg at Warn unless a warning of the same kind was logged less than

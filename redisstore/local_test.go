@@ -278,7 +278,7 @@ func TestLocalTierIgnoresForeignMessages(t *testing.T) {
 		}
 	}
 	// One warning, then at most one every 10 s saying how many were left out.
-	if log := ls.log.String(); !warned(log, "not this store's", "msg=hello") {
+	if log := ls.log.String(); !warned(log, "not this store's", "payload=hello") {
 		t.Errorf("foreign message not logged at Warn:\n%s", log)
 	}
 }
