@@ -16,6 +16,11 @@ type Stats struct {
 	Entries   int64  // entries held by the store
 	Bytes     int64  // bytes they use
 	Evictions uint64 // entries the store dropped for space or age
+
+	// The store's local tier, if it has one: see [StoreStats].
+	LocalTierOff      map[string]uint64 // times it stopped serving, by reason
+	ChannelUnreadable uint64            // unreadable invalidation messages
+	ChannelForeign    uint64            // foreign messages on the invalidation channel
 }
 
 type counters struct {
@@ -36,6 +41,7 @@ func (c *Cache) Stats() Stats {
 	if ss, ok := c.store.(interface{ Stats() StoreStats }); ok {
 		st := ss.Stats()
 		s.Entries, s.Bytes, s.Evictions = st.Entries, st.Bytes, st.Evictions
+		s.LocalTierOff, s.ChannelUnreadable, s.ChannelForeign = st.LocalTierOff, st.ChannelUnreadable, st.ChannelForeign
 	}
 	return s
 }

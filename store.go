@@ -69,4 +69,11 @@ type StoreStats struct {
 	Entries   int64  // entries held now
 	Bytes     int64  // approximate memory or storage they use
 	Evictions uint64 // entries dropped to stay within the budget or because they expired
+
+	// For a shared store that keeps copies in process memory (redisstore's local tier); zero
+	// otherwise. LocalTierOff counts the times that tier stopped serving, by a reason from a
+	// short fixed list the store documents; nil if it has no such tier.
+	LocalTierOff      map[string]uint64
+	ChannelUnreadable uint64 // invalidation messages it could not read (each emptied the tier)
+	ChannelForeign    uint64 // messages on its invalidation channel that were not its own (ignored)
 }

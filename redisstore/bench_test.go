@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dumperhq/dumper"
+	"github.com/dumperhq/dumper/internal/wait"
 	"github.com/dumperhq/dumper/redisstore"
 )
 
@@ -181,4 +182,70 @@ func BenchmarkLocalTierLag(b *testing.B) {
 	b.ReportMetric(float64(lags[len(lags)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lags[len(lags)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64(lags[len(lags)-1].Microseconds()), "max-µs")
+}
+
+// BenchmarkLocalTierAfterBadMessage serves a hit from the local tier through the cache, as
+// BenchmarkStores does, on a healthy tier and after a message the tier cannot use was
+// published on its channel (foreign text; a corrupt message shaped like an invalidation)
+// and the tier is back on: a hit must cost what it cost before, with no round trip.
+// back-on-µs is how long the tier was off after the message.
+//
+//	go test -run '^$' -bench LocalTierAfterBadMessage -benchmem ./redisstore/
+func BenchmarkLocalTierAfterBadMessage(b *testing.B) {
+	body := bytes.Repeat([]byte("<p>Stracciatella</p>\n"), 4096/21+1)[:4096]
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Vary", "Accept-Language")
+		w.Write(body)
+	})
+	for _, bad := range []struct{ name, msg string }{
+		{"healthy", ""},
+		{"after-foreign", "hello from another program"},
+		{"after-unreadable", "c not-a-clock\n/p"},
+	} {
+		b.Run(bad.name, func(b *testing.B) {
+			prefix := uniquePrefix(b)
+			s := newStore(b, redisstore.Options{Prefix: prefix, Timeout: time.Second})
+			wait.For(b, 5*time.Second, "the local tier on", s.LocalTierInUse)
+			c, _ := dumper.New(dumper.Options{Store: s})
+			h := c.Middleware(page)
+			w, r := &discard{h: http.Header{}}, httptest.NewRequest("GET", "/p", nil)
+			r.Header.Set("Accept-Language", "fr")
+			serve := func() {
+				for range 3 { // a miss or a hit from Redis, then hits from the local tier
+					w.reset()
+					h.ServeHTTP(w, r)
+				}
+			}
+			serve()
+			var backOn time.Duration
+			if bad.msg != "" {
+				raw := rawClient(b, redisAddr(b))
+				before := s.Stats()
+				if err := raw.Do(b.Context(), raw.B().Publish().Channel("{"+prefix+"}:inv").Message(bad.msg).Build()).Error(); err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				wait.For(b, 5*time.Second, "the tier back on", func() bool {
+					st := s.Stats()
+					return st.ChannelForeign+st.ChannelUnreadable > before.ChannelForeign+before.ChannelUnreadable && s.LocalTierInUse()
+				})
+				backOn = time.Since(start)
+				serve()
+			}
+			trips := s.RoundTrips()
+			b.ReportAllocs()
+			for b.Loop() {
+				w.reset()
+				h.ServeHTTP(w, r)
+			}
+			if got := w.h.Get("Cache-Status"); got != "dumper; hit" {
+				b.Fatalf("Cache-Status %q", got)
+			}
+			b.ReportMetric(float64(s.RoundTrips()-trips)/float64(b.N), "roundtrips/op")
+			if bad.msg != "" {
+				b.ReportMetric(float64(backOn.Microseconds()), "back-on-µs")
+			}
+		})
+	}
 }

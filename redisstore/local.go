@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,11 +29,27 @@ import (
 // and may serve until that time plus the lease. Each hit checks the lease against the
 // monotonic clock, so however the link fails, a local copy outlives an invalidation made
 // elsewhere by at most the lease, or by the time the message takes to arrive if it does.
+//
+// Anyone can publish on the channel, so the tier sorts what arrives by its first word (up
+// to the first space or newline). Every message the scripts publish starts with "c" or "f"
+// (scripts.go); a heartbeat starts with "h". A c or f message that does not parse may be an
+// invalidation the tier cannot apply: the tier forgets every entry, moves to a new
+// generation (so that no lookup that started before puts what it read) and stays off until
+// a heartbeat it sent after that message comes back, which proves that the channel delivers
+// readable messages again and that everything published before it has arrived. The
+// subscriber sends that heartbeat at once, so the tier is off for about a round trip. Any
+// other message cannot be an invalidation, since none starts otherwise: it is foreign,
+// counted, logged and ignored; so is a malformed heartbeat (a heartbeat invalidates nothing,
+// and missing one of ours only shortens the lease). A later format must keep the first word
+// c or f for whatever invalidates, or use another channel.
+//
+// Every time the tier stops serving is counted by reason (offReason) and logged at Warn.
 type localTier struct {
 	mem       *memstore.Store[*dumper.Entry]
 	heartbeat time.Duration
 	lease     time.Duration
 	id        string // this process's heartbeat payload
+	log       *slog.Logger
 
 	// state is generation<<1 | in-use. A lookup that starts while the tier is in use may
 	// add what it reads from Redis only if the generation has not moved since: otherwise it
@@ -42,16 +59,71 @@ type localTier struct {
 
 	epoch      time.Time    // origin of the monotonic times below
 	leaseUntil atomic.Int64 // the tier serves while since() < leaseUntil
+
+	// ctl serializes switching the tier on and off, and guards the fields below. The tier is
+	// in use while the current subscription is confirmed and resumeAfter < 0.
+	ctl       sync.Mutex
+	sessions  uint64 // subscriptions begun
+	session   uint64 // the current subscription's number; 0 between subscriptions
+	confirmed bool   // Redis confirmed the current subscription
+	// resumeAfter, when not negative, keeps the tier off after an unreadable message until a
+	// heartbeat of ours sent after that since() value comes back.
+	resumeAfter int64
+	warned      map[string]warnState // rate-limited warnings, by kind
+
+	probe chan struct{} // asks the subscriber for a heartbeat now
+
+	offs                [numOffReasons]atomic.Uint64
+	unreadable, foreign atomic.Uint64
 }
 
-func newLocalTier(maxBytes int64, heartbeat time.Duration) (*localTier, error) {
+// offReason is why the local tier stopped serving. Its names are the keys of
+// [dumper.StoreStats.LocalTierOff].
+type offReason uint8
+
+const (
+	offSubscribeFailed   offReason = iota // SUBSCRIBE failed (after Redis had confirmed it)
+	offSubscriptionLost                   // the subscription's connection failed, or Redis ended it
+	offLeaseLapsed                        // no heartbeat came back within the lease
+	offUnreadableMessage                  // a message shaped like an invalidation did not parse
+	numOffReasons
+	offClosed = numOffReasons // the store is closing: neither counted nor logged
+)
+
+func (r offReason) String() string {
+	switch r {
+	case offSubscribeFailed:
+		return "subscribe-failed"
+	case offSubscriptionLost:
+		return "subscription-lost"
+	case offLeaseLapsed:
+		return "lease-lapsed"
+	case offUnreadableMessage:
+		return "unreadable-message"
+	}
+	return "closed"
+}
+
+// warnEvery spaces the warnings about messages on the channel, which anyone can send at any
+// rate; each warning says how many were left out since the last.
+const warnEvery = 10 * time.Second
+
+type warnState struct {
+	at         int64 // since() when the last one was logged
+	suppressed int
+}
+
+func newLocalTier(maxBytes int64, heartbeat time.Duration, log *slog.Logger) (*localTier, error) {
 	mem, err := memstore.New[*dumper.Entry](maxBytes, int(max(maxBytes>>10, 1024)))
 	if err != nil {
 		return nil, err
 	}
 	var b [8]byte
 	rand.Read(b[:])
-	return &localTier{mem: mem, heartbeat: heartbeat, lease: 2 * heartbeat, id: hex.EncodeToString(b[:]), epoch: time.Now()}, nil
+	return &localTier{
+		mem: mem, heartbeat: heartbeat, lease: 2 * heartbeat, id: hex.EncodeToString(b[:]), log: log,
+		epoch: time.Now(), resumeAfter: -1, warned: make(map[string]warnState), probe: make(chan struct{}, 1),
+	}, nil
 }
 
 // since returns the monotonic time since epoch, in ns.
@@ -88,8 +160,9 @@ func (lt *localTier) put(gen uint64, key string, e *dumper.Entry, ttl time.Durat
 	}
 }
 
-// setInUse switches the tier on or off; either way it starts empty in a new generation.
-func (lt *localTier) setInUse(on bool) {
+// reset switches the tier on or off; either way it starts empty in a new generation. ctl is
+// held.
+func (lt *localTier) reset(on bool) {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
 	v := (lt.state.Load()>>1 + 1) << 1
@@ -98,6 +171,15 @@ func (lt *localTier) setInUse(on bool) {
 	}
 	lt.mem.Clear()
 	lt.state.Store(v)
+}
+
+// off switches the tier off, and counts reason if it was on. ctl is held.
+func (lt *localTier) off(reason offReason) {
+	wasOn := lt.state.Load()&1 == 1
+	lt.reset(false)
+	if wasOn && reason < numOffReasons {
+		lt.offs[reason].Add(1)
+	}
 }
 
 // apply stamps tags at clock value c (with no tags: forgets everything born before c).
@@ -112,36 +194,197 @@ func (lt *localTier) apply(tags []string, c uint64) {
 	lt.mem.InvalidateAt(tags, c)
 }
 
-// onMessage applies one message of the channel: "c <clock>\n<tag>…", "f <clock>" or
-// "h <id> <sent>".
-func (lt *localTier) onMessage(msg string) {
-	head, rest, _ := strings.Cut(msg, "\n")
+// begin starts a subscription and returns its number. The tier is off until Redis confirms
+// it.
+func (lt *localTier) begin() uint64 {
+	lt.ctl.Lock()
+	defer lt.ctl.Unlock()
+	lt.sessions++
+	lt.session, lt.confirmed, lt.resumeAfter = lt.sessions, false, -1
+	lt.leaseUntil.Store(0)
+	lt.reset(false)
+	return lt.session
+}
+
+// onSubscribed: Redis confirmed subscription sess, asked for at sent (a since() value), so
+// every message published since reaches the tier.
+func (lt *localTier) onSubscribed(sess uint64, sent int64) {
+	lt.ctl.Lock()
+	defer lt.ctl.Unlock()
+	if sess != lt.session {
+		return
+	}
+	lt.confirmed = true
+	lt.extendLease(sent + int64(lt.lease))
+	if lt.resumeAfter < 0 {
+		lt.reset(true)
+		lt.log.Info("redisstore: subscribed; local tier on")
+	}
+}
+
+// end ends subscription sess and switches the tier off for reason, logging msg and attrs at
+// Warn unless the store is closing.
+func (lt *localTier) end(sess uint64, reason offReason, msg string, attrs ...any) {
+	lt.ctl.Lock()
+	defer lt.ctl.Unlock()
+	if sess == lt.session {
+		lt.endLocked(reason, msg, attrs...)
+	}
+}
+
+func (lt *localTier) endLocked(reason offReason, msg string, attrs ...any) {
+	lt.session, lt.confirmed = 0, false
+	lt.off(reason)
+	if reason != offClosed {
+		lt.log.Warn(msg, append([]any{"reason", reason.String()}, attrs...)...)
+	}
+}
+
+// leaseLapsed reports whether the lease of confirmed subscription sess has run out, and if
+// so ends the subscription. hbErr is the error of the last heartbeat sent, if any.
+func (lt *localTier) leaseLapsed(sess uint64, hbErr error) bool {
+	lt.ctl.Lock()
+	defer lt.ctl.Unlock()
+	if sess != lt.session || !lt.confirmed || lt.since() < lt.leaseUntil.Load() {
+		return false
+	}
+	attrs := []any{"lease", lt.lease}
+	if hbErr != nil {
+		attrs = append(attrs, "heartbeat_err", hbErr)
+	}
+	lt.endLocked(offLeaseLapsed, "redisstore: no heartbeat came back within the lease; local tier off, resubscribing", attrs...)
+	return true
+}
+
+// onMessage handles one message of subscription sess: "c <clock>\n<tag>…" or "f <clock>"
+// (invalidations), "h <id> <sent>" (a heartbeat), or anything else (foreign).
+func (lt *localTier) onMessage(sess uint64, msg string) {
+	head, rest, multiline := strings.Cut(msg, "\n")
 	kind, arg, _ := strings.Cut(head, " ")
 	switch kind {
-	case "h":
-		id, sent, _ := strings.Cut(arg, " ")
-		if id != lt.id {
-			return
-		}
-		if t, err := strconv.ParseInt(sent, 10, 64); err == nil {
-			lt.extendLease(t + int64(lt.lease))
-		}
-	case "c", "f":
+	case "c":
 		c, err := strconv.ParseUint(arg, 10, 64)
-		if err != nil {
-			// A message we cannot read may be an invalidation we cannot apply.
-			lt.setInUse(false)
+		if err != nil || !multiline {
+			lt.onUnreadable(sess, msg)
 			return
 		}
-		var tags []string
-		if kind == "c" {
-			tags = strings.Split(rest, "\n")
-			if rest == "" {
+		tags := strings.Split(rest, "\n")
+		for _, t := range tags {
+			if t == "" { // never published: Invalidate refuses empty tags
+				lt.onUnreadable(sess, msg)
 				return
 			}
 		}
-		lt.apply(tags, c)
+		lt.mem.InvalidateAt(tags, c)
+	case "f":
+		c, err := strconv.ParseUint(arg, 10, 64)
+		if err != nil || multiline {
+			lt.onUnreadable(sess, msg)
+			return
+		}
+		lt.mem.Forget(c)
+	case "h":
+		id, sent, _ := strings.Cut(arg, " ")
+		t, err := strconv.ParseInt(sent, 10, 64)
+		if err != nil || multiline || len(id) != len(lt.id) {
+			lt.onForeign(msg)
+			return
+		}
+		if id == lt.id {
+			lt.onHeartbeat(sess, t)
+		}
+	default:
+		lt.onForeign(msg)
 	}
+}
+
+// onHeartbeat: one of our heartbeats, sent at sent, came back through subscription sess.
+func (lt *localTier) onHeartbeat(sess uint64, sent int64) {
+	lt.ctl.Lock()
+	defer lt.ctl.Unlock()
+	if sess != lt.session {
+		return
+	}
+	now, until, was := lt.since(), sent+int64(lt.lease), lt.leaseUntil.Load()
+	if lt.state.Load()&1 == 1 && now >= was && now < until {
+		// The lease ran out before this heartbeat came back, and it serves again without the
+		// subscriber having noticed: the tier did not serve meanwhile.
+		lt.offs[offLeaseLapsed].Add(1)
+		lt.log.Warn("redisstore: a heartbeat came back after the lease had run out; local tier was off meanwhile",
+			"reason", offLeaseLapsed.String(), "off_for", time.Duration(now-was), "lease", lt.lease)
+	}
+	lt.extendLease(until)
+	if lt.resumeAfter >= 0 && sent > lt.resumeAfter && lt.confirmed {
+		off := time.Duration(now - lt.resumeAfter)
+		lt.resumeAfter = -1
+		lt.reset(true)
+		lt.log.Info("redisstore: heartbeat back after an unreadable message; local tier on", "after", off)
+	}
+}
+
+// onUnreadable: a message shaped like an invalidation did not parse. It may have condemned
+// any entry: the tier forgets them all and stays off until a heartbeat sent after now comes
+// back; it asks for one at once.
+func (lt *localTier) onUnreadable(sess uint64, msg string) {
+	lt.ctl.Lock()
+	defer lt.ctl.Unlock()
+	defer lt.unreadable.Add(1) // once the tier is off, for tests that wait on it
+	if sess != lt.session {
+		// An older subscription's: whatever it said reaches the current one too, if it was
+		// published after that one began, and cannot concern its entries otherwise.
+		return
+	}
+	lt.resumeAfter = lt.since()
+	lt.off(offUnreadableMessage)
+	lt.warnLimited("unreadable", "redisstore: unreadable message on the invalidation channel; local tier emptied and off until a heartbeat comes back",
+		"reason", offUnreadableMessage.String(), "payload", excerpt(msg))
+	select {
+	case lt.probe <- struct{}{}:
+	default:
+	}
+}
+
+// onForeign: a message that is not ours, and cannot be an invalidation, is ignored.
+func (lt *localTier) onForeign(msg string) {
+	lt.ctl.Lock()
+	defer lt.ctl.Unlock()
+	lt.foreign.Add(1)
+	lt.warnLimited("foreign", "redisstore: ignored a message on the invalidation channel that is not this store's", "payload", excerpt(msg))
+}
+
+// warnLimited logs msg at Warn unless a warning of the same kind was logged less than
+// warnEvery ago. ctl is held.
+func (lt *localTier) warnLimited(kind, msg string, attrs ...any) {
+	w, seen := lt.warned[kind]
+	now := lt.since()
+	if seen && now-w.at < int64(warnEvery) {
+		w.suppressed++
+		lt.warned[kind] = w
+		return
+	}
+	if w.suppressed > 0 {
+		attrs = append(attrs, "suppressed", w.suppressed)
+	}
+	lt.log.Warn(msg, attrs...)
+	lt.warned[kind] = warnState{at: now}
+}
+
+// excerpt shortens a message for a log.
+func excerpt(msg string) string {
+	const n = 80
+	if len(msg) <= n {
+		return msg
+	}
+	return msg[:n] + "…"
+}
+
+// offCounts returns how many times the tier stopped serving, by reason.
+func (lt *localTier) offCounts() map[string]uint64 {
+	m := make(map[string]uint64, numOffReasons)
+	for r := range numOffReasons {
+		m[r.String()] = lt.offs[r].Load()
+	}
+	return m
 }
 
 // subscribe keeps a dedicated connection subscribed to the channel for as long as the store
@@ -172,7 +415,9 @@ func (s *Store) subscribe(ctx context.Context) {
 }
 
 // subscribeOnce subscribes and returns when the subscription is lost, stale, or ctx is done.
-// The tier is switched off before it returns.
+// The tier is switched off before it returns. It sends a heartbeat every Heartbeat, and at
+// once when the tier asks for one, whether the tier is on or not: heartbeats are what
+// switch it back on after an unreadable message.
 func (s *Store) subscribeOnce(ctx context.Context) {
 	lt := s.local
 	client, err := s.conn()
@@ -180,61 +425,75 @@ func (s *Store) subscribeOnce(ctx context.Context) {
 		return
 	}
 	dc, release := client.Dedicate()
+	sess := lt.begin()
+	reason, msg, attrs := offSubscriptionLost, "redisstore: subscription ended; local tier off", []any(nil)
 	broken := true
 	defer func() {
 		// Off first: releasing or closing a connection to a silent peer can block for
 		// seconds (rueidis unsubscribes, or pings before closing, without a deadline).
-		lt.setInUse(false)
+		lt.end(sess, reason, msg, attrs...)
 		if broken {
 			s.wg.Go(dc.Close) // never reused
 		} else {
 			s.wg.Go(release)
 		}
 	}()
-	subscribed := make(chan struct{}, 1)
+	ended := make(chan struct{}, 1) // Redis unsubscribed us
+	sent := lt.since()
 	errc := dc.SetPubSubHooks(rueidis.PubSubHooks{
-		OnMessage: func(m rueidis.PubSubMessage) { lt.onMessage(m.Message) },
+		OnMessage: func(m rueidis.PubSubMessage) { lt.onMessage(sess, m.Message) },
 		OnSubscription: func(sub rueidis.PubSubSubscription) {
-			if sub.Kind == "subscribe" && sub.Channel == s.channel {
+			if sub.Channel != s.channel {
+				return
+			}
+			switch sub.Kind {
+			case "subscribe":
+				lt.onSubscribed(sess, sent)
+			case "unsubscribe":
+				// In the hook, so that the tier is off before anything else is read.
+				lt.end(sess, offSubscriptionLost, "redisstore: Redis ended the subscription; local tier off, resubscribing")
 				select {
-				case subscribed <- struct{}{}:
+				case ended <- struct{}{}:
 				default:
 				}
 			}
 		},
 	})
-	sent := lt.since()
 	sctx, cancel := context.WithTimeout(ctx, max(s.timeout*4, time.Second))
 	err = dc.Do(sctx, dc.B().Subscribe().Channel(s.channel).Build()).Error()
 	cancel()
 	if err != nil {
-		s.log.Warn("redisstore: subscribe failed; local tier off", "err", err)
+		reason, msg, attrs = offSubscribeFailed, "redisstore: subscribe failed; local tier off", []any{"err", err}
 		return
 	}
 	tick := time.NewTicker(lt.heartbeat)
 	defer tick.Stop()
+	var hbErr error
 	for {
 		select {
 		case <-ctx.Done():
-			broken = false
+			broken, reason = false, offClosed
 			return
 		case err := <-errc:
-			s.log.Warn("redisstore: subscription lost; local tier off until it is back", "err", err)
+			msg, attrs = "redisstore: subscription lost; local tier off until resubscribed", []any{"err", err}
 			return
-		case <-subscribed:
-			// Everything published after the SUBSCRIBE was sent reaches us.
-			lt.extendLease(sent + int64(lt.lease))
-			lt.setInUse(true)
-			s.log.Info("redisstore: subscribed; local tier on")
+		case <-ended:
+			return
 		case <-tick.C:
-			if v := lt.state.Load(); v&1 == 1 && lt.since() >= lt.leaseUntil.Load() {
-				s.log.Warn("redisstore: heartbeats missed; local tier off until resubscribed")
+			if lt.leaseLapsed(sess, hbErr) {
 				return
 			}
-			hctx, cancel := context.WithTimeout(ctx, s.timeout)
-			msg := "h " + lt.id + " " + strconv.FormatInt(lt.since(), 10)
-			client.Do(hctx, client.B().Publish().Channel(s.channel).Message(msg).Build())
-			cancel()
+			hbErr = s.sendHeartbeat(ctx, client)
+		case <-lt.probe:
+			hbErr = s.sendHeartbeat(ctx, client)
 		}
 	}
+}
+
+// sendHeartbeat publishes a heartbeat carrying the time it is sent.
+func (s *Store) sendHeartbeat(ctx context.Context, client rueidis.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	msg := "h " + s.local.id + " " + strconv.FormatInt(s.local.since(), 10)
+	return client.Do(ctx, client.B().Publish().Channel(s.channel).Message(msg).Build()).Error()
 }

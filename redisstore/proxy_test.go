@@ -92,6 +92,18 @@ func (p *proxy) Resume() {
 	p.cond.Broadcast()
 }
 
+// Break closes every connection made so far, as when a route is reset or a server
+// restarts; new ones are forwarded as before.
+func (p *proxy) Break() {
+	p.mu.Lock()
+	conns := p.conns
+	p.conns = nil
+	p.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
 func (p *proxy) close() {
 	p.l.Close()
 	p.Resume()

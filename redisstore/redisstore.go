@@ -60,6 +60,12 @@ type Options struct {
 	// lost or the lease runs out, the tier is emptied and bypassed until it is back.
 	// Invalidations made through this instance reach its own local tier before Invalidate
 	// returns.
+	//
+	// Anything published on the channel ({Prefix}:inv) that is not this package's is ignored.
+	// A message that looks like an invalidation but cannot be read empties the tier, which is
+	// bypassed until a heartbeat sent after it has come back: about one round trip. Each time
+	// the tier stops serving is logged at Warn with its reason and counted in Stats
+	// (LocalTierOff, by reason), as are such messages (ChannelForeign, ChannelUnreadable).
 	Strict bool
 
 	// LocalBytes bounds the local tier. Zero means 32 MiB.
@@ -70,7 +76,8 @@ type Options struct {
 	// the longest a local copy can outlive an invalidation made elsewhere. Zero means 500 ms.
 	Heartbeat time.Duration
 
-	// Logger receives errors and recoveries. Nil means no logging.
+	// Logger receives errors and recoveries, and a Warn each time the local tier stops
+	// serving, with its reason. Nil means no logging.
 	Logger *slog.Logger
 }
 
@@ -164,7 +171,7 @@ func New(o Options) (*Store, error) {
 		return nil, err
 	}
 	if !o.Strict {
-		if s.local, err = newLocalTier(cmp(o.LocalBytes, defaultLocal), cmp(o.Heartbeat, defaultHeartbeat)); err != nil {
+		if s.local, err = newLocalTier(cmp(o.LocalBytes, defaultLocal), cmp(o.Heartbeat, defaultHeartbeat), s.log); err != nil {
 			s.records.Close()
 			return nil, err
 		}
@@ -464,13 +471,29 @@ func (s *Store) fail(op string, err error) error {
 	return fmt.Errorf("redisstore: %s: %w", op, err)
 }
 
-// Stats reports the local tier's figures.
+// Stats reports the local tier's figures: what it holds, how many times it stopped serving
+// and why, and the messages on the channel it could not use. In strict mode, all are zero.
+//
+// LocalTierOff has one key per reason, each present from the start:
+//
+//   - "subscription-lost": the subscription's connection failed, or Redis ended it;
+//   - "lease-lapsed": no heartbeat came back within the lease (a stalled link or a slow
+//     Redis);
+//   - "unreadable-message": a message shaped like an invalidation could not be read;
+//   - "subscribe-failed": SUBSCRIBE failed after Redis had confirmed it.
+//
+// A reason is counted when the tier was serving; a failure while it is already off is only
+// logged.
 func (s *Store) Stats() dumper.StoreStats {
-	if s.local == nil {
+	lt := s.local
+	if lt == nil {
 		return dumper.StoreStats{}
 	}
-	s.local.mem.Settle()
-	return dumper.StoreStats{Entries: int64(s.local.mem.Len()), Bytes: s.local.mem.Bytes(), Evictions: s.local.mem.Evictions()}
+	lt.mem.Settle()
+	return dumper.StoreStats{
+		Entries: int64(lt.mem.Len()), Bytes: lt.mem.Bytes(), Evictions: lt.mem.Evictions(),
+		LocalTierOff: lt.offCounts(), ChannelUnreadable: lt.unreadable.Load(), ChannelForeign: lt.foreign.Load(),
+	}
 }
 
 // RoundTrips returns how many scripts the store has sent to Redis, for measuring.

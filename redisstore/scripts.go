@@ -10,6 +10,12 @@ import "github.com/redis/rueidis"
 //	{prefix}:e:<key>   hash: b = born, t = tags joined by "\n", v = the encoded entry
 //	{prefix}:inv       the channel invalidations are published on, for local tiers
 //
+// Every message the scripts publish starts with "c " (a clock value, then the tags, one a
+// line) or "f " (a clock value: the new floor); local tiers also publish heartbeats, "h <id>
+// <sent>". A local tier takes a message whose first word is anything else for another
+// program's and ignores it (local.go), so a later format must keep c or f as the first word
+// of whatever invalidates, or use another channel.
+//
 // An entry is valid while its born is not below the floor and each of its tags has a stamp
 // not above born. A tag without a stamp counts as invalidated: a stamp that is missing when
 // an entry is read was evicted (or never written), and the entries relying on it must go.
