@@ -52,8 +52,12 @@ func runHint(t *testing.T, args []string, tools ...string) {
 	deadline := time.After(30 * time.Second)
 	for !listening || commands == nil || inHint {
 		var line string
+		var ok bool
 		select {
-		case line = <-lines:
+		case line, ok = <-lines:
+			if !ok {
+				t.Fatalf("the demo stopped before printing its hint and listening; hint so far: %q", commands)
+			}
 		case <-deadline:
 			t.Fatalf("no hint and listener after 30s; hint so far: %q", commands)
 		}
@@ -68,8 +72,12 @@ func runHint(t *testing.T, args []string, tools ...string) {
 			listening = true
 		}
 	}
-	if want := 4 + 2*btoi(pg); len(commands) != want {
-		t.Fatalf("hint has %d commands, want %d: %q", len(commands), want, commands)
+	wantCommands := 4
+	if pg {
+		wantCommands += 2
+	}
+	if len(commands) != wantCommands {
+		t.Fatalf("hint has %d commands, want %d: %q", len(commands), wantCommands, commands)
 	}
 
 	newName := regexp.MustCompile(`"name":"([^"]+)"|SET name = '([^']+)'`)
@@ -134,6 +142,7 @@ func startDemo(t *testing.T, args []string) <-chan string {
 	}()
 	lines := make(chan string, 1000)
 	go func() {
+		defer close(lines)
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			select {
@@ -141,7 +150,7 @@ func startDemo(t *testing.T, args []string) <-chan string {
 			default: // nobody reads any more; keep the demo from blocking
 			}
 		}
-		_, _ = io.Copy(io.Discard, pr)
+		_, _ = io.Copy(io.Discard, pr) // a line too long for the scanner
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -159,13 +168,6 @@ func shell(t *testing.T, command string) string {
 	defer cancel()
 	out, _ := exec.CommandContext(ctx, "sh", "-c", command).CombinedOutput()
 	return string(out)
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // TestHintDSN: the psql command of the hint names the database the demo was given, quoted
