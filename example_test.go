@@ -273,3 +273,39 @@ func ExampleNormalizePath() {
 	// /~user/glace
 	// error: true dumper: invalid path "https://example.com/icecream": pass the path alone, without scheme and host
 }
+
+// Path builds the path of a page from raw values, so that a "%" (or a "/", a "?") in a slug
+// is part of the slug. "/product/" + slug would be ambiguous: InvalidatePaths would read
+// "/product/50%41off" as the link to the slug "50Aoff" too, and warn.
+func ExamplePath() {
+	c, err := dumper.New(dumper.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /product/{slug}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s\n", r.PathValue("slug"))
+	})
+	site := c.Middleware(mux)
+	get := func() {
+		w := httptest.NewRecorder()
+		site.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/product/50%2541off", nil))
+		fmt.Printf("%s: %s", w.Header().Get("Cache-Status"), w.Body)
+	}
+
+	fmt.Println(dumper.Path("product", "50%41off"))
+	fmt.Println(dumper.Path("icecream", "crème brûlée"))
+	get()
+	get()
+	if err := c.InvalidatePaths(context.Background(), dumper.Path("product", "50%41off")); err != nil {
+		log.Fatal(err)
+	}
+	get()
+	// Output:
+	// /product/50%2541off
+	// /icecream/cr%C3%A8me%20br%C3%BBl%C3%A9e
+	// dumper; fwd=uri-miss; stored: 50%41off
+	// dumper; hit: 50%41off
+	// dumper; fwd=stale; stored: 50%41off
+}

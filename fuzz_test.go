@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -200,6 +202,98 @@ func FuzzNormalizePath(f *testing.F) {
 		if u, err := url.ParseRequestURI(p); err == nil && u.Opaque == "" && u.Host == "" {
 			if got := pathTag(urlPath(u)); got != n {
 				t.Fatalf("request %q has path tag %q, NormalizePath gives %q", p, got, n)
+			}
+		}
+
+		// InvalidatePaths reads p as a link (NormalizePath) and as raw text: the tag of the
+		// page whose segments are p's bytes, the page Path builds of them.
+		asLink, asText, suspect, err := pathReadings(p)
+		if err != nil || asLink != n {
+			t.Fatalf("pathReadings(%q) = %q, %v; NormalizePath gives %q", p, asLink, err, n)
+		}
+		if !strings.ContainsAny(p, "%?") && (asText != n || suspect) {
+			t.Fatalf("pathReadings(%q) = %q, %q, suspect %v: two readings of a path with neither %% nor ?", p, asLink, asText, suspect)
+		}
+		if suspect && !strings.Contains(p, "%") {
+			t.Fatalf("pathReadings(%q): suspect without an escape", p)
+		}
+		built := Path(strings.Split(p[1:], "/")...)
+		if bn, err := NormalizePath(built); err != nil || bn != asText {
+			t.Fatalf("pathReadings(%q) reads it as raw text %q, but the page Path builds of it, %q, has tag %q, %v", p, asText, built, bn, err)
+		}
+		if _, _, suspect, _ := pathReadings(built); suspect {
+			t.Fatalf("the result of Path, %q, is suspect", built)
+		}
+	})
+}
+
+// FuzzPath checks that the page Path builds of a segment s is the page of s, and that it is
+// invalidated by that path and by the path a naive caller concatenates, "/p/" + s.
+func FuzzPath(f *testing.F) {
+	for _, s := range []string{
+		"", "vanilla", "50%41off", "50%2541off", "100%", "crème", "cr%c3%a8me", "a/b", "a%2Fb", "what?",
+		"what?q=1", "a#b", ".", "..", "a b", "\x00\xff", "(x)", "%%41", "%zz", "日本語", "~_-.",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) > 512 {
+			return // keys stay under Policy.MaxKeyBytes
+		}
+		// A cache of its own: a full one may decline to admit the page.
+		var buf bytes.Buffer
+		c, err := New(Options{MaxBytes: 1 << 20, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		site := c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("page")) }))
+		p := Path("p", s)
+		checkCanonical(t, p)
+		if canonicalPath(p) != p {
+			t.Fatalf("Path(p, %q) = %q is not canonical: %q", s, p, canonicalPath(p))
+		}
+		u, err := url.ParseRequestURI(p)
+		if err != nil {
+			t.Fatalf("Path(p, %q) = %q: %v", s, p, err)
+		}
+		if u.Path != "/p/"+s {
+			t.Fatalf("Path(p, %q) = %q, which a handler sees as %q", s, p, u.Path)
+		}
+		if seg, ok := strings.CutPrefix(p, "/p/"); !ok || strings.Contains(seg, "/") {
+			t.Fatalf("Path(p, %q) = %q is not one segment under /p", s, p)
+		}
+
+		get := func() string {
+			w := httptest.NewRecorder()
+			site.ServeHTTP(w, httptest.NewRequest(http.MethodGet, p, nil))
+			return w.Header().Get("Cache-Status")
+		}
+		cached := func() {
+			t.Helper()
+			get()
+			if cs := get(); cs != "dumper; hit" {
+				t.Fatalf("GET %s twice: %q, want a hit", p, cs)
+			}
+		}
+		for _, inv := range []string{p, "/p/" + s} {
+			cached()
+			buf.Reset()
+			err := c.InvalidatePaths(t.Context(), inv)
+			if strings.Contains(inv, "#") {
+				if !errors.Is(err, ErrInvalidPath) {
+					t.Fatalf("InvalidatePaths(%q) = %v, want an error wrapping ErrInvalidPath", inv, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("InvalidatePaths(%q): %v", inv, err)
+			}
+			if cs := get(); cs == "dumper; hit" {
+				t.Fatalf("InvalidatePaths(%q) left the page at %s cached", inv, p)
+			}
+			if inv == p && buf.Len() > 0 {
+				t.Fatalf("InvalidatePaths(%q), a result of Path, logged %s", inv, buf.String())
 			}
 		}
 	})

@@ -26,8 +26,21 @@ var _ Invalidator = (*Cache)(nil)
 // of the headers its responses vary on, GET and HEAD, on every host. It costs one store
 // operation whatever the number of variants.
 //
-// Paths are normalized with [NormalizePath]. Invalid ones are reported in the returned error
-// (wrapping [ErrInvalidPath]); the valid ones are invalidated all the same.
+// A path is written as in a link, percent-encoded ("/icecream/cr%C3%A8me"), or in raw UTF-8
+// ("/icecream/crème"), which cannot be mistaken for an escape: both name the same page (see
+// [NormalizePath]). A "%" or a "?", though, reads two ways: "/product/50%41off" is the link to
+// the page of slug "50Aoff", and also "/product/" + a slug "50%41off", whose page is
+// "/product/50%2541off"; "/search/what?" is the page "/search/what" and also the page of a
+// slug "what?". So that an invalidation is never lost, a path holding a "%" or a "?" is
+// invalidated under both readings, as a link (the tag NormalizePath returns) and as raw text
+// (every byte standing for itself), at the cost of one more tag. A path holding an escape that
+// URL encoders do not produce — of an unreserved character, as "%41", or in lower-case hex,
+// as "%c3" — was most likely built by pasting a raw value into a path: it is invalidated all
+// the same, and the cache's Logger gets a warning naming it. Build paths of raw values with
+// [Path], whose result means one page and is never warned about.
+//
+// Invalid paths are reported in the returned error (wrapping [ErrInvalidPath]); the valid ones
+// are invalidated all the same.
 //
 // When InvalidatePaths returns nil, no request that starts afterwards is served a response
 // whose rendering started before the call.
@@ -35,12 +48,10 @@ func (c *Cache) InvalidatePaths(ctx context.Context, paths ...string) error {
 	tags := make([]string, 0, len(paths))
 	var errs []error
 	for _, p := range paths {
-		n, err := NormalizePath(p)
-		if err != nil {
+		var err error
+		if tags, err = c.appendPathTags(ctx, tags, p, nil); err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		tags = append(tags, n)
 	}
 	if err := c.invalidate(ctx, tags); err != nil {
 		errs = append(errs, err)
@@ -48,9 +59,33 @@ func (c *Cache) InvalidatePaths(ctx context.Context, paths ...string) error {
 	return errors.Join(errs...)
 }
 
+// appendPathTags appends the tags of both readings of path p (see [Cache.InvalidatePaths]) to
+// tags, and warns about a suspect one; model, if not nil, declared p.
+func (c *Cache) appendPathTags(ctx context.Context, tags []string, p string, model any) ([]string, error) {
+	asLink, asText, suspect, err := pathReadings(p)
+	if err != nil {
+		if model != nil {
+			err = fmt.Errorf("%w (declared by %T)", err, model)
+		}
+		return tags, err
+	}
+	tags = append(tags, asLink)
+	if asText != asLink {
+		tags = append(tags, asText)
+	}
+	if suspect {
+		attrs := []any{"path", p, "tags", []string{asLink, asText}}
+		if model != nil {
+			attrs = append(attrs, "model", fmt.Sprintf("%T", model))
+		}
+		c.log.WarnContext(ctx, "dumper: ambiguous path, invalidated both as a link and as raw text; build paths of raw values with dumper.Path", attrs...)
+	}
+	return tags, nil
+}
+
 // InvalidateTags drops every cached response carrying one of tags (see [Tag] and
-// [Policy.TagHeader]). A tag that starts with "/" is a path's tag: it names the same
-// responses as that path does for [Cache.InvalidatePaths], without normalization.
+// [Policy.TagHeader]). A tag that starts with "/" is a path's tag, as [NormalizePath] returns
+// it: it names the responses to that path, and is used as given, without normalization.
 //
 // An empty tag is reported in the returned error; the others are invalidated all the same.
 func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) error {
@@ -65,7 +100,8 @@ func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) error {
 // Invalidate drops every response that depends on the given models: the paths and tags that
 // each declares (see [Dependencies]), in one store operation. Paths of related objects are
 // simply part of what a model declares: an ice cream's page may list its sizes, so a size
-// declares the paths of its ice creams.
+// declares the paths of its ice creams. Paths are read as [Cache.InvalidatePaths] reads them;
+// build them with [Path].
 func (c *Cache) Invalidate(ctx context.Context, models ...any) error {
 	var tags []string
 	var errs []error
@@ -76,12 +112,9 @@ func (c *Cache) Invalidate(ctx context.Context, models ...any) error {
 			continue
 		}
 		for _, p := range paths {
-			n, err := NormalizePath(p)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%w (declared by %T)", err, m))
-				continue
+			if tags, err = c.appendPathTags(ctx, tags, p, m); err != nil {
+				errs = append(errs, err)
 			}
-			tags = append(tags, n)
 		}
 		tags = append(tags, mt...)
 	}

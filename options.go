@@ -30,7 +30,8 @@ type Options struct {
 	Name string
 
 	// Logger receives store errors (a lookup or store that failed, after which the request
-	// was served by the handler) and failed invalidations. Nil means no logging.
+	// was served by the handler) and failed invalidations (Error), and ambiguous paths given
+	// to the invalidation calls (Warn; see [Cache.InvalidatePaths]). Nil means no logging.
 	Logger *slog.Logger
 }
 

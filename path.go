@@ -11,10 +11,14 @@ import (
 // ErrInvalidPath is wrapped by the errors of [NormalizePath] and [Cache.InvalidatePaths].
 var ErrInvalidPath = errors.New("dumper: invalid path")
 
-// NormalizePath returns the form of an absolute URL path that the cache uses as the path's
-// tag. It accepts a path as a browser sends it (percent-encoded) or as a program writes it
-// (raw UTF-8), so "/icecream/crème" and "/icecream/cr%c3%a8me" give the same result, and
-// "/a%2Fb" the same as "/a/b" (a Go handler sees both as the same r.URL.Path).
+// NormalizePath returns the tag of the page that p names when read as a link: the form of an
+// absolute URL path that the cache uses as the path's tag. p is percent-encoded as in a link,
+// and may also hold raw UTF-8 (a non-ASCII letter or a space cannot be part of an escape), so
+// "/icecream/crème" and "/icecream/cr%c3%a8me" give the same result, and "/a%2Fb" the same as
+// "/a/b" (a Go handler sees both as the same r.URL.Path). Every "%XX" is read as an escape:
+// "/product/50%41off" gives "/product/50Aoff", not the page of a slug "50%41off" (that is
+// "/product/50%2541off"). [Cache.InvalidatePaths] invalidates that other reading too; [Path]
+// builds the path of raw values so that it means one page.
 //
 // Paths are public paths, as a browser requests them: a middleware mounted under
 // http.StripPrefix("/shop", …) caches "/shop/icecream/x" under that path. A query
@@ -38,6 +42,85 @@ func NormalizePath(p string) (string, error) {
 		return "", fmt.Errorf("%w %q: must start with /", ErrInvalidPath, p)
 	}
 	return pathTag(canonicalPath(p)), nil
+}
+
+// Path returns the absolute path made of segments, each escaped so that every byte of it
+// stands for itself: a "/", "%", "?" or "#" in a segment is part of the segment, not a
+// separator, an escape, a query or a fragment. So Path("product", "50%41off") is
+// "/product/50%2541off", the page a Go handler serves with r.PathValue("slug") == "50%41off",
+// and Path("icecream", "crème") is "/icecream/cr%C3%A8me". With no segments it returns "/".
+//
+// Build the paths given to [Cache.InvalidatePaths] and returned by DependentPaths with Path
+// whenever they hold values (slugs, names, ids): "/product/" + slug is ambiguous when slug may
+// hold a "%" or a "?". Path's result is in the canonical form of [NormalizePath]: it is never
+// warned about.
+func Path(segments ...string) string {
+	n := 1
+	for _, s := range segments {
+		n += 1 + len(s)
+	}
+	b := make([]byte, 0, n)
+	for _, s := range segments {
+		b = append(b, '/')
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; decodes(c) {
+				b = append(b, c)
+			} else {
+				b = append(b, '%', upperHex[c>>4], upperHex[c&15])
+			}
+		}
+	}
+	if len(b) == 0 {
+		return "/"
+	}
+	return string(b)
+}
+
+// pathReadings returns the tags of the pages that p, a path given to [Cache.InvalidatePaths],
+// may name: asLink is p read as a link ([NormalizePath]: escapes decoded, the query dropped),
+// asText p read as raw text, where every byte stands for itself (a "%" is a percent sign, a "?"
+// a question mark). They differ only when p holds a "%" or a "?". suspect reports an escape
+// that URL encoders do not produce (see suspectEscape), the telltale of a raw value pasted
+// into a path.
+func pathReadings(p string) (asLink, asText string, suspect bool, err error) {
+	asLink, err = NormalizePath(p)
+	if err != nil {
+		return "", "", false, err
+	}
+	if !strings.ContainsAny(p, "%?") {
+		return asLink, asLink, false, nil
+	}
+	// canonicalPath escapes the "?" and every byte not allowed raw; only "%" must be
+	// escaped first, since canonicalPath reads "%XX" as an escape.
+	asText = pathTag(canonicalPath(strings.ReplaceAll(p, "%", "%25")))
+	path, _, _ := strings.Cut(p, "?")
+	return asLink, asText, suspectEscape(path), nil
+}
+
+// suspectEscape reports whether p holds an escape that no URL encoder produces: one of an
+// unreserved character (a letter, a digit, "-", ".", "_" or "~", which RFC 3986 §2.3 says
+// producers do not encode), or one with a lower-case hex digit (§2.1: producers use upper
+// case). url.PathEscape, url.URL.EscapedPath, JavaScript's encodeURIComponent and [Path] make
+// neither; "%41" in a path is far more likely a raw "%41" than an "A" someone escaped.
+func suspectEscape(p string) bool {
+	for i := 0; i+2 < len(p); i++ {
+		if p[i] != '%' || !isHex(p[i+1]) || !isHex(p[i+2]) {
+			continue
+		}
+		if !isUpperHex(p[i+1]) || !isUpperHex(p[i+2]) {
+			return true
+		}
+		if c := unhex(p[i+1])<<4 | unhex(p[i+2]); unreserved(c) {
+			return true
+		}
+		i += 2
+	}
+	return false
+}
+
+// unreserved reports the unreserved characters of RFC 3986 §2.3.
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
 }
 
 // requestPath returns the canonical path a request was sent to: its request-target as the

@@ -23,8 +23,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
+	"strings"
 	"syscall"
 	"time"
 
@@ -162,7 +165,7 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 
 	base := "http://" + displayAddr(ln.Addr())
 	logger.Info("ice-cream shop open", "url", base+"/", "db", where, "cache", cacheDesc)
-	fmt.Fprint(stderr, hint(base, listener != nil))
+	fmt.Fprint(stderr, hint(base, cfg.pgDSN))
 
 	select {
 	case err := <-served:
@@ -214,21 +217,51 @@ func displayAddr(a net.Addr) string {
 	return net.JoinHostPort(host, fmt.Sprint(tcp.Port))
 }
 
-// hint is the walk-through printed at start-up; pg adds a write made outside the application.
-// The new name includes the time, so that the walk-through works again on a database that
-// an earlier run renamed (a rename to the same name writes nothing).
-func hint(base string, pg bool) string {
+// hint is the walk-through printed at start-up. The comment of each command says what it
+// prints: the page's Cache-Status, or the status line (TestHint runs them). pgDSN, if not
+// empty, adds a write made outside the application, with psql. The new name includes the
+// time, so that the walk-through works again on a database that an earlier run renamed (a
+// rename to the same name writes nothing).
+func hint(base, pgDSN string) string {
 	s := fmt.Sprintf(`
-Try it (watch the Cache-Status header):
-  curl -si %[1]s/icecream/vanilla | grep Cache-Status                  # miss, stored
-  curl -si %[1]s/icecream/vanilla | grep Cache-Status                  # hit
-  curl -si -X PATCH -d '{"name":"%[2]s"}' %[1]s/api/icecream/vanilla
-  curl -si %[1]s/icecream/vanilla | grep -E 'Cache-Status|<h1>'        # miss: the new name
+Try it (the comments say what each command prints):
+  curl -si %[1]s/icecream/vanilla | grep Cache-Status              # fwd=uri-miss; stored (rendered and stored)
+  curl -si %[1]s/icecream/vanilla | grep Cache-Status              # hit
+  curl -si -X PATCH -d '{"name":"%[2]s"}' %[1]s/api/icecream/vanilla | head -1   # HTTP/1.1 200 OK
+  curl -si %[1]s/icecream/vanilla | grep -E 'Cache-Status|<h1>'    # fwd=stale; stored (the new name)
 `, base, "Vanilla "+time.Now().Format("15:04:05"))
-	if pg {
-		s += fmt.Sprintf(`  psql "$DSN" -c "UPDATE ice_creams SET name = 'Vanilla' WHERE slug = 'vanilla'"
-  curl -si %[1]s/icecream/vanilla | grep -E 'Cache-Status|<h1>'        # miss: NOTIFY refreshed it
-`, base)
+	if pgDSN != "" {
+		s += fmt.Sprintf(`  psql %[2]s -c "UPDATE ice_creams SET name = 'Vanilla' WHERE slug = 'vanilla'"   # UPDATE 1
+  curl -si %[1]s/icecream/vanilla | grep -E 'Cache-Status|<h1>'    # fwd=stale; stored (NOTIFY refreshed it)
+`, base, shellQuote(withoutPassword(pgDSN)))
 	}
 	return s + "\n"
+}
+
+// withoutPassword returns dsn, a URL (postgres://…) or key=value DSN, without its password:
+// the hint is printed to a terminal and to logs, and psql asks for the password it needs.
+func withoutPassword(dsn string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil || u.User == nil {
+			return dsn
+		}
+		if _, ok := u.User.Password(); !ok {
+			return dsn
+		}
+		u.User = url.User(u.User.Username())
+		return u.String()
+	}
+	return strings.TrimSpace(passwordParam.ReplaceAllString(dsn, "$1"))
+}
+
+// passwordParam matches the password of a key=value DSN, quoted or not.
+var passwordParam = regexp.MustCompile(`(^|\s)password\s*=\s*(?:'(?:\\.|[^'\\])*'|\S*)\s*`)
+
+// shellQuote quotes s for a POSIX shell, unless it needs no quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -81,7 +81,7 @@ func (h *handler) createFlavor(w http.ResponseWriter, r *http.Request) {
 		h.conflictOr500(w, r, "flavor", b.Slug, err)
 		return
 	}
-	w.Header().Set("Location", "/icecream/"+url.PathEscape(f.Slug))
+	w.Header().Set("Location", flavorPath(f.Slug))
 	writeJSON(w, http.StatusCreated, toFlavorJSON(f))
 }
 
@@ -167,7 +167,7 @@ func (h *handler) createSize(w http.ResponseWriter, r *http.Request) {
 		h.conflictOr500(w, r, "size", b.Slug, err)
 		return
 	}
-	w.Header().Set("Location", "/sizes/"+url.PathEscape(s.Slug))
+	w.Header().Set("Location", sizePath(s.Slug))
 	writeJSON(w, http.StatusCreated, toSizeJSON(s))
 }
 

@@ -24,6 +24,10 @@ func SQLite(path string) gorm.Dialector {
 
 // Open opens the database and migrates the schema. Database errors and slow queries go to
 // logger; nil means no logging.
+//
+// Instances started together on a new database (two -redis instances on one new SQLite file,
+// say) each migrate it: the migration runs in a transaction that holds the schema's lock (see
+// lockSchema), so that one creates the tables and the others find them.
 func Open(d gorm.Dialector, logger *slog.Logger) (*gorm.DB, error) {
 	cfg := &gorm.Config{TranslateError: true, Logger: gormlogger.Discard}
 	if logger != nil {
@@ -37,7 +41,13 @@ func Open(d gorm.Dialector, logger *slog.Logger) (*gorm.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("icecream: open database: %w", err)
 	}
-	if err := db.AutoMigrate(&IceCream{}, &Size{}); err != nil {
+	err = db.Transaction(func(tx *gorm.DB) error {
+		if err := lockSchema(tx); err != nil {
+			return err
+		}
+		return tx.AutoMigrate(&IceCream{}, &Size{})
+	})
+	if err != nil {
 		closeDB(db)
 		return nil, fmt.Errorf("icecream: migrate: %w", err)
 	}
@@ -57,9 +67,13 @@ func closeDB(db *gorm.DB) { _ = Close(db) }
 
 // Seed fills an empty shop (no flavors and no sizes) with three flavors and three sizes:
 // vanilla in small and medium, chocolate in medium and large, strawberry in small. It leaves a
-// shop that has any flavor or size alone.
+// shop that has any flavor or size alone. Instances that seed one database together seed it
+// once.
 func Seed(db *gorm.DB) error {
 	err := db.Transaction(func(tx *gorm.DB) error {
+		if err := lockSchema(tx); err != nil {
+			return err
+		}
 		var flavors, sizes int64
 		if err := tx.Model(&IceCream{}).Count(&flavors).Error; err != nil {
 			return err
@@ -86,6 +100,18 @@ func Seed(db *gorm.DB) error {
 		return fmt.Errorf("icecream: seed: %w", err)
 	}
 	return nil
+}
+
+// lockSchema makes the transaction tx the only one of its kind on the shop's schema until it
+// ends, so that migrations and seeds of instances started together run one after the other.
+// On PostgreSQL it takes an advisory lock keyed by the schema. SQLite needs nothing more: a
+// transaction on a database opened with [SQLite] takes the write lock as it begins, waiting
+// for it up to the busy timeout.
+func lockSchema(tx *gorm.DB) error {
+	if tx.Dialector.Name() != "postgres" {
+		return nil
+	}
+	return tx.Exec("SELECT pg_advisory_xact_lock(hashtext('dumper icecream'), hashtext(current_schema()))").Error
 }
 
 // isDuplicate reports whether err is a unique-constraint violation.

@@ -137,10 +137,8 @@ type page struct {
 
 type link struct{ Name, Href string }
 
-func flavorLink(f IceCream) link {
-	return link{Name: f.Name, Href: "/icecream/" + url.PathEscape(f.Slug)}
-}
-func sizeLink(s Size) link { return link{Name: s.Name, Href: "/sizes/" + url.PathEscape(s.Slug)} }
+func flavorLink(f IceCream) link { return link{Name: f.Name, Href: flavorPath(f.Slug)} }
+func sizeLink(s Size) link       { return link{Name: s.Name, Href: sizePath(s.Slug)} }
 
 // byID orders preloaded associations as they were created.
 func byID(tx *gorm.DB) *gorm.DB { return tx.Order("id") }

@@ -1,5 +1,7 @@
 package icecream
 
+import "github.com/dumperhq/dumper"
+
 // IceCream is a flavor on the menu. It is shown on the home page, on its own page and on the
 // page of every size it comes in.
 type IceCream struct {
@@ -47,7 +49,7 @@ const (
 	tableJoin      = "ice_cream_sizes"
 )
 
-// flavorPath and sizePath are the raw (unescaped) paths of the pages; the cache normalizes
-// percent-encoding, so they match requests for the percent-encoded form.
-func flavorPath(slug string) string { return "/icecream/" + slug }
-func sizePath(slug string) string   { return "/sizes/" + slug }
+// flavorPath and sizePath are the paths of the pages, for links and for invalidation alike.
+// dumper.Path escapes the slug, so that whatever it holds the path names that page alone.
+func flavorPath(slug string) string { return dumper.Path("icecream", slug) }
+func sizePath(slug string) string   { return dumper.Path("sizes", slug) }
