@@ -9,6 +9,7 @@ import "github.com/redis/rueidis"
 //	{prefix}:t:<tag>   the clock value at which tag was last invalidated (its stamp)
 //	{prefix}:e:<key>   hash: b = born, t = tags joined by "\n", v = the encoded entry
 //	{prefix}:inv       the channel invalidations are published on, for local tiers
+//	{prefix}:r:<key>   a record (Store.PutRecord), which no script reads
 //
 // An entry is valid while its born is not below the floor and each of its tags has a stamp
 // not above born. A tag without a stamp counts as invalidated: a stamp that is missing when

@@ -61,7 +61,7 @@ func newClient(t *testing.T) *http.Client {
 // serve puts the shop on db behind cache on an httptest server.
 func serve(t *testing.T, name string, db *gorm.DB, cache *dumper.Cache) *instance {
 	t.Helper()
-	h, err := icecream.CachedHandler(db, cache, testLogger(t))
+	h, err := icecream.CachedHandler(db, cache, nil, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
