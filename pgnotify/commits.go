@@ -39,8 +39,12 @@ type CommitsOptions struct {
 	// instances, which receive the same notifications: each record is written right after
 	// the invalidation it describes has succeeded, so an instance that finds it knows the
 	// pages were invalidated in the shared store after commit. Use the Redis store of the
-	// cache (*redisstore.Store). Nil means this process's Listener alone knows its
-	// transactions: the others invalidate their notifications in full.
+	// cache (*redisstore.Store), the same on every instance: a record says the pages were
+	// invalidated in the store it comes from. (With redisstore's local tier, the other
+	// instances' copies of those pages then go when the writer's invalidation reaches them
+	// through Redis, within the tier's lease, as for any write through another instance.)
+	// Nil means this process's Listener alone knows its transactions: the others invalidate
+	// their notifications in full.
 	Shared RecordStore
 
 	// Wait bounds how long a Listener holds a notification whose transaction committed but

@@ -69,6 +69,19 @@ func TestOneRenderPerWrite(t *testing.T) {
 			t.Errorf("listener %+v, want %d changes deduplicated, none late", st, apiWrites)
 		}
 	})
+	// The wiring before Commits, for the record: the listener invalidates each write again
+	// when its notification arrives, after the first read has stored the page, so most
+	// writes cost two renders (how many depends on timing: it is not asserted).
+	t.Run("postgres-notify-before-commits", func(t *testing.T) {
+		t.Parallel()
+		s := newNotifyShop(t, notifyConfig{dsn: postgresDSN(t), seed: true, legacy: true})
+		s.warm("/icecream/vanilla")
+		var total uint64
+		for i := range apiWrites {
+			total += renameAndRead(t, s.shop, s, fmt.Sprint("Vanilla ", i))
+		}
+		t.Logf("without Commits: %d renders for %d writes", total, apiWrites)
+	})
 }
 
 // TestRawSQLInTransaction: raw SQL in a GORM transaction, next to a write the plugin sees,
