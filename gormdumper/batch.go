@@ -54,12 +54,14 @@ func (p *Plugin) invalidate(ctx context.Context, b *batch) error {
 }
 
 // afterCommit invalidates b once more after its transaction committed. An error can only be
-// reported: the data is committed.
-func (p *Plugin) afterCommit(ctx context.Context, b *batch) {
-	if err := p.invalidate(ctx, b); err != nil {
-		p.report(ctx, b, "gormdumper: invalidation after commit failed; pages rendered while the transaction was open may be stale",
-			fmt.Errorf("%w after commit: %w", ErrInvalidation, err))
+// reported, and is returned for the CommitRecorder: the data is committed.
+func (p *Plugin) afterCommit(ctx context.Context, b *batch) error {
+	err := p.invalidate(ctx, b)
+	if err != nil {
+		err = fmt.Errorf("%w after commit: %w", ErrInvalidation, err)
+		p.report(ctx, b, "gormdumper: invalidation after commit failed; pages rendered while the transaction was open may be stale", err)
 	}
+	return err
 }
 
 // report logs a failed invalidation of b with msg and passes err to Options.OnError.

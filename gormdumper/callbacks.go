@@ -45,7 +45,11 @@ type stateKey struct{ stmt *gorm.Statement }
 // it records what the rows about to change declare as they are.
 func (p *Plugin) before(op op) func(*gorm.DB) {
 	return func(db *gorm.DB) {
-		if db.Error != nil || db.DryRun || db.Statement.Schema == nil {
+		if db.Error != nil || db.DryRun {
+			return
+		}
+		p.learnTx(db) // before the write, so that its notifications carry the mark
+		if db.Error != nil || db.Statement.Schema == nil {
 			return
 		}
 		w := inspect(db, op)

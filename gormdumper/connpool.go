@@ -147,6 +147,11 @@ type txConn struct {
 
 	mu      sync.Mutex
 	pending batch
+
+	// The transaction's name for the plugin's CommitRecorder (see commits.go).
+	idMu  sync.Mutex
+	asked bool   // TxQuery has been run
+	id    string // its answer, "" if it failed
 }
 
 // deferUntilCommit adds b to the invalidations run after commit.
@@ -168,11 +173,22 @@ func (t *txConn) take() batch {
 // Commit commits the transaction, then invalidates again what its writes invalidated. It
 // does so even when the database reports an error: a COMMIT whose answer was lost may have
 // been applied, and an extra invalidation is harmless. Invalidation errors do not change
-// what Commit returns; see [Options.OnError].
+// what Commit returns; see [Options.OnError]. With a CommitRecorder, the transaction is
+// reported to it before COMMIT and after that invalidation.
 func (t *txConn) Commit() error {
+	p := t.pool.p
+	id := t.commitID()
+	if id != "" {
+		p.commits.Committing(id)
+	}
 	err := t.committer.Commit()
-	if b := t.take(); !b.empty() {
-		t.pool.p.afterCommit(t.ctx, &b)
+	b := t.take()
+	var ierr error
+	if !b.empty() {
+		ierr = p.afterCommit(t.ctx, &b)
+	}
+	if id != "" {
+		p.commits.Committed(t.ctx, id, b.paths, b.tags, errors.Join(err, ierr))
 	}
 	return err
 }

@@ -62,7 +62,7 @@
 //
 // Writes that name their rows invalidate only what those rows declare, never the table tag.
 // Raw SQL (db.Exec, db.Raw) is not seen at all: call the cache's InvalidatePaths or
-// InvalidateTags yourself after it.
+// InvalidateTags yourself after it, or let pgnotify's triggers see it.
 //
 // # Transactions
 //
@@ -74,6 +74,13 @@
 // db.Transaction and Begin…Commit, and with PrepareStmt. Nested transactions (savepoints)
 // join their outer transaction: their writes are invalidated again when it commits, even
 // when the savepoint was rolled back (an extra invalidation is harmless).
+//
+// With PostgreSQL and pgnotify's Listener, give the plugin a pgnotify.Commits in front of the
+// cache (a [CommitRecorder]) instead of the cache, and the Listener the same: the plugin then
+// runs one more query in each transaction (before its first write, to learn the
+// transaction's id), registers the transaction before COMMIT and reports after its
+// invalidation after commit what it invalidated, so that the Listener does not invalidate
+// those pages again when the transaction's notifications arrive.
 //
 // A write that fails invalidates what it knows (the rows' state before it, and its table's
 // tag) in case it was partly made. In a transaction begun through the plugin this waits for

@@ -56,6 +56,7 @@ func TableTag(table string) string { return "table:" + table }
 // what it invalidates and when.
 type Plugin struct {
 	inv        Invalidator
+	commits    CommitRecorder // inv, if it is one
 	log        *slog.Logger
 	onError    func(ctx context.Context, err error)
 	failWrites bool
@@ -67,6 +68,8 @@ type Plugin struct {
 
 // New returns a plugin that invalidates the pages of the rows written through a GORM
 // database in inv: db.Use(gormdumper.New(cache)). It is NewWithOptions with zero Options.
+// If inv is a [CommitRecorder] (a pgnotify.Commits in front of the cache), the plugin also
+// reports to it the transactions it invalidates after commit.
 func New(inv Invalidator) *Plugin { return NewWithOptions(inv, Options{}) }
 
 // NewWithOptions returns a plugin that invalidates in inv, configured by opts.
@@ -75,7 +78,8 @@ func NewWithOptions(inv Invalidator, opts Options) *Plugin {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Plugin{inv: inv, log: log, onError: opts.OnError, failWrites: opts.FailWrites}
+	commits, _ := inv.(CommitRecorder)
+	return &Plugin{inv: inv, commits: commits, log: log, onError: opts.OnError, failWrites: opts.FailWrites}
 }
 
 // Name returns "gormdumper", the plugin's name in gorm.Config.Plugins.

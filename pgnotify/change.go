@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Op is the kind of statement that made a [Change].
@@ -59,6 +60,35 @@ type Change struct {
 	Old, New map[string]string
 }
 
+// A notice is a change as the Listener handles it: with what the notification says of its
+// transaction.
+type notice struct {
+	Change
+	// tx is the id of the transaction that made the change (txid_current), 0 if the
+	// notification has none (triggers of version 1); pid is the process id of the backend
+	// that sent it. Together they name the transaction for [Commits].
+	tx  uint64
+	pid uint32
+	// recorded: the writer said it will record what it invalidated after commit where
+	// every instance can read it (see Commits.TxQuery).
+	recorded bool
+}
+
+// txKey returns the name of the change's transaction in [Commits], or "" if the
+// notification did not carry its id.
+func (n *notice) txKey() string {
+	if n.tx == 0 {
+		return ""
+	}
+	return txKey(n.pid, n.tx)
+}
+
+// txKey names a transaction as Commits.TxQuery does: the backend's process id and the
+// transaction's id, in decimal, joined by a colon.
+func txKey(pid uint32, tx uint64) string {
+	return strconv.FormatUint(uint64(pid), 10) + ":" + strconv.FormatUint(tx, 10)
+}
+
 // payload is a notification as the trigger function encodes it.
 type payload struct {
 	Schema string            `json:"s"`
@@ -68,17 +98,28 @@ type payload struct {
 	Key    []*string         `json:"k"`
 	Old    map[string]string `json:"o"`
 	New    map[string]string `json:"n"`
+	Tx     uint64            `json:"x"`
+	Rec    bool              `json:"r"`
 }
 
 // errPayload is wrapped by the errors of decode.
 var errPayload = errors.New("pgnotify: malformed notification payload")
 
 // decode parses a notification payload sent by the trigger function.
-func decode(s string) (Change, error) {
+func decode(s string) (notice, error) {
 	var p payload
 	if err := json.Unmarshal([]byte(s), &p); err != nil {
-		return Change{}, fmt.Errorf("%w: %v", errPayload, err)
+		return notice{}, fmt.Errorf("%w: %v", errPayload, err)
 	}
+	c, err := p.change()
+	if err != nil {
+		return notice{}, err
+	}
+	return notice{Change: c, tx: p.Tx, recorded: p.Rec}, nil
+}
+
+// change checks p and returns its Change.
+func (p *payload) change() (Change, error) {
 	c := Change{Schema: p.Schema, Table: p.Table, All: p.All, Old: p.Old, New: p.New}
 	switch {
 	case p.Schema == "" || p.Table == "":

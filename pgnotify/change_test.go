@@ -12,8 +12,8 @@ import (
 )
 
 // encode is the inverse of decode, for the fuzz test's round trip.
-func encode(c Change) string {
-	p := payload{Schema: c.Schema, Table: c.Table, Op: string(rune(c.Op)), All: c.All, Old: c.Old, New: c.New}
+func encode(c notice) string {
+	p := payload{Schema: c.Schema, Table: c.Table, Op: string(rune(c.Op)), All: c.All, Old: c.Old, New: c.New, Tx: c.tx, Rec: c.recorded}
 	for _, k := range c.Key {
 		p.Key = append(p.Key, &k)
 	}
@@ -29,33 +29,39 @@ func TestDecode(t *testing.T) {
 	tests := []struct {
 		name    string
 		payload string
-		want    Change
+		want    notice
 		wantErr bool
 	}{
 		// As PostgreSQL 15 prints them.
 		{"insert", `{"k": ["1"], "n": {"slug": "vanilla"}, "s": "public", "t": "ice_creams", "op": "I"}`,
-			Change{Schema: "public", Table: "ice_creams", Op: Insert, Key: []string{"1"}, New: map[string]string{"slug": "vanilla"}}, false},
+			notice{Change: Change{Schema: "public", Table: "ice_creams", Op: Insert, Key: []string{"1"}, New: map[string]string{"slug": "vanilla"}}}, false},
 		{"update", `{"k": ["1", "b"], "n": {"slug": "b"}, "o": {"slug": "a"}, "s": "public", "t": "x", "op": "U"}`,
-			Change{Schema: "public", Table: "x", Op: Update, Key: []string{"1", "b"}, Old: map[string]string{"slug": "a"}, New: map[string]string{"slug": "b"}}, false},
+			notice{Change: Change{Schema: "public", Table: "x", Op: Update, Key: []string{"1", "b"}, Old: map[string]string{"slug": "a"}, New: map[string]string{"slug": "b"}}}, false},
 		{"delete without columns", `{"k": ["7"], "s": "public", "t": "ice_cream_sizes", "op": "D"}`,
-			Change{Schema: "public", Table: "ice_cream_sizes", Op: Delete, Key: []string{"7"}}, false},
+			notice{Change: Change{Schema: "public", Table: "ice_cream_sizes", Op: Delete, Key: []string{"7"}}}, false},
 		{"table-level", `{"s" : "public", "t" : "ice_creams", "op" : "U", "all" : true}`,
-			Change{Schema: "public", Table: "ice_creams", Op: Update, All: true}, false},
+			notice{Change: Change{Schema: "public", Table: "ice_creams", Op: Update, All: true}}, false},
 		{"truncate", `{"s":"public","t":"x","op":"T","all":true}`,
-			Change{Schema: "public", Table: "x", Op: Truncate, All: true}, false},
-		{"not JSON", `hello`, Change{}, true},
-		{"JSON array", `[]`, Change{}, true},
-		{"no table", `{"s":"public","op":"I","k":["1"]}`, Change{}, true},
-		{"no schema", `{"t":"x","op":"I","k":["1"]}`, Change{}, true},
-		{"unknown op", `{"s":"public","t":"x","op":"X","k":["1"]}`, Change{}, true},
-		{"long op", `{"s":"public","t":"x","op":"II","k":["1"]}`, Change{}, true},
-		{"no key", `{"s":"public","t":"x","op":"I"}`, Change{}, true},
-		{"NULL key", `{"s":"public","t":"x","op":"I","k":[null]}`, Change{}, true},
-		{"key not a string", `{"s":"public","t":"x","op":"I","k":[1]}`, Change{}, true},
-		{"table-level with a key", `{"s":"public","t":"x","op":"I","all":true,"k":["1"]}`, Change{}, true},
-		{"row-level truncate", `{"s":"public","t":"x","op":"T","k":["1"]}`, Change{}, true},
-		{"insert with old values", `{"s":"public","t":"x","op":"I","k":["1"],"o":{}}`, Change{}, true},
-		{"delete with new values", `{"s":"public","t":"x","op":"D","k":["1"],"n":{}}`, Change{}, true},
+			notice{Change: Change{Schema: "public", Table: "x", Op: Truncate, All: true}}, false},
+		// Version 2 adds the transaction's id, and r when its writer records its invalidation.
+		{"with transaction id", `{"k": ["1"], "s": "public", "t": "x", "op": "D", "x": 9007199254740993}`,
+			notice{Change: Change{Schema: "public", Table: "x", Op: Delete, Key: []string{"1"}}, tx: 9007199254740993}, false},
+		{"recorded", `{"s": "public", "t": "x", "op": "U", "all": true, "x": 42, "r": true}`,
+			notice{Change: Change{Schema: "public", Table: "x", Op: Update, All: true}, tx: 42, recorded: true}, false},
+		{"negative transaction id", `{"k": ["1"], "s": "public", "t": "x", "op": "D", "x": -1}`, notice{}, true},
+		{"not JSON", `hello`, notice{}, true},
+		{"JSON array", `[]`, notice{}, true},
+		{"no table", `{"s":"public","op":"I","k":["1"]}`, notice{}, true},
+		{"no schema", `{"t":"x","op":"I","k":["1"]}`, notice{}, true},
+		{"unknown op", `{"s":"public","t":"x","op":"X","k":["1"]}`, notice{}, true},
+		{"long op", `{"s":"public","t":"x","op":"II","k":["1"]}`, notice{}, true},
+		{"no key", `{"s":"public","t":"x","op":"I"}`, notice{}, true},
+		{"NULL key", `{"s":"public","t":"x","op":"I","k":[null]}`, notice{}, true},
+		{"key not a string", `{"s":"public","t":"x","op":"I","k":[1]}`, notice{}, true},
+		{"table-level with a key", `{"s":"public","t":"x","op":"I","all":true,"k":["1"]}`, notice{}, true},
+		{"row-level truncate", `{"s":"public","t":"x","op":"T","k":["1"]}`, notice{}, true},
+		{"insert with old values", `{"s":"public","t":"x","op":"I","k":["1"],"o":{}}`, notice{}, true},
+		{"delete with new values", `{"s":"public","t":"x","op":"D","k":["1"],"n":{}}`, notice{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +90,7 @@ func FuzzDecode(f *testing.F) {
 		`{"s":"public","t":"x","op":"T","all":true}`,
 		`{"s":"public","t":"x","op":"D","k":[null]}`,
 		`{"s":"\u0000","t":"\ud800","op":"D","k":["\\"],"o":{"":null}}`,
+		`{"s":"public","t":"x","op":"U","all":true,"x":42,"r":true}`,
 	} {
 		f.Add(s)
 	}

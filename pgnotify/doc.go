@@ -19,12 +19,37 @@
 //	err := pgnotify.Install(ctx, conn, pgnotify.Options{}, tables...) // or SQL(…) in a migration
 //	listener, err := pgnotify.NewListener(connConfig, pgnotify.Options{}, tables...)
 //	cache, err := dumper.New(dumper.Options{Policy: dumper.Policy{Ignore: listener.Ignore}})
-//	go listener.Run(ctx, cache)
+//	commits, err := pgnotify.NewCommits(cache, pgnotify.CommitsOptions{}) // see below
+//	db.Use(gormdumper.New(commits))
+//	go listener.Run(ctx, commits)
 //
 // It adds coverage to an application's own invalidation (package gormdumper), it does not
 // replace it: writes made through the application are invalidated synchronously, before they
 // return, and stay never stale; writes seen only through NOTIFY are invalidated a few
 // milliseconds after they commit (docs/postgres.md has measurements).
+//
+// # Writes made through the application
+//
+// A write made through the application is seen twice: gormdumper invalidates its pages after
+// COMMIT, before the write returns, and its notification arrives a few milliseconds later. A
+// page requested in between is rendered and stored, then dropped by the notification and
+// rendered again. [Commits] removes the second invalidation, exactly: give the same Commits,
+// in front of the cache, to gormdumper.New and to [Listener.Run]. The plugin names each of its
+// transactions ([Commits.TxQuery], one query before the transaction's first write), registers
+// it before COMMIT and reports after its invalidation after commit what that invalidated; the
+// triggers add the transaction's id to every notification, which PostgreSQL delivers with
+// the writing backend's process id. The Listener leaves out of a change only the paths and tags the plugin
+// invalidated after that transaction's commit: what Map finds beyond them (a row written by
+// raw SQL in the same transaction) is invalidated as usual, and so is everything of a
+// transaction whose invalidation failed, that the plugin did not make, or whose report is
+// late. A notification that arrives before the report waits for it, at most
+// [CommitsOptions.Wait] (100 ms by default), then is invalidated in full; meanwhile the
+// notifications behind it wait too (the Listener processes them in order), so a writer that
+// dies between COMMIT and its report delays the invalidation of the changes committed right
+// after it by that much (once per such transaction). With several instances, [CommitsOptions.Shared] (the Redis
+// store) shares the reports, so that each instance's Listener leaves out the others' writes
+// too; changes made outside the application are still invalidated by every instance's
+// Listener, once each.
 //
 // # What PostgreSQL guarantees, and what it costs
 //
@@ -36,11 +61,13 @@
 //
 // The triggers are statement-level AFTER triggers (one per event, since PostgreSQL forbids
 // transition tables on a trigger with several events, plus one for TRUNCATE), each calling
-// one function, dumper_pgnotify_v1 (the version is in the name, so that two versions of this
-// package sharing a database keep their own). A statement that changes up to
+// one function, dumper_pgnotify_v2 (the version is in the name, so that two versions of this
+// package sharing a database keep their own; Install moves a table's triggers from an
+// earlier version's function to this one, and leaves that function in place). A statement
+// that changes up to
 // [Options.MaxRows] rows (100 by default) sends one notification per row: schema, table,
 // operation, key, and the values of the requested columns before and after, as compact
-// JSON. The function reads only the key and the requested columns from the transition
+// JSON, with the id of the writing transaction (see [Commits]). The function reads only the key and the requested columns from the transition
 // tables, never the whole row, so a wide column the notification does not carry (a 1 MB
 // body) costs it nothing. A statement that changes more sends a single table-level
 // notification, so a bulk UPDATE of 10,000 rows costs the writer one count that stops at

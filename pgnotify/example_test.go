@@ -57,6 +57,9 @@ func ExampleNewListener() {
 		log.Fatal(err)
 	}
 	defer cache.Close()
+	// With gormdumper, run it with a Commits instead, the plugin's Invalidator too, so that
+	// the writes the plugin invalidated after commit are not invalidated again (see the
+	// package documentation).
 	go listener.Run(ctx, cache)
 
 	mux := http.NewServeMux() // the site's pages, each tagged "table:ice_creams"

@@ -17,11 +17,14 @@ import (
 // versions of this package sharing a database do not overwrite each other's. The trigger
 // names carry the channel (see triggerName).
 const (
-	functionName  = "dumper_pgnotify_v1"
+	functionName  = "dumper_pgnotify_v2"
 	triggerPrefix = "dumper_pgnotify_" // + insert, update, delete, truncate, "_", channel
 	newRows       = "dumper_new"       // transition tables, as the function refers to them
 	oldRows       = "dumper_old"
 	rowsSetting   = "dumper_pgnotify.rows" // row-level notifications sent by this transaction
+	// recordedSetting is "1" in a transaction whose writer will record, in a store every
+	// instance reads, what it invalidated after commit (see Commits.TxQuery).
+	recordedSetting = "dumper_pgnotify.recorded"
 )
 
 // events are the four events the triggers fire on, and the transition tables each has.
@@ -46,7 +49,9 @@ const installLock = 0x64756d706572
 
 // functionSQL is the trigger function, the same for every table: the trigger's arguments say
 // what to send. It runs once per statement, never per row (see the package documentation).
-// Its body must not change without a new functionName.
+// Its body must not change without a new functionName. Version 2 adds to every notification
+// the id of the writing transaction ("x", txid_current_if_assigned(), which never assigns
+// one) and, when the writer set recordedSetting, "r": true (see [Commits]).
 //
 // Arguments: channel, max rows, number of key columns, the key columns, the other columns.
 const functionSQL = `CREATE OR REPLACE FUNCTION ` + functionName + `() RETURNS trigger
@@ -55,7 +60,8 @@ SET search_path = pg_catalog, pg_temp
 AS $pgnotify$
 -- Installed by github.com/dumperhq/dumper/pgnotify: sends one notification per changed row,
 -- or one for the whole table past max rows in the transaction, for a payload over the limit,
--- for a NULL key, or on TRUNCATE.
+-- for a NULL key, or on TRUNCATE; each carries the id of the writing transaction (x), and r
+-- when the writer records what it invalidated after commit.
 -- Arguments: channel, max rows, number of key columns, key columns, other columns.
 DECLARE
 	channel  text   := TG_ARGV[0];
@@ -64,7 +70,9 @@ DECLARE
 	keys     text[] := TG_ARGV[3 : 2 + nkeys];
 	cols     text[] := TG_ARGV[3 + nkeys : TG_NARGS - 1];
 	op       text   := left(TG_OP, 1);
-	whole    text   := jsonb_build_object('s', TG_TABLE_SCHEMA, 't', TG_TABLE_NAME, 'op', op, 'all', true)::text;
+	tx       bigint := txid_current_if_assigned();
+	recorded boolean := CASE WHEN current_setting('` + recordedSetting + `', true) = '1' THEN true END;
+	whole    text   := jsonb_strip_nulls(jsonb_build_object('s', TG_TABLE_SCHEMA, 't', TG_TABLE_NAME, 'op', op, 'all', true, 'x', tx, 'r', recorded))::text;
 	sent     int    := coalesce(nullif(current_setting('` + rowsSetting + `', true), ''), '0')::int;
 	room     int    := greatest(max_rows - sent, 0);
 	n        bigint;
@@ -104,15 +112,15 @@ BEGIN
 			-- Pair each row's old and new versions by key; a row whose key changed comes out
 			-- as two changes, one with its old values only, one with its new values only.
 			EXECUTE format('SELECT bool_or(coalesce(a.z, false) OR coalesce(b.z, false)), count(a.k) FILTER (WHERE b.k IS NOT NULL),
-					array_agg(jsonb_strip_nulls(jsonb_build_object(''s'', $1, ''t'', $2, ''op'', $3, ''k'', coalesce(b.k, a.k), ''o'', a.v, ''n'', b.v))::text)
+					array_agg(jsonb_strip_nulls(jsonb_build_object(''s'', $1, ''t'', $2, ''op'', $3, ''x'', $4, ''r'', $5, ''k'', coalesce(b.k, a.k), ''o'', a.v, ''n'', b.v))::text)
 				FROM (%s) AS a FULL JOIN (%s) AS b ON a.k = b.k', side || '` + oldRows + ` AS r', side || '` + newRows + ` AS r')
-				USING TG_TABLE_SCHEMA, TG_TABLE_NAME, op INTO nulls, matched, payloads;
+				USING TG_TABLE_SCHEMA, TG_TABLE_NAME, op, tx, recorded INTO nulls, matched, payloads;
 		ELSE
 			EXECUTE format('SELECT bool_or(x.z), 0,
-					array_agg(jsonb_strip_nulls(jsonb_build_object(''s'', $1, ''t'', $2, ''op'', $3, ''k'', x.k, %L, x.v))::text)
+					array_agg(jsonb_strip_nulls(jsonb_build_object(''s'', $1, ''t'', $2, ''op'', $3, ''x'', $4, ''r'', $5, ''k'', x.k, %L, x.v))::text)
 				FROM (%s) AS x', CASE op WHEN 'I' THEN 'n' ELSE 'o' END,
 				side || CASE op WHEN 'I' THEN '` + newRows + `' ELSE '` + oldRows + `' END || ' AS r')
-				USING TG_TABLE_SCHEMA, TG_TABLE_NAME, op INTO nulls, matched, payloads;
+				USING TG_TABLE_SCHEMA, TG_TABLE_NAME, op, tx, recorded INTO nulls, matched, payloads;
 		END IF;
 	EXCEPTION WHEN OTHERS THEN
 		-- A column dropped or renamed since the install: never fail the writer's transaction.
@@ -250,8 +258,9 @@ func triggersOf(t *Table, o resolved) tablePlan {
 
 // DropSQL returns the SQL that removes the triggers of opts.Channel from tables, for a
 // migration that undoes [SQL]; the triggers of other channels stay. It leaves the function,
-// which other tables may use; DROP FUNCTION dumper_pgnotify_v1() CASCADE removes it with
-// every trigger that calls it.
+// which other tables may use; DROP FUNCTION dumper_pgnotify_v2() CASCADE removes it with
+// every trigger that calls it (and dumper_pgnotify_v1(), if triggers installed by an earlier
+// version of this package were upgraded, is left unused by them).
 func DropSQL(opts Options, tables ...Table) (string, error) {
 	o, err := opts.resolve()
 	if err != nil {

@@ -3,6 +3,7 @@ package pgnotify_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -196,4 +197,87 @@ func TestTransactionCap(t *testing.T) {
 	if got := raw.drainUntilSentinel(s.pg); len(got) != 1 || got[0]["all"] != nil {
 		t.Errorf("next transaction: %v, want one row-level notification", got)
 	}
+}
+
+// TestInstallUpgradesV1 checks that Install replaces triggers installed by version 1 of the
+// function (as the previous release of this package did) with version 2, which sends the
+// transaction's id; that it leaves the version 1 function in place for any other user; and
+// that a Listener handles both kinds of notification.
+func TestInstallUpgradesV1(t *testing.T) {
+	t.Parallel()
+	p := newPG(t)
+	p.exec(`CREATE TABLE flavors (id bigserial PRIMARY KEY, slug text NOT NULL UNIQUE, name text NOT NULL);
+		CREATE TABLE sentinel (id bigserial PRIMARY KEY);
+		INSERT INTO flavors (slug, name) VALUES ('vanilla', 'Vanilla')`)
+	v1, err := os.ReadFile("testdata/function_v1.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.exec(string(v1))
+	for _, table := range []struct{ name, args string }{
+		{"flavors", fmt.Sprintf("'%s', '100', '1', 'id', 'slug'", p.channel)},
+		{"sentinel", fmt.Sprintf("'%s', '100', '1', 'id'", p.channel)},
+	} {
+		for _, ev := range []struct{ event, referencing string }{
+			{"INSERT", "REFERENCING NEW TABLE AS dumper_new"},
+			{"UPDATE", "REFERENCING OLD TABLE AS dumper_old NEW TABLE AS dumper_new"},
+			{"DELETE", "REFERENCING OLD TABLE AS dumper_old"},
+			{"TRUNCATE", ""},
+		} {
+			p.exec(fmt.Sprintf("CREATE TRIGGER dumper_pgnotify_%s_%s AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION dumper_pgnotify_v1(%s)",
+				strings.ToLower(ev.event), p.channel, ev.event, table.name, ev.referencing, table.args))
+		}
+	}
+	tables := []pgnotify.Table{
+		{Name: "flavors", Columns: []string{"slug"}, Map: func(_ context.Context, c pgnotify.Change) ([]string, []string, error) {
+			return []string{"/f/" + c.New["slug"]}, nil, nil
+		}},
+		{Name: "sentinel"},
+	}
+	opts := pgnotify.Options{Channel: p.channel}
+	l, err := pgnotify.NewListener(p.config(), opts, tables...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder(nil)
+	commits, err := pgnotify.NewCommits(rec, pgnotify.CommitsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, l, commits)
+	raw := p.listen()
+	functions := func() string {
+		t.Helper()
+		var got string
+		err := p.admin.QueryRow(context.Background(), `SELECT string_agg(DISTINCT p.proname, ',') FROM pg_trigger t
+			JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgrelid = 'flavors'::regclass AND NOT t.tgisinternal`).Scan(&got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := functions(); got != "dumper_pgnotify_v1" {
+		t.Fatalf("before the upgrade, the triggers call %s", got)
+	}
+
+	p.exec("UPDATE flavors SET name = 'V1' WHERE slug = 'vanilla'")
+	if m := raw.next(); m["t"] != "flavors" || m["x"] != nil {
+		t.Errorf("version 1 notification %v: want one without a transaction id", m)
+	}
+	rec.waitFor(t, "path /f/vanilla")
+
+	p.install(opts, tables...)
+	if got := functions(); got != "dumper_pgnotify_v2" {
+		t.Errorf("after Install, the triggers call %s, want dumper_pgnotify_v2", got)
+	}
+	var v1Left bool
+	if err := p.admin.QueryRow(context.Background(), "SELECT to_regproc('dumper_pgnotify_v1') IS NOT NULL").Scan(&v1Left); err != nil || !v1Left {
+		t.Errorf("the version 1 function was dropped (%v): other installations may call it", err)
+	}
+	rec.reset()
+	p.exec("UPDATE flavors SET slug = 'vanilla-2' WHERE slug = 'vanilla'")
+	if m := raw.next(); m["t"] != "flavors" || m["x"] == nil {
+		t.Errorf("version 2 notification %v: want one with a transaction id", m)
+	}
+	rec.waitFor(t, "path /f/vanilla-2")
 }

@@ -43,6 +43,26 @@ type Listener struct {
 
 	live    atomic.Bool
 	running atomic.Bool
+
+	changes, deduplicated, late atomic.Uint64
+}
+
+// ListenerStats are a [Listener]'s counters since it was created.
+type ListenerStats struct {
+	// Changes counts the changes processed: invalidated, or found covered by the
+	// application's own invalidation after commit (see [Commits]).
+	Changes uint64
+	// Deduplicated counts the changes that invalidated nothing because everything they map
+	// to had been invalidated after their commit by the application (see [Commits]).
+	Deduplicated uint64
+	// Late counts the transactions whose writer had not reported within
+	// [CommitsOptions.Wait]: their changes were invalidated in full.
+	Late uint64
+}
+
+// Stats returns the Listener's counters.
+func (l *Listener) Stats() ListenerStats {
+	return ListenerStats{Changes: l.changes.Load(), Deduplicated: l.deduplicated.Load(), Late: l.late.Load()}
 }
 
 // NewListener returns a listener that connects with config (from pgx.ParseConfig; it is
@@ -103,6 +123,11 @@ func (l *Listener) Ignore(*http.Request) bool { return !l.live.Load() }
 // heard) and then reports [Listener.Live]. When the connection is lost it reconnects, waiting
 // between attempts as [Options] say, and catches up the same way; it never gives up. It
 // returns an error without doing anything if inv is nil or if the Listener is already running.
+//
+// If inv is a [*Commits], the one the application's ORM plugin invalidates through, the
+// Listener leaves out of each change what the plugin invalidated after the change's commit,
+// waiting for the plugin's report when it has not come yet, at most [CommitsOptions.Wait]:
+// the changes behind are processed after that wait.
 func (l *Listener) Run(ctx context.Context, inv Invalidator) error {
 	if inv == nil {
 		return errors.New("pgnotify: nil Invalidator")
@@ -171,11 +196,12 @@ func (l *Listener) session(ctx context.Context, inv Invalidator) (liveAt time.Ti
 func (l *Listener) pump(ctx context.Context, conn *pgx.Conn, inv Invalidator) error {
 	sctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	changes := make(chan Change, queueLen)
+	changes := make(chan notice, queueLen)
 	applied := make(chan struct{})
 	go func() {
 		defer close(applied)
-		if err := l.apply(sctx, inv, changes); err != nil {
+		commits, _ := inv.(*Commits)
+		if err := l.apply(sctx, inv, commits, changes); err != nil {
 			l.live.Store(false)
 			stop(err)
 		}
@@ -191,7 +217,7 @@ func (l *Listener) pump(ctx context.Context, conn *pgx.Conn, inv Invalidator) er
 }
 
 // read passes the changes notified on conn to changes until it fails or ctx is done.
-func (l *Listener) read(ctx context.Context, conn *pgx.Conn, changes chan<- Change) error {
+func (l *Listener) read(ctx context.Context, conn *pgx.Conn, changes chan<- notice) error {
 	for {
 		wctx, cancel := context.WithTimeout(ctx, l.o.ping)
 		n, err := conn.WaitForNotification(wctx)
@@ -219,13 +245,14 @@ func (l *Listener) read(ctx context.Context, conn *pgx.Conn, changes chan<- Chan
 			// the table's pages. Anything else is not from our triggers: someone else
 			// NOTIFYs on the channel.
 			var ok bool
-			if c, ok = l.salvage(n.Payload); !ok {
+			if c.Change, ok = l.salvage(n.Payload); !ok {
 				l.o.log.ErrorContext(ctx, "pgnotify: ignored notification", "channel", n.Channel, "pid", n.PID, "err", err)
 				continue
 			}
 			l.o.log.WarnContext(ctx, "pgnotify: malformed notification; invalidating the table's tag",
 				"channel", n.Channel, "pid", n.PID, "table", c.Table, "err", err)
 		}
+		c.pid = n.PID
 		select {
 		case changes <- c:
 		case <-ctx.Done():
@@ -235,9 +262,11 @@ func (l *Listener) read(ctx context.Context, conn *pgx.Conn, changes chan<- Chan
 }
 
 // apply invalidates the changes as they come, together those that are waiting, until ctx
-// is done or an invalidation fails.
-func (l *Listener) apply(ctx context.Context, inv Invalidator, changes <-chan Change) error {
-	batch := make([]Change, 0, maxBatch)
+// is done or an invalidation fails. With commits, it first waits for the reports of the
+// batch's transactions that the application has not reported yet (at most the Wait of
+// commits), and leaves out what they covered.
+func (l *Listener) apply(ctx context.Context, inv Invalidator, commits *Commits, changes <-chan notice) error {
+	batch := make([]notice, 0, maxBatch)
 	for {
 		batch = batch[:0]
 		select {
@@ -255,12 +284,19 @@ func (l *Listener) apply(ctx context.Context, inv Invalidator, changes <-chan Ch
 				break more
 			}
 		}
-		if err := l.invalidate(ctx, inv, batch); err != nil {
+		var cv coverage
+		if commits != nil {
+			var late int
+			cv, late = commits.resolve(ctx, batch)
+			l.late.Add(uint64(late))
+		}
+		if err := l.invalidate(ctx, inv, batch, cv); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
+		l.changes.Add(uint64(len(batch)))
 	}
 }
 
@@ -288,11 +324,11 @@ func (l *Listener) matches(t *Table, schema string) bool {
 	return t.Schema == "" || schema == "" || t.Schema == schema
 }
 
-// invalidate invalidates what the changes map to, in one call for paths and one for tags. A
-// table with more than MaxRows row-level changes in the batch has its tag invalidated
-// instead of each change mapped: a burst of small transactions costs the cache what one bulk
-// statement does.
-func (l *Listener) invalidate(ctx context.Context, inv Invalidator, batch []Change) error {
+// invalidate invalidates what the changes map to, in one call for paths and one for tags,
+// less what cv says the application invalidated after each change's commit. A table with
+// more than MaxRows row-level changes in the batch has its tag invalidated instead of each
+// change mapped: a burst of small transactions costs the cache what one bulk statement does.
+func (l *Listener) invalidate(ctx context.Context, inv Invalidator, batch []notice, cv coverage) error {
 	rows := make(map[*Table]int)
 	for i := range batch {
 		c := &batch[i]
@@ -303,29 +339,50 @@ func (l *Listener) invalidate(ctx context.Context, inv Invalidator, batch []Chan
 		}
 	}
 	var paths, tags []string
+	var left int // paths and tags left out, for the log
 	for i := range batch {
 		c := &batch[i]
+		key := c.txKey()
+		mapped, kept := 0, 0
 		for _, t := range l.byName[c.Table] {
 			if !l.matches(t, c.Schema) {
 				continue
 			}
 			tag := l.o.tableTag(t.Name)
+			var ps, ts []string
 			if c.All || t.Map == nil || rows[t] > l.o.maxRows {
-				tags = append(tags, tag)
-				continue
-			}
-			p, tg, err := l.mapChange(ctx, t, *c)
-			if err != nil {
+				ts = []string{tag}
+			} else if p, tg, err := l.mapChange(ctx, t, c.Change); err != nil {
 				l.o.log.ErrorContext(ctx, "pgnotify: Map failed; invalidating the table's tag instead",
 					"table", t.String(), "op", c.Op.String(), "key", c.Key, "err", err)
-				tags = append(tags, tag)
-				continue
+				ts = []string{tag}
+			} else {
+				ps, ts = p, tg
 			}
-			paths = append(paths, p...)
-			tags = append(tags, tg...)
+			for _, p := range ps {
+				mapped++
+				if n, _ := dumper.NormalizePath(p); !cv.has(key, n) { // mapChange checked p
+					paths = append(paths, p)
+					kept++
+				}
+			}
+			for _, tg := range ts {
+				mapped++
+				if !cv.has(key, tg) {
+					tags = append(tags, tg)
+					kept++
+				}
+			}
+		}
+		left += mapped - kept
+		if mapped > 0 && kept == 0 {
+			l.deduplicated.Add(1)
 		}
 	}
 	paths, tags = distinct(paths), distinct(tags)
+	if left > 0 {
+		l.o.log.DebugContext(ctx, "pgnotify: left out what the application invalidated after commit", "changes", len(batch), "left_out", left)
+	}
 	if len(paths) == 0 && len(tags) == 0 {
 		return nil
 	}

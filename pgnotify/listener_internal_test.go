@@ -54,15 +54,15 @@ func TestInvalidateBurst(t *testing.T) {
 	}
 	for _, tt := range tests {
 		calls.Store(0)
-		var batch []Change
+		var batch []notice
 		for i := range tt.a {
-			batch = append(batch, Change{Schema: "s", Table: "a", Op: Update, Key: []string{strconv.Itoa(i)}})
+			batch = append(batch, notice{Change: Change{Schema: "s", Table: "a", Op: Update, Key: []string{strconv.Itoa(i)}}})
 		}
 		for i := range tt.b {
-			batch = append(batch, Change{Schema: "s", Table: "b", Op: Update, Key: []string{strconv.Itoa(i)}})
+			batch = append(batch, notice{Change: Change{Schema: "s", Table: "b", Op: Update, Key: []string{strconv.Itoa(i)}}})
 		}
 		var inv invalidations
-		if err := l.invalidate(context.Background(), &inv, batch); err != nil {
+		if err := l.invalidate(context.Background(), &inv, batch, nil); err != nil {
 			t.Fatal(err)
 		}
 		if got := calls.Load(); got != tt.wantCalls {

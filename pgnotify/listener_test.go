@@ -380,7 +380,7 @@ func TestPayloadOverLimit(t *testing.T) {
 		t.Fatalf("the write failed: %v", err)
 	}
 	// Just under the limit: still row-level.
-	if _, err := writer.Exec(ctx, "INSERT INTO flavors (slug, name) VALUES ($1, 'Long')", strings.Repeat("z", 7900)); err != nil {
+	if _, err := writer.Exec(ctx, "INSERT INTO flavors (slug, name) VALUES ($1, 'Long')", strings.Repeat("z", 7850)); err != nil {
 		t.Fatalf("the write failed: %v", err)
 	}
 	got := raw.drainUntilSentinel(s.pg)

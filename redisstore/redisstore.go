@@ -93,6 +93,7 @@ type Store struct {
 	stampTTL  string // ms
 
 	clockKey, tagPrefix, entryPrefix, channel string
+	recordPrefix                              string // records.go
 
 	// records keeps variant records (which headers a URL's responses vary on) in memory, so
 	// that a hit on a varied page is one round trip. A record only chooses which key to look
@@ -152,6 +153,7 @@ func New(o Options) (*Store, error) {
 	s.tagPrefix = slot + ":t:"
 	s.entryPrefix = slot + ":e:"
 	s.channel = slot + ":inv"
+	s.recordPrefix = slot + ":r:"
 	var co rueidis.ClientOption
 	if o.Client == nil {
 		if o.URL == "" {

@@ -9,6 +9,7 @@ import "github.com/redis/rueidis"
 //	{prefix}:t:<tag>   the clock value at which tag was last invalidated (its stamp)
 //	{prefix}:e:<key>   hash: b = born, t = tags joined by "\n", v = the encoded entry
 //	{prefix}:inv       the channel invalidations are published on, for local tiers
+//	{prefix}:r:<key>   a record (Store.PutRecord), which no script reads
 //
 // Every message the scripts publish starts with "c " (a clock value, then the tags, one a
 // line) or "f " (a clock value: the new floor); local tiers also publish heartbeats, "h <id>

@@ -37,7 +37,6 @@ import (
 	"github.com/dumperhq/dumper/redisstore"
 	"github.com/jackc/pgx/v5"
 	"gorm.io/driver/postgres"
-	"gorm.io/gorm"
 )
 
 func main() {
@@ -107,7 +106,11 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 	opts := dumper.Options{Logger: logger}
 	var listener *pgnotify.Listener
 	if cfg.pgDSN != "" {
-		if listener, err = listenPostgres(ctx, cfg.pgDSN, db, logger); err != nil {
+		config, err := pgx.ParseConfig(cfg.pgDSN)
+		if err != nil {
+			return err
+		}
+		if listener, err = icecream.Listen(ctx, config, db, pgnotify.Options{Logger: logger}); err != nil {
 			return err
 		}
 		// While the listener is down, changes made outside the application are missed:
@@ -115,13 +118,14 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 		opts.Policy.Ignore = listener.Ignore
 	}
 	cacheDesc := "memory"
+	var shared pgnotify.RecordStore // with Redis, where every instance's listener reads the others' commits
 	if cfg.redisURL != "" {
 		rs, err := redisstore.New(redisstore.Options{URL: cfg.redisURL, Strict: !cfg.redisLocal, Logger: logger})
 		if err != nil {
 			return err
 		}
 		defer rs.Close()
-		opts.Store = rs
+		opts.Store, shared = rs, rs
 		cacheDesc = "redis (strict)"
 		if cfg.redisLocal {
 			cacheDesc = "redis + local tier"
@@ -132,14 +136,23 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 		return err
 	}
 	defer cache.Close()
-	handler, err := icecream.CachedHandler(db, cache, logger)
+	// With the listener, the plugin and the listener invalidate through one Commits, so that
+	// a write through the API is invalidated once (by the plugin, after commit), not again
+	// when its own notification arrives.
+	var commits *pgnotify.Commits
+	if listener != nil {
+		if commits, err = pgnotify.NewCommits(cache, pgnotify.CommitsOptions{Shared: shared, Logger: logger}); err != nil {
+			return err
+		}
+	}
+	handler, err := icecream.CachedHandler(db, cache, commits, logger)
 	if err != nil {
 		return err
 	}
 	if listener != nil {
 		listenCtx, stopListening := context.WithCancel(ctx)
 		listened := make(chan error, 1)
-		go func() { listened <- listener.Run(listenCtx, cache) }()
+		go func() { listened <- listener.Run(listenCtx, commits) }()
 		defer func() {
 			stopListening()
 			if err := <-listened; err != nil {
@@ -182,26 +195,6 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 		return err
 	}
 	return nil
-}
-
-// listenPostgres installs the NOTIFY triggers on the shop's tables (idempotent) and returns
-// the listener that maps their changes to the pages that show them.
-func listenPostgres(ctx context.Context, dsn string, db *gorm.DB, logger *slog.Logger) (*pgnotify.Listener, error) {
-	config, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := pgx.ConnectConfig(ctx, config)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	tables := icecream.NotifyTables(db)
-	opts := pgnotify.Options{Logger: logger}
-	if err := pgnotify.Install(ctx, conn, opts, tables...); err != nil {
-		return nil, err
-	}
-	return pgnotify.NewListener(config, opts, tables...)
 }
 
 // displayAddr turns a listener address such as [::]:8080 into one curl can reach.

@@ -90,7 +90,7 @@ func runServer(row, dir, redisURL, prefix string) error {
 			return err
 		}
 		defer cache.Close()
-		if h, err = icecream.CachedHandler(db, cache, nil); err != nil {
+		if h, err = icecream.CachedHandler(db, cache, nil, nil); err != nil {
 			return err
 		}
 		if row == rowLimit {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/gormdumper"
+	"github.com/dumperhq/dumper/pgnotify"
 	"gorm.io/gorm"
 )
 
@@ -118,8 +119,17 @@ func apiFallback(mux *http.ServeMux) http.HandlerFunc {
 // invalidates the pages it changes in cache, and returns NewHandler(db, logger) behind the
 // cache's middleware. This is the whole stack cmd/icecream serves. It fails if db already has
 // the plugin.
-func CachedHandler(db *gorm.DB, cache *dumper.Cache, logger *slog.Logger) (http.Handler, error) {
-	if err := db.Use(gormdumper.New(cache)); err != nil {
+//
+// With the NOTIFY listener, commits is the pgnotify.Commits in front of cache that the
+// listener runs with (see [Listen]): the plugin invalidates through it, so that the listener
+// does not invalidate again the writes the plugin invalidated after commit. Nil means the
+// plugin invalidates in cache directly.
+func CachedHandler(db *gorm.DB, cache *dumper.Cache, commits *pgnotify.Commits, logger *slog.Logger) (http.Handler, error) {
+	var inv dumper.Invalidator = cache
+	if commits != nil {
+		inv = commits
+	}
+	if err := db.Use(gormdumper.New(inv)); err != nil {
 		return nil, err
 	}
 	return cache.Middleware(NewHandler(db, logger)), nil

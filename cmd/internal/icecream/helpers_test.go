@@ -53,7 +53,7 @@ func serveShop(t *testing.T, d gorm.Dialector, seed bool, opts dumper.Options) *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cache.Close() })
-	h, err := icecream.CachedHandler(db, cache, nil)
+	h, err := icecream.CachedHandler(db, cache, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,10 +291,4 @@ func decodeJSON(t *testing.T, r response, v any) {
 	if err := json.Unmarshal([]byte(r.Body), v); err != nil {
 		t.Fatalf("body %q: %v", r.Body, err)
 	}
-}
-
-// withSearchPath adds search_path=schema to a DSN.
-func withSearchPath(t *testing.T, dsn, schema string) string {
-	t.Helper()
-	return testservice.WithParam(dsn, "search_path", schema)
 }

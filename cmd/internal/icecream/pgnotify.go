@@ -6,8 +6,30 @@ import (
 	"strconv"
 
 	"github.com/dumperhq/dumper/pgnotify"
+	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 )
+
+// Listen installs the NOTIFY triggers on the shop's tables (idempotent, through a connection
+// of its own made with config) and returns the listener that maps their changes to the pages
+// that show them, with opts (Channel, and the listener's own settings).
+//
+// Wire it as cmd/icecream does: the cache's Policy.Ignore is the listener's Ignore; a
+// pgnotify.Commits in front of the cache (shared through the Redis store with several
+// instances) is what both the gormdumper plugin ([CachedHandler]) and listener.Run invalidate
+// through, so that a write through the API is invalidated once.
+func Listen(ctx context.Context, config *pgx.ConnConfig, db *gorm.DB, opts pgnotify.Options) (*pgnotify.Listener, error) {
+	conn, err := pgx.ConnectConfig(ctx, config)
+	if err != nil {
+		return nil, fmt.Errorf("icecream: connect to install the triggers: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tables := NotifyTables(db)
+	if err := pgnotify.Install(ctx, conn, opts, tables...); err != nil {
+		return nil, err
+	}
+	return pgnotify.NewListener(config, opts, tables...)
+}
 
 // NotifyTables returns the shop's tables for package pgnotify — ice_creams, sizes and their
 // join table ice_cream_sizes — each mapping a change made outside the application (psql, a

@@ -2,61 +2,27 @@ package icecream_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/dumperhq/dumper/cmd/internal/icecream"
 	"github.com/dumperhq/dumper/internal/wait"
-	"github.com/dumperhq/dumper/pgnotify"
 	"github.com/jackc/pgx/v5"
 )
 
 // TestNotify checks that writes made outside the application — raw SQL through a second
 // connection, no ORM — refresh exactly the pages they change, through the PostgreSQL
-// triggers and a pgnotify.Listener wired as cmd/icecream wires them.
+// triggers and a pgnotify.Listener wired as cmd/icecream wires them (with the Commits that
+// leaves out the application's own writes: these are not).
 func TestNotify(t *testing.T) {
 	t.Parallel()
-	s := postgresShop(t)
-	var schema string
-	if err := s.db.Raw("SELECT current_schema()").Scan(&schema).Error; err != nil {
-		t.Fatal(err)
-	}
-	dsn := os.Getenv("DUMPER_POSTGRES_DSN")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	config, err := pgx.ParseConfig(withSearchPath(t, dsn, schema))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newNotifyShop(t, notifyConfig{dsn: postgresDSN(t), seed: true})
 	ctx := context.Background()
-	conn, err := pgx.ConnectConfig(ctx, config)
+	conn, err := pgx.ConnectConfig(ctx, s.config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
-
-	opts := pgnotify.Options{Channel: schema} // a channel of the test's own
-	tables := icecream.NotifyTables(s.db)
-	if err := pgnotify.Install(ctx, conn, opts, tables...); err != nil {
-		t.Fatal(err)
-	}
-	l, err := pgnotify.NewListener(config, opts, tables...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- l.Run(runCtx, s.cache) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	wait.For(t, 10*time.Second, "the listener live", l.Live)
 
 	// Vanilla comes in small and medium; chocolate in medium and large.
 	s.warm("/", "/icecream/vanilla", "/icecream/chocolate", "/sizes/small", "/sizes/medium", "/sizes/large")

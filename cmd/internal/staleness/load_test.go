@@ -16,8 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dumperhq/dumper/cmd/internal/icecream"
 	"github.com/dumperhq/dumper/cmd/internal/staleness"
 	"github.com/dumperhq/dumper/internal/wait"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // flavors are the entities: their names carry a version, "vanilla v12".
@@ -72,6 +75,7 @@ type load struct {
 	state map[string]*flavorState
 
 	reads, writes, hits  atomic.Int64
+	mixed                atomic.Int64 // transactions of writeMixed
 	serverErrors, failed atomic.Int64 // 5xx; other failures (transport, wrong page)
 	stopWrites           atomic.Bool  // a write failed: its outcome is unknown
 	logged               atomic.Int64 // failures logged, to keep the log short
@@ -233,8 +237,51 @@ func (l *load) write(ctx context.Context, rng *rand.Rand, raw bool) {
 	l.h.AddWrite(w)
 }
 
+// writeMixed renames two flavors in one GORM transaction through an instance's database:
+// one through GORM (the plugin invalidates it, after commit too), the other with raw SQL
+// (only its notification invalidates it). The listener must leave out the first, which the
+// plugin covered, and never the second.
+func (l *load) writeMixed(ctx context.Context, rng *rand.Rand) {
+	i := rng.IntN(len(flavors))
+	j := (i + 1 + rng.IntN(len(flavors)-1)) % len(flavors)
+	viaGORM, viaSQL := flavors[i], flavors[j]
+	in := l.s.instances[rng.IntN(len(l.s.instances))]
+	first, second := l.state[viaGORM], l.state[viaSQL]
+	if i > j { // lock in a fixed order
+		first, second = second, first
+	}
+	first.mu.Lock()
+	defer first.mu.Unlock()
+	second.mu.Lock()
+	defer second.mu.Unlock()
+	gv, sv := l.state[viaGORM].version+1, l.state[viaSQL].version+1
+	ctx = context.WithoutCancel(ctx)
+	start := l.h.Now()
+	err := in.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var f icecream.IceCream
+		if err := tx.Where("slug = ?", viaGORM).First(&f).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&f).Omit(clause.Associations).Update("name", fmt.Sprintf("%s v%d", viaGORM, gv)).Error; err != nil {
+			return err
+		}
+		return tx.Exec("UPDATE ice_creams SET name = ? WHERE slug = ?", fmt.Sprintf("%s v%d", viaSQL, sv), viaSQL).Error
+	})
+	end := l.h.Now()
+	if err != nil {
+		l.stopWrites.Store(true)
+		l.failf("mixed write %s v%d and %s v%d: %v", viaGORM, gv, viaSQL, sv, err)
+		return
+	}
+	l.state[viaGORM].version, l.state[viaSQL].version = gv, sv
+	l.writes.Add(2)
+	l.mixed.Add(1)
+	l.h.AddWrite(staleness.Write{Entity: viaGORM, Version: gv, Start: start, End: end, Bound: l.s.appBound, Via: in.name, Note: "tx-gorm"})
+	l.h.AddWrite(staleness.Write{Entity: viaSQL, Version: sv, Start: start, End: end, Bound: l.s.rawBound, Note: "tx-sql"})
+}
+
 // run drives readers and writers until ctx is done. Writers wait pace between writes; with
-// a raw pool, half their writes are raw SQL.
+// a raw pool, a third of their writes are raw SQL, and a third are mixed (writeMixed).
 func (l *load) run(ctx context.Context, readers, writers int, pace time.Duration) {
 	var wg sync.WaitGroup
 	for i := range readers {
@@ -260,7 +307,14 @@ func (l *load) run(ctx context.Context, readers, writers int, pace time.Duration
 				if l.stopWrites.Load() {
 					return
 				}
-				l.write(ctx, rng, l.s.raw != nil && rng.IntN(2) == 0)
+				switch kind := rng.IntN(3); {
+				case l.s.raw == nil || kind == 0:
+					l.write(ctx, rng, false)
+				case kind == 1:
+					l.write(ctx, rng, true)
+				default:
+					l.writeMixed(ctx, rng)
+				}
 			}
 		})
 	}

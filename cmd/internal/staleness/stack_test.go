@@ -34,6 +34,8 @@ type instance struct {
 	db    *gorm.DB
 	cache *dumper.Cache
 	store *redisstore.Store // nil with the memory store
+
+	listener *pgnotify.Listener // on PostgreSQL: the instance's own
 }
 
 // stack is the demo's full stack, on one or more instances.
@@ -62,7 +64,13 @@ func newClient(t *testing.T) *http.Client {
 // serve puts the shop on db behind cache on an httptest server.
 func serve(t *testing.T, name string, db *gorm.DB, cache *dumper.Cache) *instance {
 	t.Helper()
-	h, err := icecream.CachedHandler(db, cache, testLogger(t))
+	return serveWith(t, name, db, cache, nil)
+}
+
+// serveWith is serve with the plugin invalidating through commits (nil: in cache).
+func serveWith(t *testing.T, name string, db *gorm.DB, cache *dumper.Cache, commits *pgnotify.Commits) *instance {
+	t.Helper()
+	h, err := icecream.CachedHandler(db, cache, commits, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,9 +138,18 @@ func redisStack(t *testing.T, addr string, strict bool, timeout time.Duration) *
 
 // postgresStack is one instance on PostgreSQL, in a schema of its own, with the NOTIFY
 // triggers and a pgnotify listener wired as cmd/icecream wires them (the cache is bypassed
-// while the listener is not live), and a pool for raw SQL writes.
+// while the listener is not live; the plugin and the listener invalidate through one
+// pgnotify.Commits), and a pool for raw SQL writes.
 // minBackoff is the listener's wait before reconnecting (at least half of it, with jitter).
 func postgresStack(t *testing.T, minBackoff time.Duration) *stack {
+	t.Helper()
+	return postgresStackOn(t, minBackoff, "", 1)
+}
+
+// postgresStackOn is postgresStack with n instances sharing the database, each with its own
+// listener; with a Redis address, their caches share a strict Redis store, which their
+// Commits share their records through. The stack's listener is the first instance's.
+func postgresStackOn(t *testing.T, minBackoff time.Duration, redisAddr string, n int) *stack {
 	t.Helper()
 	ctx := context.Background()
 	schema, dsn := testservice.PostgresSchema(t, "staleness_")
@@ -140,46 +157,62 @@ func postgresStack(t *testing.T, minBackoff time.Duration) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	// The application's pool, with search_path set on each of its connections.
-	db, err := icecream.Open(postgres.New(postgres.Config{Conn: stdlib.OpenDB(*config.Copy())}), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = icecream.Close(db) })
-	if err := icecream.Seed(db); err != nil {
-		t.Fatal(err)
-	}
-
-	conn, err := pgx.ConnectConfig(ctx, config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := pgnotify.Options{Channel: schema, MinBackoff: minBackoff, MaxBackoff: 4 * minBackoff}
-	tables := icecream.NotifyTables(db)
-	err = pgnotify.Install(ctx, conn, opts, tables...)
-	_ = conn.Close(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lconfig := config.Copy()
-	listenAs := "dumper-staleness-" + schema
-	lconfig.RuntimeParams["application_name"] = listenAs
-	l, err := pgnotify.NewListener(lconfig, opts, tables...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache := newCache(t, dumper.Options{Policy: dumper.Policy{Ignore: l.Ignore}})
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- l.Run(runCtx, cache) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("listener: %v", err)
+	prefix := testservice.Unique("dumpertest-")
+	s := &stack{client: newClient(t)}
+	for i := range n {
+		name := string(rune('A' + i))
+		// The application's pool, with search_path set on each of its connections.
+		db, err := icecream.Open(postgres.New(postgres.Config{Conn: stdlib.OpenDB(*config.Copy())}), nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	wait.For(t, 10*time.Second, "the listener live", l.Live)
+		t.Cleanup(func() { _ = icecream.Close(db) })
+		if i == 0 {
+			if err := icecream.Seed(db); err != nil {
+				t.Fatal(err)
+			}
+		}
+		lconfig := config.Copy()
+		listenAs := "dumper-staleness-" + schema + "-" + name
+		lconfig.RuntimeParams["application_name"] = listenAs
+		opts := pgnotify.Options{Channel: schema, MinBackoff: minBackoff, MaxBackoff: 4 * minBackoff}
+		l, err := icecream.Listen(ctx, lconfig, db, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copts := dumper.Options{Policy: dumper.Policy{Ignore: l.Ignore}}
+		var shared pgnotify.RecordStore
+		var rs *redisstore.Store
+		if redisAddr != "" {
+			rs, err = redisstore.New(redisstore.Options{URL: "redis://" + redisAddr, Prefix: prefix, Strict: true, Timeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = rs.Close() })
+			copts.Store, shared = rs, rs
+		}
+		cache := newCache(t, copts)
+		commits, err := pgnotify.NewCommits(cache, pgnotify.CommitsOptions{Shared: shared})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- l.Run(runCtx, commits) }()
+		t.Cleanup(func() {
+			stop()
+			if err := <-done; err != nil {
+				t.Errorf("listener: %v", err)
+			}
+		})
+		wait.For(t, 10*time.Second, "the listener live", l.Live)
+		in := serveWith(t, name, db, cache, commits)
+		in.store, in.listener = rs, l
+		s.instances = append(s.instances, in)
+		if i == 0 {
+			s.listener, s.listenAs = l, listenAs
+		}
+	}
 
 	pconfig, err := pgxpool.ParseConfig("")
 	if err != nil {
@@ -191,13 +224,8 @@ func postgresStack(t *testing.T, minBackoff time.Duration) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return &stack{
-		instances: []*instance{serve(t, "A", db, cache)},
-		client:    newClient(t),
-		raw:       pool,
-		listener:  l,
-		listenAs:  listenAs,
-	}
+	s.raw = pool
+	return s
 }
 
 // testLogger logs the application's warnings and errors to the test's output, except those

@@ -2,6 +2,8 @@ package staleness_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +54,11 @@ func TestStaleReads(t *testing.T) {
 			s.rawBound = notifyBound
 			return s
 		}},
+		{"postgres-notify-redis-2-instances", func(t *testing.T) *stack {
+			s := postgresStackOn(t, 10*time.Millisecond, testservice.RedisAddr(t), 2)
+			s.rawBound = notifyBound
+			return s
+		}},
 	}
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
@@ -61,9 +68,22 @@ func TestStaleReads(t *testing.T) {
 			began := time.Now()
 			l.run(ctx, 8, 2, 10*time.Millisecond)
 			rep := l.settle(10 * time.Second)
-			t.Logf("%s, %v: %v; %d page reads (%d hits), %d writes, %d 5xx, %d other failures",
-				c.name, time.Since(began).Round(time.Millisecond), rep, l.reads.Load(), l.hits.Load(), l.writes.Load(),
+			t.Logf("%s, %v: %v; %d page reads (%d hits), %d writes (%d in transactions mixing GORM and raw SQL), %d 5xx, %d other failures",
+				c.name, time.Since(began).Round(time.Millisecond), rep, l.reads.Load(), l.hits.Load(), l.writes.Load(), l.mixed.Load(),
 				l.serverErrors.Load(), l.failed.Load())
+			var notes []string
+			for _, in := range l.s.instances {
+				if in.listener != nil {
+					st := in.listener.Stats()
+					notes = append(notes, fmt.Sprintf("%s: %d changes, %d deduplicated, %d late", in.name, st.Changes, st.Deduplicated, st.Late))
+				}
+			}
+			if len(notes) > 0 {
+				t.Logf("listeners: %s", strings.Join(notes, "; "))
+			}
+			if l.s.raw != nil && l.mixed.Load() == 0 {
+				t.Error("no transaction mixed GORM and raw SQL")
+			}
 		})
 	}
 }
