@@ -32,7 +32,7 @@ func (c *Cache) respond(w http.ResponseWriter, r *http.Request, p *policy, e *En
 		}
 	}
 	h["Cache-Status"] = cs
-	if hit && p.age {
+	if hit && p.sendAge {
 		h["Age"] = []string{strconv.FormatInt(int64(max(time.Since(e.Stored), 0)/time.Second), 10)}
 	}
 	w.WriteHeader(e.Status)

@@ -24,8 +24,7 @@
 //
 // The suite needs a store that can hold a few MiB without evicting (one entry has a 1 MiB
 // body) and that honours a time to live of 50 ms within a few seconds. It only stores
-// entries whose Born is a clock value the store returned. It takes well under a second
-// against the memory store.
+// entries whose Born is a clock value the store returned.
 package storetest
 
 import (
