@@ -263,6 +263,7 @@ func (cw *captureWriter) entry() *Entry {
 		h["Cache-Control"] = p.browserCC
 	}
 	e := &Entry{
+		Kind:   StoredResponse,
 		Status: cw.status,
 		Header: h,
 		Body:   body,
@@ -285,7 +286,7 @@ func (c *Cache) save(r *http.Request, p *policy, key string, e *Entry, ttl time.
 	var items []Item
 	d := noDetail
 	if len(e.Vary) > 0 {
-		rec := &Entry{Tags: e.Tags, Born: e.Born, Stored: e.Stored, Vary: e.Vary}
+		rec := &Entry{Kind: VariantRecord, Tags: e.Tags, Born: e.Born, Stored: e.Stored, Vary: e.Vary}
 		items = append(items, Item{Key: key, Entry: rec})
 		if vk := appendVariantKey(nil, key, e.Vary, r.Header); len(vk) <= p.maxKey {
 			items = append(items, Item{Key: string(vk), Entry: e})

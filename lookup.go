@@ -41,7 +41,7 @@ func (m *middleware) lookup(r *http.Request, key, path string) (*Entry, miss, er
 			ms.fwd = fwdStale
 		}
 		return nil, ms, nil
-	case l.Entry.Status != 0:
+	case l.Entry.Kind != VariantRecord:
 		return l.Entry, ms, nil
 	}
 	ms.fwd = fwdVaryMiss
@@ -60,7 +60,7 @@ func (m *middleware) lookup(r *http.Request, key, path string) (*Entry, miss, er
 	}
 	ms.born = max(ms.born, l.Now) // a store may answer the first lookup locally, without a clock
 	switch {
-	case l.Entry != nil && l.Entry.Status != 0:
+	case l.Entry != nil && l.Entry.Kind != VariantRecord:
 		return l.Entry, ms, nil
 	case l.Stale:
 		ms.fwd = fwdStale

@@ -22,8 +22,8 @@ func respond(w http.ResponseWriter, r *http.Request, e *Entry, cs []string, age 
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	if e.fields != nil {
-		for _, f := range e.fields {
+	if fields, ok := e.headerFields(); ok {
+		for _, f := range fields {
 			h[f.key] = f.value
 		}
 	} else {
