@@ -1,6 +1,7 @@
 package dumper
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,7 +23,7 @@ type Cache struct {
 	flight flight
 	stats  counters
 
-	csHit, csMethod []string // Cache-Status values built once
+	status statusValues
 }
 
 // New returns a cache configured by opts. The zero Options give a 64 MiB memory store.
@@ -51,8 +52,7 @@ func New(opts Options) (*Cache, error) {
 		}
 		c.store, c.closer = m, m
 	}
-	c.csHit = []string{c.name + "; hit"}
-	c.csMethod = []string{c.name + "; fwd=method"}
+	c.status = newStatusValues(c.name)
 	return c, nil
 }
 
@@ -84,16 +84,11 @@ func (c *Cache) MiddlewareWith(p Policy) func(http.Handler) http.Handler {
 	}
 }
 
-// cacheStatus builds a Cache-Status value (RFC 9211) for a response the cache forwarded.
-func (c *Cache) cacheStatus(fwd string, stored bool, detail string) []string {
-	s := c.name + "; fwd=" + fwd
-	if stored {
-		s += "; stored"
-	}
-	if detail != "" {
-		s += "; detail=" + detail
-	}
-	return []string{s}
+// storeError counts and logs a store operation that failed; the request it was for is served
+// by the handler.
+func (c *Cache) storeError(ctx context.Context, op string, err error) {
+	c.stats.errors.Add(1)
+	c.log.WarnContext(ctx, "dumper: store "+op+" failed; serving from the handler", "err", err)
 }
 
 func errorf(format string, args ...any) error {

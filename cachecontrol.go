@@ -6,11 +6,11 @@ import (
 	"time"
 )
 
-// cacheControl holds the Cache-Control directives (RFC 9111 §5.2) that decide storage.
+// cacheControl holds the Cache-Control directives (RFC 9111 §5.2) that decide storage;
+// max-age speaks to browsers and is not among them (see refuse).
 type cacheControl struct {
 	noStore, noCache, private, public bool
 	sMaxAge                           time.Duration // -1: absent
-	maxAge                            time.Duration // -1: absent
 }
 
 // parseCacheControl reads every Cache-Control field line of a message. Unknown directives are
@@ -19,7 +19,7 @@ type cacheControl struct {
 // directive, which is the stricter reading; a lifetime given twice counts at its shortest
 // (RFC 9111 §4.2.1 allows the first or treating the response as stale).
 func parseCacheControl(lines []string) cacheControl {
-	cc := cacheControl{sMaxAge: -1, maxAge: -1}
+	cc := cacheControl{sMaxAge: -1}
 	for _, line := range lines {
 		for line != "" {
 			var d string
@@ -38,8 +38,6 @@ func parseCacheControl(lines []string) cacheControl {
 				cc.public = true
 			case "s-maxage":
 				cc.sMaxAge = minAge(cc.sMaxAge, deltaSeconds(arg))
-			case "max-age":
-				cc.maxAge = minAge(cc.maxAge, deltaSeconds(arg))
 			}
 		}
 	}

@@ -6,15 +6,21 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+	"unsafe"
 )
 
-// Entry is a stored response. Entries are immutable once handed to a [Store].
+// Entry is what a [Store] keeps under a key: a stored response or a variant record, as Kind
+// says. A store keeps and returns every exported field as it was given, whatever the kind.
 //
-// An entry whose Status is 0 is a variant record: the response stored for this URL varies by
-// the request headers named in Vary, and the response itself is stored under a key that
-// includes their values.
+// Entries are immutable once made, by the cache or by [Entry.UnmarshalBinary]: neither the
+// cache nor a store modifies an entry, its Header map or its slices in place. A store may
+// return the entry it was given, one it decoded or built, or a copy; one whose header must
+// differ gets a Header map of its own.
 type Entry struct {
-	Status int         // HTTP status code, or 0 for a variant record
+	// Kind tells a stored response from a variant record.
+	Kind EntryKind
+
+	Status int         // HTTP status code; 0 for a variant record
 	Header http.Header // response header as sent to clients (ETag, Content-Length, Cache-Control…)
 	Body   []byte      // response body
 
@@ -29,33 +35,87 @@ type Entry struct {
 	// Public reports that the response may be served to requests carrying Authorization.
 	Public bool
 
-	fields []headerField // Header as a list, built by prepare, for a fast copy on a hit
+	// fields is Header as a list, for a fast copy on a hit, and fieldsOf the map it was built
+	// from: the list is used only while Header is that very map, so an entry that a store
+	// built or copied with a Header of its own is served from its Header.
+	fields   []headerField
+	fieldsOf http.Header
 }
+
+// EntryKind tells what an [Entry] holds.
+type EntryKind uint8
+
+const (
+	// StoredResponse is a response: Status, Header and Body are sent to clients as they are.
+	StoredResponse EntryKind = iota
+
+	// VariantRecord says that the responses for a URL vary by the request headers named in
+	// Vary: each is stored under a key that adds the values of those headers to the URL's.
+	// The cache stores a record under the URL's key with every such response, with the
+	// response's Tags, Born and Stored; it has no Status, Header or Body.
+	VariantRecord
+)
 
 type headerField struct {
 	key   string
 	value []string // capped, so that an append by a later writer copies it
 }
 
-// prepare builds what serving the entry needs from its Header. Entries the cache stores and
+// prepare builds the list of e.Header that a hit copies. Entries the cache stores and
 // entries decoded by UnmarshalBinary are prepared; others are served from Header directly.
 func (e *Entry) prepare() {
 	e.fields = make([]headerField, 0, len(e.Header))
 	for k, v := range e.Header {
 		e.fields = append(e.fields, headerField{k, v[:len(v):len(v)]})
 	}
+	e.fieldsOf = e.Header
+}
+
+// headerFields returns the list prepare built, if it was built from the map e.Header holds.
+func (e *Entry) headerFields() ([]headerField, bool) {
+	if e.fields == nil || !sameMap(e.Header, e.fieldsOf) {
+		return nil, false
+	}
+	return e.fields, true
+}
+
+// sameMap reports whether a and b are one map, not merely equal ones. A map value is a
+// pointer to the map's data (what reflect.Value.UnsafePointer returns for it); comparing
+// the pointers costs nothing, where reflect would cost a call for each.
+func sameMap(a, b http.Header) bool {
+	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
 }
 
 // entryVersion is the first byte of an encoded entry; a store holding entries written in
 // another format reads them as misses.
 const entryVersion = 1
 
+// The bits of an encoded entry's flags byte; any other bit makes the entry corrupt. A
+// variant record has Status 0 and flagVariantRecord. Releases before [EntryKind] encoded it
+// with the flag clear and refused any flag but flagPublic, so each reads the other's records
+// as corrupt (a miss, which the next store overwrites), and both read the same responses.
+const (
+	flagPublic        = 1 << 0
+	flagVariantRecord = 1 << 1
+)
+
 // ErrCorruptEntry is returned by [Entry.UnmarshalBinary] for bytes it cannot decode. Stores
 // treat such a value as a miss.
 var ErrCorruptEntry = errors.New("dumper: corrupt cache entry")
 
-// MarshalBinary encodes e for a remote store.
+// MarshalBinary encodes e for a remote store. It fails only for a Kind it does not know.
 func (e *Entry) MarshalBinary() ([]byte, error) {
+	flags := byte(0)
+	switch e.Kind {
+	case StoredResponse:
+	case VariantRecord:
+		flags |= flagVariantRecord
+	default:
+		return nil, fmt.Errorf("dumper: unknown entry kind %d", e.Kind)
+	}
+	if e.Public {
+		flags |= flagPublic
+	}
 	n := 32 + len(e.Body)
 	for k, vs := range e.Header {
 		n += len(k) + 4
@@ -75,10 +135,6 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 		stored = e.Stored.UnixNano()
 	}
 	b = binary.AppendVarint(b, stored)
-	flags := byte(0)
-	if e.Public {
-		flags |= 1
-	}
 	b = append(b, flags)
 	b = appendStrings(b, e.Vary)
 	b = appendStrings(b, e.Tags)
@@ -93,7 +149,8 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 }
 
 // UnmarshalBinary decodes what [Entry.MarshalBinary] encoded. It returns an error wrapping
-// [ErrCorruptEntry] for anything else, and never panics.
+// [ErrCorruptEntry] for anything else, and never panics. Like every entry, the decoded one is
+// immutable: a store that needs another header gives a copy a Header map of its own.
 func (e *Entry) UnmarshalBinary(data []byte) error {
 	d := decoder{b: data}
 	if v := d.byte(); v != entryVersion {
@@ -118,11 +175,16 @@ func (e *Entry) UnmarshalBinary(data []byte) error {
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errors.New("trailing bytes")
 	}
-	if d.err == nil && status != 0 && (status < 100 || status > 999) {
-		d.err = fmt.Errorf("status %d", status)
+	kind := StoredResponse
+	if flags&flagVariantRecord != 0 {
+		kind = VariantRecord
 	}
-	if d.err == nil && flags > 1 {
+	switch {
+	case d.err != nil:
+	case flags&^(flagPublic|flagVariantRecord) != 0:
 		d.err = fmt.Errorf("flags %#x", flags)
+	case kind == VariantRecord && status != 0, kind == StoredResponse && (status < 100 || status > 999):
+		d.err = fmt.Errorf("status %d for kind %d", status, kind)
 	}
 	if d.err != nil {
 		return fmt.Errorf("%w: %v", ErrCorruptEntry, d.err)
@@ -132,6 +194,7 @@ func (e *Entry) UnmarshalBinary(data []byte) error {
 		storedAt = time.Unix(0, stored)
 	}
 	*e = Entry{
+		Kind:   kind,
 		Status: int(status),
 		Header: h,
 		Body:   body,
@@ -139,7 +202,7 @@ func (e *Entry) UnmarshalBinary(data []byte) error {
 		Born:   born,
 		Stored: storedAt,
 		Vary:   vary,
-		Public: flags&1 != 0,
+		Public: flags&flagPublic != 0,
 	}
 	e.prepare()
 	return nil

@@ -153,7 +153,7 @@ func TestHandlerETagAndCacheControlAreKept(t *testing.T) {
 
 func TestBrowserCacheControlPolicy(t *testing.T) {
 	t.Parallel()
-	c := newCache(t, dumper.Options{Policy: dumper.Policy{BrowserCacheControl: "max-age=0, must-revalidate", Age: true}})
+	c := newCache(t, dumper.Options{Policy: dumper.Policy{BrowserCacheControl: "max-age=0, must-revalidate", SendAge: true}})
 	h, _ := counting(nil)
 	mw := c.Middleware(h)
 	for i := range 2 {

@@ -2,7 +2,9 @@ package dumper
 
 import (
 	"net/http"
+	"net/textproto"
 	"slices"
+	"strings"
 )
 
 // appendPrimaryKey appends the key of a request before any Vary is known: the method class
@@ -79,4 +81,23 @@ func appendVariantKey(b []byte, primary string, vary []string, h http.Header) []
 		b = appendHeader(b, name, vs)
 	}
 	return b
+}
+
+// parseVary returns the canonical, sorted, distinct header names of a response's Vary field
+// lines, and whether one of them is "*".
+func parseVary(lines []string) (names []string, star bool) {
+	for _, line := range lines {
+		for _, f := range strings.Split(line, ",") {
+			f = strings.TrimSpace(f)
+			switch f {
+			case "":
+			case "*":
+				star = true
+			default:
+				names = append(names, textproto.CanonicalMIMEHeaderKey(f))
+			}
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names), star
 }

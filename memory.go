@@ -10,11 +10,11 @@ import (
 // MemoryStore is a [Store] in process memory, bounded by bytes, evicting by W-TinyLFU. It is
 // the default store of [New]. Its zero value is not usable; call [NewMemoryStore].
 //
-// Besides entries it remembers the tags invalidated most recently, as 64-bit hashes (about 64
-// bytes each, whatever their length; one per KiB of budget, at least 1024, so about 6% on top
-// of the budget); when it has to forget one, entries older than that invalidation are dropped
-// too, which can only make the cache miss early, never serve stale. A flood of invalidations
-// of distinct tags (successful POSTs to distinct paths, say) therefore empties the cache
+// Besides entries it remembers the tags invalidated most recently, as 64-bit hashes, one per
+// KiB of budget and at least 1024, whatever their length; that memory comes on top of the
+// budget. When it has to forget one, entries older than that invalidation are dropped too,
+// which can only make the cache miss early, never serve stale. A flood of invalidations of
+// distinct tags (successful POSTs to distinct paths, say) therefore empties the cache
 // sooner, but never grows its memory.
 type MemoryStore struct {
 	s *memstore.Store[*Entry]
@@ -74,8 +74,8 @@ func (m *MemoryStore) Close() error {
 
 // entryOverhead approximates what an entry costs beyond the bytes of its strings and body:
 // the Entry, its header map, slice headers and the memory store's bookkeeping (otter's node
-// and W-TinyLFU state). `go run ./cmd/loadbench -mode memory` measured about 1.1 KB per entry
-// beyond the body in all, for 1k to 1M entries.
+// and W-TinyLFU state). docs/benchmarks.md gives what `go run ./cmd/loadbench -mode memory`
+// measures, to check it against.
 const entryOverhead = 700
 
 // size approximates the memory an entry holds.

@@ -1,102 +1,107 @@
 package dumper
 
-import (
-	"context"
-	"net/http"
-)
+import "net/http"
 
-// middleware is the handler returned by Cache.Middleware: it answers GET and HEAD from the
-// store when it can, renders and stores otherwise, and invalidates on successful unsafe
-// requests.
+// middleware is the handler returned by Cache.Middleware.
 type middleware struct {
 	c    *Cache
 	p    *policy
 	next http.Handler
 }
 
-// lookupResult is what a request found in the store.
-type lookupResult struct {
-	entry  *Entry
-	key    string // the key looked up last: the variant key once the Vary is known
-	fwd    string // why it missed: uri-miss, vary-miss or stale
-	detail string // set when the request's response must not be stored
-	now    uint64 // the store's clock, read before the handler runs
-}
-
+// ServeHTTP answers a GET or HEAD from the store when it can (a hit); otherwise it runs the
+// handler and stores the response if it may (a miss), and concurrent misses for one key
+// wait for the first one's render (a coalesced wait). Requests the cache does not handle go
+// to the handler untouched (a bypass), and the other methods may invalidate (see serveOther).
 func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		m.serveOther(w, r)
 		return
 	}
 	if m.p.ignore != nil && m.p.ignore(r) {
-		if rs := m.renderingOuter(r); rs != nil {
-			m.nested(rs, w, r)
-			return
-		}
-		m.bypass(w, r, "")
+		m.serveIgnored(w, r)
 		return
 	}
 	path := requestPath(r)
 	var buf [256]byte
-	kb := appendPrimaryKey(buf[:0], r, path, m.p.keyHeaders)
-	if len(kb) > m.p.maxKey {
-		m.bypass(w, r, "key-too-long")
+	key := appendPrimaryKey(buf[:0], r, path, m.p.keyHeaders)
+	if len(key) > m.p.maxKey {
+		m.bypass(w, r, detailKeyTooLong)
 		return
 	}
-	key := string(kb)
+	e, ms, err := m.lookup(r, string(key), path)
 	_, auth := r.Header["Authorization"]
-
-	lk, err := m.lookup(r, key)
-	if err != nil {
-		m.render(w, r, key, path, lk, "miss", "store-error", nil)
+	switch {
+	case err != nil:
+		m.render(w, r, ms) // the handler answers, and nothing is stored
 		return
-	}
-	if lk.entry != nil {
-		if !auth || lk.entry.Public {
-			m.c.stats.hits.Add(1)
-			m.c.respond(w, r, m.p, lk.entry, m.c.csHit, true)
-			return
-		}
-		m.render(w, r, key, path, lk, "request", "", nil)
+	case e != nil && (!auth || e.Public):
+		m.hit(w, r, e)
+		return
+	case e != nil:
+		ms.fwd = fwdRequest // stored, but not for a request with Authorization
+		m.render(w, r, ms)
 		return
 	}
 	if rs := m.renderingOuter(r); rs != nil {
 		m.nested(rs, w, r)
 		return
 	}
-	detail := lk.detail
-	if detail == "" && hasToken(r.Header["Cache-Control"], "no-store") {
-		detail = "request-no-store"
+	if ms.detail == noDetail && hasToken(r.Header["Cache-Control"], "no-store") {
+		ms.detail = detailRequestNoStore
 	}
-	if detail != "" || auth {
-		// Not coalesced: what this request renders may not be stored for the others.
-		m.render(w, r, key, path, lk, lk.fwd, detail, nil)
+	if ms.detail != noDetail || auth {
+		m.render(w, r, ms) // not coalesced: what it renders may not be stored for the others
 		return
 	}
-
-	call, leader := m.c.flight.join(lk.key)
+	call, leader := m.c.flight.join(ms.lastKey)
 	if !leader {
-		m.c.stats.coalesced.Add(1)
-		select {
-		case <-call.done:
-		case <-r.Context().Done():
-			return // the client is gone
-		}
-		lk, err = m.lookup(r, key)
-		switch {
-		case err != nil:
-			m.render(w, r, key, path, lk, "miss", "store-error", nil)
-		case lk.entry != nil:
-			m.c.stats.hits.Add(1)
-			m.c.respond(w, r, m.p, lk.entry, m.c.csHit, true)
-		default:
-			// The render was not stored (or was condemned meanwhile): render our own,
-			// without waiting on anybody again.
-			m.render(w, r, key, path, lk, lk.fwd, lk.detail, nil)
-		}
+		m.wait(w, r, call, ms)
 		return
 	}
-	m.render(w, r, key, path, lk, lk.fwd, "", func() { m.c.flight.leave(lk.key, call) })
+	ms.leads = call
+	m.render(w, r, ms)
+}
+
+// hit serves a stored response.
+func (m *middleware) hit(w http.ResponseWriter, r *http.Request, e *Entry) {
+	m.c.stats.hits.Add(1)
+	respond(w, r, e, m.c.status.hit, m.p.sendAge)
+}
+
+// wait waits for the render of the request that leads call, then serves what it stored. If
+// it stored nothing for this request, or an invalidation condemned it meanwhile, the request
+// renders its own, without waiting on anybody again.
+func (m *middleware) wait(w http.ResponseWriter, r *http.Request, c *call, ms miss) {
+	m.c.stats.coalesced.Add(1)
+	select {
+	case <-c.done:
+	case <-r.Context().Done():
+		return // the client is gone
+	}
+	e, again, _ := m.lookup(r, ms.key, ms.path) // on a store error, again says so
+	if e == nil {
+		m.render(w, r, again)
+		return
+	}
+	m.hit(w, r, e)
+}
+
+// bypass hands a request the cache does not handle to next, untouched but for Cache-Status.
+func (m *middleware) bypass(w http.ResponseWriter, r *http.Request, d detail) {
+	m.c.stats.passes.Add(1)
+	w.Header()["Cache-Status"] = m.c.forwarded(fwdBypass, false, d)
+	m.next.ServeHTTP(w, r)
+}
+
+// serveIgnored handles a request that Policy.Ignore matches: it bypasses the cache, unless
+// it is inside the render of a middleware of the same cache, which must not store it.
+func (m *middleware) serveIgnored(w http.ResponseWriter, r *http.Request) {
+	if rs := m.renderingOuter(r); rs != nil {
+		m.nested(rs, w, r)
+		return
+	}
+	m.bypass(w, r, noDetail)
 }
 
 // renderingOuter returns the render of a middleware of the same cache that this request is
@@ -109,74 +114,12 @@ func (m *middleware) renderingOuter(r *http.Request) *renderState {
 	return nil
 }
 
-// lookup finds the entry for a request: the entry under its primary key, or, when that is a
-// variant record, the entry under the key that adds the values of the headers it names.
-func (m *middleware) lookup(r *http.Request, key string) (lookupResult, error) {
-	res := lookupResult{key: key, fwd: "uri-miss"}
-	l, err := m.c.store.Get(r.Context(), key)
-	if err != nil {
-		m.c.storeError(r.Context(), "get", err)
-		return res, err
+// nested hands the policy of a middleware of the same cache, met inside another's render (a
+// route's policy inside the site's), to that render, and runs the handler within it.
+func (m *middleware) nested(rs *renderState, w http.ResponseWriter, r *http.Request) {
+	rs.cw.p = m.p
+	if m.p.ignore != nil && m.p.ignore(r) {
+		NoStore(r.Context())
 	}
-	res.now = l.Now
-	switch {
-	case l.Entry == nil:
-		if l.Stale {
-			res.fwd = "stale"
-		}
-		return res, nil
-	case l.Entry.Status != 0:
-		res.entry = l.Entry
-		return res, nil
-	}
-	res.fwd = "vary-miss"
-	var buf [512]byte
-	vk := appendVariantKey(buf[:0], key, l.Entry.Vary, r.Header)
-	if len(vk) > m.p.maxKey {
-		res.detail = "key-too-long"
-		return res, nil
-	}
-	res.key = string(vk)
-	l, err = m.c.store.Get(r.Context(), res.key)
-	if err != nil {
-		m.c.storeError(r.Context(), "get", err)
-		return res, err
-	}
-	res.now = max(res.now, l.Now) // a store may answer the first lookup locally, without a clock
-	switch {
-	case l.Entry != nil && l.Entry.Status != 0:
-		res.entry = l.Entry
-	case l.Stale:
-		res.fwd = "stale"
-	}
-	return res, nil
-}
-
-// bypass hands a request the cache does not handle to next, untouched but for Cache-Status.
-func (m *middleware) bypass(w http.ResponseWriter, r *http.Request, detail string) {
-	m.c.stats.passes.Add(1)
-	w.Header()["Cache-Status"] = m.c.cacheStatus("bypass", false, detail)
 	m.next.ServeHTTP(w, r)
-}
-
-// serveOther handles methods other than GET and HEAD: they are never answered from the
-// cache, and an unsafe request (any method but OPTIONS and TRACE) that succeeds invalidates
-// its path and the paths its response points to (RFC 9111 §4.4).
-func (m *middleware) serveOther(w http.ResponseWriter, r *http.Request) {
-	m.c.stats.passes.Add(1)
-	w.Header()["Cache-Status"] = m.c.csMethod
-	if r.Method == http.MethodOptions || r.Method == http.MethodTrace {
-		m.next.ServeHTTP(w, r)
-		return
-	}
-	uw := &unsafeWriter{ResponseWriter: w, m: m, r: r}
-	m.next.ServeHTTP(uw, r)
-	if !uw.wroteHeader && !uw.hijacked {
-		uw.invalidate() // the handler wrote nothing: an implicit 200
-	}
-}
-
-func (c *Cache) storeError(ctx context.Context, op string, err error) {
-	c.stats.errors.Add(1)
-	c.log.WarnContext(ctx, "dumper: store "+op+" failed; serving from the handler", "err", err)
 }

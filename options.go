@@ -38,6 +38,12 @@ type Options struct {
 // Policy decides which responses a middleware stores and how it answers browsers. The zero
 // value stores 200 responses until they are invalidated and tells browsers to revalidate
 // every time.
+//
+// A response is stored under the rules of a shared cache (RFC 9111 §3), with two departures,
+// since the cache sits in front of its own application: a response's max-age speaks to
+// browsers and does not bound how long the server keeps it (s-maxage does, see MaxAge); and
+// a response marked no-cache is not stored at all, since an entry that must be revalidated
+// with the application on every use would save nothing.
 type Policy struct {
 	// Statuses lists the status codes that may be stored, each with its own maximum lifetime
 	// on the server (0: MaxAge). Nil means {200: 0}.
@@ -73,8 +79,9 @@ type Policy struct {
 	// http.StripPrefix, without the prefix. See [IgnorePrefix] and [IgnoreMatching].
 	Ignore func(r *http.Request) bool
 
-	// Age adds an Age header to responses served from the cache.
-	Age bool
+	// SendAge adds an Age header to responses served from the cache: the whole seconds
+	// since the response was stored.
+	SendAge bool
 
 	// KeyHeaders are request headers that are part of every cache key when a request
 	// carries them, whether or not the response varies on them: headers that a proxy or a
@@ -130,7 +137,7 @@ type policy struct {
 	tagHeader     string
 	keepTagHeader bool
 	ignore        func(*http.Request) bool
-	age           bool
+	sendAge       bool
 	keyHeaders    *headerSet
 }
 
@@ -152,7 +159,7 @@ func (p Policy) compile() (*policy, error) {
 		maxKey:        p.MaxKeyBytes,
 		keepTagHeader: p.KeepTagHeader,
 		ignore:        p.Ignore,
-		age:           p.Age,
+		sendAge:       p.SendAge,
 	}
 	var errs []error
 	if p.MaxAge < 0 {

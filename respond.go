@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// respond sends a stored response, or a 304 Not Modified when the request's validators
-// match it. The stored header slices are shared, capped so that an append by a later writer
-// copies them.
-func (c *Cache) respond(w http.ResponseWriter, r *http.Request, p *policy, e *Entry, cs []string, hit bool) {
+// respond sends a stored response with Cache-Status cs, and Age if age is set, or a 304 Not
+// Modified when the request's validators match it. The stored header slices are shared,
+// capped so that an append by a later writer copies them.
+func respond(w http.ResponseWriter, r *http.Request, e *Entry, cs []string, age bool) {
 	h := w.Header()
 	if notModified(r, e) {
 		for _, k := range notModifiedHeaders {
@@ -22,8 +22,8 @@ func (c *Cache) respond(w http.ResponseWriter, r *http.Request, p *policy, e *En
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	if e.fields != nil {
-		for _, f := range e.fields {
+	if fields, ok := e.headerFields(); ok {
+		for _, f := range fields {
 			h[f.key] = f.value
 		}
 	} else {
@@ -32,7 +32,7 @@ func (c *Cache) respond(w http.ResponseWriter, r *http.Request, p *policy, e *En
 		}
 	}
 	h["Cache-Status"] = cs
-	if hit && p.age {
+	if age {
 		h["Age"] = []string{strconv.FormatInt(int64(max(time.Since(e.Stored), 0)/time.Second), 10)}
 	}
 	w.WriteHeader(e.Status)

@@ -1,41 +1,62 @@
 package dumper
 
-import "net/http"
+import (
+	"net/http"
+	"strconv"
+)
 
 // refuse applies the storage rules of a shared cache (RFC 9111 §3) to a response about to
-// be sent, and returns why it must not be stored, or "". It records the response's
+// be sent, and returns why it must not be stored, or noDetail. It records the response's
 // Cache-Control in cc.
 //
 // dumper sits in front of its own application, so it departs from a shared cache in two ways,
 // both documented on [Policy]: max-age speaks to browsers and does not bound the server's
 // lifetime (s-maxage does); and a response's no-cache keeps it from being stored at all,
 // since an entry that must be revalidated with the origin on every use saves nothing.
-func (c *Cache) refuse(r *http.Request, p *policy, status int, h http.Header, cc *cacheControl) string {
+func refuse(r *http.Request, p *policy, status int, h http.Header, cc *cacheControl) detail {
 	if _, ok := p.statuses[status]; !ok {
-		return "status"
+		return detailStatus
 	}
 	*cc = parseCacheControl(h["Cache-Control"])
 	switch {
 	case cc.noStore:
-		return "no-store"
+		return detailNoStore
 	case cc.private:
-		return "private"
+		return detailPrivate
 	case cc.noCache:
-		return "no-cache"
+		return detailNoCache
 	case cc.sMaxAge == 0:
-		return "zero-s-maxage"
+		return detailZeroSMaxAge
 	}
 	if _, ok := h["Set-Cookie"]; ok {
-		return "set-cookie"
+		return detailSetCookie
 	}
 	if _, star := parseVary(h["Vary"]); star {
-		return "vary-star"
+		return detailVaryStar
 	}
 	if _, ok := h["Trailer"]; ok {
-		return "trailer" // trailers come after the body; a stored copy would lose them
+		return detailTrailer // trailers come after the body; a stored copy would lose them
 	}
 	if _, ok := r.Header["Authorization"]; ok && !cc.public && cc.sMaxAge < 0 {
-		return "authorization" // RFC 9111 §3.5
+		return detailAuthorization // RFC 9111 §3.5
 	}
-	return ""
+	return noDetail
+}
+
+// unfinished applies the rules that only the end of a render can settle to a response that
+// refuse let through and that was buffered whole, with header h as of its WriteHeader. It
+// returns why the response must not be stored after all, or noDetail.
+func unfinished(r *http.Request, rs *renderState, status int, h http.Header, body []byte) detail {
+	switch {
+	case r.Context().Err() != nil:
+		return detailAborted // the request was cancelled: the handler may have stopped short
+	case !rs.storable():
+		return detailHandler
+	}
+	if cl, ok := h["Content-Length"]; ok && bodyAllowed(status) && (len(cl) != 1 || cl[0] != strconv.Itoa(len(body))) {
+		// The handler promised another length: it failed half-way. Send what it sent, as
+		// it sent it; net/http tells the client the response is cut short.
+		return detailLengthMismatch
+	}
+	return noDetail
 }

@@ -16,6 +16,18 @@ import (
 // so an invalidation costs the same however many entries carry the tag, and there is no shared
 // structure that two writers could corrupt.
 //
+// A store keeps entries of two kinds, told apart by [Entry.Kind]: responses, and variant
+// records ([VariantRecord]), which tell the cache which request headers a URL's responses
+// vary on, and so under which key to look next. Records are part of the contract, not the
+// cache's own business, because instances that share a store must share them to find each
+// other's responses; and they are a kind of their own, not a reserved value of some other
+// field, so that a store has nothing to know to keep them right. A store may treat both
+// kinds alike: the same rules for Born, tags and ttl, and every field returned as it was
+// given. It may also keep records apart and return one that an invalidation condemned
+// (redisstore keeps them in process memory, so that a hit on a page that varies is one round
+// trip): a record only chooses the key looked up next, whose entry is judged on its own, and
+// the cache stores a new record with every response that varies.
+//
 // Implementations must be safe for concurrent use. Each method is designed to be one round
 // trip to a remote store. Run the conformance suite in package storetest against any
 // implementation.
@@ -25,7 +37,7 @@ type Store interface {
 	// the lookup: a response rendered after Get returns may be stored with Born set to it.
 	//
 	// Get must never return an entry one of whose tags was invalidated by an Invalidate call
-	// that returned before Get was called.
+	// that returned before Get was called. A variant record is the exception (see above).
 	Get(ctx context.Context, key string) (Lookup, error)
 
 	// Set stores each item's entry under its key, replacing what is there, for at most ttl

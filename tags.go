@@ -2,7 +2,6 @@ package dumper
 
 import (
 	"context"
-	"net/textproto"
 	"slices"
 	"strings"
 	"sync"
@@ -86,23 +85,4 @@ func entryTags(path string, rs *renderState, header []string) []string {
 		// The path may now appear twice if a handler tagged with it; harmless.
 	}
 	return tags
-}
-
-// parseVary returns the canonical, sorted, distinct header names of a response's Vary field
-// lines, and whether one of them is "*".
-func parseVary(lines []string) (names []string, star bool) {
-	for _, line := range lines {
-		for _, f := range strings.Split(line, ",") {
-			f = strings.TrimSpace(f)
-			switch f {
-			case "":
-			case "*":
-				star = true
-			default:
-				names = append(names, textproto.CanonicalMIMEHeaderKey(f))
-			}
-		}
-	}
-	slices.Sort(names)
-	return slices.Compact(names), star
 }

@@ -336,7 +336,7 @@ func (s *Store) Get(ctx context.Context, key string) (dumper.Lookup, error) {
 		return l, nil
 	}
 	l.Entry = e
-	if e.Status == 0 {
+	if e.Kind == dumper.VariantRecord {
 		s.records.Set(key, e, nil, 0, 0, len(key)+len(raw))
 	} else if useLocal {
 		// Keep it for the lifetime it has left in Redis. Every entry has one (-1, none, is
@@ -398,7 +398,7 @@ func (s *Store) set(ctx context.Context, ttlMS string, items []dumper.Item) erro
 		}
 		keys = append(keys, s.entryPrefix+it.Key)
 		args = append(args, string(b))
-		if it.Entry.Status == 0 {
+		if it.Entry.Kind == dumper.VariantRecord {
 			s.records.Set(it.Key, it.Entry, nil, 0, 0, len(it.Key)+len(b))
 		} else {
 			s.records.Remove(it.Key)

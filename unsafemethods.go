@@ -9,6 +9,23 @@ import (
 	"strings"
 )
 
+// serveOther handles methods other than GET and HEAD: they are never answered from the
+// cache, and an unsafe request (any method but OPTIONS and TRACE) that succeeds invalidates
+// its path and the paths its response points to (RFC 9111 §4.4).
+func (m *middleware) serveOther(w http.ResponseWriter, r *http.Request) {
+	m.c.stats.passes.Add(1)
+	w.Header()["Cache-Status"] = m.c.status.method
+	if r.Method == http.MethodOptions || r.Method == http.MethodTrace {
+		m.next.ServeHTTP(w, r)
+		return
+	}
+	uw := &unsafeWriter{ResponseWriter: w, m: m, r: r}
+	m.next.ServeHTTP(uw, r)
+	if !uw.wroteHeader && !uw.hijacked {
+		uw.invalidate() // the handler wrote nothing: an implicit 200
+	}
+}
+
 // unsafeWriter watches the status of an unsafe request's response: before a success status
 // goes out, it invalidates the request's path and those named by Location and
 // Content-Location on the same host (RFC 9111 §4.4). Invalidating before the client gets the

@@ -1,0 +1,328 @@
+package dumper
+
+import (
+	"bufio"
+	"context"
+	"hash/crc64"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"time"
+)
+
+// render runs the handler for a request the cache could not answer. Unless ms says why its
+// response may not be stored, the response is captured, judged by the storage rules,
+// stored, and then sent; a response found unfit on the way streams through untouched. The
+// requests waiting for this render are woken as soon as the response is known not to be
+// stored, and at the latest when render returns.
+func (m *middleware) render(w http.ResponseWriter, r *http.Request, ms miss) {
+	m.c.stats.misses.Add(1)
+	cw := &captureWriter{w: w, p: m.p, c: m.c, r: r, miss: ms}
+	rs := &renderState{c: m.c, cw: cw}
+	cw.rs = rs
+	defer cw.releaseWaiters() // even if the handler panics
+	req := r.WithContext(context.WithValue(r.Context(), renderKey{}, rs))
+	_, auth := r.Header["Authorization"]
+	switch {
+	case ms.detail != noDetail:
+		cw.mode = passing // the request reaches the handler as it came
+	case auth && r.Method == http.MethodHead:
+		// HEAD is rendered as GET only to be stored, and a response to a request with
+		// Authorization mostly is not: the request reaches the handler as it came.
+		cw.mode = passing
+	case auth:
+		// Most responses to it will not be stored: keep the handler's own validators.
+	case r.Method == http.MethodHead || hasValidators(r.Header):
+		// Render the full response, which the cache stores and then answers the request
+		// from: with a 304, or headers only for HEAD.
+		req.Method = http.MethodGet
+		req.Header = r.Header.Clone()
+		delete(req.Header, "If-None-Match")
+		delete(req.Header, "If-Modified-Since")
+	}
+	m.next.ServeHTTP(cw, req)
+	cw.finish()
+}
+
+func hasValidators(h http.Header) bool {
+	_, inm := h["If-None-Match"]
+	_, ims := h["If-Modified-Since"]
+	return inm || ims
+}
+
+// The modes of a captureWriter.
+const (
+	buffering = iota // the response may still be stored: hold it
+	passing          // it will not be stored: stream it through
+	hijacked         // the handler took the connection over
+)
+
+// captureWriter is the ResponseWriter a handler renders into on a miss. It buffers the
+// response while it may still be stored and switches to streaming it through as soon as it
+// may not: an unfit status or header, a body over the limit, a Flush, or a hijack.
+type captureWriter struct {
+	w  http.ResponseWriter
+	p  *policy // the render's policy: a nested middleware of the same cache may replace it
+	c  *Cache
+	r  *http.Request // the client's request
+	rs *renderState
+	cc cacheControl // of the response, read at WriteHeader
+
+	// miss is why the request missed; its detail is set once the response will not be
+	// stored, and its call released once nobody can find the response in the store.
+	miss miss
+
+	mode        int
+	status      int
+	wroteHeader bool
+	header      http.Header // the response header as of WriteHeader, when buffering
+	buf         []byte
+}
+
+func (cw *captureWriter) Header() http.Header { return cw.w.Header() }
+
+func (cw *captureWriter) WriteHeader(code int) {
+	if cw.wroteHeader || cw.mode == hijacked {
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		cw.w.WriteHeader(code) // informational (103 Early Hints): forward at once
+		return
+	}
+	cw.wroteHeader = true
+	cw.status = code
+	if cw.mode == passing {
+		cw.startPassing()
+		return
+	}
+	h := cw.w.Header()
+	canonicalizeKeys(h)
+	if d := refuse(cw.r, cw.p, code, h, &cw.cc); d != noDetail {
+		cw.toPass(d)
+		return
+	}
+	cw.header = h.Clone()
+}
+
+// canonicalizeKeys merges header keys that are not in canonical form ("set-cookie") into
+// their canonical key: net/http sends them as written, and the storage rules must see them.
+func canonicalizeKeys(h http.Header) {
+	for k, vs := range h {
+		if ck := textproto.CanonicalMIMEHeaderKey(k); ck != k {
+			h[ck] = append(h[ck], vs...)
+			delete(h, k)
+		}
+	}
+}
+
+func (cw *captureWriter) Write(p []byte) (int, error) {
+	if cw.mode == hijacked {
+		return 0, http.ErrHijacked
+	}
+	if !cw.wroteHeader {
+		cw.WriteHeader(http.StatusOK)
+	}
+	if cw.mode == passing {
+		return cw.w.Write(p)
+	}
+	if len(cw.buf)+len(p) > cw.p.maxBody {
+		cw.toPass(detailTooLarge)
+		return cw.w.Write(p)
+	}
+	cw.buf = append(cw.buf, p...)
+	return len(p), nil
+}
+
+// ReadFrom keeps the underlying writer's ReadFrom (sendfile) for responses streaming
+// through.
+func (cw *captureWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !cw.wroteHeader {
+		cw.WriteHeader(http.StatusOK)
+	}
+	if rf, ok := cw.w.(io.ReaderFrom); ok && cw.mode == passing {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(writeOnly{cw}, src)
+}
+
+// writeOnly hides a writer's ReadFrom from io.Copy.
+type writeOnly struct{ io.Writer }
+
+// FlushError streams the response: a handler that flushes is sending something live, which
+// is not stored.
+func (cw *captureWriter) FlushError() error {
+	if cw.mode == hijacked {
+		return http.ErrHijacked
+	}
+	if !cw.wroteHeader {
+		cw.WriteHeader(http.StatusOK)
+	}
+	if cw.mode == buffering {
+		cw.toPass(detailStreamed)
+	}
+	return http.NewResponseController(cw.w).Flush()
+}
+
+// Flush implements http.Flusher; see FlushError.
+func (cw *captureWriter) Flush() { _ = cw.FlushError() }
+
+// Hijack hands the connection to the handler; nothing is stored.
+func (cw *captureWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(cw.w).Hijack()
+	if err == nil {
+		cw.mode = hijacked
+		cw.releaseWaiters()
+	}
+	return conn, rw, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer's deadlines and other
+// capabilities.
+func (cw *captureWriter) Unwrap() http.ResponseWriter { return cw.w }
+
+// toPass gives up storing, for the reason d: the header and what was buffered go out now.
+func (cw *captureWriter) toPass(d detail) {
+	cw.mode = passing
+	cw.miss.detail = d
+	cw.startPassing()
+}
+
+func (cw *captureWriter) startPassing() {
+	cw.releaseWaiters() // nothing will be stored for them to find: let them render
+	h := cw.w.Header()
+	if !cw.p.keepTagHeader {
+		delete(h, cw.p.tagHeader)
+	}
+	h["Cache-Status"] = cw.c.forwarded(cw.miss.fwd, false, cw.miss.detail)
+	cw.w.WriteHeader(cw.status)
+	if len(cw.buf) > 0 {
+		_, _ = cw.w.Write(cw.buf)
+		cw.buf = nil
+	}
+}
+
+func (cw *captureWriter) releaseWaiters() {
+	if cw.miss.leads != nil {
+		cw.c.flight.leave(cw.miss.lastKey, cw.miss.leads)
+		cw.miss.leads = nil
+	}
+}
+
+// finish completes the response once the handler has returned. One still buffered is judged
+// by the rules only its end can settle (see unfinished), stored if it may be, and sent.
+func (cw *captureWriter) finish() {
+	if cw.mode == hijacked {
+		return
+	}
+	if !cw.wroteHeader {
+		cw.WriteHeader(http.StatusOK)
+	}
+	if cw.mode == passing {
+		return
+	}
+	if d := unfinished(cw.r, cw.rs, cw.status, cw.header, cw.buf); d != noDetail {
+		cw.toPass(d)
+		return
+	}
+	e := cw.entry()
+	d := cw.c.save(cw.r, cw.p, cw.miss.key, e, cw.p.lifetime(cw.status, cw.cc.sMaxAge))
+	respond(cw.w, cw.r, e, cw.c.forwarded(cw.miss.fwd, d == noDetail, d), false)
+}
+
+// entry makes the buffered response into the entry to store: its tags collected, the fields
+// that belong to one connection dropped, and Content-Type, Content-Length, ETag and
+// Cache-Control filled in where the handler left them out.
+func (cw *captureWriter) entry() *Entry {
+	p := cw.p
+	h := cw.header
+	body := cw.buf
+	tags := entryTags(pathTag(cw.miss.path), cw.rs, h[p.tagHeader])
+	if !p.keepTagHeader {
+		delete(h, p.tagHeader)
+		delete(cw.w.Header(), p.tagHeader)
+	}
+	for _, k := range unstoredHeaders {
+		delete(h, k)
+	}
+	vary, _ := parseVary(h["Vary"])
+	if cap(body)-len(body) > len(body)/8+64 {
+		body = append(make([]byte, 0, len(body)), body...)
+	}
+	if _, ok := h["Content-Type"]; !ok && len(body) > 0 {
+		h["Content-Type"] = []string{http.DetectContentType(body)}
+	}
+	if bodyAllowed(cw.status) {
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
+	if _, ok := h["Etag"]; !ok {
+		h["Etag"] = []string{bodyETag(body)}
+	}
+	if _, ok := h["Cache-Control"]; !ok {
+		h["Cache-Control"] = p.browserCC
+	}
+	e := &Entry{
+		Kind:   StoredResponse,
+		Status: cw.status,
+		Header: h,
+		Body:   body,
+		Tags:   tags,
+		Born:   cw.miss.born,
+		Stored: time.Now(),
+		Vary:   vary,
+		Public: cw.cc.public || cw.cc.sMaxAge > 0,
+	}
+	e.prepare()
+	return e
+}
+
+// save stores e under key or, when the response varies, under its variant key with a variant
+// record under key, in one store operation. The record is written every time: the one the
+// lookup found may have been answered from a local copy while the store's own was condemned
+// (it carries the same tags as the response). It returns why it did not store, or noDetail.
+func (c *Cache) save(r *http.Request, p *policy, key string, e *Entry, ttl time.Duration) detail {
+	ctx := context.WithoutCancel(r.Context())
+	var items []Item
+	d := noDetail
+	if len(e.Vary) > 0 {
+		rec := &Entry{Kind: VariantRecord, Tags: e.Tags, Born: e.Born, Stored: e.Stored, Vary: e.Vary}
+		items = append(items, Item{Key: key, Entry: rec})
+		if vk := appendVariantKey(nil, key, e.Vary, r.Header); len(vk) <= p.maxKey {
+			items = append(items, Item{Key: string(vk), Entry: e})
+		} else {
+			d = detailKeyTooLong
+		}
+	} else {
+		items = append(items, Item{Key: key, Entry: e})
+	}
+	if err := c.store.Set(ctx, ttl, items...); err != nil {
+		c.storeError(ctx, "set", err)
+		return detailStoreError
+	}
+	if d == noDetail {
+		c.stats.stores.Add(1)
+	}
+	return d
+}
+
+// unstoredHeaders are response fields that belong to one connection or one moment, not to a
+// stored response.
+var unstoredHeaders = [...]string{
+	"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Te",
+	"Date", "Age", "Cache-Status",
+}
+
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// bodyETag returns a strong validator derived from the body alone (CRC-64), so every
+// instance of a site gives the same ETag for the same page.
+func bodyETag(body []byte) string {
+	var b [16]byte
+	out := append(b[:0], '"')
+	out = strconv.AppendUint(out, crc64.Checksum(body, crc64.MakeTable(crc64.ECMA)), 36)
+	out = append(out, '"')
+	return string(out)
+}

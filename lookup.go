@@ -1,0 +1,69 @@
+package dumper
+
+import "net/http"
+
+// A miss is a request that the cache forwards to the handler: why, and what it needs to
+// store the response.
+type miss struct {
+	key    string // the primary key, under which the response (or its variant record) is stored
+	path   string // the request's canonical path, whose tag every entry carries
+	fwd    fwd    // why the request missed
+	detail detail // why its response must not be stored, if it must not
+	born   uint64 // the store's clock, read before the handler runs
+
+	// lastKey is the key looked up last: the variant key once the Vary is known. Concurrent
+	// misses for it are coalesced.
+	lastKey string
+
+	// leads is the coalesced call this request leads, if any: the requests waiting on it are
+	// woken once the response is stored, or known not to be.
+	leads *call
+}
+
+// lookup finds the entry for a request, or says why there is none: under its primary key,
+// the entry; or, when that is a variant record, the entry under the key that adds the
+// values of the headers the record names. Whether an entry is still valid is judged by the
+// store (see [Store]), which returns only entries that no invalidation condemned and says
+// when it had one (Lookup.Stale). On a store error the miss is ready to render, with
+// nothing to store.
+func (m *middleware) lookup(r *http.Request, key, path string) (*Entry, miss, error) {
+	ms := miss{key: key, path: path, lastKey: key, fwd: fwdURIMiss}
+	l, err := m.c.store.Get(r.Context(), key)
+	if err != nil {
+		m.c.storeError(r.Context(), "get", err)
+		ms.fwd, ms.detail = fwdMiss, detailStoreError
+		return nil, ms, err
+	}
+	ms.born = l.Now
+	switch {
+	case l.Entry == nil:
+		if l.Stale {
+			ms.fwd = fwdStale
+		}
+		return nil, ms, nil
+	case l.Entry.Kind != VariantRecord:
+		return l.Entry, ms, nil
+	}
+	ms.fwd = fwdVaryMiss
+	var buf [512]byte
+	vk := appendVariantKey(buf[:0], key, l.Entry.Vary, r.Header)
+	if len(vk) > m.p.maxKey {
+		ms.detail = detailKeyTooLong
+		return nil, ms, nil
+	}
+	ms.lastKey = string(vk)
+	l, err = m.c.store.Get(r.Context(), ms.lastKey)
+	if err != nil {
+		m.c.storeError(r.Context(), "get", err)
+		ms.fwd, ms.detail = fwdMiss, detailStoreError
+		return nil, ms, err
+	}
+	ms.born = max(ms.born, l.Now) // a store may answer the first lookup locally, without a clock
+	switch {
+	case l.Entry != nil && l.Entry.Kind != VariantRecord:
+		return l.Entry, ms, nil
+	case l.Stale:
+		ms.fwd = fwdStale
+	}
+	return nil, ms, nil
+}
