@@ -75,12 +75,12 @@ func TestLifetimes(t *testing.T) {
 	}
 }
 
-// TestAgeHeader checks Policy.Age in a synctest bubble: the Age of a hit is the whole
+// TestAgeHeader checks Policy.SendAge in a synctest bubble: the Age of a hit is the whole
 // seconds since the response was stored, and a miss has none.
 func TestAgeHeader(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		c := newCache(t, dumper.Options{Policy: dumper.Policy{Age: true}})
+		c := newCache(t, dumper.Options{Policy: dumper.Policy{SendAge: true}})
 		h, _ := counting(nil)
 		mw := c.Middleware(h)
 		if w := do(t, mw, "GET", "/p"); w.Header().Get("Age") != "" {
