@@ -15,13 +15,14 @@ import (
 //
 // A Cache is safe for concurrent use. Several may live in one process.
 type Cache struct {
-	store  Store
-	closer io.Closer // the store New created, if any
-	policy *policy
-	name   string
-	log    *slog.Logger
-	flight flight
-	stats  counters
+	store   Store
+	closer  io.Closer // the store New created, if any
+	policy  *policy
+	name    string
+	log     *slog.Logger
+	flight  flight
+	stats   counters
+	explain *explainer // nil unless Options.Explain
 
 	status statusValues
 }
@@ -53,6 +54,9 @@ func New(opts Options) (*Cache, error) {
 		c.store, c.closer = m, m
 	}
 	c.status = newStatusValues(c.name)
+	if opts.Explain {
+		c.explain = newExplainer()
+	}
 	return c, nil
 }
 

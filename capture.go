@@ -302,6 +302,9 @@ func (c *Cache) save(r *http.Request, p *policy, key string, e *Entry, ttl time.
 	}
 	if d == noDetail {
 		c.stats.stores.Add(1)
+		if c.explain != nil {
+			c.explain.stored(items[len(items)-1].Key, e)
+		}
 	}
 	return d
 }

@@ -174,5 +174,8 @@ func (c *Cache) invalidate(ctx context.Context, tags []string) error {
 		return fmt.Errorf("dumper: invalidate: %w", err)
 	}
 	c.stats.invalidations.Add(uint64(len(tags)))
+	if c.explain != nil {
+		c.explain.invalidated(tags)
+	}
 	return nil
 }

@@ -33,6 +33,13 @@ type Options struct {
 	// was served by the handler) and failed invalidations (Error), and ambiguous paths given
 	// to the invalidation calls (Warn; see [Cache.InvalidatePaths]). Nil means no logging.
 	Logger *slog.Logger
+
+	// Explain makes the cache remember, in process memory and within fixed bounds, the tags
+	// of the responses it stores and the last invalidation of each tag it makes, so that
+	// [Cache.ExplainHandler] can say what a cached page depends on and what last invalidated
+	// it. Off by default: it costs a lock and a copy of the tags per store and per
+	// invalidation.
+	Explain bool
 }
 
 // Policy decides which responses a middleware stores and how it answers browsers. The zero

@@ -1,0 +1,323 @@
+package dumper
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Bounds of what a cache with [Options.Explain] remembers.
+const (
+	explainEntries = 4096  // stored responses, the newest kept
+	explainTags    = 16384 // tags' last invalidations, the newest kept
+	explainList    = 50    // paths listed by a request without ?path=
+)
+
+// explainer remembers, within bounds, the tags of the responses this process stored and the
+// last invalidation of each tag it invalidated, for [Cache.ExplainHandler]. It is a debugging
+// aid: validity is decided by the store's clock, never by what is remembered here.
+type explainer struct {
+	mu      sync.Mutex
+	entries []*explained // ring of the newest stored responses
+	next    int
+	byPath  map[string][]*explained
+	inv     map[string]invalidationNote
+	invRing []string
+	invNext int
+}
+
+// explained is a stored response as remembered for explaining it.
+type explained struct {
+	key, path string
+	tags      []string
+	status    int
+	stored    time.Time
+}
+
+// invalidationNote is the last invalidation of a tag that this process made.
+type invalidationNote struct {
+	at     time.Time
+	source string // the function outside package dumper that asked for it
+	with   int    // how many tags it invalidated at once
+}
+
+func newExplainer() *explainer {
+	return &explainer{
+		entries: make([]*explained, explainEntries),
+		byPath:  map[string][]*explained{},
+		inv:     map[string]invalidationNote{},
+		invRing: make([]string, explainTags),
+	}
+}
+
+// stored remembers a response stored under key.
+func (x *explainer) stored(key string, e *Entry) {
+	if len(e.Tags) == 0 {
+		return
+	}
+	ex := &explained{key: strings.Clone(key), path: e.Tags[0], tags: slices.Clone(e.Tags), status: e.Status, stored: e.Stored}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if old := x.entries[x.next]; old != nil {
+		x.forget(old)
+	}
+	x.entries[x.next] = ex
+	x.next = (x.next + 1) % len(x.entries)
+	list := slices.DeleteFunc(x.byPath[ex.path], func(o *explained) bool { return o.key == ex.key })
+	x.byPath[ex.path] = append(list, ex)
+}
+
+func (x *explainer) forget(ex *explained) {
+	list := slices.DeleteFunc(x.byPath[ex.path], func(o *explained) bool { return o == ex })
+	if len(list) == 0 {
+		delete(x.byPath, ex.path)
+	} else {
+		x.byPath[ex.path] = list
+	}
+}
+
+// invalidated remembers an invalidation of tags, made by the caller of the cache's
+// invalidation method.
+func (x *explainer) invalidated(tags []string) {
+	note := invalidationNote{at: time.Now(), source: caller(), with: len(tags)}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, t := range tags {
+		if _, known := x.inv[t]; !known {
+			if old := x.invRing[x.invNext]; old != "" {
+				delete(x.inv, old)
+			}
+			t = strings.Clone(t)
+			x.invRing[x.invNext] = t
+			x.invNext = (x.invNext + 1) % len(x.invRing)
+		}
+		x.inv[t] = note
+	}
+}
+
+// caller names the first function on the stack outside package dumper's root: who asked for
+// an invalidation (gormdumper after a commit, pgnotify's listener, a handler…).
+func caller() string {
+	var pcs [16]uintptr
+	n := runtime.Callers(3, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, "github.com/dumperhq/dumper.") {
+			return f.Function
+		}
+		if !more {
+			return "unknown"
+		}
+	}
+}
+
+// ExplainHandler returns a handler that says what cached pages depend on and what last
+// invalidated them, for a cache created with [Options.Explain]; without it, the handler
+// answers 404. Mount it where only operators reach it: it shows table names and key values.
+//
+// GET ?path=/icecream/vanilla lists every variant of that path that this process stored
+// (the newest few thousand responses are remembered), each with whether the store still
+// holds it, its tags in readable form ("ice_creams slug=vanilla", "sizes id 1, 2",
+// "ice_creams (any row)"), and, for one that was dropped, the invalidations since it was
+// stored that named one of its tags: which tag, when, and which function asked for it. Without
+// ?path=, it lists the paths of the newest stored responses. Only this process's
+// invalidations are known; another instance's show as dropped without a known cause.
+func (c *Cache) ExplainHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		x := c.explain
+		switch {
+		case x == nil:
+			http.Error(w, "dumper: explaining is off (Options.Explain)", http.StatusNotFound)
+			return
+		case r.Method != http.MethodGet && r.Method != http.MethodHead:
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "dumper: method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		p := r.URL.Query().Get("path")
+		if p == "" {
+			fmt.Fprint(w, x.recent())
+			return
+		}
+		tag, err := NormalizePath(p)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprint(w, x.explainPath(r.Context(), c.store, tag))
+	})
+}
+
+func (x *explainer) recent() string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var b strings.Builder
+	b.WriteString("newest stored paths (?path= to explain one):\n")
+	seen := map[string]bool{}
+	for i := 1; i <= len(x.entries) && len(seen) < explainList; i++ {
+		ex := x.entries[(x.next-i+len(x.entries))%len(x.entries)]
+		if ex == nil {
+			break
+		}
+		if !seen[ex.path] {
+			seen[ex.path] = true
+			fmt.Fprintf(&b, "  %s\n", ex.path)
+		}
+	}
+	return b.String()
+}
+
+func (x *explainer) explainPath(ctx context.Context, s Store, tag string) string {
+	x.mu.Lock()
+	list := slices.Clone(x.byPath[tag])
+	notes := map[string]invalidationNote{}
+	for _, ex := range list {
+		for _, t := range ex.tags {
+			if n, ok := x.inv[t]; ok {
+				notes[t] = n
+			}
+		}
+	}
+	x.mu.Unlock()
+	var b strings.Builder
+	if len(list) == 0 {
+		fmt.Fprintf(&b, "%s: no response stored by this process is remembered\n", tag)
+		return b.String()
+	}
+	for _, ex := range list {
+		held := "dropped"
+		if l, err := s.Get(ctx, ex.key); err != nil {
+			held = "unknown (store error: " + err.Error() + ")"
+		} else if l.Entry != nil && l.Entry.Stored.Equal(ex.stored) {
+			held = "cached"
+		} else if l.Entry != nil {
+			held = "replaced by a newer render"
+		}
+		fmt.Fprintf(&b, "%s\n  key %q\n  status %d, stored %s: %s\n  depends on:\n", ex.path, ex.key, ex.status, ex.stored.UTC().Format(time.RFC3339Nano), held)
+		for _, line := range describeTags(ex.tags) {
+			fmt.Fprintf(&b, "    %s\n", line)
+		}
+		var since []string
+		for _, t := range ex.tags {
+			if n, ok := notes[t]; ok && n.at.After(ex.stored) {
+				since = append(since, fmt.Sprintf("    %s at %s by %s (%d tags in that invalidation)", describeTag(t), n.at.UTC().Format(time.RFC3339Nano), n.source, n.with))
+			}
+		}
+		if len(since) > 0 {
+			b.WriteString("  invalidated since it was stored:\n")
+			slices.Sort(since)
+			b.WriteString(strings.Join(since, "\n"))
+			b.WriteByte('\n')
+		} else if held == "dropped" {
+			b.WriteString("  no invalidation by this process named its tags since: another instance, an expiry or an eviction\n")
+		}
+	}
+	return b.String()
+}
+
+// describeTags groups tags for people: a path, then per table its row tags by column, its
+// scan tag, and other tags as they are.
+func describeTags(tags []string) []string {
+	type table struct {
+		cols map[string][]string
+		scan bool
+	}
+	tables := map[string]*table{}
+	var out, other []string
+	get := func(name string) *table {
+		t := tables[name]
+		if t == nil {
+			t = &table{cols: map[string][]string{}}
+			tables[name] = t
+		}
+		return t
+	}
+	for _, tag := range tags {
+		switch {
+		case strings.HasPrefix(tag, "/"):
+			out = append(out, "path "+tag)
+		case strings.HasPrefix(tag, "row:"):
+			tbl, col, val, ok := splitRowTag(tag)
+			if !ok {
+				other = append(other, tag)
+				continue
+			}
+			t := get(tbl)
+			t.cols[col] = append(t.cols[col], val)
+		case strings.HasPrefix(tag, "scan:"):
+			get(unescape(tag[len("scan:"):])).scan = true
+		case strings.HasPrefix(tag, "table:"):
+			get(unescape(tag[len("table:"):]))
+		default:
+			other = append(other, "tag "+tag)
+		}
+	}
+	names := make([]string, 0, len(tables))
+	for n := range tables {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		t := tables[n]
+		if t.scan {
+			out = append(out, n+" (any row)")
+		}
+		cols := make([]string, 0, len(t.cols))
+		for c := range t.cols {
+			cols = append(cols, c)
+		}
+		slices.Sort(cols)
+		for _, c := range cols {
+			vals := t.cols[c]
+			slices.Sort(vals)
+			if len(vals) == 1 {
+				out = append(out, n+" "+c+"="+vals[0])
+			} else {
+				out = append(out, n+" "+c+" "+strings.Join(vals, ", "))
+			}
+		}
+		if !t.scan && len(cols) == 0 {
+			out = append(out, n+" (bulk writes only)")
+		}
+	}
+	slices.Sort(other)
+	return append(out, other...)
+}
+
+// describeTag is describeTags for one tag.
+func describeTag(tag string) string {
+	if d := describeTags([]string{tag}); len(d) == 1 {
+		return d[0]
+	}
+	return tag
+}
+
+// splitRowTag splits "row:" + table + ":" + column + "=" + value, each escaped.
+func splitRowTag(tag string) (table, column, value string, ok bool) {
+	rest := tag[len("row:"):]
+	table, rest, ok = strings.Cut(rest, ":")
+	if !ok {
+		return "", "", "", false
+	}
+	column, value, ok = strings.Cut(rest, "=")
+	if !ok {
+		return "", "", "", false
+	}
+	return unescape(table), unescape(column), unescape(value), true
+}
+
+func unescape(s string) string {
+	if u, err := url.PathUnescape(s); err == nil {
+		return u
+	}
+	return s
+}
