@@ -1,6 +1,7 @@
 package gormdumper_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -302,5 +303,51 @@ func TestTableTagIsDumpers(t *testing.T) {
 		if got, want := gormdumper.TableTag(table), dumper.TableTag(table); got != want {
 			t.Errorf("TableTag(%q) = %q, want %q", table, got, want)
 		}
+	}
+}
+
+// tableAnalyzer is an Analyzer that knows one thing of SQL: it reads the table named.
+type tableAnalyzer struct {
+	table string
+	seen  chan string
+}
+
+func (a tableAnalyzer) Read(ctx context.Context, sql string, _ []any) {
+	a.seen <- sql
+	dumper.ReadTable(ctx, a.table)
+}
+
+// TestAnalyzer checks that Options.Analyzer classifies raw SQL read in a render: the
+// response is stored, with what the analyzer recorded.
+func TestAnalyzer(t *testing.T) {
+	t.Parallel()
+	a := tableAnalyzer{table: "flavors", seen: make(chan string, 4)}
+	e := newEnv(t, backends[0], func(c *envConfig) {
+		c.options.NoReadCapture = false
+		c.options.Analyzer = a
+	})
+	h := e.cache.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := e.db.WithContext(r.Context()).Raw("SELECT * FROM flavors WHERE id = ?", 1).Scan(&[]Flavor{}).Error; err != nil {
+			t.Error(err)
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	get := func() bool {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/raw", nil))
+		return isHit(w)
+	}
+	get()
+	if sql := <-a.seen; !strings.HasPrefix(sql, "SELECT * FROM flavors WHERE id = ") {
+		t.Errorf("analyzer saw %q", sql)
+	}
+	if !get() {
+		t.Fatal("the response was not stored")
+	}
+	if err := e.cache.InvalidateTags(t.Context(), "scan:flavors"); err != nil {
+		t.Fatal(err)
+	}
+	if get() {
+		t.Error("scan:flavors kept the response; want it dropped")
 	}
 }
