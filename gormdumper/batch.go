@@ -4,12 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/dumperhq/dumper"
 )
 
 // batch is a set of paths and tags to invalidate, in the order they were added.
 type batch struct {
 	paths, tags []string
 	seen        map[string]struct{} // "p"+path, "t"+tag
+
+	// keyVersions: the version of the key columns of each table whose rows' change tags
+	// the batch holds, when they were computed. If a table has gained key columns since
+	// (a model seen for the first time), the batch stamps its table tag too: a read may
+	// already be narrowed by a column the change tags lack.
+	keyVersions map[string]uint64
 }
 
 func (b *batch) add(kind byte, vs []string, dst *[]string) {
@@ -32,12 +40,32 @@ func (b *batch) addTags(tags ...string)   { b.add('t', tags, &b.tags) }
 func (b *batch) merge(o *batch) {
 	b.addPaths(o.paths...)
 	b.addTags(o.tags...)
+	for t, v := range o.keyVersions {
+		b.noteKeys(t, v)
+	}
+}
+
+// noteKeys records that the batch holds change tags of table computed with version v of its
+// key columns.
+func (b *batch) noteKeys(table string, v uint64) {
+	if old, ok := b.keyVersions[table]; ok && old <= v {
+		return
+	}
+	if b.keyVersions == nil {
+		b.keyVersions = map[string]uint64{}
+	}
+	b.keyVersions[table] = v
 }
 
 func (b *batch) empty() bool { return len(b.paths) == 0 && len(b.tags) == 0 }
 
 // invalidate sends b to the invalidator: the paths, then the tags.
 func (p *Plugin) invalidate(ctx context.Context, b *batch) error {
+	for t, v := range b.keyVersions {
+		if p.keys.version(t) != v {
+			b.addTags(dumper.TableTag(t))
+		}
+	}
 	var errs []error
 	if len(b.paths) > 0 {
 		if err := p.inv.InvalidatePaths(ctx, b.paths...); err != nil {

@@ -61,7 +61,7 @@ func (p *Plugin) before(op op) func(*gorm.DB) {
 			case updating:
 				// Only an upsert can change existing rows; those named by key are loaded.
 				err = p.collect(db, w.schema, w.from, w.schema.PrimaryFields, w.keys, &st.before)
-			case doNothing(db.Statement) && (w.joins != nil || declares(w.schema.ModelType)):
+			case doNothing(db.Statement):
 				st.existing, err = p.existingKeys(db, w)
 			}
 		case op == opUpdate && associationsOnly(db.Statement):
@@ -105,7 +105,7 @@ func (p *Plugin) after(op op) func(*gorm.DB) {
 			// commits. Invalidate what is known without querying a database in error, and
 			// leave the statement's error alone.
 			if w.table != "" {
-				b.addTags(TableTag(w.table))
+				b.addTags(TableTag(bareTable(w.table)))
 			}
 			p.scheduleFailed(db, &b)
 			return
@@ -126,7 +126,7 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 			p.log.WarnContext(db.Statement.Context, "gormdumper: write to an unknown table; nothing invalidated", "sql", db.Statement.SQL.String())
 			return nil
 		}
-		b.addTags(TableTag(w.table))
+		b.addTags(TableTag(bareTable(w.table)))
 		return nil
 	}
 	if op == opCreate && doNothing(db.Statement) && db.RowsAffected == 0 {
@@ -137,7 +137,10 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 			return nil // the joined rows were collected before the join rows went
 		}
 		if op == opUpdate && len(w.keys) == 0 {
-			return nil // a bulk update of join rows: those rows were collected before
+			// A bulk update of join rows: those rows were collected before; what they
+			// are now is not known.
+			b.addTags(TableTag(bareTable(w.table)))
+			return nil
 		}
 		rows := rowsOf(db.Statement.ReflectValue, w.schema.ModelType)
 		if st.existing != nil {
@@ -156,7 +159,12 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 		}
 	case opUpdate:
 		if st.ownerOnly && !assignsColumns(db.Statement) {
-			return nil
+			if _, set := db.Statement.Clauses["SET"]; !set {
+				return nil
+			}
+			// GORM's automatic update time changed the owner's row, and nothing else:
+			// its change tags, for the reads that show that column, not what it declares.
+			return p.load(db, w.schema, w.from, w.schema.PrimaryFields, unionKeys(st.keys, w.keys), false, b)
 		}
 		keys = unionKeys(st.keys, w.keys)
 		bulk = len(keys) == 0
@@ -165,7 +173,7 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 		bulk = len(st.keys) == 0 && len(w.keys) == 0 && !(st.selected && st.byKey)
 	}
 	if bulk {
-		b.addTags(TableTag(w.table))
+		b.addTags(TableTag(bareTable(w.table)))
 	}
 	return p.collect(db, w.schema, w.from, w.schema.PrimaryFields, keys, b)
 }

@@ -132,7 +132,7 @@ func TestCommitRecorder(t *testing.T) {
 			return db.Model(&vanilla).Update("name", "Vanilla Bean").Error
 		}, []string{
 			`committing XID, outside sees Vanilla (xmin PREV)`,
-			`committed XID, outside sees Vanilla Bean (xmin XMIN), paths ["/" "/flavors/vanilla"] tags [], failed false`,
+			`committed XID, outside sees Vanilla Bean (xmin XMIN), paths ["/" "/flavors/vanilla"] tags ["row:flavors:id=1" "row:flavors:slug=vanilla" "scan:flavors"], failed false`,
 		}},
 		{"two writes in a Transaction, one query", false, func(db *gorm.DB) error {
 			return db.Transaction(func(tx *gorm.DB) error {
@@ -143,7 +143,7 @@ func TestCommitRecorder(t *testing.T) {
 			})
 		}, []string{
 			`committing XID, outside sees Vanilla Bean (xmin PREV)`,
-			`committed XID, outside sees Vanilla Pod (xmin XMIN), paths ["/" "/flavors/vanilla"] tags [], failed false`,
+			`committed XID, outside sees Vanilla Pod (xmin XMIN), paths ["/" "/flavors/vanilla"] tags ["row:flavors:id=1" "row:flavors:slug=vanilla" "row:notes:id=1" "scan:flavors" "scan:notes"], failed false`,
 		}},
 		{"a write without a model, named before COMMIT", false, func(db *gorm.DB) error {
 			return db.Transaction(func(tx *gorm.DB) error {
@@ -160,7 +160,7 @@ func TestCommitRecorder(t *testing.T) {
 			return db.Model(&vanilla).Update("name", "Vanilla").Error
 		}, []string{
 			`committing XID, outside sees Raw (xmin PREV)`,
-			`committed XID, outside sees Vanilla (xmin XMIN), paths ["/" "/flavors/vanilla"] tags [], failed true`,
+			`committed XID, outside sees Vanilla (xmin XMIN), paths ["/" "/flavors/vanilla"] tags ["row:flavors:id=1" "row:flavors:slug=vanilla" "scan:flavors"], failed true`,
 		}},
 		{"rolled back", false, func(db *gorm.DB) error {
 			err := db.Transaction(func(tx *gorm.DB) error {

@@ -1,23 +1,76 @@
-// Package gormdumper invalidates the pages cached by a [dumper.Cache] when GORM writes the
-// rows behind them. Register it once and write as usual; handlers and data-access code call
-// nothing:
+// Package gormdumper ties a GORM database to a [dumper.Cache]: the pages a request renders are
+// tagged with what their queries read, and every write through GORM invalidates the pages whose
+// reads its rows could change (automatic dependency capture, docs/capture.md). Register it once
+// and read with the request's context; handlers and models declare nothing:
 //
 //	cache, _ := dumper.New(dumper.Options{})
 //	db.Use(gormdumper.New(cache))
+//	…
+//	db.WithContext(r.Context()).Preload("Sizes").Where("slug = ?", slug).First(&f)
+//
+// # What a read depends on
+//
+// A query (Find, First, Take, Last, Scan, Count, Pluck, Row, Rows, preloads, association
+// Find and Count) whose Statement.Context belongs to a render ([dumper.Rendering]) tags the
+// response, once GORM has built it, with:
+//
+//   - the rows of its table narrowed by a key column ([dumper.ReadRows]) when a top-level
+//     conjunct of its WHERE is column = value or column IN (values) on one: clause.Eq and
+//     clause.IN, the struct and map conditions GORM turns into them, primary-key conditions
+//     (First(&f, 3), a model value with its key set), a preload's IN on the foreign key, and
+//     the fragments of SQL of exactly the shapes "col = ?", "col IN ?" and "col IN (?)" with
+//     one argument. Other conjuncts (soft delete's deleted_at IS NULL, a range, LIKE, ORDER
+//     BY, LIMIT, GROUP BY, HAVING) narrow nothing but do not undo the narrowing;
+//   - the whole table otherwise ([dumper.ReadTable]): a list, a condition on another column,
+//     an OR at the top level (Or(…), or a fragment of SQL that may hold one outside
+//     parentheses), and every query with a JOIN — each joined table is read whole, the join
+//     table of an association query included;
+//   - the table of every subquery (a *gorm.DB among the values), read whole.
+//
+// A read the plugin cannot attribute keeps the response out of the cache ([dumper.NoStore]):
+// db.Raw and db.Exec (hand-written SQL), a JOIN or a FROM written in SQL (Joins("JOIN …"),
+// db.Table("flavors AS f")), a subquery written in SQL or with joins. An [Analyzer]
+// ([Options.Analyzer]) can classify those instead. Outside a render the callbacks record
+// nothing and cost a context lookup.
+//
+// A table's key columns are, over every model the plugin has seen on it, the primary key, the
+// columns of a unique constraint or a single-column unique index, and the foreign keys of
+// their relations (belongs to, has one, has many, and the two columns of a many-to-many join
+// table), of a type with one canonical text ([dumper.KeyKind]): integers, uuid, and text on
+// PostgreSQL and SQLite unless its type names a collation (MySQL's and SQL Server's default
+// collations ignore case: text is no key there). A value that does not convert exactly makes
+// the read a scan; a NULL matches nothing. [Options.NoReadCapture] turns read capture off.
 //
 // # What a write invalidates
 //
-// A model opts in by declaring the pages that show it, with a method DependentPaths and/or
-// DependentTags returning []string or iter.Seq[string] (see [dumper.Dependencies]). Models
-// that declare neither are ignored, except for table tags (below).
+// Every write that names its rows loads them, inside its transaction, before and/or after
+// it, and stamps for each row its change tags ([dumper.ChangeTags]): the row tag of the value
+// of every key column, old and new, and the table's scan tag.
+//
+//   - Create: the new rows. Update (Save, Updates, Update, UpdateColumn, UpdateColumns): the
+//     rows as they were and as they are. Delete, soft or hard: the rows as they were, also
+//     when the delete names them by conditions only (loaded first, up to 1000 of them).
+//   - Many-to-many association changes (Append, Replace, Delete, Clear, and creates and saves
+//     that carry associations) write the join table: each join row added or removed stamps
+//     its change tags (both foreign keys). The rows GORM re-saves with ON CONFLICT DO NOTHING
+//     and finds there already are not written and stamp nothing.
+//   - A write that cannot name its rows stamps its table's tag ([TableTag]) (see below).
+//
+// A key column that the writing model does not map, but another model of the table does, makes
+// the write stamp the table's tag too, and so does a model seen for the first time while a
+// write's tags were in flight.
+//
+// # Declared dependencies
+//
+// A model may also declare the pages that show it, as an escape hatch for what the capture
+// cannot see, with a method DependentPaths and/or DependentTags returning []string or
+// iter.Seq[string] (see [dumper.Dependencies]); the plugin then invalidates them too:
 //
 //   - Create: what each new row declares.
-//   - Update (Save, Updates, Update, UpdateColumn, UpdateColumns): what each row declared
-//     before the write and what it declares after it, so that changing a slug invalidates both
-//     the old and the new path.
+//   - Update: what each row declared before the write and what it declares after it, so that
+//     changing a slug invalidates both the old and the new path.
 //   - Delete, soft or hard: what each row declared before the delete.
-//   - Association changes (Association(…).Append, Replace, Delete, Clear, and creates and
-//     saves that carry associations): for a many-to-many relation GORM writes the join table.
+//   - Association changes: for a many-to-many relation GORM writes the join table.
 //     A page that shows A and B together is declared by both: by A because of B (an
 //     IceCream lists the page of each of its Sizes) and by B because of A (a Size lists the
 //     page of each of its IceCreams). So for each join row (A, B) added or removed, the
@@ -30,39 +83,32 @@
 //     A declares it once per related row, in the loop over its Sizes, rather than always.
 //     Association(…).Append and Replace also update the owner with only the
 //     association selected; that update changes no column (GORM's automatic UpdatedAt
-//     aside) and invalidates nothing by itself. The rows GORM re-saves with ON CONFLICT DO
-//     NOTHING, such as the associated rows and join rows that exist already, are not
-//     written and invalidate nothing.
-//
-// A row that is deleted, with its join rows or not, invalidates everything it declared before
-// the delete. So does a delete that names its rows by primary key only in its conditions,
-// db.Delete(&IceCream{}, id): the plugin loads those rows, inside the transaction, first.
+//     aside, which stamps the owner's change tags only) and invalidates nothing declared.
 //
 // "What a row declares" is computed on the row as it is in the database at that moment,
 // loaded inside the write's transaction with its direct associations preloaded
 // (clause.Associations): an IceCream whose DependentPaths lists the pages of its Sizes sees
-// its Sizes even when the value passed to Update had none loaded. Each write therefore costs
-// one query per table and association before and/or after it. Model hooks such as AfterFind
-// run on these loads. Models that declare nothing cost nothing.
+// its Sizes even when the value passed to Update had none loaded. Model hooks such as
+// AfterFind run on these loads. A model that declares nothing is loaded for its key columns
+// only.
 //
 // # Bulk writes and table tags
 //
 // A write that cannot tell which rows it changes invalidates the tag [TableTag] of its table
-// ("table:ice_creams"): db.Model(&IceCream{}).Where(…).Update(…), a create from a map, an
-// upsert whose conflict target is not the primary key, writes through db.Table(…) without a
-// model, and the removals of has-one and has-many association changes (Delete, Replace,
+// ("table:ice_creams"), which every captured read of the table carries:
+// db.Model(&IceCream{}).Where(…).Update(…), a create from a map, an upsert whose conflict
+// target is not the primary key, writes through db.Table(…) without a model, bulk updates of
+// join rows, and the removals of has-one and has-many association changes (Delete, Replace,
 // Clear), which GORM makes as bulk updates. A delete with conditions other than the primary
-// key, db.Where(…).Delete(&IceCream{}), invalidates both the table tag and what the rows it
-// matches declare, loaded before the delete (a row may come to match between that load and
-// the delete); past 1000 such rows, or for a model that declares nothing, it invalidates the
-// table tag alone. A page that reads a table tags its response with it, so that such writes
-// reach it:
+// key, db.Where(…).Delete(&IceCream{}), invalidates both the table tag and the rows it
+// matches, loaded before the delete (a row may come to match between that load and the
+// delete); past 1000 such rows it invalidates the table tag alone. With read capture off, a
+// page that reads a table tags its response with it itself:
 //
 //	dumper.Tag(r.Context(), gormdumper.TableTag("ice_creams"))
 //
-// Writes that name their rows invalidate only what those rows declare, never the table tag.
-// Raw SQL (db.Exec, db.Raw) is not seen at all: call the cache's InvalidatePaths or
-// InvalidateTags yourself after it, or let pgnotify's triggers see it.
+// Raw SQL writes (db.Exec, db.Raw) are not seen at all: call the cache's InvalidatePaths or
+// InvalidateTags yourself after them, or let pgnotify's triggers see them.
 //
 // # Transactions
 //

@@ -44,13 +44,25 @@ type Options struct {
 	// reported. An invalidation after commit never fails anything: the data is committed.
 	// False (the default) means failed invalidations are logged and passed to OnError only.
 	FailWrites bool
+
+	// NoReadCapture turns read capture off: the responses rendered with a
+	// Statement.Context of a render are then tagged only with what their handlers declare
+	// (dumper.Tag). Writes stamp the tags of their rows either way, for the readers that
+	// capture (other instances, other data layers). False (the default) means every query
+	// made in a render tags its response with what it read (see the package documentation).
+	NoReadCapture bool
+
+	// Analyzer, if not nil, classifies the reads the plugin cannot read from GORM's clauses:
+	// db.Raw and db.Exec in a render, and queries with a JOIN or FROM written in SQL. Nil
+	// means such a read keeps its response out of the cache (dumper.NoStore).
+	Analyzer Analyzer
 }
 
-// TableTag returns the tag that every bulk write to table invalidates: "table:" + table.
-// A page that lists rows of a table tags its response with it (dumper.Tag(ctx,
-// gormdumper.TableTag("ice_creams"))) so that writes the plugin cannot attribute to rows
-// reach it. The name is the table's name as GORM has it (Statement.Table), without schema.
-func TableTag(table string) string { return "table:" + table }
+// TableTag is [dumper.TableTag]: the tag that every read of table carries (the plugin's read
+// capture adds it) and that every write to table whose rows the plugin cannot name
+// invalidates: "table:" + table. The name is the table's name as GORM has it
+// (Statement.Table), without schema.
+func TableTag(table string) string { return dumper.TableTag(table) }
 
 // Plugin is the GORM plugin; register it with db.Use. See the package documentation for
 // what it invalidates and when.
@@ -60,6 +72,9 @@ type Plugin struct {
 	log        *slog.Logger
 	onError    func(ctx context.Context, err error)
 	failWrites bool
+	readCap    bool
+	analyzer   Analyzer
+	keys       *keyRegistry
 
 	// txPools are the pools, seen at Initialize, that are transactions already (a gorm.DB
 	// opened over a *sql.Tx): left unwrapped, and warned about once.
@@ -79,7 +94,10 @@ func NewWithOptions(inv Invalidator, opts Options) *Plugin {
 		log = slog.New(slog.DiscardHandler)
 	}
 	commits, _ := inv.(CommitRecorder)
-	return &Plugin{inv: inv, commits: commits, log: log, onError: opts.OnError, failWrites: opts.FailWrites}
+	return &Plugin{
+		inv: inv, commits: commits, log: log, onError: opts.OnError, failWrites: opts.FailWrites,
+		readCap: !opts.NoReadCapture, analyzer: opts.Analyzer, keys: &keyRegistry{},
+	}
 }
 
 // Name returns "gormdumper", the plugin's name in gorm.Config.Plugins.
@@ -97,11 +115,9 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	if err := p.wrapConnPool(db); err != nil {
 		return err
 	}
+	p.keys.dialect = db.Dialector.Name()
 	cb := db.Callback()
-	regs := []struct {
-		err  error
-		name string
-	}{
+	regs := []registration{
 		{cb.Create().After("gorm:begin_transaction").Before("gorm:before_create").
 			Register("gormdumper:before_create", p.before(opCreate)), "before_create"},
 		{cb.Create().Before("gorm:commit_or_rollback_transaction").
@@ -114,6 +130,9 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 			Register("gormdumper:before_delete", p.before(opDelete)), "before_delete"},
 		{cb.Delete().Before("gorm:commit_or_rollback_transaction").
 			Register("gormdumper:after_delete", p.after(opDelete)), "after_delete"},
+	}
+	if p.readCap {
+		regs = append(regs, p.registerReads(db)...)
 	}
 	for _, r := range regs {
 		if r.err != nil {

@@ -134,11 +134,16 @@ func newQuery(db *gorm.DB) *gorm.DB {
 	return q
 }
 
-// collect loads the rows of s whose fields take one of the values in keys, with their direct
-// associations, and adds to b what each row declares. It loads nothing for a model that
-// declares nothing. scope, if not nil, sets the table to read.
+// collect loads the rows of s whose fields take one of the values in keys and adds to b
+// their change tags and, for a model that declares dependencies, what each row declares
+// (loaded with its direct associations). scope, if not nil, sets the table to read.
 func (p *Plugin) collect(db *gorm.DB, s *schema.Schema, scope func(*gorm.DB) *gorm.DB, fields []*schema.Field, keys [][]any, b *batch) error {
-	if len(keys) == 0 || !declares(s.ModelType) {
+	return p.load(db, s, scope, fields, keys, declares(s.ModelType), b)
+}
+
+// load is collect, adding what the rows declare only if dec.
+func (p *Plugin) load(db *gorm.DB, s *schema.Schema, scope func(*gorm.DB) *gorm.DB, fields []*schema.Field, keys [][]any, dec bool, b *batch) error {
+	if len(keys) == 0 {
 		return nil
 	}
 	names := make([]string, len(fields))
@@ -154,18 +159,37 @@ func (p *Plugin) collect(db *gorm.DB, s *schema.Schema, scope func(*gorm.DB) *go
 		if table == "" {
 			table = s.Table
 		}
+		if dec {
+			q = q.Preload(clause.Associations)
+		} else {
+			q = q.Select(p.loadColumns(s, table))
+		}
 		column, values := schema.ToQueryValues(table, names, chunk)
 		rows := reflect.New(reflect.SliceOf(s.ModelType))
-		err := q.Preload(clause.Associations).Where(clause.IN{Column: column, Values: values}).Find(rows.Interface()).Error
+		err := q.Where(clause.IN{Column: column, Values: values}).Find(rows.Interface()).Error
 		if err != nil {
 			return fmt.Errorf("load %s: %w", table, err)
 		}
-		for _, m := range rows.Elem().Seq2() {
+		if err := p.addRows(db, s, table, rows.Elem(), dec, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addRows adds to b the change tags of the loaded rows (a slice of s's model) and, if dec,
+// what they declare.
+func (p *Plugin) addRows(db *gorm.DB, s *schema.Schema, table string, rows reflect.Value, dec bool, b *batch) error {
+	rs := make([]reflect.Value, 0, rows.Len())
+	for _, m := range rows.Seq2() {
+		rs = append(rs, m)
+		if dec {
 			if err := addDependencies(m.Addr().Interface(), b); err != nil {
 				return err
 			}
 		}
 	}
+	p.stampRows(db.Statement.Context, s, table, rs, b)
 	return nil
 }
 
@@ -225,13 +249,14 @@ func (p *Plugin) existingKeys(db *gorm.DB, w *write) (map[string]bool, error) {
 
 // collectWhere loads the rows that a delete naming none by its model value is about to
 // delete — those matching its WHERE clause, as the delete sees them — and adds to st.before
-// what they declare. It loads nothing for a model that declares nothing, and gives up past
-// maxSelected rows: the table's tag is invalidated then.
+// their change tags and what they declare. It gives up past maxSelected rows: the table's
+// tag is invalidated then.
 func (p *Plugin) collectWhere(db *gorm.DB, w *write, st *state) error {
 	c, ok := db.Statement.Clauses["WHERE"]
-	if !ok || !declares(w.schema.ModelType) {
+	if !ok {
 		return nil
 	}
+	dec := declares(w.schema.ModelType)
 	where, ok := c.Expression.(clause.Where)
 	if !ok || len(where.Exprs) == 0 {
 		return nil
@@ -242,17 +267,21 @@ func (p *Plugin) collectWhere(db *gorm.DB, w *write, st *state) error {
 		q = q.Unscoped()
 	}
 	rows := reflect.New(reflect.SliceOf(w.schema.ModelType))
-	err := w.from(q).Clauses(where).Preload(clause.Associations).Limit(maxSelected + 1).Find(rows.Interface()).Error
+	q = w.from(q).Clauses(where)
+	if dec {
+		q = q.Preload(clause.Associations)
+	} else {
+		q = q.Select(p.loadColumns(w.schema, w.table))
+	}
+	err := q.Limit(maxSelected + 1).Find(rows.Interface()).Error
 	if err != nil {
 		return fmt.Errorf("load %s: %w", w.table, err)
 	}
 	if rows.Elem().Len() > maxSelected {
 		return nil
 	}
-	for _, m := range rows.Elem().Seq2() {
-		if err := addDependencies(m.Addr().Interface(), &st.before); err != nil {
-			return err
-		}
+	if err := p.addRows(db, w.schema, w.table, rows.Elem(), dec, &st.before); err != nil {
+		return err
 	}
 	st.selected, st.byKey = true, byPrimaryKey(where)
 	return nil
@@ -375,6 +404,7 @@ func (p *Plugin) collectJoined(db *gorm.DB, w *write, rows []reflect.Value, b *b
 		return nil
 	}
 	ctx := db.Statement.Context
+	p.stampRows(ctx, w.schema, w.table, rows, b)
 	keyOf := func(r reflect.Value, fields []*schema.Field) []any {
 		key := make([]any, len(fields))
 		for i, f := range fields {

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"slices"
 	"testing"
-
-	"github.com/dumperhq/dumper/cmd/internal/icecream"
 )
 
 func TestVersionsCheck(t *testing.T) {
@@ -39,19 +36,5 @@ func TestVersionsCheck(t *testing.T) {
 				t.Errorf("check(%q, %d) = stale %v, wrong language %v; want %v, %v", tt.body, tt.seq, stale, wrong, tt.stale, tt.wrongLang)
 			}
 		})
-	}
-}
-
-func TestDependentPathsMatchModel(t *testing.T) {
-	t.Parallel()
-	// The Varnish row purges what gormdumper invalidates: IceCream.DependentPaths.
-	for _, i := range []int{0, 17, nFlavors - 1} {
-		f := icecream.IceCream{Slug: flavorSlug(i)}
-		for _, j := range flavorSizes(i) {
-			f.Sizes = append(f.Sizes, icecream.Size{Slug: sizeSlug(j)})
-		}
-		if got, want := dependentPaths(i), f.DependentPaths(); !slices.Equal(got, want) {
-			t.Errorf("dependentPaths(%d) = %v, want %v", i, got, want)
-		}
 	}
 }

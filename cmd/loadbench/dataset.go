@@ -31,8 +31,9 @@ func flavorSizes(i int) []int {
 	return slices.Compact(s)
 }
 
-// dependentPaths is what icecream.IceCream.DependentPaths returns for flavor i: the pages a
-// rename of it changes. The Varnish row purges these keys; gormdumper finds the same ones.
+// dependentPaths lists the pages a rename of flavor i changes: the home page, its page and the
+// page of each of its sizes. The Varnish row purges these keys; gormdumper's capture
+// invalidates the same pages (the demo's TestWriteInvalidations).
 func dependentPaths(i int) []string {
 	p := []string{"/", "/icecream/" + flavorSlug(i)}
 	for _, j := range flavorSizes(i) {

@@ -18,7 +18,7 @@ import (
 
 // Writes validate everything before touching the database, so that bad input neither writes
 // nor invalidates anything. They never call the cache: the gormdumper plugin invalidates the
-// models' DependentPaths.
+// pages whose reads the rows they change could alter.
 
 const (
 	maxBodyBytes = 64 << 10

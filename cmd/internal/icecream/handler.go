@@ -1,9 +1,10 @@
 // Package icecream is the ice-cream shop demo of dumper: a small site whose pages are cached
 // forever and refreshed the moment a flavor or a size behind them changes.
 //
-// The pages are plain GORM reads; the writes go through GORM models whose DependentPaths name
-// the pages that show them, so the gormdumper plugin invalidates exactly those pages. The
-// handlers never call the cache themselves. [NewHandler] is the bare site; [CachedHandler]
+// The pages are plain GORM reads made with the request's context and the API plain GORM
+// writes: the gormdumper plugin tags each page with the rows and tables its queries read, and
+// each write invalidates the pages whose reads its rows could change. Nothing in the shop
+// names a path or a tag; the handlers never call the cache themselves. [NewHandler] is the bare site; [CachedHandler]
 // wires it to a [dumper.Cache] the way cmd/icecream serves it.
 package icecream
 
@@ -59,9 +60,7 @@ type handler struct {
 //	POST   /login                            form user=NAME → sets the user cookie, 303 to /me
 //
 // Bad input gets a 4xx with a JSON body {"error": …} and writes nothing; so do unknown API
-// paths (404) and wrong methods on API paths (405, with Allow). Pages tag their
-// responses with the tables they read ([gormdumper.TableTag]) so that bulk writes reach them.
-// Unexpected errors are logged to logger; nil means no logging.
+// paths (404) and wrong methods on API paths (405, with Allow). Unexpected errors are logged to logger; nil means no logging.
 func NewHandler(db *gorm.DB, logger *slog.Logger) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -154,7 +153,6 @@ func sizeLink(s Size) link       { return link{Name: s.Name, Href: sizePath(s.Sl
 func byID(tx *gorm.DB) *gorm.DB { return tx.Order("id") }
 
 func (h *handler) home(w http.ResponseWriter, r *http.Request) {
-	dumper.Tag(r.Context(), gormdumper.TableTag(tableIceCreams))
 	var flavors []IceCream
 	if err := h.db.WithContext(r.Context()).Order("id").Find(&flavors).Error; err != nil {
 		h.pageError(w, r, err)
@@ -169,7 +167,6 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) flavor(w http.ResponseWriter, r *http.Request) {
-	dumper.Tag(r.Context(), gormdumper.TableTag(tableIceCreams), gormdumper.TableTag(tableSizes), gormdumper.TableTag(tableJoin))
 	var f IceCream
 	err := h.db.WithContext(r.Context()).Preload("Sizes", byID).Where("slug = ?", r.PathValue("slug")).First(&f).Error
 	if err != nil {
@@ -185,7 +182,6 @@ func (h *handler) flavor(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) size(w http.ResponseWriter, r *http.Request) {
-	dumper.Tag(r.Context(), gormdumper.TableTag(tableSizes), gormdumper.TableTag(tableIceCreams), gormdumper.TableTag(tableJoin))
 	var s Size
 	err := h.db.WithContext(r.Context()).Preload("IceCreams", byID).Where("slug = ?", r.PathValue("slug")).First(&s).Error
 	if err != nil {

@@ -1,0 +1,200 @@
+package gormdumper
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dumperhq/dumper"
+	"gorm.io/gorm/schema"
+)
+
+// keyColumns is what the plugin knows of a table's key columns (docs/capture.md): the union,
+// over every model seen on the table, of its primary-key, unique and foreign-key columns of a
+// type with a canonical text. Reads narrow by these columns only; writes stamp the row tags
+// of all of them, so that a read through one model and a write through another agree. A
+// column whose kind two models disagree on is no key.
+type keyColumns struct {
+	kinds   map[string]dumper.KeyKind // column → kind; 0: not a key (conflicting kinds)
+	cols    []string                  // the columns of a kind, sorted
+	version uint64                    // bumped whenever kinds changes
+}
+
+// keyRegistry holds the key columns of the tables the plugin has seen, per plugin. A model is
+// registered the first time a read or a write uses it, with its relations: a has-many
+// relation's foreign key is a key column of the related table.
+type keyRegistry struct {
+	dialect string // the dialector's name: text keys only where comparison is byte-wise
+
+	seen   sync.Map // seenKey → struct{}: (model, table) pairs registered
+	mu     sync.Mutex
+	tables atomic.Pointer[map[string]*keyColumns] // copied on write under mu
+}
+
+type seenKey struct {
+	s     *schema.Schema
+	table string
+}
+
+// bareTable returns table without its schema ("public.ice_creams" → "ice_creams"), as tags
+// name tables.
+func bareTable(table string) string {
+	if i := strings.LastIndexByte(table, '.'); i >= 0 {
+		return table[i+1:]
+	}
+	return table
+}
+
+// table returns the key columns of table, registering s (the model a statement uses on it)
+// first. table is bare (see bareTable).
+func (r *keyRegistry) table(s *schema.Schema, table string) *keyColumns {
+	if s != nil {
+		if _, ok := r.seen.Load(seenKey{s, table}); !ok {
+			r.register(s, table)
+		}
+	}
+	if m := r.tables.Load(); m != nil {
+		if k := (*m)[table]; k != nil {
+			return k
+		}
+	}
+	return &keyColumns{}
+}
+
+// version returns the version of table's key columns, 0 if it has none.
+func (r *keyRegistry) version(table string) uint64 {
+	if m := r.tables.Load(); m != nil {
+		if k := (*m)[table]; k != nil {
+			return k.version
+		}
+	}
+	return 0
+}
+
+// register adds the key columns that s, used on table, declares: its own, and those its
+// relations give the tables they relate it to.
+func (r *keyRegistry) register(s *schema.Schema, table string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.seen.Load(seenKey{s, table}); ok {
+		return
+	}
+	var tables map[string]*keyColumns
+	if m := r.tables.Load(); m != nil {
+		tables = maps.Clone(*m)
+	} else {
+		tables = map[string]*keyColumns{}
+	}
+	add := func(table string, f *schema.Field) {
+		kind, ok := r.kindOf(f)
+		if !ok {
+			return
+		}
+		old := tables[table]
+		if old != nil {
+			if k, seen := old.kinds[f.DBName]; seen {
+				if k != kind && k != 0 {
+					nk := &keyColumns{kinds: maps.Clone(old.kinds), version: old.version + 1}
+					nk.kinds[f.DBName] = 0
+					tables[table] = nk
+				}
+				return
+			}
+		}
+		nk := &keyColumns{kinds: map[string]dumper.KeyKind{}, version: 1}
+		if old != nil {
+			nk.kinds, nk.version = maps.Clone(old.kinds), old.version+1
+		}
+		nk.kinds[f.DBName] = kind
+		tables[table] = nk
+	}
+	for _, f := range s.PrimaryFields {
+		add(table, f)
+	}
+	for _, f := range s.Fields {
+		if f.Unique || f.UniqueIndex != "" {
+			add(table, f)
+		}
+	}
+	for _, idx := range s.ParseIndexes() {
+		if idx.Class == "UNIQUE" && len(idx.Fields) == 1 && idx.Where == "" {
+			add(table, idx.Fields[0].Field)
+		}
+	}
+	for _, rel := range s.Relationships.Relations {
+		for _, ref := range rel.References {
+			fk := ref.ForeignKey
+			if fk == nil || fk.Schema == nil {
+				continue
+			}
+			switch {
+			case rel.JoinTable != nil && fk.Schema == rel.JoinTable:
+				add(bareTable(rel.JoinTable.Table), fk)
+			case fk.Schema == s:
+				add(table, fk) // belongs to: the key is in s
+			case rel.FieldSchema != nil && fk.Schema == rel.FieldSchema:
+				add(bareTable(rel.FieldSchema.Table), fk) // has one, has many
+			}
+		}
+	}
+	for _, k := range tables {
+		if k.cols == nil || len(k.cols) != len(k.kinds) {
+			k.cols = k.cols[:0:0]
+			for c, kind := range k.kinds {
+				if kind != 0 {
+					k.cols = append(k.cols, c)
+				}
+			}
+			slices.Sort(k.cols)
+		}
+	}
+	r.tables.Store(&tables)
+	r.seen.Store(seenKey{s, table}, struct{}{})
+}
+
+// kindOf returns the key kind of field f, if its type has a canonical text: integers, text
+// compared byte-wise (on PostgreSQL and SQLite, with no collation in its type), uuid.
+func (r *keyRegistry) kindOf(f *schema.Field) (dumper.KeyKind, bool) {
+	if f == nil || f.DBName == "" {
+		return 0, false
+	}
+	if t, ok := f.TagSettings["TYPE"]; ok {
+		return r.kindOfType(strings.ToLower(strings.TrimSpace(t)))
+	}
+	switch f.DataType {
+	case schema.Int, schema.Uint:
+		return dumper.KeyInt, true
+	case schema.String:
+		return dumper.KeyText, r.byteWiseText()
+	}
+	if strings.EqualFold(string(f.DataType), "uuid") {
+		return dumper.KeyUUID, true
+	}
+	return r.kindOfType(strings.ToLower(string(f.DataType)))
+}
+
+// kindOfType maps an SQL column type, in lower case, to a key kind.
+func (r *keyRegistry) kindOfType(t string) (dumper.KeyKind, bool) {
+	if strings.Contains(t, "collate") || strings.Contains(t, "[]") {
+		return 0, false
+	}
+	name, _, _ := strings.Cut(t, "(")
+	switch strings.TrimSpace(name) {
+	case "smallint", "integer", "int", "bigint", "int2", "int4", "int8", "serial", "bigserial", "smallserial":
+		return dumper.KeyInt, true
+	case "text", "varchar", "character varying":
+		return dumper.KeyText, r.byteWiseText()
+	case "uuid":
+		return dumper.KeyUUID, true
+	}
+	return 0, false
+}
+
+// byteWiseText reports whether the database compares text byte-wise by default: PostgreSQL
+// (with a deterministic collation, which is the default) and SQLite (BINARY). MySQL's and SQL
+// Server's default collations ignore case: text is no key there.
+func (r *keyRegistry) byteWiseText() bool {
+	return r.dialect == "postgres" || r.dialect == "sqlite"
+}

@@ -1,0 +1,619 @@
+package gormdumper
+
+import (
+	"context"
+	"database/sql/driver"
+	"reflect"
+	"strings"
+
+	"github.com/dumperhq/dumper"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// An Analyzer classifies SQL that the plugin cannot read from GORM's clauses: the statements
+// of db.Raw and db.Exec, and queries whose FROM or JOIN is a fragment of SQL. [Options.Analyzer]
+// plugs one in (an adapter over a SQL parser such as sqldumper's); without one, such a read
+// keeps the response out of the cache.
+type Analyzer interface {
+	// Read records what the statement sql, with arguments vars (as GORM binds them, after
+	// its placeholders), reads, in the response being rendered for ctx, through
+	// dumper.ReadRows, dumper.ReadTable or, if it cannot tell, dumper.NoStore. It is called
+	// only within a render.
+	Read(ctx context.Context, sql string, vars []any)
+}
+
+// registerReads registers the read-capture callbacks on the Query, Row and Raw processors.
+func (p *Plugin) registerReads(db *gorm.DB) []registration {
+	cb := db.Callback()
+	return []registration{
+		{cb.Query().Before("gorm:query").Register("gormdumper:raw_query", p.readRaw), "raw_query"},
+		{cb.Query().After("gorm:query").Before("gorm:preload").Register("gormdumper:query", p.read), "query"},
+		{cb.Row().Before("gorm:row").Register("gormdumper:raw_row", p.readRaw), "raw_row"},
+		{cb.Row().After("gorm:row").Register("gormdumper:row", p.read), "row"},
+		{cb.Raw().Before("gorm:raw").Register("gormdumper:raw", p.readRaw), "raw"},
+	}
+}
+
+type registration struct {
+	err  error
+	name string
+}
+
+// readRaw records a statement whose SQL was written by hand (db.Raw, db.Exec), before it
+// runs: through the Analyzer, or, without one, by keeping the response out of the cache.
+func (p *Plugin) readRaw(db *gorm.DB) {
+	stmt := db.Statement
+	if stmt.SQL.Len() == 0 || !dumper.Rendering(stmt.Context) {
+		return
+	}
+	if p.analyzer != nil {
+		p.analyzer.Read(stmt.Context, stmt.SQL.String(), stmt.Vars)
+		return
+	}
+	dumper.NoStore(stmt.Context)
+}
+
+// read records, after GORM built it, what a query reads (docs/capture.md): the rows of its
+// table narrowed by a key column, or the whole of every table it names.
+func (p *Plugin) read(db *gorm.DB) {
+	stmt := db.Statement
+	ctx := stmt.Context
+	if !dumper.Rendering(ctx) {
+		return
+	}
+	c, built := stmt.Clauses["FROM"]
+	if !built {
+		return // hand-written SQL, seen by readRaw; or a statement that never ran
+	}
+	var r readSet
+	table := stmt.Table
+	if table == "" && stmt.Schema != nil {
+		table = stmt.Schema.Table
+	}
+	if !plainTable(stmt) || table == "" {
+		r.unknown = true
+	}
+	table = bareTable(table)
+	joined := false
+	if from, ok := c.Expression.(clause.From); ok {
+		for _, t := range from.Tables {
+			if t.Raw {
+				r.unknown = true
+			} else if t.Name != clause.CurrentTable && bareTable(t.Name) != table {
+				r.scan(bareTable(t.Name))
+				joined = true
+			}
+		}
+		for _, j := range from.Joins {
+			joined = true
+			if j.Expression != nil || j.Table.Raw || j.Table.Name == "" {
+				r.unknown = true
+				continue
+			}
+			r.scan(bareTable(j.Table.Name))
+			r.walk(stmt, j.ON)
+		}
+	} else if c.Expression != nil {
+		r.unknown = true
+	}
+	for name, cl := range stmt.Clauses {
+		if name == "FROM" {
+			continue
+		}
+		r.walk(stmt, cl.Expression)
+		r.walk(stmt, cl.BeforeExpression)
+		r.walk(stmt, cl.AfterExpression)
+		r.walk(stmt, cl.AfterNameExpression)
+	}
+	if r.unknown {
+		if p.analyzer != nil && stmt.SQL.Len() > 0 {
+			p.analyzer.Read(ctx, stmt.SQL.String(), stmt.Vars)
+		} else {
+			dumper.NoStore(ctx)
+		}
+		return
+	}
+	for _, t := range r.tables {
+		dumper.ReadTable(ctx, t)
+	}
+	if !joined {
+		if col, values, ok := p.narrowing(stmt, table); ok {
+			dumper.ReadRows(ctx, table, col, values...)
+			return
+		}
+	}
+	dumper.ReadTable(ctx, table)
+}
+
+// plainTable reports whether the statement reads the table it names, Statement.Table: its
+// TableExpr, if any, is what db.Table(name) sets for a plain name (the name quoted, maybe
+// after a schema), not an alias or a fragment of SQL.
+func plainTable(stmt *gorm.Statement) bool {
+	te := stmt.TableExpr
+	if te == nil {
+		return true
+	}
+	return len(te.Vars) == 0 && stmt.Table != "" && strings.HasSuffix(te.SQL, stmt.Quote(stmt.Table)) &&
+		!strings.ContainsAny(te.SQL, " \t\n(),;")
+}
+
+// readSet collects the tables a statement reads besides its own, and whether it reads some
+// the plugin cannot name.
+type readSet struct {
+	tables  []string
+	unknown bool
+}
+
+func (r *readSet) scan(table string) { r.tables = append(r.tables, table) }
+
+// walk looks through a clause expression for subqueries (a *gorm.DB among its values): each
+// reads its table, which is scanned; a subquery the plugin cannot name makes the read
+// unknown.
+func (r *readSet) walk(stmt *gorm.Statement, e any) {
+	switch e := e.(type) {
+	case nil:
+	case *gorm.DB:
+		r.subquery(stmt, e)
+	case clause.Where:
+		r.walkExprs(stmt, e.Exprs)
+	case clause.AndConditions:
+		r.walkExprs(stmt, e.Exprs)
+	case clause.OrConditions:
+		r.walkExprs(stmt, e.Exprs)
+	case clause.NotConditions:
+		r.walkExprs(stmt, e.Exprs)
+	case clause.Expr:
+		r.walkAll(stmt, e.Vars)
+	case clause.NamedExpr:
+		r.walkAll(stmt, e.Vars)
+	case clause.Eq:
+		r.walk(stmt, e.Value)
+	case clause.Neq:
+		r.walk(stmt, e.Value)
+	case clause.Gt:
+		r.walk(stmt, e.Value)
+	case clause.Gte:
+		r.walk(stmt, e.Value)
+	case clause.Lt:
+		r.walk(stmt, e.Value)
+	case clause.Lte:
+		r.walk(stmt, e.Value)
+	case clause.Like:
+		r.walk(stmt, e.Value)
+	case clause.IN:
+		r.walkAll(stmt, e.Values)
+	case clause.Select:
+		r.walk(stmt, e.Expression)
+	case clause.GroupBy:
+		r.walkExprs(stmt, e.Having)
+	case clause.OrderBy:
+		r.walk(stmt, e.Expression)
+	case clause.Limit, clause.Locking, clause.Column, clause.Table, clause.Returning:
+	case []any:
+		r.walkAll(stmt, e)
+	case string, []byte, bool, driver.Valuer,
+		int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
+	default:
+		r.walkValue(stmt, reflect.ValueOf(e))
+	}
+}
+
+func (r *readSet) walkAll(stmt *gorm.Statement, es []any) {
+	for _, e := range es {
+		r.walk(stmt, e)
+	}
+}
+
+// walkExprs is walkAll for clause expressions.
+func (r *readSet) walkExprs(stmt *gorm.Statement, es []clause.Expression) {
+	for _, e := range es {
+		r.walk(stmt, e)
+	}
+}
+
+// walkValue looks for subqueries in a value of a type the plugin does not know: a slice, a
+// struct (a clause expression of another package), a pointer or an interface.
+func (r *readSet) walkValue(stmt *gorm.Statement, v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			if db, ok := v.Interface().(*gorm.DB); ok {
+				r.subquery(stmt, db)
+				return
+			}
+			r.walkValue(stmt, v.Elem())
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return
+		}
+		for i := range v.Len() {
+			r.walkValue(stmt, v.Index(i))
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if f := v.Field(i); f.CanInterface() {
+				r.walk(stmt, f.Interface())
+			} else if v.Type().Field(i).Type.Kind() == reflect.Interface {
+				r.unknown = true // hidden from us: could hold a subquery
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			r.walkValue(stmt, it.Value())
+		}
+	}
+}
+
+// subquery scans the table a subquery reads; one written in SQL, or on a table the plugin
+// cannot name, makes the read unknown.
+func (r *readSet) subquery(stmt *gorm.Statement, sub *gorm.DB) {
+	s := sub.Statement
+	if s == nil || s.SQL.Len() > 0 || !plainTable(s) || len(s.Joins) > 0 {
+		r.unknown = true
+		return
+	}
+	table := s.Table
+	if table == "" {
+		model := s.Model
+		if model == nil {
+			model = s.Dest
+		}
+		if model == nil {
+			r.unknown = true
+			return
+		}
+		tmp := &gorm.Statement{DB: stmt.DB}
+		if err := tmp.Parse(model); err != nil || tmp.Table == "" {
+			r.unknown = true
+			return
+		}
+		table = tmp.Table
+	}
+	r.scan(bareTable(table))
+	for _, cl := range s.Clauses {
+		if from, ok := cl.Expression.(clause.From); ok && (len(from.Tables) > 0 || len(from.Joins) > 0) {
+			r.unknown = true
+		}
+		r.walk(stmt, cl.Expression)
+	}
+}
+
+// narrowing returns the key column and the values (in canonical form) that the WHERE clause
+// of the statement on table narrows its rows to: one of its top-level conjuncts is col = v or
+// col IN (v, …) on a key column of table. ok is false when the clause narrows nothing, or is
+// not a conjunction.
+func (p *Plugin) narrowing(stmt *gorm.Statement, table string) (col string, values []string, ok bool) {
+	c, has := stmt.Clauses["WHERE"]
+	if !has {
+		return "", nil, false
+	}
+	where, isWhere := c.Expression.(clause.Where)
+	if !isWhere {
+		return "", nil, false
+	}
+	conj, pure := conjuncts(where.Exprs, nil)
+	if !pure {
+		return "", nil, false
+	}
+	keys := p.keys.table(stmt.Schema, table)
+	if len(keys.kinds) == 0 {
+		return "", nil, false
+	}
+	n := len(conj)
+	for _, e := range conj {
+		if !safeConjunct(e, n) {
+			return "", nil, false
+		}
+	}
+	best := -1
+	for _, e := range conj {
+		c, raw, found := narrowed(stmt, table, e)
+		if !found {
+			continue
+		}
+		kind := keys.kinds[c]
+		if kind == 0 {
+			continue
+		}
+		vs, conv := canonicalValues(kind, raw)
+		if !conv {
+			continue
+		}
+		if best < 0 || len(vs) < best {
+			col, values, ok, best = c, vs, true, len(vs)
+		}
+	}
+	return col, values, ok
+}
+
+// conjuncts appends to out the top-level conjuncts of exprs, as GORM joins them, flattening
+// groups (AndConditions); pure is false if exprs are not a conjunction: GORM joins an
+// OrConditions of one expression to the one before it with OR.
+func conjuncts(exprs []clause.Expression, out []clause.Expression) (_ []clause.Expression, pure bool) {
+	for _, e := range exprs {
+		switch e := e.(type) {
+		case clause.OrConditions:
+			if len(e.Exprs) == 1 {
+				return out, false
+			}
+			out = append(out, e) // (a OR b): a conjunct that narrows nothing
+		case clause.AndConditions:
+			var ok bool
+			if out, ok = conjuncts(e.Exprs, out); !ok {
+				return out, false
+			}
+		case clause.Where:
+			var ok bool
+			if out, ok = conjuncts(e.Exprs, out); !ok {
+				return out, false
+			}
+		default:
+			out = append(out, e)
+		}
+	}
+	return out, true
+}
+
+// safeConjunct reports whether e, one of n conjuncts, is sure to be ANDed with the others as
+// a whole. GORM puts a fragment of SQL in parentheses only when it contains " AND " or " OR ";
+// one with OR, || or a comment in other spellings ("a=1 OR(b=2)") could take the other
+// conjuncts into its OR, so it is not trusted.
+func safeConjunct(e clause.Expression, n int) bool {
+	var sql string
+	switch e := e.(type) {
+	case clause.Expr:
+		sql = e.SQL
+	case clause.NamedExpr:
+		sql = e.SQL
+	default:
+		return true
+	}
+	if n == 1 {
+		return true
+	}
+	up := strings.ToUpper(sql)
+	if strings.Contains(up, " AND ") || strings.Contains(up, " OR ") {
+		return true // wrapped in parentheses
+	}
+	return !hasWord(up, "OR") && !strings.Contains(up, "||") &&
+		!strings.Contains(up, "--") && !strings.Contains(up, "/*") && !strings.Contains(up, "#")
+}
+
+// hasWord reports whether s holds w with no letter, digit or underscore on either side.
+func hasWord(s, w string) bool {
+	for i := 0; ; {
+		j := strings.Index(s[i:], w)
+		if j < 0 {
+			return false
+		}
+		j += i
+		end := j + len(w)
+		if (j == 0 || !identChar(s[j-1])) && (end == len(s) || !identChar(s[end])) {
+			return true
+		}
+		i = j + 1
+	}
+}
+
+func identChar(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c >= 0x80
+}
+
+// narrowed returns the column of table that the conjunct e compares with = or IN, and the
+// values it compares it with (flattened, as GORM binds them).
+func narrowed(stmt *gorm.Statement, table string, e clause.Expression) (col string, values []any, ok bool) {
+	switch e := e.(type) {
+	case clause.Eq:
+		if eqNil(e.Value) {
+			return "", nil, false // IS NULL
+		}
+		col, ok = columnOf(stmt, table, e.Column)
+		if !ok {
+			return "", nil, false
+		}
+		switch e.Value.(type) {
+		case []string, []int, []int32, []int64, []uint, []uint32, []uint64, []any:
+			values, ok = flatten([]any{e.Value})
+		default:
+			values, ok = flatten([]any{e.Value})
+			ok = ok && len(values) == 1
+		}
+		return col, values, ok
+	case clause.IN:
+		col, ok = columnOf(stmt, table, e.Column)
+		if !ok {
+			return "", nil, false
+		}
+		values, ok = flatten(e.Values)
+		return col, values, ok
+	case clause.Expr:
+		return exprNarrowed(stmt, table, e)
+	}
+	return "", nil, false
+}
+
+// exprNarrowed reads the exact shapes "col = ?", "col IN ?" and "col IN (?)" of a fragment of
+// SQL with one argument, col being a column name, optionally quoted or qualified by the table.
+// Anything else is left to a parser: it narrows nothing.
+func exprNarrowed(stmt *gorm.Statement, table string, e clause.Expr) (col string, values []any, ok bool) {
+	if len(e.Vars) != 1 || e.WithoutParentheses {
+		return "", nil, false
+	}
+	f := strings.Fields(e.SQL)
+	var in bool
+	switch {
+	case len(f) == 3 && f[1] == "=" && f[2] == "?":
+	case len(f) == 3 && strings.EqualFold(f[1], "IN") && (f[2] == "?" || f[2] == "(?)"):
+		in = true
+	case len(f) == 1 && strings.HasSuffix(f[0], "=?"):
+		f = []string{strings.TrimSuffix(f[0], "=?")}
+	default:
+		return "", nil, false
+	}
+	col, ok = identColumn(stmt, table, f[0])
+	if !ok {
+		return "", nil, false
+	}
+	v := e.Vars[0]
+	if isSubquery(v) {
+		return "", nil, false
+	}
+	values, ok = flatten([]any{v})
+	if !in && (!ok || len(values) != 1 || isList(v)) {
+		return "", nil, false
+	}
+	return col, values, ok
+}
+
+// identColumn resolves an identifier of a fragment of SQL (col, "col", `col`, t.col) to a
+// column of table, if it is one of the statement's schema.
+func identColumn(stmt *gorm.Statement, table, ident string) (string, bool) {
+	parts := strings.Split(ident, ".")
+	if len(parts) > 2 {
+		return "", false
+	}
+	for i, p := range parts {
+		if len(p) >= 2 && (p[0] == '"' && p[len(p)-1] == '"' || p[0] == '`' && p[len(p)-1] == '`') {
+			p = p[1 : len(p)-1]
+		}
+		if p == "" || strings.ContainsAny(p, "\"`'() \t") {
+			return "", false
+		}
+		parts[i] = p
+	}
+	if len(parts) == 2 && parts[0] != table && parts[0] != stmt.Table {
+		return "", false
+	}
+	return parts[len(parts)-1], true
+}
+
+// columnOf resolves the column of a clause (a clause.Column or a name) to a column of table.
+func columnOf(stmt *gorm.Statement, table string, c any) (string, bool) {
+	switch c := c.(type) {
+	case clause.Column:
+		if c.Raw || c.Alias != "" {
+			return "", false
+		}
+		if c.Table != "" && c.Table != clause.CurrentTable && c.Table != stmt.Table && bareTable(c.Table) != table {
+			return "", false
+		}
+		if c.Name == clause.PrimaryKey {
+			if stmt.Schema == nil || stmt.Schema.PrioritizedPrimaryField == nil {
+				return "", false
+			}
+			return stmt.Schema.PrioritizedPrimaryField.DBName, true
+		}
+		return c.Name, c.Name != ""
+	case string:
+		t, name, qualified := strings.Cut(c, ".")
+		if !qualified {
+			return c, c != ""
+		}
+		if strings.Contains(name, ".") || (t != stmt.Table && t != table) {
+			return "", false
+		}
+		return name, name != ""
+	}
+	return "", false
+}
+
+// flatten returns the values vars bind, as GORM's AddVar expands them: slices (other than
+// []byte) into their elements. ok is false for what it does not expand to plain values:
+// expressions, subqueries, nested lists.
+func flatten(vars []any) (values []any, ok bool) {
+	for _, v := range vars {
+		switch x := v.(type) {
+		case nil, []byte, driver.Valuer:
+			values = append(values, v)
+			continue
+		case clause.Expression, *gorm.DB, gorm.Valuer:
+			return nil, false
+		case []any:
+			for _, e := range x {
+				if isList(e) {
+					return nil, false
+				}
+				sub, ok := flatten([]any{e})
+				if !ok {
+					return nil, false
+				}
+				values = append(values, sub...)
+			}
+			continue
+		}
+		rv := reflect.ValueOf(v)
+		if k := rv.Kind(); k == reflect.Slice || k == reflect.Array {
+			for i := range rv.Len() {
+				e := rv.Index(i).Interface()
+				if isList(e) || isSubquery(e) {
+					return nil, false
+				}
+				values = append(values, e)
+			}
+			continue
+		}
+		values = append(values, v)
+	}
+	return values, true
+}
+
+// isList reports whether GORM would bind v as a list of values.
+func isList(v any) bool {
+	switch v.(type) {
+	case nil, []byte, driver.Valuer:
+		return false
+	}
+	k := reflect.ValueOf(v).Kind()
+	return k == reflect.Slice || k == reflect.Array
+}
+
+func isSubquery(v any) bool {
+	_, ok := v.(*gorm.DB)
+	return ok
+}
+
+// eqNil reports whether clause.Eq builds "IS NULL" for v.
+func eqNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
+
+// canonicalValues converts values to the canonical text of kind; NULLs match no row and are
+// dropped. ok is false if a value does not convert exactly.
+func canonicalValues(kind dumper.KeyKind, values []any) (out []string, ok bool) {
+	out = make([]string, 0, len(values))
+	for _, v := range values {
+		v = deref(v)
+		if isNull(v) {
+			continue
+		}
+		s, ok := kind.Canonical(v)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
+}
+
+// isNull reports whether v binds as NULL.
+func isNull(v any) bool {
+	if v == nil {
+		return true
+	}
+	if vr, ok := v.(driver.Valuer); ok {
+		rv := reflect.ValueOf(v)
+		if rv.Kind() == reflect.Pointer && rv.IsNil() {
+			return true
+		}
+		dv, err := vr.Value()
+		return err == nil && dv == nil
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
