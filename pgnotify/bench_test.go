@@ -3,7 +3,9 @@ package pgnotify_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,13 +99,14 @@ func BenchmarkTransaction(b *testing.B) {
 	compareWrites(b, 1000, 0, "DO $$ BEGIN FOR i IN 1..1000 LOOP UPDATE %s SET n = n + 1 WHERE id = i; END LOOP; END $$")
 }
 
-// compareWrites creates two identical tables of rows rows (each with a body column of width
-// random bytes), installs the triggers on one, and runs statement (a format with the
-// table's name) on each alternately, in autocommit. It reports the median time of each, and
-// the ratio.
+// compareWrites creates three identical tables of rows rows (each with a body column of
+// width random bytes), installs the triggers on one, version 2 of the triggers (as the
+// previous release installed them, without key columns) on another, and runs statement (a
+// format with the table's name) on each in turn, in autocommit. It reports the median time
+// of each, the ratio of the triggers' to none, and of the triggers' to version 2's.
 func compareWrites(b *testing.B, rows, width int, statement string) {
 	p := newPG(b)
-	for _, table := range []string{"plain", "notified"} {
+	for _, table := range []string{"plain", "notified", "notified_v2"} {
 		p.exec(fmt.Sprintf(`CREATE TABLE %s (id bigserial PRIMARY KEY, slug text NOT NULL UNIQUE, name text NOT NULL, n int NOT NULL DEFAULT 0, body text NOT NULL DEFAULT '');
 			INSERT INTO %[1]s (slug, name, body) SELECT 'flavor-' || i, 'Flavor ' || i,
 				(SELECT coalesce(string_agg(md5(random()::text || i || j), ''), '') FROM generate_series(1, %d / 32) AS j)
@@ -111,6 +114,20 @@ func compareWrites(b *testing.B, rows, width int, statement string) {
 		p.exec("VACUUM ANALYZE " + table)
 	}
 	p.install(pgnotify.Options{Channel: p.channel}, pgnotify.Table{Name: "notified", Columns: []string{"slug"}})
+	v2, err := os.ReadFile("testdata/function_v2.sql")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.exec(string(v2))
+	for _, ev := range []struct{ event, referencing string }{
+		{"INSERT", "REFERENCING NEW TABLE AS dumper_new"},
+		{"UPDATE", "REFERENCING OLD TABLE AS dumper_old NEW TABLE AS dumper_new"},
+		{"DELETE", "REFERENCING OLD TABLE AS dumper_old"},
+		{"TRUNCATE", ""},
+	} {
+		p.exec(fmt.Sprintf("CREATE TRIGGER v2_%s AFTER %s ON notified_v2 %s FOR EACH STATEMENT EXECUTE FUNCTION dumper_pgnotify_v2('%s_v2', '100', '1', 'id', 'slug')",
+			strings.ToLower(ev.event), ev.event, ev.referencing, p.channel))
+	}
 	raw := p.listen()
 	ctx := context.Background()
 	writer := p.conn()
@@ -121,26 +138,27 @@ func compareWrites(b *testing.B, rows, width int, statement string) {
 		}
 		return time.Since(start)
 	}
-	var plain, notified []time.Duration
+	tables := []string{"plain", "notified", "notified_v2"}
+	times := make(map[string][]time.Duration)
 	b.ResetTimer()
 	for i := range b.N {
-		if i%2 == 0 {
-			plain = append(plain, run("plain"))
-			notified = append(notified, run("notified"))
-		} else {
-			notified = append(notified, run("notified"))
-			plain = append(plain, run("plain"))
+		for j := range tables {
+			table := tables[(i+j)%len(tables)] // each first in turn
+			times[table] = append(times[table], run(table))
 		}
 	}
 	b.StopTimer()
 	got := raw.count(b)
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	pm, nm := percentile(plain, 50), percentile(notified, 50)
+	pm, nm, vm := percentile(times["plain"], 50), percentile(times["notified"], 50), percentile(times["notified_v2"], 50)
 	b.ReportMetric(ms(pm), "ms-without-trigger")
 	b.ReportMetric(ms(nm), "ms-with-trigger")
+	b.ReportMetric(ms(vm), "ms-with-v2-trigger")
 	b.ReportMetric(float64(nm)/float64(pm), "ratio")
+	b.ReportMetric(float64(nm)/float64(vm), "ratio-to-v2")
 	// The fastest runs are the least disturbed by other load on the machine.
-	b.ReportMetric(float64(slices.Min(notified))/float64(slices.Min(plain)), "ratio-of-min")
+	b.ReportMetric(float64(slices.Min(times["notified"]))/float64(slices.Min(times["plain"])), "ratio-of-min")
+	b.ReportMetric(float64(slices.Min(times["notified"]))/float64(slices.Min(times["notified_v2"])), "ratio-to-v2-of-min")
 	b.ReportMetric(float64(got)/float64(b.N), "notifications/op")
 }
 

@@ -17,6 +17,22 @@ func encode(c notice) string {
 	for _, k := range c.Key {
 		p.Key = append(p.Key, &k)
 	}
+	p.KeyCols = c.KeyColumns
+	values := func(m map[string]string) []*string {
+		if m == nil {
+			return nil
+		}
+		out := make([]*string, 0, len(c.KeyColumns))
+		for _, k := range c.KeyColumns {
+			if v, ok := m[k]; ok {
+				out = append(out, &v)
+			} else {
+				out = append(out, nil)
+			}
+		}
+		return out
+	}
+	p.OldKeys, p.NewKeys = values(c.OldKeys), values(c.NewKeys)
 	b, err := json.Marshal(p)
 	if err != nil {
 		panic(err)
@@ -48,6 +64,18 @@ func TestDecode(t *testing.T) {
 			notice{Change: Change{Schema: "public", Table: "x", Op: Delete, Key: []string{"1"}}, tx: 9007199254740993}, false},
 		{"recorded", `{"s": "public", "t": "x", "op": "U", "all": true, "x": 42, "r": true}`,
 			notice{Change: Change{Schema: "public", Table: "x", Op: Update, All: true}, tx: 42, recorded: true}, false},
+		// Version 3 adds the key columns and their values, a NULL as null.
+		{"with key columns", `{"k": ["1"], "n": {"name": "V"}, "s": "public", "t": "x", "op": "U", "o": {"name": "v"}, "c": ["id", "slug", "size_id"], "ko": ["1", "a", null], "kn": ["1", "b", "3"]}`,
+			notice{Change: Change{Schema: "public", Table: "x", Op: Update, Key: []string{"1"}, Old: map[string]string{"name": "v"}, New: map[string]string{"name": "V"},
+				KeyColumns: []string{"id", "slug", "size_id"}, OldKeys: map[string]string{"id": "1", "slug": "a"}, NewKeys: map[string]string{"id": "1", "slug": "b", "size_id": "3"}}}, false},
+		{"no key columns", `{"k": ["1"], "s": "public", "t": "x", "op": "I", "c": [], "kn": []}`,
+			notice{Change: Change{Schema: "public", Table: "x", Op: Insert, Key: []string{"1"}, KeyColumns: []string{}, NewKeys: map[string]string{}}}, false},
+		{"key values without key columns", `{"k": ["1"], "s": "public", "t": "x", "op": "I", "kn": ["1"]}`, notice{}, true},
+		{"fewer key values than key columns", `{"k": ["1"], "s": "public", "t": "x", "op": "I", "c": ["id", "slug"], "kn": ["1"]}`, notice{}, true},
+		{"key column twice", `{"k": ["1"], "s": "public", "t": "x", "op": "I", "c": ["id", "id"], "kn": ["1", "1"]}`, notice{}, true},
+		{"old key values of an insert", `{"k": ["1"], "s": "public", "t": "x", "op": "I", "c": ["id"], "ko": ["1"]}`, notice{}, true},
+		{"new key values of a delete", `{"k": ["1"], "s": "public", "t": "x", "op": "D", "c": ["id"], "kn": ["1"]}`, notice{}, true},
+		{"table-level with key columns", `{"s": "public", "t": "x", "op": "U", "all": true, "c": ["id"]}`, notice{}, true},
 		{"negative transaction id", `{"k": ["1"], "s": "public", "t": "x", "op": "D", "x": -1}`, notice{}, true},
 		{"not JSON", `hello`, notice{}, true},
 		{"JSON array", `[]`, notice{}, true},
@@ -91,6 +119,8 @@ func FuzzDecode(f *testing.F) {
 		`{"s":"public","t":"x","op":"D","k":[null]}`,
 		`{"s":"\u0000","t":"\ud800","op":"D","k":["\\"],"o":{"":null}}`,
 		`{"s":"public","t":"x","op":"U","all":true,"x":42,"r":true}`,
+		`{"k":["1"],"s":"public","t":"x","op":"U","c":["id","slug"],"ko":["1","a"],"kn":["1",null],"x":7}`,
+		`{"k":["1"],"s":"public","t":"x","op":"I","c":["id","id"],"kn":["1","1"]}`,
 	} {
 		f.Add(s)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -260,6 +261,27 @@ type coverage map[string]map[string]struct{}
 // the transaction key.
 func (cv coverage) has(key, item string) bool {
 	_, ok := cv[key][item]
+	return ok
+}
+
+// hasTag reports whether tag, invalidated by a change of table, was invalidated after the
+// commit of the transaction key: it was itself, or it is one of the table's row or scan tags
+// and the table's tag ([dumper.TableTag]) was. Every page that carries a row or scan tag of
+// a table carries its table tag too (docs/capture.md: every read of a table carries it), so
+// invalidating the table's tag dropped every page those tags name. Items are compared as a
+// set: the order and repetitions of what the plugin reported do not matter.
+func (cv coverage) hasTag(key, table, tag string) bool {
+	items, ok := cv[key]
+	if !ok {
+		return false
+	}
+	if _, ok := items[tag]; ok {
+		return true
+	}
+	if tag != dumper.ScanTag(table) && !strings.HasPrefix(tag, strings.TrimSuffix(dumper.RowTag(table, "", ""), "=")) {
+		return false
+	}
+	_, ok = items[dumper.TableTag(table)]
 	return ok
 }
 

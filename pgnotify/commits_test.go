@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/pgnotify"
 	"github.com/jackc/pgx/v5"
 )
@@ -59,6 +61,16 @@ func (w *writer) invalidated(paths, tags []string) func(id string) {
 	}
 }
 
+// vanillaTags are the tags gormdumper stamps for an UPDATE of vanilla (id 1) that keeps its
+// key columns: dumper.ChangeTags of id and slug, here in another order and with repetitions,
+// as a plugin may report them.
+var vanillaTags = func() []string {
+	row := map[string]string{"id": "1", "slug": "vanilla"}
+	tags := dumper.ChangeTags("flavors", []string{"slug", "id"}, row, row)
+	slices.Reverse(tags)
+	return append(tags, tags[0])
+}()
+
 // count returns how many times the recorder has invalidated entry ("path …" or "tag …").
 func count(r *recorder, entry string) int { return countIn(r.all(), entry) }
 
@@ -104,18 +116,27 @@ func TestCommitsLeaveOut(t *testing.T) {
 		wantDedup uint64
 	}{
 		{"everything covered", []string{vanilla},
-			func(w *writer) func(string) { return w.invalidated([]string{"/f/vanilla", "/"}, nil) },
+			func(w *writer) func(string) { return w.invalidated([]string{"/f/vanilla", "/"}, vanillaTags) },
 			map[string]int{"/f/vanilla": 1, "/": 1}, 1},
+		{"paths covered, not the row's tags", []string{vanilla},
+			func(w *writer) func(string) { return w.invalidated([]string{"/f/vanilla", "/"}, nil) },
+			map[string]int{"/f/vanilla": 1, "/": 1}, 0},
+		{"tags of other key columns", []string{vanilla},
+			func(w *writer) func(string) {
+				row := map[string]string{"id": "1"}
+				return w.invalidated([]string{"/f/vanilla", "/"}, dumper.ChangeTags("flavors", []string{"id"}, row, row))
+			},
+			map[string]int{"/f/vanilla": 1, "/": 1}, 0},
 		{"covered through the table's tag and a path in another spelling", []string{vanilla},
 			func(w *writer) func(string) {
 				return w.invalidated([]string{"/f/%76anilla", "/"}, []string{"table:flavors"})
 			},
 			map[string]int{"/f/vanilla": 0, "/f/%76anilla": 1, "/": 1}, 1},
 		{"partly covered", []string{vanilla},
-			func(w *writer) func(string) { return w.invalidated([]string{"/f/vanilla"}, nil) },
+			func(w *writer) func(string) { return w.invalidated([]string{"/f/vanilla"}, vanillaTags) },
 			map[string]int{"/f/vanilla": 1, "/": 1}, 0},
 		{"raw SQL in the same transaction", []string{vanilla, chocolate},
-			func(w *writer) func(string) { return w.invalidated([]string{"/f/vanilla", "/"}, nil) },
+			func(w *writer) func(string) { return w.invalidated([]string{"/f/vanilla", "/"}, vanillaTags) },
 			map[string]int{"/f/vanilla": 1, "/": 1, "/f/chocolate": 1}, 1},
 		{"invalidation after commit failed", []string{vanilla},
 			func(w *writer) func(string) {
@@ -162,7 +183,7 @@ func TestCommitsNotifiedFirst(t *testing.T) {
 			if m := raw.next(); m["t"] != "flavors" {
 				t.Fatalf("notification %v, want the write's", m)
 			}
-			w.invalidated([]string{"/f/vanilla", "/"}, nil)(id)
+			w.invalidated([]string{"/f/vanilla", "/"}, vanillaTags)(id)
 		}, "UPDATE flavors SET name = name || '!' WHERE slug = 'vanilla'")
 	}
 	s.sentinel(rec)

@@ -1,27 +1,35 @@
 // Package pgnotify invalidates the pages cached by a [dumper.Cache] when rows change in
 // PostgreSQL, whoever changes them: raw SQL, bulk statements, migrations, cron jobs, other
 // services, a psql session. Triggers send a notification (NOTIFY) for every committed change;
-// a [Listener] turns each into the paths and tags of the pages that show the row.
+// a [Listener] turns each into the tags of the reads it could change — at row precision, with
+// nothing to declare — and any paths and tags a [Table.Map] adds.
 //
-//	tables := []pgnotify.Table{{
-//		Name:    "ice_creams",
-//		Columns: []string{"slug"}, // sent with each change, before and after
-//		Map: func(ctx context.Context, c pgnotify.Change) (paths, tags []string, err error) {
-//			paths = []string{"/"}
-//			for _, row := range []map[string]string{c.Old, c.New} {
-//				if row != nil {
-//					paths = append(paths, "/icecream/"+row["slug"])
-//				}
-//			}
-//			return paths, nil, nil
-//		},
-//	}}
+//	tables := []pgnotify.Table{
+//		{Name: "ice_creams"},
+//		{Name: "ice_cream_sizes", Key: []string{"ice_cream_id", "size_id"}},
+//	}
 //	err := pgnotify.Install(ctx, conn, pgnotify.Options{}, tables...) // or SQL(…) in a migration
 //	listener, err := pgnotify.NewListener(connConfig, pgnotify.Options{}, tables...)
 //	cache, err := dumper.New(dumper.Options{Policy: dumper.Policy{Ignore: listener.Ignore}})
 //	commits, err := pgnotify.NewCommits(cache, pgnotify.CommitsOptions{}) // see below
 //	db.Use(gormdumper.New(commits))
 //	go listener.Run(ctx, commits)
+//
+// # Automatic tags
+//
+// The triggers send, with each changed row, the old and the new value of every key column of
+// the table: the columns of its primary key, unique constraints, plain unique indexes and
+// foreign keys, of a type with one canonical text (integers, text and varchar with a
+// deterministic collation, uuid), which [Install] and [SQL] find in the catalog. The Listener
+// invalidates, for each row, [dumper.ChangeTags]: the row tags of those values and the table's
+// scan tag, the tags that dependency capture (gormdumper's reads, docs/capture.md) puts on
+// every read narrowed by a key column or not narrowed at all. So a raw UPDATE of one row drops
+// the pages that read that row, by any of its keys, or scanned the table, and keeps the
+// others. A NULL in a key column is left out (no read narrowed by equality matches it). Pages
+// not tagged by capture need a [Table.Map] (paths, hand-made tags), which adds to the
+// automatic tags, never replaces them. The readers' key columns must be among those the
+// triggers send: install again when a table's keys change (Install at every start-up does),
+// or a read narrowed by the new key is not reached by raw SQL.
 //
 // It adds coverage to an application's own invalidation (package gormdumper), it does not
 // replace it: writes made through the application are invalidated synchronously, before they
@@ -39,8 +47,12 @@
 // it before COMMIT and reports after its invalidation after commit what that invalidated; the
 // triggers add the transaction's id to every notification, which PostgreSQL delivers with
 // the writing backend's process id. The Listener leaves out of a change only the paths and tags the plugin
-// invalidated after that transaction's commit: what Map finds beyond them (a row written by
-// raw SQL in the same transaction) is invalidated as usual, and so is everything of a
+// invalidated after that transaction's commit (as a set: order and repetitions do not matter,
+// and a covered table tag covers the table's row and scan tags): gormdumper stamps
+// dumper.ChangeTags for the rows it writes and the Listener computes the same for the same
+// rows, so the change is left out when both see the same key columns (if the GORM schema's
+// differ from the catalog's, the change is simply applied again). What the change maps to
+// beyond them (a row written by raw SQL in the same transaction) is invalidated as usual, and so is everything of a
 // transaction whose invalidation failed, that the plugin did not make, or whose report is
 // late. A notification that arrives before the report waits for it, at most
 // [CommitsOptions.Wait] (100 ms by default), then is invalidated in full; meanwhile the
@@ -61,14 +73,17 @@
 //
 // The triggers are statement-level AFTER triggers (one per event, since PostgreSQL forbids
 // transition tables on a trigger with several events, plus one for TRUNCATE), each calling
-// one function, dumper_pgnotify_v2 (the version is in the name, so that two versions of this
+// one function, dumper_pgnotify_v3 (the version is in the name, so that two versions of this
 // package sharing a database keep their own; Install moves a table's triggers from an
-// earlier version's function to this one, and leaves that function in place). A statement
+// earlier version's function, v1 or v2, to this one, and leaves that function in place; a
+// notification of an earlier version, which carries no key columns, is applied as before:
+// Map, or the table's tag for a table without Map). A statement
 // that changes up to
 // [Options.MaxRows] rows (100 by default) sends one notification per row: schema, table,
-// operation, key, and the values of the requested columns before and after, as compact
-// JSON, with the id of the writing transaction (see [Commits]). The function reads only the key and the requested columns from the transition
-// tables, never the whole row, so a wide column the notification does not carry (a 1 MB
+// operation, Key, the values of the requested columns and of the key columns before and
+// after, as compact JSON (a requested column that is a key column travels once), with the id
+// of the writing transaction (see [Commits]). The function reads only those columns from the
+// transition tables, never the whole row, so a wide column the notification does not carry (a 1 MB
 // body) costs it nothing. A statement that changes more sends a single table-level
 // notification, so a bulk UPDATE of 10,000 rows costs the writer one count that stops at
 // MaxRows + 1 and one NOTIFY (the transition tables that let the trigger see the rows are the
@@ -78,12 +93,11 @@
 // notification, so a loop of 10,000 single-row UPDATEs sends MaxRows notifications and one
 // more, not 10,000. A row whose notification would exceed PostgreSQL's limit (8000 bytes,
 // where NOTIFY would fail and take the writer's transaction with it) is sent as a
-// table-level notification too, and so is TRUNCATE, a statement that changes a row whose key
-// holds a NULL (a key's columns should be NOT NULL), and a statement the function cannot
+// table-level notification too, and so is TRUNCATE, a statement that changes a row whose
+// [Table.Key] holds a NULL (its columns should be NOT NULL), and a statement the function cannot
 // read (a notified column dropped since the install: it warns, and never fails the
 // writer). A table-level change invalidates the table's tag ([Options.TableTag], "table:" +
-// name as in gormdumper), so every page that shows rows of a table must carry its tag —
-// which pages tagged for gormdumper's bulk writes already do.
+// name, as [dumper.TableTag]), which every read tagged by capture carries.
 //
 // # What the triggers cannot see
 //
@@ -109,11 +123,13 @@
 //
 // # Installation
 //
-// [Install] runs the SQL that [SQL] returns in one transaction: CREATE OR REPLACE FUNCTION,
-// then DROP TRIGGER IF EXISTS and CREATE TRIGGER for each table and event, after a check that
-// the named columns exist — but only for what is not installed already: each trigger and the
-// function carry a digest of their definition as their comment, and a table whose four
-// triggers match is left alone. So an application can install at every start-up without
+// [Install] runs the SQL that [SQL] returns in one transaction: CREATE OR REPLACE FUNCTION
+// for the trigger function and for its installer (dumper_pgnotify_v3_install), then a call of
+// the installer for each table, which finds the table's key columns in the catalog and runs
+// DROP TRIGGER IF EXISTS and CREATE TRIGGER for each event, after a check that the named
+// columns exist — but only for what is not installed already: each trigger and function
+// carries a digest of its definition (key columns included) as its comment, and a table
+// whose four triggers match is left alone. So an application can install at every start-up without
 // taking the ACCESS EXCLUSIVE lock DROP TRIGGER needs; when a table's triggers must change,
 // Install waits at most 5 s for that lock (lock_timeout) and then fails, rather than queue
 // every reader of the table behind a long transaction. Running it with other columns or
@@ -130,10 +146,11 @@
 // A Listener holds one connection of its own (LISTEN belongs to a session; a pooled
 // connection would be handed to other code), waits for notifications, and hands them to a
 // second goroutine that invalidates them: what arrives while an invalidation is under way is
-// invalidated together, in one call for paths and one for tags. A table's [Table.Map] gives
-// the paths and tags of a row-level change; a Map that fails makes the table's tag invalidated
-// instead, which is never wrong, only wider; so is a batch holding more than MaxRows changes
-// of one table, which invalidates the table's tag instead of mapping each (Map may query the
+// invalidated together, in one call for paths and one for tags. A row-level change
+// invalidates its automatic tags and what its table's [Table.Map] gives; a Map that fails
+// makes the table's tag invalidated instead, which is never wrong, only wider; so is a batch
+// holding more than MaxRows changes of one table, which invalidates the table's tag instead
+// of mapping each (Map may query the
 // database: a burst must not delay the changes behind it). A notification that cannot be
 // decoded but names one of the tables invalidates that table's tag; any other is logged and
 // ignored.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func TestMalformedNotification(t *testing.T) {
 	rec.waitFor(t, "tag table:flavors")
 	s.sentinel(rec)
 	for _, inv := range rec.all() {
-		if inv != "tag table:flavors" && !strings.HasPrefix(inv, "tag sentinel:") {
+		if inv != "tag table:flavors" && !fromSentinel(inv) {
 			t.Errorf("malformed notifications invalidated %q", inv)
 		}
 	}
@@ -199,23 +200,35 @@ func TestTransactionCap(t *testing.T) {
 	}
 }
 
-// TestInstallUpgradesV1 checks that Install replaces triggers installed by version 1 of the
-// function (as the previous release of this package did) with version 2, which sends the
-// transaction's id; that it leaves the version 1 function in place for any other user; and
-// that a Listener handles both kinds of notification.
-func TestInstallUpgradesV1(t *testing.T) {
+// TestInstallUpgrades checks that Install replaces triggers installed by versions 1 and 2
+// of the function (as earlier releases of this package did) with version 3, which sends the
+// key columns; that it leaves the earlier function in place for any other user; and that a
+// Listener handles every kind of notification: an earlier one as before (Map, or the table's
+// tag for a table without Map), a version 3 one with its automatic tags too.
+func TestInstallUpgrades(t *testing.T) {
 	t.Parallel()
+	for _, version := range []string{"v1", "v2"} {
+		t.Run(version, func(t *testing.T) {
+			t.Parallel()
+			testInstallUpgrade(t, version)
+		})
+	}
+}
+
+func testInstallUpgrade(t *testing.T, version string) {
 	p := newPG(t)
 	p.exec(`CREATE TABLE flavors (id bigserial PRIMARY KEY, slug text NOT NULL UNIQUE, name text NOT NULL);
+		CREATE TABLE plain (id bigserial PRIMARY KEY);
 		CREATE TABLE sentinel (id bigserial PRIMARY KEY);
 		INSERT INTO flavors (slug, name) VALUES ('vanilla', 'Vanilla')`)
-	v1, err := os.ReadFile("testdata/function_v1.sql")
+	old, err := os.ReadFile("testdata/function_" + version + ".sql")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.exec(string(v1))
+	p.exec(string(old))
 	for _, table := range []struct{ name, args string }{
 		{"flavors", fmt.Sprintf("'%s', '100', '1', 'id', 'slug'", p.channel)},
+		{"plain", fmt.Sprintf("'%s', '100', '1', 'id'", p.channel)},
 		{"sentinel", fmt.Sprintf("'%s', '100', '1', 'id'", p.channel)},
 	} {
 		for _, ev := range []struct{ event, referencing string }{
@@ -224,14 +237,15 @@ func TestInstallUpgradesV1(t *testing.T) {
 			{"DELETE", "REFERENCING OLD TABLE AS dumper_old"},
 			{"TRUNCATE", ""},
 		} {
-			p.exec(fmt.Sprintf("CREATE TRIGGER dumper_pgnotify_%s_%s AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION dumper_pgnotify_v1(%s)",
-				strings.ToLower(ev.event), p.channel, ev.event, table.name, ev.referencing, table.args))
+			p.exec(fmt.Sprintf("CREATE TRIGGER dumper_pgnotify_%s_%s AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION dumper_pgnotify_%s(%s)",
+				strings.ToLower(ev.event), p.channel, ev.event, table.name, ev.referencing, version, table.args))
 		}
 	}
 	tables := []pgnotify.Table{
 		{Name: "flavors", Columns: []string{"slug"}, Map: func(_ context.Context, c pgnotify.Change) ([]string, []string, error) {
 			return []string{"/f/" + c.New["slug"]}, nil, nil
 		}},
+		{Name: "plain"},
 		{Name: "sentinel"},
 	}
 	opts := pgnotify.Options{Channel: p.channel}
@@ -250,34 +264,44 @@ func TestInstallUpgradesV1(t *testing.T) {
 		t.Helper()
 		var got string
 		err := p.admin.QueryRow(context.Background(), `SELECT string_agg(DISTINCT p.proname, ',') FROM pg_trigger t
-			JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgrelid = 'flavors'::regclass AND NOT t.tgisinternal`).Scan(&got)
+			JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgrelid IN ('flavors'::regclass, 'plain'::regclass) AND NOT t.tgisinternal`).Scan(&got)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return got
 	}
-	if got := functions(); got != "dumper_pgnotify_v1" {
+	if got := functions(); got != "dumper_pgnotify_"+version {
 		t.Fatalf("before the upgrade, the triggers call %s", got)
 	}
 
-	p.exec("UPDATE flavors SET name = 'V1' WHERE slug = 'vanilla'")
-	if m := raw.next(); m["t"] != "flavors" || m["x"] != nil {
-		t.Errorf("version 1 notification %v: want one without a transaction id", m)
+	rec.reset()
+	p.exec("UPDATE flavors SET name = 'Old' WHERE slug = 'vanilla'")
+	if m := raw.next(); m["t"] != "flavors" || (m["x"] != nil) != (version != "v1") || m["c"] != nil {
+		t.Errorf("version %s notification %v", version, m)
 	}
 	rec.waitFor(t, "path /f/vanilla")
+	p.exec("INSERT INTO plain DEFAULT VALUES")
+	_ = raw.next()
+	rec.waitFor(t, "tag table:plain") // no Map, no key columns: the table's tag
+	if got := rec.all(); slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "tag row:") }) {
+		t.Errorf("version %s notifications invalidated row tags: %q", version, got)
+	}
 
 	p.install(opts, tables...)
-	if got := functions(); got != "dumper_pgnotify_v2" {
-		t.Errorf("after Install, the triggers call %s, want dumper_pgnotify_v2", got)
+	if got := functions(); got != "dumper_pgnotify_v3" {
+		t.Errorf("after Install, the triggers call %s, want dumper_pgnotify_v3", got)
 	}
-	var v1Left bool
-	if err := p.admin.QueryRow(context.Background(), "SELECT to_regproc('dumper_pgnotify_v1') IS NOT NULL").Scan(&v1Left); err != nil || !v1Left {
-		t.Errorf("the version 1 function was dropped (%v): other installations may call it", err)
+	var oldLeft bool
+	if err := p.admin.QueryRow(context.Background(), "SELECT to_regproc($1) IS NOT NULL", "dumper_pgnotify_"+version).Scan(&oldLeft); err != nil || !oldLeft {
+		t.Errorf("the version %s function was dropped (%v): other installations may call it", version, err)
 	}
 	rec.reset()
 	p.exec("UPDATE flavors SET slug = 'vanilla-2' WHERE slug = 'vanilla'")
-	if m := raw.next(); m["t"] != "flavors" || m["x"] == nil {
-		t.Errorf("version 2 notification %v: want one with a transaction id", m)
+	if m := raw.next(); m["t"] != "flavors" || m["x"] == nil || m["c"] == nil {
+		t.Errorf("version 3 notification %v: want one with a transaction id and key columns", m)
 	}
 	rec.waitFor(t, "path /f/vanilla-2")
+	rec.waitFor(t, "tag row:flavors:slug=vanilla")
+	p.exec("INSERT INTO plain (id) VALUES (42)")
+	rec.waitFor(t, "tag row:plain:id=42")
 }

@@ -333,7 +333,7 @@ func (l *Listener) invalidate(ctx context.Context, inv Invalidator, batch []noti
 	for i := range batch {
 		c := &batch[i]
 		for _, t := range l.byName[c.Table] {
-			if !c.All && t.Map != nil && l.matches(t, c.Schema) {
+			if !c.All && l.matches(t, c.Schema) {
 				rows[t]++
 			}
 		}
@@ -348,17 +348,7 @@ func (l *Listener) invalidate(ctx context.Context, inv Invalidator, batch []noti
 			if !l.matches(t, c.Schema) {
 				continue
 			}
-			tag := l.o.tableTag(t.Name)
-			var ps, ts []string
-			if c.All || t.Map == nil || rows[t] > l.o.maxRows {
-				ts = []string{tag}
-			} else if p, tg, err := l.mapChange(ctx, t, c.Change); err != nil {
-				l.o.log.ErrorContext(ctx, "pgnotify: Map failed; invalidating the table's tag instead",
-					"table", t.String(), "op", c.Op.String(), "key", c.Key, "err", err)
-				ts = []string{tag}
-			} else {
-				ps, ts = p, tg
-			}
+			ps, ts := l.mapped(ctx, t, &c.Change, rows[t] > l.o.maxRows)
 			for _, p := range ps {
 				mapped++
 				if n, _ := dumper.NormalizePath(p); !cv.has(key, n) { // mapChange checked p
@@ -368,7 +358,7 @@ func (l *Listener) invalidate(ctx context.Context, inv Invalidator, batch []noti
 			}
 			for _, tg := range ts {
 				mapped++
-				if !cv.has(key, tg) {
+				if !cv.hasTag(key, t.Name, tg) {
 					tags = append(tags, tg)
 					kept++
 				}
@@ -398,6 +388,33 @@ func (l *Listener) invalidate(ctx context.Context, inv Invalidator, batch []noti
 		}
 	}
 	return nil
+}
+
+// mapped returns what a change of t invalidates: the table's tag for a table-level change or
+// one of a burst (more than MaxRows changes of t in the batch); otherwise the change's own
+// tags (the row tags of its key columns and the scan tag, from triggers of version 3) and
+// what t.Map returns, both — a Map adds to the automatic tags, it never replaces them. A
+// change that carries no key columns (version 2 triggers) and has no Map, or whose Map
+// fails, invalidates the table's tag.
+func (l *Listener) mapped(ctx context.Context, t *Table, c *Change, burst bool) (paths, tags []string) {
+	whole := []string{l.o.tableTag(t.Name)}
+	if c.All || burst {
+		return nil, whole
+	}
+	auto := c.tags(t.Key)
+	if t.Map == nil {
+		if auto == nil {
+			return nil, whole
+		}
+		return nil, auto
+	}
+	paths, tags, err := l.mapChange(ctx, t, c.withColumns(t.Columns))
+	if err != nil {
+		l.o.log.ErrorContext(ctx, "pgnotify: Map failed; invalidating the table's tag instead",
+			"table", t.String(), "op", c.Op.String(), "key", c.Key, "err", err)
+		return nil, whole
+	}
+	return paths, append(tags, auto...)
 }
 
 // mapChange calls t.Map, turning a panic into an error, and checks what it returns: a path

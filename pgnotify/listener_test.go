@@ -79,6 +79,12 @@ func (s *shop) sentinel(r *recorder) {
 	r.waitFor(s.t, fmt.Sprintf("tag sentinel:%d", id))
 }
 
+// fromSentinel reports whether inv (a "path …" or "tag …" entry of a recorder) is one that a
+// write to the sentinel table invalidates: its Map's tag or its automatic tags.
+func fromSentinel(inv string) bool {
+	return strings.HasPrefix(inv, "tag sentinel:") || strings.HasPrefix(inv, "tag row:sentinel:id=") || inv == "tag scan:sentinel"
+}
+
 // site serves the flavor pages from the shop's database behind a dumper cache whose Ignore
 // is l's, the way an application uses a Listener.
 type site struct {
@@ -206,30 +212,37 @@ func TestChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	slug := func(v string) map[string]string { return map[string]string{"slug": v} }
+	// The key columns, from the catalog: the primary key and the unique slug.
+	kc := []string{"id", "slug"}
+	keys := func(id, slug string) map[string]string { return map[string]string{"id": id, "slug": slug} }
 	tests := []struct {
 		name string
 		sql  string
 		want []pgnotify.Change
 	}{
 		{"insert", "INSERT INTO flavors (id, slug, name) VALUES (100, 'mint', 'Mint')",
-			[]pgnotify.Change{{Op: pgnotify.Insert, Key: []string{"100"}, New: slug("mint")}}},
+			[]pgnotify.Change{{Op: pgnotify.Insert, Key: []string{"100"}, New: slug("mint"), KeyColumns: kc, NewKeys: keys("100", "mint")}}},
 		{"update", "UPDATE flavors SET slug = 'mint-chip' WHERE id = 100",
-			[]pgnotify.Change{{Op: pgnotify.Update, Key: []string{"100"}, Old: slug("mint"), New: slug("mint-chip")}}},
+			[]pgnotify.Change{{Op: pgnotify.Update, Key: []string{"100"}, Old: slug("mint"), New: slug("mint-chip"),
+				KeyColumns: kc, OldKeys: keys("100", "mint"), NewKeys: keys("100", "mint-chip")}}},
 		{"update of another column", "UPDATE flavors SET name = 'Mint Chip' WHERE id = 100",
-			[]pgnotify.Change{{Op: pgnotify.Update, Key: []string{"100"}, Old: slug("mint-chip"), New: slug("mint-chip")}}},
+			[]pgnotify.Change{{Op: pgnotify.Update, Key: []string{"100"}, Old: slug("mint-chip"), New: slug("mint-chip"),
+				KeyColumns: kc, OldKeys: keys("100", "mint-chip"), NewKeys: keys("100", "mint-chip")}}},
 		{"update of the key", "UPDATE flavors SET id = 101 WHERE id = 100",
 			[]pgnotify.Change{
-				{Op: pgnotify.Update, Key: []string{"100"}, Old: slug("mint-chip")},
-				{Op: pgnotify.Update, Key: []string{"101"}, New: slug("mint-chip")},
+				{Op: pgnotify.Update, Key: []string{"100"}, Old: slug("mint-chip"), KeyColumns: kc, OldKeys: keys("100", "mint-chip")},
+				{Op: pgnotify.Update, Key: []string{"101"}, New: slug("mint-chip"), KeyColumns: kc, NewKeys: keys("101", "mint-chip")},
 			}},
 		{"update of no row", "UPDATE flavors SET name = 'x' WHERE false", nil},
 		{"update of two rows", "UPDATE flavors SET name = upper(name) WHERE slug IN ('vanilla', 'chocolate')",
 			[]pgnotify.Change{
-				{Op: pgnotify.Update, Key: []string{vanilla}, Old: slug("vanilla"), New: slug("vanilla")},
-				{Op: pgnotify.Update, Key: []string{chocolate}, Old: slug("chocolate"), New: slug("chocolate")},
+				{Op: pgnotify.Update, Key: []string{vanilla}, Old: slug("vanilla"), New: slug("vanilla"),
+					KeyColumns: kc, OldKeys: keys(vanilla, "vanilla"), NewKeys: keys(vanilla, "vanilla")},
+				{Op: pgnotify.Update, Key: []string{chocolate}, Old: slug("chocolate"), New: slug("chocolate"),
+					KeyColumns: kc, OldKeys: keys(chocolate, "chocolate"), NewKeys: keys(chocolate, "chocolate")},
 			}},
 		{"delete", "DELETE FROM flavors WHERE id = 101",
-			[]pgnotify.Change{{Op: pgnotify.Delete, Key: []string{"101"}, Old: slug("mint-chip")}}},
+			[]pgnotify.Change{{Op: pgnotify.Delete, Key: []string{"101"}, Old: slug("mint-chip"), KeyColumns: kc, OldKeys: keys("101", "mint-chip")}}},
 		{"truncate", "TRUNCATE flavors", nil}, // table-level: Map is not called
 	}
 	for _, tt := range tests {
@@ -353,7 +366,7 @@ func TestRollback(t *testing.T) {
 	}
 	s.sentinel(rec)
 	for _, inv := range rec.all() {
-		if !strings.HasPrefix(inv, "tag sentinel:") {
+		if !fromSentinel(inv) {
 			t.Errorf("a rolled-back transaction invalidated %q", inv)
 		}
 	}

@@ -25,9 +25,12 @@ type Table struct {
 	Name string
 
 	// Key lists the primary key columns (or those of another unique key); their values
-	// identify the row in every row-level [Change]. Nil means {"id"}. The columns should be
-	// NOT NULL, as a primary key's are: a statement that changes a row whose key holds a
-	// NULL is notified as a table-level change, which invalidates the table's tag.
+	// identify the row in every row-level [Change], pairing its old and new versions. Nil
+	// means {"id"}. The columns should be NOT NULL, as a primary key's are: a statement that
+	// changes a row whose Key holds a NULL is notified as a table-level change, which
+	// invalidates the table's tag. (A NULL in any other key column is only left out of the
+	// change's tags: no read narrowed by equality can match it.) The Key's columns count as
+	// key columns for the change's tags, with those the catalog gives (see Map).
 	Key []string
 
 	// Columns lists the columns whose values before and after each change travel with it,
@@ -36,14 +39,26 @@ type Table struct {
 	// table-level change instead.
 	Columns []string
 
-	// Map returns the paths and tags that a row-level change of this table invalidates:
-	// for example "/icecream/"+c.Old["slug"] and "/icecream/"+c.New["slug"]. It runs on the
-	// Listener's goroutine, one change at a time, and may query the database with ctx. If Map
-	// returns an error or panics, the table's tag is invalidated instead (and the error
-	// logged), which is never wrong, only wider.
+	// Map returns paths and tags that a row-level change of this table invalidates beyond
+	// its automatic tags: for example "/icecream/"+c.Old["slug"] and
+	// "/icecream/"+c.New["slug"], for pages that are not tagged by dependency capture. It is
+	// an escape hatch, never a requirement. It runs on the Listener's goroutine, one change
+	// at a time, and may query the database with ctx. If Map returns an error or panics, the
+	// table's tag is invalidated instead (and the error logged), which is never wrong, only
+	// wider.
 	//
-	// Nil means every change invalidates the table's tag ([Options.TableTag]). Table-level
-	// changes (see [Change.All]) always invalidate the table's tag and never call Map.
+	// Every row-level change invalidates its automatic tags, with or without Map: the scan
+	// tag of the table and, for the old and the new version of the row, the row tag of the
+	// value of each key column ([dumper.ChangeTags], [dumper.RowTag]). The key columns are
+	// the columns of the table's primary key, unique constraints and indexes and foreign keys
+	// of a canonical type (integers, text and varchar with a deterministic collation, uuid;
+	// see docs/capture.md), which [Install] and [SQL] find in the catalog, and the Key's. So
+	// pages tagged by capture (gormdumper's reads) are invalidated at row precision by raw
+	// SQL, migrations and other services too. Nil Map means the automatic tags only; a change
+	// from triggers installed by an earlier version of this package, which carry no key
+	// columns, then invalidates the table's tag. Table-level changes (see [Change.All]), and
+	// a burst of more than [Options.MaxRows] changes of the table arriving together, always
+	// invalidate the table's tag ([Options.TableTag]) and never call Map.
 	Map func(ctx context.Context, c Change) (paths, tags []string, err error)
 }
 
