@@ -37,7 +37,7 @@ func Open(d gorm.Dialector, logger *slog.Logger) (*gorm.DB, error) {
 			IgnoreRecordNotFoundError: true,
 		})
 	}
-	db, err := gorm.Open(d, cfg)
+	db, err := openRetrying(d, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("icecream: open database: %w", err)
 	}
@@ -52,6 +52,29 @@ func Open(d gorm.Dialector, logger *slog.Logger) (*gorm.DB, error) {
 		return nil, fmt.Errorf("icecream: migrate: %w", err)
 	}
 	return db, nil
+}
+
+// openRetrying opens the database, trying again for a while when SQLite reports it busy:
+// switching a new file to write-ahead logging takes a lock that SQLite does not wait for
+// (its busy timeout does not apply), so instances started together on one new file can find
+// it held by another's switch for a moment.
+func openRetrying(d gorm.Dialector, cfg *gorm.Config) (*gorm.DB, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	pause := 5 * time.Millisecond
+	for {
+		db, err := gorm.Open(d, cfg)
+		if err == nil || !sqliteBusy(err) || time.Now().After(deadline) {
+			return db, err
+		}
+		time.Sleep(pause) // back off: another instance holds the lock for a moment
+		pause = min(2*pause, 200*time.Millisecond)
+	}
+}
+
+// sqliteBusy reports whether err is SQLite's SQLITE_BUSY (or an extended code of it).
+func sqliteBusy(err error) bool {
+	var coded interface{ Code() int }
+	return errors.As(err, &coded) && coded.Code()&0xff == 5
 }
 
 // Close closes the database connections of db.
