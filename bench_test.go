@@ -108,7 +108,7 @@ func checkServed(b *testing.B, w *discardWriter, wantStatus int, wantCS string) 
 // BenchmarkBare is the baseline, measured three ways:
 //   - handler: the page handler alone (it sets Content-Type and writes the body);
 //   - samebytes: a handler writing the same bytes as a hit does — every header field the
-//     cache sends (Content-Type, Content-Length, ETag, Last-Modified, Cache-Control,
+//     cache sends (Content-Type, Content-Length, ETag, Cache-Control,
 //     Cache-Status) set the usual way, with Header().Set, and the body;
 //   - limit: the same bytes with header values built once and assigned directly: the least
 //     any Go handler can do to send this response.

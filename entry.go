@@ -28,7 +28,7 @@ type Entry struct {
 	Tags []string
 	// Born is the store's clock read before the response was rendered.
 	Born uint64
-	// Stored is the wall time the entry was stored, for the Age header and Last-Modified.
+	// Stored is the wall time the entry was stored, for the Age header.
 	Stored time.Time
 	// Vary lists, in canonical form and sorted, the request headers the response varies on.
 	Vary []string

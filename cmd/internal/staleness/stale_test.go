@@ -12,7 +12,7 @@ import (
 
 // The lateness allowed to writes whose invalidation is asynchronous, as the sources state it:
 //
-//   - notifyBound, raw SQL seen through NOTIFY: the README states p99 < 20 ms from COMMIT
+//   - notifyBound, raw SQL seen through NOTIFY: docs/postgres.md states p99 < 20 ms from COMMIT
 //     on loopback; the bound adds the margin a loaded 2-core CI machine needs (runs here saw
 //     at most 59–121 ms), and a listener 10× slower than stated fails it;
 //   - localTierLease, a write through one instance seen by another's local tier: the lease
