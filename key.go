@@ -70,15 +70,25 @@ func appendPrimaryKey(b []byte, r *http.Request, keyHeaders *headerSet) ([]byte,
 // request-target (url.ParseRequestURI), for a target in origin form (a path and a query) or
 // in absolute form (scheme://host, then a path and a query). It says false for any other
 // form, and whenever u was changed since (http.StripPrefix rewrites the path): the key then
-// adds u itself. It allocates nothing.
+// adds u itself. It allocates nothing, and for the usual request (a path with no escapes) it
+// costs a comparison and a pass over the path.
 func parsedFrom(target string, u *url.URL) bool {
 	if u == nil || u.Opaque != "" || u.User != nil || u.Fragment != "" || u.RawFragment != "" || u.OmitHost {
 		return false
 	}
-	// As url.parse: a query starts at the first "?"; a lone "?" at the end is ForceQuery.
-	rest, query, hasQuery := strings.Cut(target, "?")
-	if u.RawQuery != query || u.ForceQuery != (hasQuery && query == "") {
+	// As url.parse: the query starts at the first "?", and a lone "?" at the end sets
+	// ForceQuery. The part before it holds no "?": samePath accepts none in a path, and the
+	// authority is checked below.
+	rest := target
+	switch {
+	case u.ForceQuery && u.RawQuery != "":
 		return false
+	case u.ForceQuery || u.RawQuery != "":
+		n := len(target) - len(u.RawQuery) - 1
+		if n < 0 || target[n] != '?' || target[n+1:] != u.RawQuery {
+			return false
+		}
+		rest = target[:n]
 	}
 	if rest != "" && rest[0] == '/' {
 		return u.Scheme == "" && u.Host == "" && samePath(rest, u.Path, u.RawPath)
@@ -96,8 +106,13 @@ func parsedFrom(target string, u *url.URL) bool {
 	if j := strings.IndexByte(authority, '/'); j >= 0 {
 		authority, path = authority[:j], authority[j:]
 	}
-	if authority != u.Host || strings.IndexByte(authority, '@') >= 0 {
+	if authority != u.Host {
 		return false
+	}
+	for j := 0; j < len(authority); j++ {
+		if c := authority[j]; c == '?' || c == '@' {
+			return false
+		}
 	}
 	if path == "" {
 		return u.Path == "" && u.RawPath == ""
@@ -106,19 +121,17 @@ func parsedFrom(target string, u *url.URL) bool {
 }
 
 // samePath reports whether path and rawPath are what url.URL.setPath makes of p: p
-// unescaped, and p itself as RawPath unless Go's own escaping of the path gives p back.
+// unescaped, and p itself as RawPath unless Go's own escaping of the path gives p back
+// (goEscaped). A "?" is not accepted in p.
 func samePath(p, path, rawPath string) bool {
-	if rawPath != "" && rawPath != p {
-		return false
+	switch {
+	case rawPath != "":
+		return rawPath == p && !goEscaped(p) && unescapesTo(p, path)
+	case path == p:
+		return goRaw(p) // then p has no escape, and it is its own unescaping
+	default:
+		return goEscaped(p) && unescapesTo(p, path)
 	}
-	if strings.IndexByte(p, '%') < 0 {
-		if path != p {
-			return false
-		}
-	} else if !unescapesTo(p, path) {
-		return false
-	}
-	return (rawPath == "") == goEscaped(p)
 }
 
 // unescapesTo reports whether p, every "%XX" decoded as url.PathUnescape does, is path. An
@@ -157,6 +170,16 @@ func goEscaped(p string) bool {
 			return false
 		}
 		i += 2
+	}
+	return true
+}
+
+// goRaw reports whether every byte of p is one net/url leaves unescaped in a path.
+func goRaw(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if !goPathRaw[p[i]] {
+			return false
+		}
 	}
 	return true
 }
