@@ -7,9 +7,10 @@ import (
 )
 
 // cacheControl holds the Cache-Control directives (RFC 9111 §5.2) that decide storage;
-// max-age speaks to browsers and is not among them (see refuse).
+// max-age speaks to browsers, and only its presence counts (it overrides Expires, see refuse).
 type cacheControl struct {
 	noStore, noCache, private, public bool
+	maxAge                            bool          // present, whatever its value
 	sMaxAge                           time.Duration // -1: absent
 }
 
@@ -36,6 +37,8 @@ func parseCacheControl(lines []string) cacheControl {
 				cc.private = true
 			case "public":
 				cc.public = true
+			case "max-age":
+				cc.maxAge = true
 			case "s-maxage":
 				cc.sMaxAge = minAge(cc.sMaxAge, deltaSeconds(arg))
 			}

@@ -30,26 +30,38 @@ func (m *middleware) render(w http.ResponseWriter, r *http.Request, ms miss) {
 		cw.mode = passing // the request reaches the handler as it came
 	case auth && r.Method == http.MethodHead:
 		// HEAD is rendered as GET only to be stored, and a response to a request with
-		// Authorization mostly is not: the request reaches the handler as it came.
+		// Authorization mostly is not: the request reaches the handler as it came, and
+		// the response says why it was not stored, as the GET's would.
 		cw.mode = passing
+		cw.miss.detail = detailAuthorization
 	case auth:
-		// Most responses to it will not be stored: keep the handler's own validators.
-	case r.Method == http.MethodHead || hasValidators(r.Header):
+		// Most responses to it will not be stored: keep the handler's own conditions.
+	case r.Method == http.MethodHead || hasConditions(r.Header):
 		// Render the full response, which the cache stores and then answers the request
-		// from: with a 304, or headers only for HEAD.
+		// from (see respond): with a 304 or a 412, or headers only for HEAD, which ignores
+		// Range (RFC 9110 §14.2: range requests are defined for GET only).
 		req.Method = http.MethodGet
 		req.Header = r.Header.Clone()
-		delete(req.Header, "If-None-Match")
-		delete(req.Header, "If-Modified-Since")
+		for _, k := range conditionHeaders {
+			delete(req.Header, k)
+		}
+		delete(req.Header, "Range")
 	}
 	m.next.ServeHTTP(cw, req)
 	cw.finish()
 }
 
-func hasValidators(h http.Header) bool {
-	_, inm := h["If-None-Match"]
-	_, ims := h["If-Modified-Since"]
-	return inm || ims
+// conditionHeaders are the preconditions of RFC 9110 §13.1, which the cache evaluates
+// against the stored response (If-Range only with a Range, on a GET).
+var conditionHeaders = [...]string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range"}
+
+func hasConditions(h http.Header) bool {
+	for _, k := range conditionHeaders {
+		if _, ok := h[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // The modes of a captureWriter.

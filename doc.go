@@ -27,7 +27,10 @@
 // public or s-maxage, a streamed (flushed or hijacked) one, one over the body limit, or one
 // whose handler panicked. Browsers get an ETag and, unless the handler set its own
 // Cache-Control, "no-cache": they revalidate every time and get a 304 from the cache while
-// nothing changed. Every response says what the cache did in a Cache-Status header
+// nothing changed. Preconditions, Range and only-if-cached are answered from the stored
+// response as RFC 9110 and 9111 say (see [Policy]). Entries are keyed by the request as the
+// handler gets it: the scheme, the Host and the request-target as sent, and the proxy headers
+// of [DefaultKeyHeaders]. Every response says what the cache did in a Cache-Status header
 // (RFC 9211). Concurrent misses for one key run the handler once.
 //
 // # Stores

@@ -1,6 +1,9 @@
 package dumper
 
-import "net/http"
+import (
+	"io"
+	"net/http"
+)
 
 // middleware is the handler returned by Cache.Middleware.
 type middleware struct {
@@ -22,21 +25,34 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.serveIgnored(w, r)
 		return
 	}
-	path := requestPath(r)
+	if hasBody(r) {
+		m.bypass(w, r, detailRequestBody) // the handler could render it: no key can stand for it
+		return
+	}
 	var buf [256]byte
-	key := appendPrimaryKey(buf[:0], r, path, m.p.keyHeaders)
-	if len(key) > m.p.maxKey {
+	key, d := appendPrimaryKey(buf[:0], r, m.p.keyHeaders)
+	switch {
+	case d != noDetail:
+		m.bypass(w, r, d)
+		return
+	case len(key) > m.p.maxKey:
 		m.bypass(w, r, detailKeyTooLong)
 		return
 	}
+	path := requestPath(r)
 	e, ms, err := m.lookup(r, string(key), path)
 	_, auth := r.Header["Authorization"]
+	if e != nil && (!auth || e.Public) {
+		m.hit(w, r, e)
+		return
+	}
+	if onlyIfCached(r) {
+		m.onlyIfCached(w)
+		return
+	}
 	switch {
 	case err != nil:
 		m.render(w, r, ms) // the handler answers, and nothing is stored
-		return
-	case e != nil && (!auth || e.Public):
-		m.hit(w, r, e)
 		return
 	case e != nil:
 		ms.fwd = fwdRequest // stored, but not for a request with Authorization
@@ -49,6 +65,11 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if ms.detail == noDetail && hasToken(r.Header["Cache-Control"], "no-store") {
 		ms.detail = detailRequestNoStore
+	}
+	if _, ok := r.Header["Range"]; ok && ms.detail == noDetail && r.Method == http.MethodGet {
+		// The handler answers the range as it came, and its 206 is not stored; a hit
+		// answers it from the stored 200 (see respond).
+		ms.detail = detailRange
 	}
 	if ms.detail != noDetail || auth {
 		m.render(w, r, ms) // not coalesced: what it renders may not be stored for the others
@@ -85,6 +106,30 @@ func (m *middleware) wait(w http.ResponseWriter, r *http.Request, c *call, ms mi
 		return
 	}
 	m.hit(w, r, e)
+}
+
+// hasBody reports whether a GET or HEAD request carries content (a Content-Length, chunks,
+// trailers): net/http hands it to the handler, which may render it.
+func hasBody(r *http.Request) bool {
+	return r.ContentLength != 0 || len(r.TransferEncoding) > 0 || r.Trailer != nil
+}
+
+// onlyIfCached reports a request that wants a stored response or nothing (RFC 9111 §5.2.1.7).
+func onlyIfCached(r *http.Request) bool {
+	return hasToken(r.Header["Cache-Control"], "only-if-cached")
+}
+
+// onlyIfCached answers a request marked only-if-cached that the cache cannot answer from the
+// store: with a 504 (Gateway Timeout), as RFC 9111 §5.2.1.7 says, without running the
+// handler.
+func (m *middleware) onlyIfCached(w http.ResponseWriter) {
+	m.c.stats.passes.Add(1)
+	h := w.Header()
+	h["Cache-Status"] = m.c.unanswered(detailOnlyIfCached)
+	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	w.WriteHeader(http.StatusGatewayTimeout)
+	_, _ = io.WriteString(w, "not cached\n")
 }
 
 // bypass hands a request the cache does not handle to next, untouched but for Cache-Status.

@@ -50,7 +50,23 @@ type Options struct {
 // since the cache sits in front of its own application: a response's max-age speaks to
 // browsers and does not bound how long the server keeps it (s-maxage does, see MaxAge); and
 // a response marked no-cache is not stored at all, since an entry that must be revalidated
-// with the application on every use would save nothing.
+// with the application on every use would save nothing. A response's Expires is read as a
+// shared cache reads it when there is neither s-maxage nor max-age: one in the past (or an
+// invalid one, such as "0") keeps the response from being stored; a future one speaks to
+// browsers, like max-age.
+//
+// Requests are answered as RFC 9110 and 9111 say, from the stored response: its validators
+// decide If-Match and If-Unmodified-Since (412) and If-None-Match and If-Modified-Since
+// (304); a GET with Range gets the range (206, or 416) when the handler said it serves
+// ranges (Accept-Ranges: bytes, as http.ServeContent does), the whole response otherwise. A
+// range request that misses goes to the handler as it came, and its answer is not stored.
+// A request with only-if-cached that misses gets a 504 without running the handler.
+//
+// One departure, deliberate: a request cannot force a render. Its Cache-Control no-cache or
+// max-age=0, or Pragma: no-cache (a browser's reload), are served from the cache like any
+// other request. RFC 9111 §5.2.1 makes them the client's preference; entries are dropped as
+// soon as their data changes, so they are never stale, and honouring them would let any
+// client run the handler at will.
 type Policy struct {
 	// Statuses lists the status codes that may be stored, each with its own maximum lifetime
 	// on the server (0: MaxAge). Nil means {200: 0}.
@@ -93,19 +109,42 @@ type Policy struct {
 	// KeyHeaders are request headers that are part of every cache key when a request
 	// carries them, whether or not the response varies on them: headers that a proxy or a
 	// framework may act on without the response saying so (X-Forwarded-Host in absolute
-	// links, X-HTTP-Method-Override…). A request that sets one to an unusual value gets an
-	// entry of its own, so it cannot poison the page served to everybody else. Nil means
-	// [DefaultKeyHeaders]; an empty, non-nil slice means none.
+	// links, X-Forwarded-Proto in redirects, X-HTTP-Method-Override…). A request that sets
+	// one to an unusual value gets an entry of its own, so it cannot poison the page served
+	// to everybody else. Nil means [DefaultKeyHeaders]; an empty, non-nil slice means none.
+	// To add one, list the defaults with it:
+	// append(dumper.DefaultKeyHeaders(), "X-Tenant").
+	//
+	// The rest of the key is what the handler gets of the request itself, byte for byte:
+	// the scheme (r.TLS), r.Host as sent (letter case and port included), the
+	// request-target as sent (r.RequestURI), and r.URL too when a middleware in front
+	// rewrote it. What the key leaves out, a handler must not render from unless its
+	// response says so (Vary, private, or [NoStore]): the other headers, the client's
+	// address, the protocol version, and the TLS connection's details but for its presence.
 	KeyHeaders []string
 }
 
-// DefaultKeyHeaders returns the [Policy.KeyHeaders] used when a policy names none:
-// Forwarded, X-Forwarded-Host, -Proto, -Prefix and -Port, X-Original-Url, X-Rewrite-Url and
-// the method overrides. Each call returns a new slice.
+// DefaultKeyHeaders returns the [Policy.KeyHeaders] used when a policy names none: the
+// headers with which proxies tell a handler the URL the client used, and that common
+// handlers and frameworks render from (absolute links, redirects, canonical URLs):
+//
+//   - the scheme: X-Forwarded-Proto, X-Forwarded-Protocol, X-Forwarded-Scheme,
+//     X-Forwarded-Ssl, Front-End-Https, X-Url-Scheme;
+//   - the host, port and prefix: Forwarded, X-Forwarded-Host, X-Forwarded-Server, X-Host,
+//     X-Original-Host, X-Forwarded-Port, X-Forwarded-Prefix;
+//   - the URL: X-Original-Url, X-Rewrite-Url, X-Forwarded-Uri, X-Original-Uri;
+//   - the method: X-Http-Method-Override, X-Http-Method, X-Method-Override.
+//
+// Headers that name the client (X-Forwarded-For, X-Real-Ip, True-Client-Ip) are not
+// among them: keyed, they would give every client an entry of its own. Forwarded carries
+// for= as well, so behind a proxy that sends it every client gets its own entry; drop it
+// from the list when the handler does not read it. Each call returns a new slice.
 func DefaultKeyHeaders() []string {
 	return []string{
-		"Forwarded", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Prefix", "X-Forwarded-Port",
-		"X-Original-Url", "X-Rewrite-Url", "X-Http-Method-Override", "X-Http-Method", "X-Method-Override",
+		"X-Forwarded-Proto", "X-Forwarded-Protocol", "X-Forwarded-Scheme", "X-Forwarded-Ssl", "Front-End-Https", "X-Url-Scheme",
+		"Forwarded", "X-Forwarded-Host", "X-Forwarded-Server", "X-Host", "X-Original-Host", "X-Forwarded-Port", "X-Forwarded-Prefix",
+		"X-Original-Url", "X-Rewrite-Url", "X-Forwarded-Uri", "X-Original-Uri",
+		"X-Http-Method-Override", "X-Http-Method", "X-Method-Override",
 	}
 }
 

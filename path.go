@@ -123,12 +123,14 @@ func unreserved(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
 }
 
-// requestPath returns the canonical path a request was sent to: its request-target as the
-// client wrote it, so that a middleware mounted under http.StripPrefix still sees the public
-// path, which is what models declare and browsers send. Requests built in a program, without
-// RequestURI, fall back to their URL.
+// requestPath returns the canonical path a request was sent to, whose tag its entries carry:
+// its request-target as the client wrote it, so that a middleware mounted under
+// http.StripPrefix still sees the public path, which is what models declare and browsers
+// send. The path is read as net/http reads it (url.ParseRequestURI): it ends at the first
+// "?", and a "#" is part of it (a request-target has no fragment), so "/a#b" is the page
+// "/a%23b", not "/a". Requests built in a program, without RequestURI, fall back to their URL.
 func requestPath(r *http.Request) string {
-	raw := r.RequestURI
+	raw, _, _ := strings.Cut(r.RequestURI, "?")
 	if raw == "" {
 		return urlPath(r.URL)
 	}
@@ -139,14 +141,11 @@ func requestPath(r *http.Request) string {
 			return urlPath(r.URL)
 		}
 		raw = raw[i+3:]
-		j := strings.IndexAny(raw, "/?#")
-		if j < 0 || raw[j] != '/' {
+		j := strings.IndexByte(raw, '/')
+		if j < 0 {
 			return "/"
 		}
 		raw = raw[j:]
-	}
-	if i := strings.IndexAny(raw, "?#"); i >= 0 {
-		raw = raw[:i]
 	}
 	return canonicalPath(raw)
 }

@@ -1,6 +1,7 @@
 package dumper
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +13,13 @@ import (
 // capped so that an append by a later writer copies them.
 func respond(w http.ResponseWriter, r *http.Request, e *Entry, cs []string, age bool) {
 	h := w.Header()
+	// RFC 9110 §13.2.2: If-Match, or else If-Unmodified-Since; then If-None-Match, or else
+	// If-Modified-Since; then Range (see respondRange).
+	if preconditionFailed(r, e) {
+		h["Cache-Status"] = cs
+		w.WriteHeader(http.StatusPreconditionFailed)
+		return
+	}
 	if notModified(r, e) {
 		for _, k := range notModifiedHeaders {
 			if v, ok := e.Header[k]; ok {
@@ -20,6 +28,10 @@ func respond(w http.ResponseWriter, r *http.Request, e *Entry, cs []string, age 
 		}
 		h["Cache-Status"] = cs
 		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if ranged(r, e) {
+		respondRange(w, r, e, cs, age)
 		return
 	}
 	if fields, ok := e.headerFields(); ok {
@@ -111,4 +123,102 @@ func nextETag(s string) (tag, rest string) {
 // opaqueTag strips the weakness indicator, for weak comparison.
 func opaqueTag(tag string) string {
 	return strings.TrimPrefix(tag, "W/")
+}
+
+// preconditionFailed evaluates If-Match, or else If-Unmodified-Since, against a stored 2xx
+// response (RFC 9110 §13.2.2, steps 1 and 2): true means a 412 Precondition Failed. If-Match
+// uses the strong comparison; If-Unmodified-Since is ignored when the response has no valid
+// Last-Modified or the field no valid date (§13.1.4), as http.ServeContent does.
+func preconditionFailed(r *http.Request, e *Entry) bool {
+	im, hasIM := r.Header["If-Match"]
+	ius, hasIUS := r.Header["If-Unmodified-Since"]
+	if !hasIM && !hasIUS || e.Status < 200 || e.Status > 299 {
+		return false
+	}
+	if hasIM {
+		etag := e.Header["Etag"]
+		return !strongMatch(im, etag)
+	}
+	lm := e.Header["Last-Modified"]
+	if len(ius) == 0 || len(lm) == 0 {
+		return false
+	}
+	tu, err1 := http.ParseTime(ius[0])
+	tl, err2 := http.ParseTime(lm[0])
+	return err1 == nil && err2 == nil && tl.After(tu)
+}
+
+// strongMatch reports whether the If-Match field lines match the response's ETag field by
+// strong comparison (RFC 9110 §8.8.3.2): "*" matches any stored response; a weak tag matches
+// nothing.
+func strongMatch(lines, etag []string) bool {
+	want := ""
+	if len(etag) > 0 && !strings.HasPrefix(etag[0], "W/") {
+		want = etag[0]
+	}
+	for _, line := range lines {
+		s := line
+		for {
+			s = strings.TrimLeft(s, " \t,")
+			if s == "" {
+				break
+			}
+			if s[0] == '*' {
+				return true
+			}
+			var tag string
+			tag, s = nextETag(s)
+			if tag == "" {
+				break // malformed: stop reading this line
+			}
+			if want != "" && tag == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ranged reports whether a request for a stored response is a range request the cache
+// answers with part of it: a GET with Range (HEAD ignores Range, RFC 9110 §14.2) for a stored
+// 200 whose handler said it serves ranges (Accept-Ranges: bytes, as http.ServeContent and
+// http.FileServer send). A response without it is served whole, as its handler would.
+func ranged(r *http.Request, e *Entry) bool {
+	if _, ok := r.Header["Range"]; !ok || r.Method != http.MethodGet || e.Status != http.StatusOK {
+		return false
+	}
+	for _, v := range e.Header["Accept-Ranges"] {
+		if hasToken([]string{v}, "bytes") {
+			return true
+		}
+	}
+	return false
+}
+
+// respondRange answers a range request (see ranged) from a stored response, as the handler
+// would: http.ServeContent over the stored body gives a 206 with Content-Range, multipart
+// byteranges for several ranges, a 416 for unsatisfiable ones, and the whole 200 when
+// If-Range does not match the stored ETag or Last-Modified. The other preconditions have been
+// evaluated already: ServeContent sees only Range and If-Range.
+func respondRange(w http.ResponseWriter, r *http.Request, e *Entry, cs []string, age bool) {
+	h := w.Header()
+	for k, v := range e.Header {
+		h[k] = v[:len(v):len(v)]
+	}
+	delete(h, "Content-Length") // ServeContent sets the length of what it sends
+	h["Cache-Status"] = cs
+	if age {
+		h["Age"] = []string{strconv.FormatInt(int64(max(time.Since(e.Stored), 0)/time.Second), 10)}
+	}
+	var modtime time.Time
+	if lm := e.Header["Last-Modified"]; len(lm) > 0 {
+		modtime, _ = http.ParseTime(lm[0])
+	}
+	rr := r.Clone(r.Context())
+	for _, k := range conditionHeaders {
+		if k != "If-Range" {
+			delete(rr.Header, k)
+		}
+	}
+	http.ServeContent(w, rr, "", modtime, bytes.NewReader(e.Body))
 }

@@ -3,6 +3,7 @@ package dumper
 import (
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // refuse applies the storage rules of a shared cache (RFC 9111 §3) to a response about to
@@ -27,6 +28,12 @@ func refuse(r *http.Request, p *policy, status int, h http.Header, cc *cacheCont
 		return detailNoCache
 	case cc.sMaxAge == 0:
 		return detailZeroSMaxAge
+	case cc.sMaxAge < 0 && !cc.maxAge && expired(h):
+		// With neither s-maxage nor max-age, Expires gives the freshness lifetime
+		// (RFC 9111 §5.3): one in the past, or invalid ("0"), says the response is
+		// stale already, which in practice means "do not cache". A future Expires
+		// speaks to browsers, as max-age does.
+		return detailExpires
 	}
 	if _, ok := h["Set-Cookie"]; ok {
 		return detailSetCookie
@@ -41,6 +48,29 @@ func refuse(r *http.Request, p *policy, status int, h http.Header, cc *cacheCont
 		return detailAuthorization // RFC 9111 §3.5
 	}
 	return noDetail
+}
+
+// expired reports whether a response's Expires field is invalid or not after its Date (or
+// now, without a valid Date). Without an Expires field it reports false.
+func expired(h http.Header) bool {
+	ex, ok := h["Expires"]
+	if !ok {
+		return false
+	}
+	if len(ex) != 1 {
+		return true // absent value or several: invalid
+	}
+	t, err := http.ParseTime(ex[0])
+	if err != nil {
+		return true
+	}
+	now := time.Now()
+	if d := h["Date"]; len(d) == 1 {
+		if dt, err := http.ParseTime(d[0]); err == nil {
+			now = dt
+		}
+	}
+	return !t.After(now)
 }
 
 // unfinished applies the rules that only the end of a render can settle to a response that

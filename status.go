@@ -4,7 +4,8 @@ package dumper
 // header (RFC 9211): "<name>; hit" when it was served from the store, and otherwise
 // "<name>; fwd=<why>", followed by "; stored" when the handler's response was stored, and by
 // "; detail=<reason>" when the response could not be stored, or was not for this request.
-// This file holds that vocabulary.
+// A response the cache makes up itself, without the handler and without an entry (the 504
+// to only-if-cached), says "<name>; detail=<reason>". This file holds that vocabulary.
 
 // A fwd is why a request went to the handler: the fwd parameter of Cache-Status
 // (RFC 9211 §2.2).
@@ -43,6 +44,10 @@ const (
 	detailStoreError     // a store operation failed
 	detailKeyTooLong     // the key, or the variant key, is longer than Policy.MaxKeyBytes
 	detailRequestNoStore // the request says Cache-Control: no-store
+	detailRequestTarget  // a bypass: the key cannot represent the request-target or the Host (a NUL, a space, a "/" in the Host)
+	detailRequestBody    // a bypass: a GET or HEAD with a body, which the handler could render
+	detailRange          // a GET with Range that missed: the handler answers it, and nothing is stored
+	detailOnlyIfCached   // the request says only-if-cached and nothing was stored for it: a 504 from the cache, the handler does not run
 
 	// The storage rules (see refuse), judged when the handler sends the status.
 	detailStatus        // the status is not in Policy.Statuses
@@ -50,6 +55,7 @@ const (
 	detailPrivate       // Cache-Control: private
 	detailNoCache       // Cache-Control: no-cache
 	detailZeroSMaxAge   // Cache-Control: s-maxage=0
+	detailExpires       // an Expires in the past, or invalid, and neither s-maxage nor max-age (RFC 9111 §5.3)
 	detailSetCookie     // the response sets a cookie
 	detailVaryStar      // Vary: *
 	detailTrailer       // the response announces trailers
@@ -68,11 +74,16 @@ var detailNames = [...]string{
 	detailStoreError:     "store-error",
 	detailKeyTooLong:     "key-too-long",
 	detailRequestNoStore: "request-no-store",
+	detailRequestTarget:  "request-target",
+	detailRequestBody:    "request-body",
+	detailRange:          "range",
+	detailOnlyIfCached:   "only-if-cached",
 	detailStatus:         "status",
 	detailNoStore:        "no-store",
 	detailPrivate:        "private",
 	detailNoCache:        "no-cache",
 	detailZeroSMaxAge:    "zero-s-maxage",
+	detailExpires:        "expires",
 	detailSetCookie:      "set-cookie",
 	detailVaryStar:       "vary-star",
 	detailTrailer:        "trailer",
@@ -111,4 +122,10 @@ func (c *Cache) forwarded(f fwd, stored bool, d detail) []string {
 		s += "; detail=" + d.String()
 	}
 	return []string{s}
+}
+
+// unanswered returns the Cache-Status value of a response the cache made up itself, neither
+// from an entry nor from the handler.
+func (c *Cache) unanswered(d detail) []string {
+	return []string{c.name + "; detail=" + d.String()}
 }
