@@ -197,7 +197,7 @@ func (g *gen) reads(layers []Layer) []read {
 			parent := tables[ti-1]
 			pids, pslugs := g.idsOrNil(parent), g.slugsOrNil(parent)
 			add(`SELECT id, slug FROM `+tb+` WHERE ref = $1 ORDER BY id`, g.pick(pids))
-			add(`SELECT id FROM `+tb+` WHERE ref IS NULL ORDER BY id`)
+			add(`SELECT id FROM ` + tb + ` WHERE ref IS NULL ORDER BY id`)
 			add(`SELECT a.id, b.slug FROM `+tb+` a JOIN `+parent+` b ON b.id = a.ref WHERE b.id = $1 ORDER BY a.id`, g.pick(pids))
 			add(`SELECT a.id, b.slug FROM `+tb+` a JOIN `+parent+` b ON b.id = a.ref WHERE a.slug = $1`, g.pickSlug(slugs))
 			add(`SELECT a.id, b.id FROM `+tb+` a LEFT JOIN `+parent+` b ON b.id = a.ref AND b.id = $1 ORDER BY 1, 2`, g.pick(pids))

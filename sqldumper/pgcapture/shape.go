@@ -172,3 +172,9 @@ type parser struct {
 
 // maxDepth bounds the nesting the walker follows; deeper text is opaque.
 const maxDepth = 200
+
+// Opaque returns the shape of a statement whose SQL text is not known (a query rewriter the
+// data layer cannot run, say): unclassifiable, like a text the parser rejects. err says why.
+func Opaque(err error) *Shape {
+	return &Shape{err: err, reads: true, effects: true}
+}
