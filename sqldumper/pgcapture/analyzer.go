@@ -148,9 +148,7 @@ func (r renderRecorder) tag(tag string)     { dumper.Tag(r.ctx, tag) }
 func (r renderRecorder) noStore()           { dumper.NoStore(r.ctx) }
 
 func (a *Analyzer) record(ctx context.Context, sh *Shape, args []any, rec recorder) {
-	cctx, cancel := catalogContext(ctx)
-	p, err := a.resolve(cctx, sh)
-	cancel()
+	p, err := a.resolve(ctx, sh)
 	if err != nil {
 		a.report(ctx, err)
 		rec.noStore()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dumperhq/dumper"
 )
@@ -139,8 +140,9 @@ const (
 type catalog struct {
 	load Loader
 
+	gen atomic.Uint64 // advanced by refresh
+
 	mu        sync.Mutex
-	gen       uint64
 	relations map[string]*relation // by the name as requested
 	routines  *routineSet
 }
@@ -156,17 +158,13 @@ type routineSet struct {
 
 func (c *catalog) refresh() {
 	c.mu.Lock()
-	c.gen++
+	c.gen.Add(1)
 	c.relations = nil
 	c.routines = nil
 	c.mu.Unlock()
 }
 
-func (c *catalog) generation() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.gen
-}
+func (c *catalog) generation() uint64 { return c.gen.Load() }
 
 // relations returns what the catalog says of each name (a qualified name as to_regclass reads
 // it), loading those it does not know in one query.
@@ -174,7 +172,7 @@ func (c *catalog) lookup(ctx context.Context, names []string) (map[string]*relat
 	out := make(map[string]*relation, len(names))
 	var missing []string
 	c.mu.Lock()
-	gen := c.gen
+	gen := c.gen.Load()
 	for _, n := range names {
 		if r, ok := c.relations[n]; ok {
 			out[n] = r
@@ -206,7 +204,7 @@ func (c *catalog) lookup(ctx context.Context, names []string) (map[string]*relat
 		r := rows[i].relation
 		r.index()
 		out[rows[i].Request] = &r
-		if c.gen == gen {
+		if c.gen.Load() == gen {
 			c.relations[rows[i].Request] = &r
 		}
 	}
@@ -227,7 +225,7 @@ func (c *catalog) routine(ctx context.Context, r routine, pureNames map[string]b
 		return pure, nil
 	}
 	c.mu.Lock()
-	set, gen := c.routines, c.gen
+	set, gen := c.routines, c.gen.Load()
 	c.mu.Unlock()
 	if set == nil {
 		text, err := c.load(ctx, routineQuery, []string{})
@@ -241,7 +239,7 @@ func (c *catalog) routine(ctx context.Context, r routine, pureNames map[string]b
 		set.builtinFunctions = setOf(set.BuiltinFunctions)
 		set.builtinOperators = setOf(set.BuiltinOperators)
 		c.mu.Lock()
-		if c.gen == gen {
+		if c.gen.Load() == gen {
 			c.routines = set
 		}
 		c.mu.Unlock()

@@ -51,12 +51,15 @@ type resolver struct {
 	err   error
 }
 
-// resolve returns the plan of sh for the current catalog, computing it if needed.
+// resolve returns the plan of sh for the current catalog, computing it if needed; a catalog
+// query it makes is bounded by catalogContext.
 func (a *Analyzer) resolve(ctx context.Context, sh *Shape) (*plan, error) {
 	gen := a.cat.generation()
 	if p := sh.plan.Load(); p != nil && p.gen == gen {
 		return p, nil
 	}
+	ctx, cancel := catalogContext(ctx)
+	defer cancel()
 	r := &resolver{a: a, ctx: ctx}
 	p := r.plan(sh, gen)
 	if r.err != nil {

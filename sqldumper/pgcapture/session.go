@@ -85,9 +85,7 @@ func (s *Session) Done(ctx context.Context, sh *Shape, args []any, tag string, e
 			return s.failed(sh)
 		}
 	}
-	cctx, cancel := catalogContext(ctx)
-	p, perr := s.a.resolve(cctx, sh)
-	cancel()
+	p, perr := s.a.resolve(ctx, sh)
 	if perr != nil {
 		s.a.report(ctx, perr)
 	}
