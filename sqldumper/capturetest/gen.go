@@ -29,6 +29,7 @@ func (g *gen) setup(t *testing.T) {
 		`CREATE TABLE t1 (id int PRIMARY KEY, slug text UNIQUE NOT NULL, ref int REFERENCES t0 (id) ON DELETE CASCADE, n int, s text)`,
 		`CREATE TABLE t2 (id int PRIMARY KEY, slug text UNIQUE NOT NULL, ref int REFERENCES t1 (id) ON DELETE SET NULL, n int, s text)`,
 		`CREATE VIEW v0 AS SELECT id, slug, n FROM t0 WHERE n >= 5`,
+		`CREATE TABLE t3 (id int PRIMARY KEY, n int, s text)`, // its primary key is its only key
 	}
 	for _, s := range ddl {
 		g.must(t, s)
@@ -51,6 +52,11 @@ func (g *gen) setup(t *testing.T) {
 				vals += ", " + ref
 			}
 			g.must(t, fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", table, cols, vals))
+		}
+	}
+	for id := 1; id <= maxID; id++ {
+		if g.rng.IntN(3) > 0 {
+			g.must(t, "INSERT INTO t3 VALUES ($1, $2, $3)", id, g.rng.IntN(10), g.word())
 		}
 	}
 }
@@ -208,6 +214,13 @@ func (g *gen) reads(layers []Layer) []read {
 			add(`SELECT id FROM `+tb+` WHERE id = $1 UNION SELECT id FROM `+parent+` WHERE id = $2 ORDER BY 1`, g.pick(ids), g.pick(pids))
 		}
 	}
+	for range 2 {
+		ids := g.idsOrNil("t3")
+		add(`SELECT id, n, s FROM t3 WHERE id = $1`, g.pick(ids))
+		add(`SELECT id, n FROM t3 WHERE id IN ($1, $2) ORDER BY id`, g.pick(ids), g.pick(ids))
+		add(`SELECT count(*)::int FROM t3 WHERE n > $1`, g.rng.IntN(10))
+		add(`SELECT t3.id, t0.slug FROM t3 JOIN t0 ON t0.id = t3.n WHERE t3.id = $1`, g.pick(ids))
+	}
 	add(`SELECT id, slug, n FROM v0 ORDER BY id`)
 	add(`SELECT id, slug FROM v0 WHERE id = $1`, g.pick(g.idsOrNil("t0")))
 	add(`SELECT t2.id, t0.id FROM t2 JOIN t1 ON t1.id = t2.ref JOIN t0 ON t0.id = t1.ref WHERE t0.id = $1 ORDER BY 1`, g.pick(g.idsOrNil("t0")))
@@ -320,6 +333,9 @@ func (g *gen) inline(s stmt) stmt {
 			lit = "NULL"
 		case string:
 			lit = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+		case []int64:
+			lit = strings.ReplaceAll(fmt.Sprint(v), " ", ",")
+			lit = "'{" + lit[1:len(lit)-1] + "}'"
 		default:
 			lit = fmt.Sprint(v)
 		}
@@ -329,6 +345,9 @@ func (g *gen) inline(s stmt) stmt {
 }
 
 func (g *gen) stmt(kind int) stmt {
+	if g.rng.IntN(5) == 0 {
+		return g.keyedStmt()
+	}
 	ti := g.rng.IntN(len(tables))
 	tb := tables[ti]
 	ids := g.idsOrNil(tb)
@@ -375,4 +394,23 @@ func (g *gen) stmt(kind int) stmt {
 		}
 		return stmt{`DELETE FROM ` + tb + ` WHERE id IN (SELECT id FROM ` + tb + ` WHERE n = $1 LIMIT 1)`, []any{g.rng.IntN(10)}}
 	}
+}
+
+// keyedStmt generates a write of t3, whose only key is its primary key: by key, writes name
+// their rows.
+func (g *gen) keyedStmt() stmt {
+	ids := g.idsOrNil("t3")
+	switch g.rng.IntN(6) {
+	case 0:
+		return stmt{`INSERT INTO t3 (id, n, s) VALUES ($1, $2, $3)`, []any{g.fresh(ids), g.rng.IntN(10), g.word()}}
+	case 1:
+		return stmt{`UPDATE t3 SET n = $1 WHERE id = $2`, []any{g.rng.IntN(10), g.pick(ids)}}
+	case 2:
+		return stmt{`UPDATE t3 SET id = $1 WHERE id = $2`, []any{g.fresh(ids), g.pick(ids)}}
+	case 3:
+		return stmt{`DELETE FROM t3 WHERE id = ANY($1)`, []any{[]int64{int64(g.pick(ids)), int64(g.pick(ids))}}}
+	case 4:
+		return stmt{`UPDATE t3 SET s = $1 WHERE id IN ($2, $3) AND n > 2`, []any{g.word(), g.pick(ids), g.pick(ids)}}
+	}
+	return stmt{`DELETE FROM t3 WHERE n = $1`, []any{g.rng.IntN(10)}}
 }

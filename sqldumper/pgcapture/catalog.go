@@ -32,13 +32,15 @@ type relation struct {
 	Refs     []foreign `json:"referencing"` // foreign keys of other tables to this one
 	keys     []string  // key columns
 	kinds    map[string]dumper.KeyKind
-	cols     map[string]bool
+	cols     map[string]*column
 }
 
 type column struct {
-	Name string `json:"name"`
-	Kind string `json:"kind"` // int, text, uuid, or "" for any other type
-	Key  bool   `json:"key"`
+	Name      string `json:"name"`
+	Kind      string `json:"kind"` // int, text, uuid, or "" for any other type
+	Key       bool   `json:"key"`
+	Len       int    `json:"len"`       // varchar(n): n, which trailing spaces are cut to
+	Generated bool   `json:"generated"` // GENERATED ALWAYS AS (…) STORED
 }
 
 // foreign is a foreign key of another table that references a relation, with its actions.
@@ -50,9 +52,10 @@ type foreign struct {
 
 func (r *relation) index() {
 	r.kinds = map[string]dumper.KeyKind{}
-	r.cols = map[string]bool{}
-	for _, c := range r.Columns {
-		r.cols[c.Name] = true
+	r.cols = map[string]*column{}
+	for i := range r.Columns {
+		c := &r.Columns[i]
+		r.cols[c.Name] = c
 		var k dumper.KeyKind
 		switch c.Kind {
 		case "int":
@@ -88,6 +91,8 @@ SELECT coalesce(json_agg(json_build_object(
           FROM pg_catalog.pg_collation co WHERE co.oid = a.attcollation), false) THEN 'text'
         WHEN a.atttypid = 2950 THEN 'uuid'
         ELSE '' END,
+      'len', CASE WHEN a.atttypid = 1043 AND a.atttypmod > 4 THEN a.atttypmod - 4 ELSE 0 END,
+      'generated', a.attgenerated <> '',
       'key', EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
           WHERE k.conrelid = c.oid AND k.contype IN ('p', 'u', 'f') AND a.attnum = ANY (k.conkey))
         OR EXISTS (SELECT 1 FROM pg_catalog.pg_index i

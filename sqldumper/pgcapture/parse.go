@@ -23,25 +23,40 @@ func (p *parser) statement(n *pg.Node, sc *scope) {
 	case *pg.Node_UpdateStmt:
 		u := x.UpdateStmt
 		sc = p.with(u.GetWithClause(), sc)
-		lv := p.target(opUpdate, u.GetRelation())
+		lv, w := p.target(opUpdate, u.GetRelation())
 		for _, f := range u.GetFromClause() {
 			lv.items = append(lv.items, p.fromItem(f, lv, sc)...)
+		}
+		if w != nil {
+			p.conjuncts(u.GetWhereClause(), lv, lv.items, []*item{w.target})
+			w.set = map[string]value{}
+			for _, n := range u.GetTargetList() {
+				rt := n.GetResTarget()
+				v := valueOf(rt.GetVal())
+				if len(rt.GetIndirection()) > 0 {
+					v = value{bad: true} // a part of the column
+				}
+				w.set[rt.GetName()] = v
+			}
 		}
 		p.exprs(sc, u.GetTargetList(), u.GetReturningList())
 		p.expr(u.GetWhereClause(), sc)
 	case *pg.Node_DeleteStmt:
 		d := x.DeleteStmt
 		sc = p.with(d.GetWithClause(), sc)
-		lv := p.target(opDelete, d.GetRelation())
+		lv, w := p.target(opDelete, d.GetRelation())
 		for _, f := range d.GetUsingClause() {
 			lv.items = append(lv.items, p.fromItem(f, lv, sc)...)
+		}
+		if w != nil {
+			p.conjuncts(d.GetWhereClause(), lv, lv.items, []*item{w.target})
 		}
 		p.exprs(sc, d.GetReturningList())
 		p.expr(d.GetWhereClause(), sc)
 	case *pg.Node_MergeStmt:
 		m := x.MergeStmt
 		sc = p.with(m.GetWithClause(), sc)
-		lv := p.target(opMerge, m.GetRelation())
+		lv, _ := p.target(opMerge, m.GetRelation())
 		if m.GetSourceRelation() != nil {
 			lv.items = append(lv.items, p.fromItem(m.GetSourceRelation(), lv, sc)...)
 		}
@@ -123,23 +138,25 @@ func relOf(rv *pg.RangeVar) *relRef {
 	return &relRef{schema: rv.GetSchemaname(), name: rv.GetRelname(), only: !rv.GetInh()}
 }
 
-// target records the relation a write statement writes and returns the level of its FROM
-// (USING, MERGE source) list. The target is read too: RETURNING, and the rows it matches.
-func (p *parser) target(op writeOp, rv *pg.RangeVar) *level {
+// target records the relation a write statement writes, and returns the level of its FROM
+// (USING, MERGE source) list and the write. The target is read too: RETURNING, and the rows
+// it matches.
+func (p *parser) target(op writeOp, rv *pg.RangeVar) (*level, *write) {
 	lv := &level{}
 	if rv == nil {
 		p.st.opaque = true
-		return lv
+		return lv, nil
 	}
-	p.st.writes = append(p.st.writes, &write{op: op, rel: relOf(rv)})
 	it := &item{refname: rv.GetRelname(), schema: rv.GetSchemaname(), rel: relOf(rv)}
 	if a := rv.GetAlias(); a != nil {
 		it.refname, it.schema = a.GetAliasname(), ""
 	}
+	w := &write{op: op, rel: relOf(rv), target: it, where: lv}
+	p.st.writes = append(p.st.writes, w)
 	p.st.tables = append(p.st.tables, it)
 	lv.items = append(lv.items, it)
 	p.st.levels = append(p.st.levels, lv)
-	return lv
+	return lv, w
 }
 
 func (p *parser) insert(ins *pg.InsertStmt, sc *scope) {

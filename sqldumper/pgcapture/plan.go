@@ -2,6 +2,7 @@ package pgcapture
 
 import (
 	"context"
+	"unicode/utf8"
 
 	"github.com/dumperhq/dumper"
 )
@@ -27,10 +28,26 @@ type readPlan struct {
 // step is what one statement does to data and transactions.
 type step struct {
 	tx      txOp
-	opaque  bool     // writes what the capture cannot tell: DatabaseTag
-	refresh bool     // changes the catalog
-	tags    []string // stamped whatever the arguments
-	rows    []rowSet // INSERT … VALUES whose key values are known
+	opaque  bool       // writes what the capture cannot tell: DatabaseTag
+	refresh bool       // changes the catalog
+	tags    []string   // stamped whatever the arguments
+	rows    []rowSet   // INSERT … VALUES whose key values are known
+	keyed   []keyedSet // UPDATE and DELETE whose WHERE narrows every key column
+}
+
+// keyedSet is the rows an UPDATE or DELETE changes in one relation, known by the values its
+// WHERE narrows each key column to, and those UPDATE assigns.
+type keyedSet struct {
+	table string
+	keys  []keyValues
+}
+
+type keyValues struct {
+	col  string
+	kind dumper.KeyKind
+	len  int    // varchar(n)
+	old  *cond  // the condition on the column: its values before the write
+	new  *value // the value UPDATE assigns, if it assigns one
 }
 
 // rowSet is the rows one INSERT … VALUES writes to one relation, by their key values.
@@ -38,6 +55,7 @@ type rowSet struct {
 	table string
 	keys  []string
 	kinds []dumper.KeyKind
+	lens  []int     // varchar(n) lengths
 	vals  [][]value // per row, per key
 }
 
@@ -192,7 +210,7 @@ func (r *resolver) target(c *cond) *item {
 			if !rel.Found {
 				return nil
 			}
-			if rel.cols[c.col] {
+			if rel.cols[c.col] != nil {
 				if found != nil {
 					return nil // ambiguous
 				}
@@ -330,6 +348,8 @@ func (r *resolver) writeRel(rel *relation, w *write, s *step, seen map[*relation
 	}
 	if rs, ok := r.rowSet(rel, w); ok {
 		s.rows = append(s.rows, rs)
+	} else if ks, ok := r.keyedSet(rel, w); ok {
+		s.keyed = append(s.keyed, ks)
 	} else {
 		s.tags = append(s.tags, dumper.TableTag(rel.Name))
 	}
@@ -382,7 +402,7 @@ func (r *resolver) rowSet(rel *relation, w *write) (rowSet, bool) {
 	if cols == nil {
 		cols = columnNames(rel)
 	}
-	rs := rowSet{table: rel.Name, keys: rel.keys}
+	rs := rowSet{table: rel.Name, keys: rel.keys, lens: make([]int, len(rel.keys))}
 	pos := make([]int, len(rel.keys))
 	for i, k := range rel.keys {
 		pos[i] = -1
@@ -395,6 +415,7 @@ func (r *resolver) rowSet(rel *relation, w *write) (rowSet, bool) {
 			return rowSet{}, false // takes its default: unknown
 		}
 		rs.kinds = append(rs.kinds, rel.kinds[k])
+		rs.lens[i] = rel.cols[k].Len
 	}
 	for _, row := range w.rows {
 		if len(row) != len(cols) {
@@ -431,13 +452,94 @@ func (rs *rowSet) tags(args []any) []string {
 			if !ok {
 				return []string{dumper.TableTag(rs.table)}
 			}
-			m[rs.keys[i]] = c
+			m[rs.keys[i]] = stored(c, rs.lens[i])
 			present = append(present, rs.keys[i])
 		}
 		out = append(out, dumper.ChangeTags(rs.table, present, nil, m)...)
 	}
 	if len(rs.vals) == 0 {
 		out = append(out, dumper.ScanTag(rs.table))
+	}
+	return out
+}
+
+// stored returns the value a varchar(n) column stores for a key value written to it:
+// PostgreSQL cuts trailing spaces past n (and rejects any other excess).
+func stored(v string, n int) string {
+	if n <= 0 || utf8.RuneCountInString(v) <= n {
+		return v
+	}
+	i, count := 0, 0
+	for i = range v {
+		if count == n {
+			break
+		}
+		count++
+	}
+	return v[:i]
+}
+
+// keyedSet returns the rows an UPDATE or DELETE of rel changes by their key values, if its
+// WHERE narrows every key column of rel (as a top-level conjunct col = v, IN, = ANY) and, for
+// an UPDATE, it assigns each key column nothing or a parameter or constant.
+func (r *resolver) keyedSet(rel *relation, w *write) (keyedSet, bool) {
+	if (w.op != opUpdate && w.op != opDelete) || w.where == nil || len(rel.keys) == 0 {
+		return keyedSet{}, false
+	}
+	var conds []*cond
+	for _, c := range w.where.conds {
+		if r.target(c) == w.target {
+			conds = append(conds, c)
+		}
+	}
+	ks := keyedSet{table: rel.Name}
+	for _, k := range rel.keys {
+		kind, col := rel.kinds[k], rel.cols[k]
+		kv := keyValues{col: k, kind: kind, len: col.Len}
+		for _, c := range conds {
+			if c.col == k && c.fits(kind) && (kv.old == nil || c.weight() < kv.old.weight()) {
+				kv.old = c
+			}
+		}
+		if kv.old == nil {
+			return keyedSet{}, false
+		}
+		if w.op == opUpdate {
+			if col.Generated && len(w.set) > 0 {
+				return keyedSet{}, false // recomputed from the columns assigned
+			}
+			if v, ok := w.set[k]; ok {
+				if !v.static(kind) && !(v.param == 0 && !v.bad && v.konst == nil) {
+					return keyedSet{}, false
+				}
+				kv.new = &v
+			}
+		}
+		ks.keys = append(ks.keys, kv)
+	}
+	return ks, true
+}
+
+// tags returns the tags a keyed set stamps for args: the row tags of every value each key
+// column may hold before and after the write, and the table's scan tag.
+func (ks *keyedSet) tags(args []any) []string {
+	out := []string{dumper.ScanTag(ks.table)}
+	for _, kv := range ks.keys {
+		rp := readPlan{kind: kv.kind, vals: kv.old.vals, array: kv.old.array}
+		vals, ok := rp.values(args)
+		if !ok {
+			return []string{dumper.TableTag(ks.table)}
+		}
+		for _, v := range vals {
+			out = append(out, dumper.RowTag(ks.table, kv.col, v))
+		}
+		if kv.new != nil && !kv.new.isNull(args) {
+			c, ok := kv.new.canonical(kv.kind, args)
+			if !ok {
+				return []string{dumper.TableTag(ks.table)}
+			}
+			out = append(out, dumper.RowTag(ks.table, kv.col, stored(c, kv.len)))
+		}
 	}
 	return out
 }

@@ -167,5 +167,8 @@ func (st *step) stamps(args []any) []string {
 	for j := range st.rows {
 		tags = append(tags, st.rows[j].tags(args)...)
 	}
+	for j := range st.keyed {
+		tags = append(tags, st.keyed[j].tags(args)...)
+	}
 	return tags
 }

@@ -115,6 +115,12 @@ type write struct {
 	cascade bool      // TRUNCATE … CASCADE
 	cols    []string  // INSERT: the target columns; nil: every column, in order
 	rows    [][]value // INSERT … VALUES: the values of each row; nil: rows not known
+
+	// UPDATE and DELETE: the target's item, the level whose conditions may narrow it (its
+	// WHERE), and the values UPDATE assigns by column.
+	target *item
+	where  *level
+	set    map[string]value
 }
 
 // A routine is a function or an operator a statement calls.
