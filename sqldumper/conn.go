@@ -105,11 +105,12 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 // after records what a statement that ran with ctx and args read and wrote, and returns the
 // statement's error, or the invalidation's under Options.FailWrites.
 func (c *conn) after(ctx context.Context, sh *pgcapture.Shape, args []driver.NamedValue, err error) error {
-	if !sh.Reads() && !sh.Effects() {
-		return err
+	read := sh.Reads() && err == nil && dumper.Rendering(ctx)
+	if !read && !sh.Effects() {
+		return err // a read outside a render: nothing to do
 	}
 	vals := values(args)
-	if sh.Reads() && err == nil && dumper.Rendering(ctx) {
+	if read {
 		c.an.Read(ctx, sh, vals)
 	}
 	if sh.Effects() {

@@ -48,6 +48,11 @@
 //   - for INSERT … VALUES (no ON CONFLICT DO UPDATE) that gives every key column of the
 //     table a parameter or constant in every row: [dumper.ChangeTags] of each row — its row
 //     tags and the table's scan tag (a NULL key gives no row tag: it matches no read);
+//   - for UPDATE and DELETE whose WHERE narrows every key column of the table (top-level
+//     conjuncts col = v, IN, = ANY, as for reads) and, for UPDATE, that assigns each key
+//     column nothing or a parameter or constant: the row tags of every value each key
+//     column may hold before and after, and the scan tag (a table whose primary key is its
+//     only key: UPDATE … WHERE id = $1);
 //   - for any other INSERT, UPDATE, DELETE, MERGE, TRUNCATE, COPY FROM and REFRESH
 //     MATERIALIZED VIEW: the table tag of each relation written, with its inheritance
 //     children and partitions, the base tables of a view, and the tables that foreign keys
@@ -57,6 +62,9 @@
 //     triggers or rules, a VOLATILE user function, CALL, DO, EXECUTE, COMMIT PREPARED, and
 //     schema changes (which also refresh the catalog).
 //
-// Writes are found in CTEs and in EXPLAIN ANALYZE too. User SQL is never rewritten: an UPDATE
-// or DELETE names its rows only by conditions, so it stamps the table tag.
+// Writes are found in CTEs and in EXPLAIN ANALYZE too. A key value written to a varchar(n)
+// column is stamped as PostgreSQL stores it (trailing spaces past n cut). User SQL is never
+// rewritten and rows are never loaded: an UPDATE or DELETE that names its rows by some keys
+// only (WHERE id = $1 on a table with a unique slug too) stamps the table tag, since the
+// other keys' values are not in the text.
 package pgcapture
