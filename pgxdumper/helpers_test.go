@@ -21,7 +21,6 @@ import (
 type recorder struct {
 	next dumper.Invalidator
 	mu   sync.Mutex
-	errs []error
 	fail error
 
 	calls [][]string

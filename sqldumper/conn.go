@@ -67,7 +67,8 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 		if opts.Isolation != driver.IsolationLevel(0) || opts.ReadOnly {
 			return nil, errors.New("sqldumper: driver does not support non-default isolation level or read-only transactions")
 		}
-		t, err = c.inner.Begin() //nolint:staticcheck // the driver has nothing else
+		//lint:ignore SA1019 the driver has nothing else
+		t, err = c.inner.Begin()
 	}
 	if err != nil {
 		return nil, err
@@ -194,7 +195,8 @@ var (
 	_ driver.StmtExecContext   = (*stmt)(nil)
 	_ driver.StmtQueryContext  = (*stmt)(nil)
 	_ driver.NamedValueChecker = (*stmt)(nil)
-	_ driver.ColumnConverter   = (*stmt)(nil)
+	//lint:ignore SA1019 kept for drivers that have it
+	_ driver.ColumnConverter = (*stmt)(nil)
 )
 
 func (s *stmt) Close() error  { return s.inner.Close() }
@@ -216,7 +218,8 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	if ec, ok := s.inner.(driver.StmtExecContext); ok {
 		res, err = ec.ExecContext(ctx, args)
 	} else {
-		res, err = s.inner.Exec(plain(args)) //nolint:staticcheck // the driver has nothing else
+		//lint:ignore SA1019 the driver has nothing else
+		res, err = s.inner.Exec(plain(args))
 	}
 	return res, s.conn.after(ctx, s.shape, args, err)
 }
@@ -229,7 +232,8 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	if qc, ok := s.inner.(driver.StmtQueryContext); ok {
 		rows, err = qc.QueryContext(ctx, args)
 	} else {
-		rows, err = s.inner.Query(plain(args)) //nolint:staticcheck // the driver has nothing else
+		//lint:ignore SA1019 the driver has nothing else
+		rows, err = s.inner.Query(plain(args))
 	}
 	return rows, s.conn.after(ctx, s.shape, args, err)
 }
@@ -242,7 +246,8 @@ func (s *stmt) CheckNamedValue(nv *driver.NamedValue) error {
 }
 
 func (s *stmt) ColumnConverter(idx int) driver.ValueConverter {
-	if cc, ok := s.inner.(driver.ColumnConverter); ok { //nolint:staticcheck // kept for drivers that have it
+	//lint:ignore SA1019 kept for drivers that have it
+	if cc, ok := s.inner.(driver.ColumnConverter); ok {
 		return cc.ColumnConverter(idx)
 	}
 	return driver.DefaultParameterConverter

@@ -3,7 +3,9 @@ package sqldumper_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/dumperhq/dumper/sqldumper"
@@ -246,5 +248,68 @@ func TestInvalidationErrors(t *testing.T) {
 	var name string
 	if err := f.direct.QueryRow(`SELECT name FROM authors WHERE id = 1`).Scan(&name); err != nil || name != "x" {
 		t.Errorf("the write was not made: %q, %v", name, err)
+	}
+}
+
+// TestSchemaChangeRefreshesTheCatalog: a unique index created through the wrapper makes its
+// column a key column: reads by it are narrowed from then on.
+func TestSchemaChangeRefreshesTheCatalog(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	h := e.cache.Middleware(httpHandler(func(ctx context.Context) string {
+		var id string
+		if err := e.db.QueryRowContext(ctx, `SELECT id::text FROM authors WHERE name = $1`, "Ann").Scan(&id); err != nil {
+			return err.Error()
+		}
+		return id
+	}))
+	hit := func() bool { return contains(serve(h, "/by-name").Header().Get("Cache-Status"), "hit") }
+	serve(h, "/by-name")
+	e.exec(t, `INSERT INTO authors VALUES (8, 'hal', 'Hal')`)
+	if hit() {
+		t.Fatal("a read by a column that is not a key survived an insert")
+	}
+	e.exec(t, `CREATE UNIQUE INDEX authors_name ON authors (name)`) // drops every page, refreshes
+	serve(h, "/by-name")
+	e.exec(t, `INSERT INTO authors VALUES (9, 'ivy', 'Ivy')`)
+	if !hit() {
+		t.Error("a read by a key column was dropped by an insert of another row")
+	}
+}
+
+// TestConcurrentUse renders pages and writes from several goroutines at once; then no page
+// is stale.
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				serve(e.h, pages[(g+i)%len(pages)])
+				switch i % 5 {
+				case 0:
+					_, _ = e.db.ExecContext(ctx, `UPDATE authors SET name = $1 WHERE id = $2`, fmt.Sprint("n", g, i), 1+i%2)
+				case 1:
+					tx, err := e.db.BeginTx(ctx, nil)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					_, _ = tx.ExecContext(ctx, `UPDATE posts SET title = $1 WHERE id = $2`, fmt.Sprint("t", g, i), 10+i%3)
+					serve(e.h, pages[(g+i+1)%len(pages)])
+					_ = tx.Commit()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, p := range pages {
+		if body, fresh := serve(e.h, p).Body.String(), e.render(t, p); body != fresh {
+			t.Errorf("GET %s = %q, stale: the database gives %q", p, body, fresh)
+		}
 	}
 }
