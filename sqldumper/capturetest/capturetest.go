@@ -26,7 +26,8 @@ import (
 	"time"
 
 	"github.com/dumperhq/dumper"
-	_ "github.com/jackc/pgx/v5/stdlib" // the direct connection
+	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // the generator's connection
 )
 
 // A Layer is a data layer under test, which captures what it reads and writes.
@@ -141,6 +142,12 @@ func Run(t *testing.T, cfg Config) Result {
 		return w.Body.String(), strings.Contains(cs, "hit") || strings.Contains(cs, "stored")
 	}
 
+	dc, err := pgx.Connect(context.Background(), cfg.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close(context.Background())
+
 	results := make([]string, len(reads))
 	stored := make([]bool, len(reads))
 	for i := range reads {
@@ -153,8 +160,9 @@ func Run(t *testing.T, cfg Config) Result {
 		w.run(context.Background())
 		stamps := inv.take()
 		res.Writes++
+		fresh := queryAll(t, dc, reads)
 		for i, rd := range reads {
-			now := g.query(t, rd.sql, rd.args...)
+			now := fresh[i]
 			changed := now != results[i]
 			res.Checks++
 			if !stored[i] {
@@ -185,6 +193,41 @@ func Run(t *testing.T, cfg Config) Result {
 	}
 	t.Log(res)
 	return res
+}
+
+// queryAll runs every read on the database directly, in one round trip.
+func queryAll(t *testing.T, conn *pgx.Conn, reads []read) []string {
+	t.Helper()
+	b := &pgx.Batch{}
+	for _, rd := range reads {
+		b.Queue(rd.sql, rd.args...)
+	}
+	br := conn.SendBatch(context.Background(), b)
+	defer br.Close()
+	out := make([]string, len(reads))
+	for i, rd := range reads {
+		rows, err := br.Query()
+		if err != nil {
+			t.Fatalf("%s: %v", rd.sql, err)
+		}
+		var all [][]string
+		for rows.Next() {
+			vals, err := rows.Values()
+			if err != nil {
+				t.Fatalf("%s: %v", rd.sql, err)
+			}
+			row := make([]string, len(vals))
+			for j, v := range vals {
+				row[j] = Text(v)
+			}
+			all = append(all, row)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("%s: %v", rd.sql, err)
+		}
+		out[i] = format(all)
+	}
+	return out
 }
 
 func format(rows [][]string) string {

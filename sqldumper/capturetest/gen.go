@@ -96,25 +96,6 @@ func (g *gen) ids(t *testing.T, table string) []int {
 	return ids
 }
 
-func (g *gen) rows(t *testing.T, q string, args ...any) [][]string {
-	t.Helper()
-	rows, err := g.direct.Query(q, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	out, err := ScanRows(rows)
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return out
-}
-
-// query runs a read on the database directly.
-func (g *gen) query(t *testing.T, q string, args ...any) string {
-	t.Helper()
-	return format(g.rows(t, q, args...))
-}
-
 // ScanRows reads rows of database/sql as text, NULL as "NULL", and closes them.
 func ScanRows(rows *sql.Rows) ([][]string, error) {
 	defer rows.Close()
