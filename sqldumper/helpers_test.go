@@ -179,3 +179,12 @@ func serve(h http.Handler, path string) *httptest.ResponseRecorder {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func has(calls [][]string, tag string) bool {
+	for _, c := range calls {
+		if slices.Contains(c, tag) {
+			return true
+		}
+	}
+	return false
+}

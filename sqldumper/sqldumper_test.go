@@ -313,3 +313,31 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// TestTableCreatedInATransaction: a table a transaction creates is unknown to the catalog
+// until the commit (writes to it stamp DatabaseTag), and known after it.
+func TestTableCreatedInATransaction(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	tx, err := e.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`CREATE TABLE flavors (id int PRIMARY KEY)`, `INSERT INTO flavors VALUES (1)`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := e.inv.take(); !has(got, sqldumper.DatabaseTag) {
+		t.Errorf("invalidations in the transaction: %v, want %s", got, sqldumper.DatabaseTag)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	e.inv.take()
+	e.exec(t, `INSERT INTO flavors VALUES (2)`)
+	if got := e.inv.take(); len(got) != 1 || has(got, sqldumper.DatabaseTag) || !has(got, "row:flavors:id=2") {
+		t.Errorf("invalidations after commit: %v, want row:flavors:id=2 alone", got)
+	}
+}

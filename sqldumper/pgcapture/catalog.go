@@ -209,7 +209,9 @@ func (c *catalog) lookup(ctx context.Context, names []string) (map[string]*relat
 		r := rows[i].relation
 		r.index()
 		out[rows[i].Request] = &r
-		if c.gen.Load() == gen {
+		// A relation not found is asked for again next time: it may be one a transaction
+		// is creating, visible once it commits.
+		if r.Found && c.gen.Load() == gen {
 			c.relations[rows[i].Request] = &r
 		}
 	}

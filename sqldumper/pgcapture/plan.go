@@ -63,10 +63,11 @@ type rowSet struct {
 const maxResolveDepth = 32
 
 type resolver struct {
-	a     *Analyzer
-	ctx   context.Context
-	depth int
-	err   error
+	a       *Analyzer
+	ctx     context.Context
+	depth   int
+	err     error
+	missing bool // a relation was not found: the plan is not kept
 }
 
 // resolve returns the plan of sh for the current catalog, computing it if needed; a catalog
@@ -83,7 +84,9 @@ func (a *Analyzer) resolve(ctx context.Context, sh *Shape) (*plan, error) {
 	if r.err != nil {
 		return p, r.err // not cached: the next call tries the catalog again
 	}
-	sh.plan.Store(p)
+	if !r.missing {
+		sh.plan.Store(p)
+	}
 	return p, nil
 }
 
@@ -127,7 +130,11 @@ func (r *resolver) rel(name string) *relation {
 		}
 		return &relation{}
 	}
-	return m[name]
+	rel := m[name]
+	if !rel.Found {
+		r.missing = true
+	}
+	return rel
 }
 
 func (r *resolver) stmt(st *stmt, p *plan) step {

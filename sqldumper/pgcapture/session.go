@@ -22,6 +22,7 @@ type Session struct {
 	mu      sync.Mutex
 	tx      bool
 	pending []string
+	ddl     bool // the transaction changed the schema: refresh the catalog when it commits
 }
 
 // Session returns a new Session, outside any transaction, for a connection of a.
@@ -30,7 +31,7 @@ func (a *Analyzer) Session() *Session { return &Session{a: a} }
 // Begin records that the connection began a transaction.
 func (s *Session) Begin() {
 	s.mu.Lock()
-	s.tx, s.pending = true, nil
+	s.tx, s.pending, s.ddl = true, nil, false
 	s.mu.Unlock()
 }
 
@@ -48,11 +49,14 @@ func (s *Session) InTransaction() bool {
 // has changed.
 func (s *Session) Commit(ctx context.Context, err error) {
 	s.mu.Lock()
-	tags := s.pending
-	s.tx, s.pending = false, nil
+	tags, ddl := s.pending, s.ddl
+	s.tx, s.pending, s.ddl = false, nil, false
 	s.mu.Unlock()
 	if err != nil && isServerError(err) {
 		return
+	}
+	if ddl {
+		s.a.Refresh()
 	}
 	_ = s.a.invalidate(ctx, tags)
 }
@@ -60,7 +64,7 @@ func (s *Session) Commit(ctx context.Context, err error) {
 // Rollback records that the connection rolled its transaction back.
 func (s *Session) Rollback() {
 	s.mu.Lock()
-	s.tx, s.pending = false, nil
+	s.tx, s.pending, s.ddl = false, nil, false
 	s.mu.Unlock()
 }
 
@@ -107,11 +111,14 @@ func (s *Session) Done(ctx context.Context, sh *Shape, args []any, tag string, e
 		case txCommit, txCommitChain:
 			if tag != "ROLLBACK" || i != len(p.steps)-1 {
 				now = append(now, s.pending...)
+				if s.ddl {
+					defer s.a.Refresh()
+				}
 			}
-			s.pending = nil
+			s.pending, s.ddl = nil, false
 			s.tx = st.tx == txCommitChain
 		case txRollback, txRollbackChain:
-			s.pending = nil
+			s.pending, s.ddl = nil, false
 			s.tx = st.tx == txRollbackChain
 		case txPrepare:
 			// The transaction leaves the session; COMMIT PREPARED, wherever it is run,
@@ -122,6 +129,7 @@ func (s *Session) Done(ctx context.Context, sh *Shape, args []any, tag string, e
 		}
 		if st.refresh {
 			defer s.a.Refresh()
+			s.ddl = s.ddl || s.tx
 		}
 	}
 	s.mu.Unlock()
