@@ -70,8 +70,11 @@ type Analyzer struct {
 const maxCachedSQL = 64 << 10
 
 // New returns an Analyzer that invalidates through inv and reads the catalog with load. opts
-// may be nil; it is not retained.
+// may be nil; it is not retained. It panics if inv or load is nil.
 func New(inv dumper.Invalidator, load Loader, opts *Options) *Analyzer {
+	if inv == nil || load == nil {
+		panic("pgcapture: New needs an Invalidator and a Loader")
+	}
 	if opts == nil {
 		opts = &Options{}
 	}

@@ -32,7 +32,7 @@ var schema = []string{
 
 func TestReads(t *testing.T) {
 	db := testDB(t, schema...)
-	a := New(nil, dbLoader(db), &Options{PureFunctions: []string{"new_id"}})
+	a := New(nopInvalidator{}, dbLoader(db), &Options{PureFunctions: []string{"new_id"}})
 	const uid = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
 	tests := []struct {
 		name string
@@ -179,7 +179,7 @@ func TestReads(t *testing.T) {
 
 func TestWrites(t *testing.T) {
 	db := testDB(t, schema...)
-	a := New(nil, dbLoader(db), nil)
+	a := New(nopInvalidator{}, dbLoader(db), nil)
 	tests := []struct {
 		name string
 		sql  string

@@ -58,7 +58,7 @@ func FuzzAnalyze(f *testing.F) {
 	} {
 		f.Add(s, "7", int64(3))
 	}
-	a := New(nil, fakeLoader, nil)
+	a := New(nopInvalidator{}, fakeLoader, nil)
 	f.Fuzz(func(t *testing.T, sql, s string, n int64) {
 		sh := a.Shape(sql)
 		if sh.Err() != nil {

@@ -90,3 +90,9 @@ func joinTags(tags []string) string {
 	slices.Sort(tags)
 	return strings.Join(slices.Compact(tags), " ")
 }
+
+// nopInvalidator invalidates nothing.
+type nopInvalidator struct{}
+
+func (nopInvalidator) InvalidatePaths(context.Context, ...string) error { return nil }
+func (nopInvalidator) InvalidateTags(context.Context, ...string) error  { return nil }
