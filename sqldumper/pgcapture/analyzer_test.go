@@ -1,8 +1,11 @@
 package pgcapture
 
 import (
+	"database/sql"
 	"testing"
 )
+
+func ptr[T any](v T) *T { return &v }
 
 // schema is the database the analyzer's table tests run against.
 var schema = []string{
@@ -167,6 +170,51 @@ func TestReads(t *testing.T) {
 		{"SET", `SET search_path TO public`, nil, ""},
 		{"IN with too many values", `SELECT * FROM authors WHERE id = ANY($1)`, []any{make([]int, 300)},
 			"scan:authors table:authors"},
+		{"JOIN USING: merged column", `SELECT * FROM posts JOIN authors USING (id) WHERE id = 1`, nil,
+			"scan:authors scan:posts table:authors table:posts"},
+		{"NATURAL JOIN, qualified", `SELECT * FROM authors NATURAL JOIN posts WHERE authors.id = 1`, nil,
+			"row:authors:id=1 scan:posts table:authors table:posts"},
+		{"join with an alias hides its tables", `SELECT * FROM (authors a JOIN posts p ON p.author_id = a.id) j WHERE j.id = 1`, nil,
+			"scan:authors scan:posts table:authors table:posts"},
+		{"IN subquery", `SELECT * FROM authors WHERE id IN (SELECT author_id FROM posts WHERE id = 1)`, nil,
+			"row:posts:id=1 scan:authors table:authors table:posts"},
+		{"= ANY subquery", `SELECT * FROM authors WHERE id = ANY (SELECT author_id FROM posts)`, nil,
+			"scan:authors scan:posts table:authors table:posts"},
+		{"two conditions on one key", `SELECT * FROM authors WHERE id = $1 AND id IN ($2, $3)`, []any{1, 2, 3},
+			"row:authors:id=1 table:authors"},
+		{"parentheses", `SELECT * FROM authors WHERE (id = 1) AND ((score > 2))`, nil,
+			"row:authors:id=1 table:authors"},
+		{"NOT", `SELECT * FROM authors WHERE NOT (id <> 1)`, nil,
+			"scan:authors table:authors"},
+		{"AND of an OR", `SELECT * FROM authors WHERE id = 1 AND (slug = 'a' OR slug = 'b')`, nil,
+			"row:authors:id=1 table:authors"},
+		{"TABLESAMPLE", `SELECT * FROM authors TABLESAMPLE SYSTEM (10) WHERE id = 1`, nil,
+			"row:authors:id=1 table:authors"},
+		{"function in FROM", `SELECT * FROM unnest($1::int[]) u(id) JOIN authors a ON a.id = u.id`, []any{[]int{1}},
+			"scan:authors table:authors"},
+		{"unqualified column beside a function", `SELECT * FROM authors, generate_series(1, 2) g WHERE id = 1`, nil,
+			"scan:authors table:authors"},
+		{"qualified column beside a function", `SELECT * FROM authors, generate_series(1, 2) g WHERE authors.id = 1`, nil,
+			"row:authors:id=1 table:authors"},
+		{"compared with a subquery", `SELECT * FROM authors WHERE id = (SELECT 1)`, nil,
+			"scan:authors table:authors"},
+		{"array literal", `SELECT * FROM authors WHERE slug = ANY('{a,b}')`, nil,
+			"row:authors:slug=a row:authors:slug=b table:authors"},
+		{"array literal with NULL", `SELECT * FROM authors WHERE slug = ANY('{a,NULL}')`, nil,
+			"scan:authors table:authors"},
+		{"WHERE on a cross join", `SELECT * FROM authors a JOIN posts p ON true WHERE p.author_id = a.id AND p.id = 1`, nil,
+			"row:posts:id=1 scan:authors table:authors table:posts"},
+		{"right join ON narrows the left side", `SELECT * FROM authors a RIGHT JOIN posts p ON a.id = 1 AND p.id = 2`, nil,
+			"row:authors:id=1 scan:posts table:authors table:posts"},
+		{"EXPLAIN", `EXPLAIN SELECT * FROM authors WHERE id = 1`, nil,
+			"row:authors:id=1 table:authors"},
+		{"a driver.Valuer", `SELECT * FROM authors WHERE id = $1`, []any{sql.NullInt64{Int64: 5, Valid: true}},
+			"row:authors:id=5 table:authors"},
+		{"a pointer", `SELECT * FROM authors WHERE id = $1`, []any{ptr(6)},
+			"row:authors:id=6 table:authors"},
+		{"a missing argument", `SELECT * FROM authors WHERE id = $3`, []any{1},
+			"scan:authors table:authors"},
+		{"VALUES", `VALUES (1), (2)`, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -265,6 +313,23 @@ func TestWrites(t *testing.T) {
 		{"refresh", `REFRESH MATERIALIZED VIEW mv`, nil, "table:*"}, // no such view: unknown relation
 		{"copy from", `COPY audit FROM STDIN`, nil, "table:audit"},
 		{"copy to", `COPY audit TO STDOUT`, nil, ""},
+		{"DEFAULT key", `INSERT INTO authors (id, slug) VALUES (DEFAULT, 'x')`, nil, "table:authors"},
+		{"RETURNING", `INSERT INTO authors (id, slug) VALUES (1, 'a') RETURNING id`, nil,
+			"row:authors:id=1 row:authors:slug=a scan:authors"},
+		{"writes in a WITH and its statement", `WITH x AS (INSERT INTO audit (note) VALUES ('a') RETURNING id)
+			INSERT INTO comments (id, post_id) SELECT id, 1 FROM x`, nil,
+			"table:audit table:comments"},
+		{"EXPLAIN ANALYZE", `EXPLAIN ANALYZE DELETE FROM audit`, nil, "table:audit"},
+		{"ONLY", `UPDATE ONLY events SET at = at`, nil, "table:events"},
+		{"partition by key", `DELETE FROM events_2024 WHERE id = 1`, nil,
+			"row:events_2024:id=1 scan:events_2024"},
+		{"FOR UPDATE", `SELECT * FROM authors FOR UPDATE`, nil, ""},
+		{"LOCK", `LOCK TABLE authors`, nil, ""},
+		{"PREPARE", `PREPARE p AS DELETE FROM audit`, nil, ""},
+		{"EXECUTE", `EXECUTE p`, nil, "table:*"},
+		{"NOTIFY", `NOTIFY ch`, nil, ""},
+		{"VACUUM", `VACUUM audit`, nil, ""},
+		{"transaction statements", `BEGIN; COMMIT`, nil, ""},
 		{"several statements", `INSERT INTO authors (id, slug) VALUES (9, 'z'); DELETE FROM comments`, nil,
 			"row:authors:id=9 row:authors:slug=z scan:authors table:comments"},
 	}
