@@ -12,7 +12,9 @@
 // the same as for database/sql (sqldumper): the rows of a table a query looks up by key, or
 // the whole table; the row tags of an INSERT … VALUES that gives every key, or the table's
 // tag; [DatabaseTag] for what cannot be attributed, and no storing of a read that cannot be
-// classified. To combine it with another tracer, use pgx's multitracer package.
+// classified. Unlike sqldumper, a tracer does not see result rows, so a write is never named
+// by what its RETURNING gives back. To combine it with another tracer, use pgx's multitracer
+// package. Calls made on the pgconn.PgConn directly bypass pgx's tracers.
 //
 // # Transactions
 //

@@ -100,6 +100,26 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	if errors.Is(err, driver.ErrSkip) {
 		return nil, err
 	}
+	return c.afterQuery(ctx, sh, args, rows, err)
+}
+
+// afterQuery is after for a statement that returns rows: a write whose RETURNING names the
+// rows it wrote is invalidated once its rows are closed, by what they hold.
+func (c *conn) afterQuery(ctx context.Context, sh *pgcapture.Shape, args []driver.NamedValue, rows driver.Rows, err error) (driver.Rows, error) {
+	if err == nil && sh.Effects() {
+		if ret := c.an.Returned(ctx, sh); ret != nil {
+			vals := values(args)
+			if dumper.Rendering(ctx) {
+				c.an.Read(ctx, sh, vals)
+			}
+			return &returningRows{Rows: rows, ret: ret, done: func(complete bool) {
+				if complete {
+					ret.Complete()
+				}
+				_ = c.sess.DoneReturned(ctx, sh, vals, ret, nil)
+			}}, nil
+		}
+	}
 	return rows, c.after(ctx, sh, args, err)
 }
 
@@ -235,7 +255,7 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 		//lint:ignore SA1019 the driver has nothing else
 		rows, err = s.inner.Query(plain(args))
 	}
-	return rows, s.conn.after(ctx, s.shape, args, err)
+	return s.conn.afterQuery(ctx, s.shape, args, rows, err)
 }
 
 func (s *stmt) CheckNamedValue(nv *driver.NamedValue) error {

@@ -10,7 +10,9 @@
 // A query made with the context of a request the cache is rendering tags the response with
 // what it read: the rows of a table it looked up by key (WHERE id = $1, slug IN (…),
 // author_id = ANY($1)), or the whole table. A write stamps the tags its rows could change:
-// the row tags of the rows an INSERT … VALUES gives every key of, or the table's tag. A
+// the row tags of the rows it names every key of — by INSERT … VALUES, by its WHERE, or by
+// what its RETURNING gives back (UPDATE … RETURNING *, as sqlc writes it, read with
+// QueryRow or Query) — or the table's tag. A
 // statement the capture cannot classify is never left untagged: as a read it keeps the
 // response out of the cache, as a write it invalidates every captured page ([DatabaseTag]).
 // The rule is in docs/capture.md and, in full, in package [pgcapture].

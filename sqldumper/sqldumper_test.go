@@ -341,3 +341,39 @@ func TestTableCreatedInATransaction(t *testing.T) {
 		t.Errorf("invalidations after commit: %v, want row:flavors:id=2 alone", got)
 	}
 }
+
+// TestReturning: a write whose RETURNING gives every key column invalidates the rows it
+// returned, not its table.
+func TestReturning(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.warm(t)
+	var id int
+	var slug string
+	if err := e.db.QueryRowContext(context.Background(), `UPDATE authors SET name = $1 WHERE id = $2 RETURNING id, slug`, "Anne", 1).Scan(&id, &slug); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.inv.take(); len(got) != 1 || has(got, "table:authors") || !has(got, "row:authors:slug=ann") {
+		t.Errorf("invalidations %v, want the row's tags, not the table's", got)
+	}
+	e.wantCached(t, cachedExcept("/author/1", "/author-by-slug/ann", "/authors", "/posts/ann"))
+
+	// In a transaction: again after commit; rows left unread are read before closing.
+	ctx := context.Background()
+	tx, err := e.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tx.QueryContext(ctx, `DELETE FROM posts WHERE author_id = 1 RETURNING *`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	got := e.inv.take()
+	if len(got) != 2 || has(got, "table:posts") || !has(got, "row:posts:id=10") || !has(got, "row:posts:id=12") {
+		t.Errorf("invalidations %v, want the deleted rows' tags twice", got)
+	}
+}

@@ -291,6 +291,13 @@ func (g *gen) write(layers []Layer) write {
 	if g.rng.IntN(4) == 0 {
 		s = g.inline(s)
 	}
+	if g.rng.IntN(3) == 0 { // a write whose result names its rows, or some of their keys
+		s.sql += []string{" RETURNING *", " RETURNING id", " RETURNING id, slug"}[g.rng.IntN(3)]
+		if strings.HasPrefix(s.sql, "UPDATE t3") || strings.HasPrefix(s.sql, "DELETE FROM t3") || strings.HasPrefix(s.sql, "INSERT INTO t3") {
+			s.sql = strings.TrimSuffix(s.sql, ", slug") // t3 has no slug
+		}
+		return write{desc: s.String(), layer: l, run: func(ctx context.Context) { _, _ = l.Query(ctx, s.sql, s.args...) }}
+	}
 	return write{desc: s.String(), layer: l, run: func(ctx context.Context) { _ = l.Exec(ctx, s.sql, s.args...) }}
 }
 

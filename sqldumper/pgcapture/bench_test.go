@@ -96,6 +96,6 @@ func BenchmarkInsertStamps(b *testing.B) {
 	args := []any{int64(7), "seven", 1}
 	b.ReportAllocs()
 	for b.Loop() {
-		p.steps[0].stamps(args)
+		p.steps[0].stamps(args, nil)
 	}
 }

@@ -53,6 +53,10 @@
 //     column nothing or a parameter or constant: the row tags of every value each key
 //     column may hold before and after, and the scan tag (a table whose primary key is its
 //     only key: UPDATE … WHERE id = $1);
+//   - for INSERT, UPDATE and DELETE whose RETURNING gives every key column of the table (and
+//     that assign no key column), when the data layer sees the result ([Analyzer.Returned],
+//     [Session.DoneReturned]; sqldumper does, a pgx tracer cannot): [dumper.ChangeTags] of
+//     each row returned, once every row was read (the table tag otherwise);
 //   - for any other INSERT, UPDATE, DELETE, MERGE, TRUNCATE, COPY FROM and REFRESH
 //     MATERIALIZED VIEW: the table tag of each relation written, with its inheritance
 //     children and partitions, the base tables of a view, and the tables that foreign keys
@@ -65,6 +69,6 @@
 // Writes are found in CTEs and in EXPLAIN ANALYZE too. A key value written to a varchar(n)
 // column is stamped as PostgreSQL stores it (trailing spaces past n cut). User SQL is never
 // rewritten and rows are never loaded: an UPDATE or DELETE that names its rows by some keys
-// only (WHERE id = $1 on a table with a unique slug too) stamps the table tag, since the
-// other keys' values are not in the text.
+// only (WHERE id = $1 on a table with a unique slug too), and returns no more, stamps the
+// table tag, since the other keys' values are not in the text.
 package pgcapture

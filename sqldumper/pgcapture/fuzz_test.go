@@ -75,7 +75,7 @@ func FuzzAnalyze(f *testing.F) {
 		rec := &tagRecorder{store: true}
 		a.record(context.Background(), sh, args, rec)
 		for i := range p.steps {
-			p.steps[i].stamps(args)
+			p.steps[i].stamps(args, nil)
 		}
 	})
 }

@@ -80,7 +80,7 @@ func writeTags(t testing.TB, a *Analyzer, sql string, args ...any) string {
 	}
 	var tags []string
 	for i := range p.steps {
-		tags = append(tags, p.steps[i].stamps(args)...)
+		tags = append(tags, p.steps[i].stamps(args, nil)...)
 	}
 	return joinTags(tags)
 }

@@ -39,6 +39,9 @@ func (p *parser) statement(n *pg.Node, sc *scope) {
 				w.set[rt.GetName()] = v
 			}
 		}
+		if w != nil {
+			w.returning = returningOf(u.GetReturningList(), w.target.refname, len(lv.items) > 1)
+		}
 		p.exprs(sc, u.GetTargetList(), u.GetReturningList())
 		p.expr(u.GetWhereClause(), sc)
 	case *pg.Node_DeleteStmt:
@@ -50,6 +53,7 @@ func (p *parser) statement(n *pg.Node, sc *scope) {
 		}
 		if w != nil {
 			p.conjuncts(d.GetWhereClause(), lv, lv.items, []*item{w.target})
+			w.returning = returningOf(d.GetReturningList(), w.target.refname, len(lv.items) > 1)
 		}
 		p.exprs(sc, d.GetReturningList())
 		p.expr(d.GetWhereClause(), sc)
@@ -168,8 +172,17 @@ func (p *parser) insert(ins *pg.InsertStmt, sc *scope) {
 	}
 	w := &write{op: opInsert, rel: relOf(rv)}
 	p.st.writes = append(p.st.writes, w)
+	refname := rv.GetRelname()
+	if a := rv.GetAlias(); a != nil {
+		refname = a.GetAliasname()
+	}
+	w.returning = returningOf(ins.GetReturningList(), refname, false)
 	if oc := ins.GetOnConflictClause(); oc != nil {
 		w.upsert = oc.GetAction() == pg.OnConflictAction_ONCONFLICT_UPDATE
+		w.set = map[string]value{}
+		for _, n := range oc.GetTargetList() {
+			w.set[n.GetResTarget().GetName()] = value{bad: true}
+		}
 		p.exprs(sc, oc.GetTargetList())
 		p.expr(oc.GetWhereClause(), sc)
 		if inf := oc.GetInfer(); inf != nil {
@@ -213,6 +226,33 @@ func (p *parser) insert(ins *pg.InsertStmt, sc *scope) {
 	if !known {
 		w.rows = nil
 	}
+}
+
+// returningOf reads a RETURNING list: the target's columns it gives, by position. refname is
+// the target's name or alias; with others, an unqualified column might be another item's.
+func returningOf(list []*pg.Node, refname string, others bool) []retCol {
+	if len(list) == 0 {
+		return nil
+	}
+	cols := make([]retCol, len(list))
+	for i, n := range list {
+		cr := n.GetResTarget().GetVal().GetColumnRef()
+		if cr == nil {
+			continue
+		}
+		f := cr.GetFields()
+		switch {
+		case len(f) == 1 && f[0].GetAStar() != nil && !others:
+			cols[i].star = true
+		case len(f) == 1 && f[0].GetString_() != nil && !others:
+			cols[i].col = f[0].GetString_().GetSval()
+		case len(f) == 2 && f[0].GetString_().GetSval() == refname && f[1].GetAStar() != nil:
+			cols[i].star = true
+		case len(f) == 2 && f[0].GetString_().GetSval() == refname && f[1].GetString_() != nil:
+			cols[i].col = f[1].GetString_().GetSval()
+		}
+	}
+	return cols
 }
 
 // isPlainValues reports whether sel is a bare VALUES list.

@@ -27,12 +27,13 @@ type readPlan struct {
 
 // step is what one statement does to data and transactions.
 type step struct {
-	tx      txOp
-	opaque  bool       // writes what the capture cannot tell: DatabaseTag
-	refresh bool       // changes the catalog
-	tags    []string   // stamped whatever the arguments
-	rows    []rowSet   // INSERT … VALUES whose key values are known
-	keyed   []keyedSet // UPDATE and DELETE whose WHERE narrows every key column
+	tx        txOp
+	opaque    bool         // writes what the capture cannot tell: DatabaseTag
+	refresh   bool         // changes the catalog
+	tags      []string     // stamped whatever the arguments
+	rows      []rowSet     // INSERT … VALUES whose key values are known
+	keyed     []keyedSet   // UPDATE and DELETE whose WHERE narrows every key column
+	returning []*returnSet // writes whose RETURNING gives every key column
 }
 
 // keyedSet is the rows an UPDATE or DELETE changes in one relation, known by the values its
@@ -63,6 +64,7 @@ type rowSet struct {
 const maxResolveDepth = 32
 
 type resolver struct {
+	single  bool // the shape is one statement: its result is its own
 	a       *Analyzer
 	ctx     context.Context
 	depth   int
@@ -98,6 +100,7 @@ func (r *resolver) plan(sh *Shape, gen uint64) *plan {
 		return p
 	}
 	r.prefetch(sh)
+	r.single = len(sh.stmts) == 1
 	for _, st := range sh.stmts {
 		p.steps = append(p.steps, r.stmt(st, p))
 	}
@@ -318,10 +321,24 @@ func (r *resolver) view(rel *relation, p *plan, s *step) {
 // write adds to s what writing w stamps.
 func (r *resolver) write(w *write, s *step) {
 	rel := r.rel(w.rel.qualified())
-	r.writeRel(rel, w, s, map[*relation]bool{})
+	var ret *returnSet
+	if w.returning != nil && r.single && rel.Found && rel.Kind != "v" {
+		ret = &returnSet{}
+		for _, c := range w.returning {
+			if c.star {
+				ret.names = append(ret.names, columnNames(rel)...)
+			} else {
+				ret.names = append(ret.names, c.col)
+			}
+		}
+	}
+	r.writeRel(rel, w, s, map[*relation]bool{}, ret)
+	if ret != nil && len(ret.rels) > 0 {
+		s.returning = append(s.returning, ret)
+	}
 }
 
-func (r *resolver) writeRel(rel *relation, w *write, s *step, seen map[*relation]bool) {
+func (r *resolver) writeRel(rel *relation, w *write, s *step, seen map[*relation]bool, ret *returnSet) {
 	if !rel.Found {
 		s.opaque = true // a temporary table, or one the catalog's connection cannot see
 		return
@@ -348,7 +365,7 @@ func (r *resolver) writeRel(rel *relation, w *write, s *step, seen map[*relation
 		}
 		for _, st := range vs.stmts {
 			for _, it := range st.tables {
-				r.writeRel(r.rel(it.rel.qualified()), &write{op: w.op, rel: it.rel}, s, seen)
+				r.writeRel(r.rel(it.rel.qualified()), &write{op: w.op, rel: it.rel}, s, seen, nil)
 			}
 		}
 		return
@@ -357,6 +374,9 @@ func (r *resolver) writeRel(rel *relation, w *write, s *step, seen map[*relation
 		s.rows = append(s.rows, rs)
 	} else if ks, ok := r.keyedSet(rel, w); ok {
 		s.keyed = append(s.keyed, ks)
+	} else if rr, ok := ret.add(rel, w); ok {
+		ret.rels = append(ret.rels, rr)
+		ret.fallback = append(ret.fallback, dumper.TableTag(rel.Name))
 	} else {
 		s.tags = append(s.tags, dumper.TableTag(rel.Name))
 	}
@@ -367,7 +387,7 @@ func (r *resolver) writeRel(rel *relation, w *write, s *step, seen map[*relation
 				cw.cols = columnNames(rel) // by name, as the child may order its columns otherwise
 			}
 			cw.rel = &relRef{name: child}
-			r.writeRel(r.rel(child), &cw, s, seen)
+			r.writeRel(r.rel(child), &cw, s, seen, ret)
 		}
 	}
 	// Foreign keys whose actions write the referencing tables.
@@ -382,7 +402,7 @@ func (r *resolver) writeRel(rel *relation, w *write, s *step, seen map[*relation
 			} else if deletes && f.OnDelete == "c" {
 				op = opDelete
 			}
-			r.writeRel(r.rel(f.Table), &write{op: op, rel: &relRef{name: f.Table}, cascade: w.cascade}, s, seen)
+			r.writeRel(r.rel(f.Table), &write{op: op, rel: &relRef{name: f.Table}, cascade: w.cascade}, s, seen, nil)
 		}
 	}
 }

@@ -78,6 +78,18 @@ func (s *Session) Rollback() {
 // changed nothing and stamps nothing. Any other error may have come after the write was made,
 // and is ignored.
 func (s *Session) Done(ctx context.Context, sh *Shape, args []any, tag string, err error) error {
+	return s.done(ctx, sh, args, tag, err, nil)
+}
+
+// DoneReturned is [Session.Done] for a statement whose result rows the caller passed to ret
+// (from [Analyzer.Returned]; nil is allowed): if ret is complete, the rows the statement
+// wrote are stamped by the key values its RETURNING gave, rather than by their tables'
+// tags. Call it once the result is closed.
+func (s *Session) DoneReturned(ctx context.Context, sh *Shape, args []any, ret *Returned, err error) error {
+	return s.done(ctx, sh, args, "", err, ret)
+}
+
+func (s *Session) done(ctx context.Context, sh *Shape, args []any, tag string, err error, ret *Returned) error {
 	if !sh.effects {
 		return nil
 	}
@@ -97,7 +109,7 @@ func (s *Session) Done(ctx context.Context, sh *Shape, args []any, tag string, e
 	s.mu.Lock()
 	for i := range p.steps {
 		st := &p.steps[i]
-		if tags := st.stamps(args); len(tags) > 0 {
+		if tags := st.stamps(args, ret); len(tags) > 0 {
 			now = append(now, tags...)
 			if s.tx {
 				s.pending = append(s.pending, tags...)
@@ -165,8 +177,9 @@ func sqlState(err error) string {
 	return ""
 }
 
-// stamps returns the tags the statement's writes stamp with args.
-func (st *step) stamps(args []any) []string {
+// stamps returns the tags the statement's writes stamp with args, and ret, what its result
+// gave (nil if not known).
+func (st *step) stamps(args []any, ret *Returned) []string {
 	var tags []string
 	if st.opaque {
 		tags = append(tags, DatabaseTag)
@@ -177,6 +190,14 @@ func (st *step) stamps(args []any) []string {
 	}
 	for j := range st.keyed {
 		tags = append(tags, st.keyed[j].tags(args)...)
+	}
+	if len(st.returning) > 0 {
+		for _, set := range st.returning {
+			tags = append(tags, set.stamps(ret)...)
+		}
+		if ret != nil && ret.complete {
+			tags = append(tags, ret.tags...)
+		}
 	}
 	return tags
 }

@@ -121,6 +121,18 @@ type write struct {
 	target *item
 	where  *level
 	set    map[string]value
+
+	// returning lists what RETURNING gives, by result column; from: the statement has
+	// other FROM items (UPDATE … FROM, DELETE … USING), which an unqualified column may
+	// belong to.
+	returning []retCol
+}
+
+// retCol is a column of a RETURNING list: every column of the target (*), one of them, or
+// anything else (col "").
+type retCol struct {
+	star bool
+	col  string
 }
 
 // A routine is a function or an operator a statement calls.
