@@ -1,0 +1,226 @@
+package pgcapture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/dumperhq/dumper"
+	"github.com/maypok86/otter/v2"
+)
+
+// DatabaseTag is the tag every read recorded by the capture carries, and that a write the
+// capture cannot attribute to tables stamps: SQL the parser rejects, a statement that runs
+// code the text does not show (CALL, DO, EXECUTE, a volatile user function, a table with
+// triggers), a schema change. Such a write invalidates every page the capture recorded.
+// [dumper.TableTag] never gives it: it would spell the name "*" as "%2A".
+const DatabaseTag = "table:*"
+
+// ErrInvalidation is wrapped by the errors of invalidations that failed.
+var ErrInvalidation = errors.New("pgcapture: invalidation failed")
+
+// Options configure an [Analyzer]. The zero value is ready to use.
+type Options struct {
+	// OnError, if not nil, is called with each error of the capture: a failed invalidation
+	// (wrapping [ErrInvalidation]) or a failed catalog query. The statement it concerns has
+	// been handled safely all the same: its read keeps the response out of the cache, its
+	// write stamps [DatabaseTag]. Nil means the error is only logged.
+	OnError func(ctx context.Context, err error)
+
+	// Logger receives the same errors, at Error level. Nil means no logging.
+	Logger *slog.Logger
+
+	// FailWrites makes a write whose invalidation failed, when it was made, return that
+	// error (wrapping [ErrInvalidation]) in addition to its own outcome: the write has been
+	// made. The invalidation after commit never fails anything. By default a failed
+	// invalidation is only reported: the store owns that failure, and failing the writes
+	// while it is down would turn a cache outage into a write outage.
+	FailWrites bool
+
+	// PureFunctions names user-defined functions (without schema) that read and write no
+	// table whatever their declared volatility, such as uuid_generate_v4. Other functions
+	// defined outside pg_catalog are judged by their volatility: IMMUTABLE ones read
+	// nothing, STABLE ones may read any table (a read calling one is not stored), VOLATILE
+	// ones may also write any table (a statement calling one stamps DatabaseTag).
+	PureFunctions []string
+
+	// MaxShapes bounds the number of distinct SQL texts whose analysis is cached. Zero means
+	// 4096. Texts longer than 64 KiB are analysed each time, never cached.
+	MaxShapes int
+}
+
+// An Analyzer classifies PostgreSQL statements for automatic dependency capture: it records
+// the reads made during a render ([Analyzer.Read]) and invalidates what writes change
+// ([Session]). It caches the shape of each distinct SQL text and what the catalog says of each
+// relation; it is safe for concurrent use.
+type Analyzer struct {
+	inv        dumper.Invalidator
+	cat        catalog
+	shapes     *otter.Cache[string, *Shape]
+	pure       map[string]bool
+	onError    func(context.Context, error)
+	log        *slog.Logger
+	failWrites bool
+}
+
+// maxCachedSQL is the longest SQL text whose shape is cached.
+const maxCachedSQL = 64 << 10
+
+// New returns an Analyzer that invalidates through inv and reads the catalog with load. opts
+// may be nil; it is not retained. It panics if inv or load is nil.
+func New(inv dumper.Invalidator, load Loader, opts *Options) *Analyzer {
+	if inv == nil || load == nil {
+		panic("pgcapture: New needs an Invalidator and a Loader")
+	}
+	if opts == nil {
+		opts = &Options{}
+	}
+	size := opts.MaxShapes
+	if size <= 0 {
+		size = 4096
+	}
+	a := &Analyzer{
+		inv:        inv,
+		cat:        catalog{load: load},
+		shapes:     otter.Must(&otter.Options[string, *Shape]{MaximumSize: size}),
+		pure:       map[string]bool{},
+		onError:    opts.OnError,
+		log:        opts.Logger,
+		failWrites: opts.FailWrites,
+	}
+	for _, f := range opts.PureFunctions {
+		a.pure[f] = true
+	}
+	return a
+}
+
+// Shape returns the shape of sql, parsed once per distinct text.
+func (a *Analyzer) Shape(sql string) *Shape {
+	if sh, ok := a.shapes.GetIfPresent(sql); ok {
+		return sh
+	}
+	sh := parse(sql)
+	if len(sql) <= maxCachedSQL {
+		a.shapes.Set(sql, sh)
+	}
+	return sh
+}
+
+// Refresh forgets what the catalog said: key columns, views, triggers, routines. Statements
+// are resolved again when next used. Schema changes made through a captured connection
+// refresh it by themselves; call Refresh after one made elsewhere.
+func (a *Analyzer) Refresh() { a.cat.refresh() }
+
+// catalogContext bounds a catalog query, which a cancelled request must not cut short.
+func catalogContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+}
+
+// Read records, for the response being rendered with ctx, what the statement of shape sh
+// reads with args ($1 is args[0]): for each table, its rows by key ([dumper.ReadRows]) or the
+// whole table ([dumper.ReadTable]), and [DatabaseTag]. A statement it cannot classify, a
+// write, and a read of what no captured write changes (a foreign table, a sequence, a table
+// with row-level security, a STABLE user function) keep the response out of the cache
+// ([dumper.NoStore]). Outside a render it does nothing; callers check [dumper.Rendering]
+// first to skip the work.
+func (a *Analyzer) Read(ctx context.Context, sh *Shape, args []any) {
+	if !sh.reads || !dumper.Rendering(ctx) {
+		return
+	}
+	a.record(ctx, sh, args, renderRecorder{ctx})
+}
+
+// A recorder receives what a read records: the response being rendered, or a test.
+type recorder interface {
+	rows(table, column string, values []string)
+	table(table string)
+	tag(tag string)
+	noStore()
+}
+
+type renderRecorder struct{ ctx context.Context }
+
+func (r renderRecorder) rows(table, column string, values []string) {
+	dumper.ReadRows(r.ctx, table, column, values...)
+}
+func (r renderRecorder) table(table string) { dumper.ReadTable(r.ctx, table) }
+func (r renderRecorder) tag(tag string)     { dumper.Tag(r.ctx, tag) }
+func (r renderRecorder) noStore()           { dumper.NoStore(r.ctx) }
+
+func (a *Analyzer) record(ctx context.Context, sh *Shape, args []any, rec recorder) {
+	p, err := a.resolve(ctx, sh)
+	if err != nil {
+		a.report(ctx, err)
+		rec.noStore()
+		return
+	}
+	if p.noStore {
+		rec.noStore()
+		return
+	}
+	rec.tag(DatabaseTag)
+	for i := range p.reads {
+		rp := &p.reads[i]
+		if rp.col == "" {
+			rec.table(rp.table)
+			continue
+		}
+		if vals, ok := rp.values(args); ok {
+			rec.rows(rp.table, rp.col, vals)
+		} else {
+			rec.table(rp.table)
+		}
+	}
+}
+
+// maxReadValues bounds the row tags of one read, as dumper bounds them per response.
+const maxReadValues = 256
+
+func (rp *readPlan) values(args []any) ([]string, bool) {
+	if rp.array != nil {
+		vals, ok := rp.array.elements(rp.kind, args)
+		return vals, ok && len(vals) <= maxReadValues
+	}
+	if len(rp.vals) > maxReadValues {
+		return nil, false
+	}
+	vals := make([]string, 0, len(rp.vals))
+	for _, v := range rp.vals {
+		if v.isNull(args) {
+			continue // matches no row
+		}
+		c, ok := v.canonical(rp.kind, args)
+		if !ok {
+			return nil, false
+		}
+		vals = append(vals, c)
+	}
+	return vals, true
+}
+
+// invalidate stamps tags, reporting a failure.
+func (a *Analyzer) invalidate(ctx context.Context, tags []string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	slices.Sort(tags)
+	tags = slices.Compact(tags)
+	if err := a.inv.InvalidateTags(context.WithoutCancel(ctx), tags...); err != nil {
+		err = fmt.Errorf("%w: %w", ErrInvalidation, err)
+		a.report(ctx, err, "tags", tags)
+		return err
+	}
+	return nil
+}
+
+func (a *Analyzer) report(ctx context.Context, err error, attrs ...any) {
+	if a.log != nil {
+		a.log.ErrorContext(ctx, err.Error(), attrs...)
+	}
+	if a.onError != nil {
+		a.onError(ctx, err)
+	}
+}

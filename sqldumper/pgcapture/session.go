@@ -1,0 +1,203 @@
+package pgcapture
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// A Session follows the writes and the transaction state of one database connection. Writes
+// are invalidated when they are made and, when they are made in a transaction, again once it
+// has committed: the first invalidation drops what was cached before the write, the second
+// what a request rendered while the transaction was open, from data the commit has just made
+// old. A transaction that rolls back gets no second invalidation.
+//
+// Transactions are followed whether they are begun by the driver ([Session.Begin],
+// [Session.Commit], [Session.Rollback]) or by statements (BEGIN, COMMIT, ROLLBACK, in any
+// spelling PostgreSQL accepts, several to a text or not). A Session is safe for concurrent
+// use, though a connection runs one statement at a time.
+type Session struct {
+	a *Analyzer
+
+	mu      sync.Mutex
+	tx      bool
+	pending []string
+	ddl     bool // the transaction changed the schema: refresh the catalog when it commits
+}
+
+// Session returns a new Session, outside any transaction, for a connection of a.
+func (a *Analyzer) Session() *Session { return &Session{a: a} }
+
+// Begin records that the connection began a transaction.
+func (s *Session) Begin() {
+	s.mu.Lock()
+	s.tx, s.pending, s.ddl = true, nil, false
+	s.mu.Unlock()
+}
+
+// InTransaction reports whether the connection is in a transaction, as far as the session
+// has seen.
+func (s *Session) InTransaction() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tx
+}
+
+// Commit records that the connection's commit returned err, and invalidates the
+// transaction's writes again unless the commit is known to have failed (the server's error:
+// the transaction rolled back). A failed invalidation is reported and not returned: the data
+// has changed.
+func (s *Session) Commit(ctx context.Context, err error) {
+	s.mu.Lock()
+	tags, ddl := s.pending, s.ddl
+	s.tx, s.pending, s.ddl = false, nil, false
+	s.mu.Unlock()
+	if err != nil && isServerError(err) {
+		return
+	}
+	if ddl {
+		s.a.Refresh()
+	}
+	_ = s.a.invalidate(ctx, tags)
+}
+
+// Rollback records that the connection rolled its transaction back.
+func (s *Session) Rollback() {
+	s.mu.Lock()
+	s.tx, s.pending, s.ddl = false, nil, false
+	s.mu.Unlock()
+}
+
+// Done records that the statement of shape sh ran with args and returned err, and tag, its
+// command tag ("UPDATE 1", "ROLLBACK"…), if the driver tells it ("" otherwise). It
+// invalidates what the statement's writes stamp, now and, in a transaction, again when it
+// commits; it follows the transaction statements among it. It returns the error of the
+// invalidation made now when [Options.FailWrites] is set, nil otherwise.
+//
+// A statement the server rejected (an error with an SQLSTATE, from a text of one statement)
+// changed nothing and stamps nothing. Any other error may have come after the write was made,
+// and is ignored.
+func (s *Session) Done(ctx context.Context, sh *Shape, args []any, tag string, err error) error {
+	return s.done(ctx, sh, args, tag, err, nil)
+}
+
+// DoneReturned is [Session.Done] for a statement whose result rows the caller passed to ret
+// (from [Analyzer.Returned]; nil is allowed): if ret is complete, the rows the statement
+// wrote are stamped by the key values its RETURNING gave, rather than by their tables'
+// tags. Call it once the result is closed.
+func (s *Session) DoneReturned(ctx context.Context, sh *Shape, args []any, ret *Returned, err error) error {
+	return s.done(ctx, sh, args, "", err, ret)
+}
+
+func (s *Session) done(ctx context.Context, sh *Shape, args []any, tag string, err error, ret *Returned) error {
+	if !sh.effects {
+		return nil
+	}
+	if err != nil && isServerError(err) && (len(sh.stmts) <= 1 || sh.err != nil) {
+		if sh.err != nil && sqlState(err) != "42601" {
+			// The server parsed what the capture's parser rejected and then failed: part of
+			// a text of several statements may have been made.
+		} else {
+			return s.failed(sh)
+		}
+	}
+	p, perr := s.a.resolve(ctx, sh)
+	if perr != nil {
+		s.a.report(ctx, perr)
+	}
+	var now []string
+	s.mu.Lock()
+	for i := range p.steps {
+		st := &p.steps[i]
+		if tags := st.stamps(args, ret); len(tags) > 0 {
+			now = append(now, tags...)
+			if s.tx {
+				s.pending = append(s.pending, tags...)
+			}
+		}
+		switch st.tx {
+		case txBegin:
+			if !s.tx {
+				s.tx, s.pending = true, nil
+			}
+		case txCommit, txCommitChain:
+			if tag != "ROLLBACK" || i != len(p.steps)-1 {
+				now = append(now, s.pending...)
+				if s.ddl {
+					defer s.a.Refresh()
+				}
+			}
+			s.pending, s.ddl = nil, false
+			s.tx = st.tx == txCommitChain
+		case txRollback, txRollbackChain:
+			s.pending, s.ddl = nil, false
+			s.tx = st.tx == txRollbackChain
+		case txPrepare:
+			// The transaction leaves the session; COMMIT PREPARED, wherever it is run,
+			// stamps DatabaseTag.
+			s.pending, s.tx = nil, false
+		case txCommitPrepared:
+			now = append(now, DatabaseTag)
+		}
+		if st.refresh {
+			defer s.a.Refresh()
+			s.ddl = s.ddl || s.tx
+		}
+	}
+	s.mu.Unlock()
+	ierr := s.a.invalidate(ctx, now)
+	if ierr != nil && s.a.failWrites {
+		return ierr
+	}
+	return nil
+}
+
+// failed follows a statement the server rejected: it changed nothing, but a transaction
+// statement that failed may still end the transaction (COMMIT of an aborted one rolls back).
+func (s *Session) failed(sh *Shape) error {
+	if len(sh.stmts) == 1 {
+		switch sh.stmts[0].tx {
+		case txCommit, txRollback, txPrepare:
+			s.Rollback()
+		}
+	}
+	return nil
+}
+
+// isServerError reports whether err is an error the PostgreSQL server sent (it has an
+// SQLSTATE), as opposed to one of the network or of the client, after which the statement
+// may have been made.
+func isServerError(err error) bool { return sqlState(err) != "" }
+
+func sqlState(err error) string {
+	var se interface{ SQLState() string }
+	if errors.As(err, &se) {
+		return se.SQLState()
+	}
+	return ""
+}
+
+// stamps returns the tags the statement's writes stamp with args, and ret, what its result
+// gave (nil if not known).
+func (st *step) stamps(args []any, ret *Returned) []string {
+	var tags []string
+	if st.opaque {
+		tags = append(tags, DatabaseTag)
+	}
+	tags = append(tags, st.tags...)
+	for j := range st.rows {
+		tags = append(tags, st.rows[j].tags(args)...)
+	}
+	for j := range st.keyed {
+		tags = append(tags, st.keyed[j].tags(args)...)
+	}
+	if len(st.returning) > 0 {
+		for _, set := range st.returning {
+			tags = append(tags, set.stamps(ret)...)
+		}
+		if ret != nil && ret.complete {
+			tags = append(tags, ret.tags...)
+		}
+	}
+	return tags
+}
