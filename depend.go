@@ -31,6 +31,12 @@ import (
 // tags: more invalidation, never less). The spellings are part of the public contract: edges
 // and operators see them.
 
+// DatabaseTag is the tag that every read recorded through [ReadRows] or [ReadTable] carries,
+// whatever its tables, and that a write the capture cannot attribute to tables (SQL it cannot
+// parse, DDL, a procedure call) stamps, so that such a write drops every captured page: "table:*".
+// [TableTag] never spells it, since it escapes "*".
+const DatabaseTag = "table:*"
+
 // TableTag returns the tag that every read of table carries and that a write which cannot
 // name its rows (a bulk update by condition, TRUNCATE, raw SQL the capture cannot attribute)
 // stamps: "table:" + table.
@@ -61,8 +67,8 @@ const maxRowValues = 256
 
 // ReadRows records that the response being rendered for the request whose context is ctx read
 // the rows of table whose key column (primary key, unique or foreign key) holds one of values,
-// each in canonical form ([KeyKind.Canonical]): the response gets the table's tag and one row
-// tag per value. Past a bound on values per table it gets the table's scan tag instead. A read
+// each in canonical form ([KeyKind.Canonical]): the response gets [DatabaseTag], the table's tag
+// and one row tag per value. Past a bound on values per table it gets the table's scan tag instead. A read
 // with no values (WHERE id IN ()) still gets the table tag. Outside a render it does nothing.
 func ReadRows(ctx context.Context, table, column string, values ...string) {
 	rs, ok := ctx.Value(renderKey{}).(*renderState)
@@ -71,9 +77,7 @@ func ReadRows(ctx context.Context, table, column string, values ...string) {
 	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	if rs.rowValues == nil {
-		rs.rowValues = map[string]int{}
-	}
+	rs.startCapture()
 	n, seen := rs.rowValues[table]
 	if !seen {
 		rs.addTagLocked(TableTag(table))
@@ -93,7 +97,7 @@ func ReadRows(ctx context.Context, table, column string, values ...string) {
 }
 
 // ReadTable records that the response being rendered read each of tables without narrowing
-// it by a key column: the response gets each table's tag and scan tag. Outside a render it
+// it by a key column: the response gets [DatabaseTag] and each table's tag and scan tag. Outside a render it
 // does nothing.
 func ReadTable(ctx context.Context, tables ...string) {
 	rs, ok := ctx.Value(renderKey{}).(*renderState)
@@ -102,9 +106,7 @@ func ReadTable(ctx context.Context, tables ...string) {
 	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	if rs.rowValues == nil {
-		rs.rowValues = map[string]int{}
-	}
+	rs.startCapture()
 	for _, t := range tables {
 		if n, seen := rs.rowValues[t]; seen && n < 0 {
 			continue
@@ -113,6 +115,15 @@ func ReadTable(ctx context.Context, tables ...string) {
 		}
 		rs.rowValues[t] = -1
 		rs.addTagLocked(ScanTag(t))
+	}
+}
+
+// startCapture prepares rs for the first captured read of its render, which tags the response
+// with DatabaseTag. rs.mu is held.
+func (rs *renderState) startCapture() {
+	if rs.rowValues == nil {
+		rs.rowValues = map[string]int{}
+		rs.addTagLocked(DatabaseTag)
 	}
 }
 

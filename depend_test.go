@@ -196,6 +196,39 @@ func TestReadRowsCap(t *testing.T) {
 	}
 }
 
+// TestDatabaseTag: every captured read carries DatabaseTag, so a write the capture cannot
+// attribute drops every captured page, and only those.
+func TestDatabaseTag(t *testing.T) {
+	c := newCache(t)
+	h := c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/rows":
+			dumper.ReadRows(r.Context(), "t", "id", "1")
+		case "/scan":
+			dumper.ReadTable(r.Context(), "t")
+		case "/tagged":
+			dumper.Tag(r.Context(), "hand")
+		}
+		fmt.Fprint(w, r.URL.Path)
+	}))
+	pages := []string{"/rows", "/scan", "/tagged", "/plain"}
+	for _, p := range pages {
+		do(t, h, "GET", p)
+	}
+	if err := c.InvalidateTags(context.Background(), dumper.DatabaseTag); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pages {
+		captured := p == "/rows" || p == "/scan"
+		if hit := isHit(do(t, h, "GET", p)); hit == captured {
+			t.Errorf("%s: hit %v after DatabaseTag was stamped, want %v", p, hit, !captured)
+		}
+	}
+	if dumper.TableTag("*") == dumper.DatabaseTag {
+		t.Error("TableTag(\"*\") spells DatabaseTag")
+	}
+}
+
 // TestReadOutsideRender: reads outside a render record nothing and do not panic.
 func TestReadOutsideRender(t *testing.T) {
 	ctx := context.Background()

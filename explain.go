@@ -245,6 +245,8 @@ func describeTags(tags []string) []string {
 		switch {
 		case strings.HasPrefix(tag, "/"):
 			out = append(out, "path "+tag)
+		case tag == DatabaseTag:
+			other = append(other, "every table (writes the capture cannot attribute)")
 		case strings.HasPrefix(tag, "row:"):
 			tbl, col, val, ok := splitRowTag(tag)
 			if !ok {

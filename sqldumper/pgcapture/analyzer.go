@@ -17,7 +17,7 @@ import (
 // code the text does not show (CALL, DO, EXECUTE, a volatile user function, a table with
 // triggers), a schema change. Such a write invalidates every page the capture recorded.
 // [dumper.TableTag] never gives it: it would spell the name "*" as "%2A".
-const DatabaseTag = "table:*"
+const DatabaseTag = dumper.DatabaseTag
 
 // ErrInvalidation is wrapped by the errors of invalidations that failed.
 var ErrInvalidation = errors.New("pgcapture: invalidation failed")
