@@ -1,7 +1,7 @@
 // Command icecream serves the ice-cream shop demo of dumper: pages cached forever and
 // refreshed the moment the flavors and sizes behind them change.
 //
-//	go run ./cmd/icecream [-addr 127.0.0.1:8080] [-db icecream.db | -postgres DSN] [-redis URL [-redis-local]]
+//	go run ./cmd/icecream [-addr 127.0.0.1:8080] [-db icecream.db | -postgres DSN] [-redis URL [-redis-local]] [-explain]
 //
 // It opens the database (SQLite by default), creates the tables, seeds three flavors and
 // three sizes when the shop is empty, and serves the shop behind a dumper cache: in memory by
@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	pgDSN := fs.String("postgres", "", "PostgreSQL DSN; use PostgreSQL instead of SQLite")
 	redisURL := fs.String("redis", "", "Redis URL (redis://host:port/db): keep the cache in Redis, shared by every instance")
 	redisLocal := fs.Bool("redis-local", false, "with -redis: serve hot entries from process memory too, kept coherent through Redis pub/sub")
+	explain := fs.Bool("explain", false, "serve /_dumper/explain?path=…: what each cached page depends on and what last invalidated it")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -75,7 +76,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	cfg := config{addr: *addr, dbPath: *dbPath, pgDSN: *pgDSN, redisURL: *redisURL, redisLocal: *redisLocal}
+	cfg := config{addr: *addr, dbPath: *dbPath, pgDSN: *pgDSN, redisURL: *redisURL, redisLocal: *redisLocal, explain: *explain}
 	if err := serve(ctx, logger, stderr, cfg); err != nil {
 		logger.Error("icecream: " + err.Error())
 		return 1
@@ -86,7 +87,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 // config is what the flags ask for.
 type config struct {
 	addr, dbPath, pgDSN, redisURL string
-	redisLocal                    bool
+	redisLocal, explain           bool
 }
 
 func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg config) error {
@@ -103,7 +104,7 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 		return err
 	}
 
-	opts := dumper.Options{Logger: logger}
+	opts := dumper.Options{Logger: logger, Explain: cfg.explain}
 	var listener *pgnotify.Listener
 	if cfg.pgDSN != "" {
 		config, err := pgx.ParseConfig(cfg.pgDSN)
@@ -148,6 +149,12 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 	handler, err := icecream.CachedHandler(db, cache, commits, logger)
 	if err != nil {
 		return err
+	}
+	if cfg.explain {
+		mux := http.NewServeMux()
+		mux.Handle("/_dumper/explain", cache.ExplainHandler())
+		mux.Handle("/", handler)
+		handler = mux
 	}
 	if listener != nil {
 		listenCtx, stopListening := context.WithCancel(ctx)
