@@ -23,6 +23,10 @@ type Cache struct {
 	flight flight
 	stats  counters
 
+	// headers shares the names and repeating values of the headers of the entries the cache
+	// builds; see [Header].
+	headers *headerTable
+
 	status statusValues
 }
 
@@ -32,7 +36,7 @@ func New(opts Options) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cache{store: opts.Store, policy: p, name: opts.Name, log: opts.Logger}
+	c := &Cache{store: opts.Store, policy: p, name: opts.Name, log: opts.Logger, headers: newHeaderTable()}
 	if c.name == "" {
 		c.name = "dumper"
 	}

@@ -86,10 +86,10 @@ func TestMemoryStoreBudget(t *testing.T) {
 			body[0] = byte(i)
 			e := &dumper.Entry{
 				Status: http.StatusOK,
-				Header: http.Header{"Content-Type": {"application/octet-stream"}},
+				Header: dumper.NewHeader(http.Header{"Content-Type": {"application/octet-stream"}}),
 				Body:   body,
 				Tags:   []string{key[len("G http://example.com"):]},
-				Stored: time.Now(),
+				Stored: time.Now().UnixNano(),
 			}
 			if err := m.Set(ctx, 0, dumper.Item{Key: key, Entry: e}); err != nil {
 				t.Fatalf("Set: %v", err)
@@ -150,7 +150,7 @@ func TestMemoryStoreTTL(t *testing.T) {
 		ctx := t.Context()
 		const ttl = 50 * time.Millisecond
 		entry := func(key string) dumper.Item {
-			return dumper.Item{Key: key, Entry: &dumper.Entry{Status: http.StatusOK, Body: []byte(key), Tags: []string{"/" + key}, Stored: time.Now()}}
+			return dumper.Item{Key: key, Entry: &dumper.Entry{Status: http.StatusOK, Body: []byte(key), Tags: []string{"/" + key}, Stored: time.Now().UnixNano()}}
 		}
 		if err := m.Set(ctx, ttl, entry("a"), entry("b")); err != nil {
 			t.Fatal(err)
@@ -191,7 +191,7 @@ func TestMemoryStoreSetAfterClose(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	ctx := context.Background()
-	e := &dumper.Entry{Status: http.StatusOK, Tags: []string{"/"}, Stored: time.Now()}
+	e := &dumper.Entry{Status: http.StatusOK, Tags: []string{"/"}, Stored: time.Now().UnixNano()}
 	if err := m.Set(ctx, 0, dumper.Item{Key: "k", Entry: e}); err != nil {
 		t.Fatalf("Set after Close: %v", err)
 	}

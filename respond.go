@@ -9,31 +9,23 @@ import (
 
 // respond sends a stored response with Cache-Status cs, and Age if age is set, or a 304 Not
 // Modified when the request's validators match it. The stored header slices are shared,
-// capped so that an append by a later writer copies them.
+// capped so that an append by a later writer copies them (see Header.copyTo).
 func respond(w http.ResponseWriter, r *http.Request, e *Entry, cs []string, age bool) {
 	h := w.Header()
 	if notModified(r, e) {
 		for _, k := range notModifiedHeaders {
-			if v, ok := e.Header[k]; ok {
-				h[k] = v[:len(v):len(v)]
+			if v := e.Header.Values(k); v != nil {
+				h[k] = v
 			}
 		}
 		h["Cache-Status"] = cs
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	if fields, ok := e.headerFields(); ok {
-		for _, f := range fields {
-			h[f.key] = f.value
-		}
-	} else {
-		for k, v := range e.Header {
-			h[k] = v[:len(v):len(v)]
-		}
-	}
+	e.Header.copyTo(h)
 	h["Cache-Status"] = cs
 	if age {
-		h["Age"] = []string{strconv.FormatInt(int64(max(time.Since(e.Stored), 0)/time.Second), 10)}
+		h["Age"] = []string{strconv.FormatInt(int64(max(time.Since(time.Unix(0, e.Stored)), 0)/time.Second), 10)}
 	}
 	w.WriteHeader(e.Status)
 	if r.Method != http.MethodHead {
@@ -53,10 +45,10 @@ func notModified(r *http.Request, e *Entry) bool {
 		return false
 	}
 	if hasINM {
-		etag := e.Header["Etag"]
+		etag := e.Header.Values("Etag")
 		return len(etag) > 0 && etagMatch(inm, etag[0])
 	}
-	lm := e.Header["Last-Modified"]
+	lm := e.Header.Values("Last-Modified")
 	if len(ims) == 0 || len(lm) == 0 {
 		return false
 	}
