@@ -417,12 +417,3 @@ func entryMemory(b *testing.B, bodySize, n int) (heap, charged float64) {
 	runtime.KeepAlive(mw)
 	return heap, charged
 }
-
-// liveHeap returns the heap in use after a full collection.
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
