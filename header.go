@@ -38,10 +38,22 @@ func (h Header) Len() int {
 // Values returns the values of the field named name (in canonical form, as the cache stores
 // names), or nil if there is none. The slice is shared: it must not be modified.
 func (h Header) Values(name string) []string {
-	for k, vs := range h.All() {
-		if k == name {
-			return vs
+	if h.s == nil {
+		return nil
+	}
+	own := h.ownValues()
+	for i := range h.s.fields {
+		f := &h.s.fields[i]
+		if f.own == 0 {
+			if f.name == name {
+				return f.values
+			}
+			continue
 		}
+		if f.name == name {
+			return own[:f.own:f.own]
+		}
+		own = own[f.own:]
 	}
 	return nil
 }

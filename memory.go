@@ -24,7 +24,8 @@ type MemoryStore struct {
 	s *memstore.Store[*Entry]
 }
 
-// NewMemoryStore returns a memory store holding at most maxBytes of entries (0: 64 MiB).
+// NewMemoryStore returns a memory store whose live memory is bounded by maxBytes (0: 64 MiB),
+// as [MemoryStore] says.
 // Close releases its background goroutine.
 func NewMemoryStore(maxBytes int64) (*MemoryStore, error) {
 	if maxBytes < 0 {
