@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -352,4 +353,70 @@ func BenchmarkHitParallel(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkEntryMemory fills a memory store through the middleware with n responses (GET
+// /p/N, a body of the given size, the handler setting Content-Type only) and reports what
+// each entry costs beyond its body and key: the live heap after a collection (HeapAlloc after
+// runtime.GC), before and after the fill, per entry, minus the body and key lengths
+// (B/entry), and what the store charges for it (charged-B/entry: Stats().Bytes the same
+// way). The budget leaves room for every entry: nothing is evicted. The 1M case needs about
+// 5 GiB; run it with
+//
+//	go test -run '^$' -bench EntryMemory -benchtime 1x .
+func BenchmarkEntryMemory(b *testing.B) {
+	// The process's one-time set-up (the CRC-64 table, the allocator's first spans…) is no
+	// entry's: a first fill of each size, not measured, does it.
+	entryMemory(b, 256, 1000)
+	entryMemory(b, 4<<10, 1000)
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"256B", 256}, {"4KiB", 4 << 10}} {
+		for _, n := range []int{1_000, 10_000, 100_000, 1_000_000} {
+			b.Run(size.name+"/entries="+strconv.Itoa(n), func(b *testing.B) {
+				var beyond, charged float64
+				for range b.N {
+					h, c := entryMemory(b, size.n, n)
+					beyond += h
+					charged += c
+				}
+				b.ReportMetric(beyond/float64(b.N), "B/entry")
+				b.ReportMetric(charged/float64(b.N), "charged-B/entry")
+			})
+		}
+	}
+}
+
+// entryMemory fills a cache with n entries of bodySize bytes and returns the heap and the
+// charge per entry beyond body and key.
+func entryMemory(b *testing.B, bodySize, n int) (heap, charged float64) {
+	b.Helper()
+	body := benchBody(bodySize)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(body)
+	})
+	c := newBenchCache(b, int64(n)*int64(bodySize+1024)+8<<20)
+	mw := c.Middleware(handler)
+	w := newDiscardWriter()
+	before := liveHeap()
+	keys := 0
+	for i := range n {
+		target := "/p/" + strconv.Itoa(i)
+		r := httptest.NewRequest(http.MethodGet, target, nil)
+		keys += len("G http://example.com") + len(target)
+		w.reset()
+		mw.ServeHTTP(w, r)
+	}
+	after := liveHeap()
+	st := c.Stats()
+	if st.Entries != int64(n) || st.Evictions != 0 {
+		b.Fatalf("%d entries held, %d evicted; want %d and none", st.Entries, st.Evictions, n)
+	}
+	beyond := float64(n*bodySize + keys)
+	heap = (float64(after) - float64(before) - beyond) / float64(n)
+	charged = (float64(st.Bytes) - beyond) / float64(n)
+	runtime.KeepAlive(mw)
+	return heap, charged
 }

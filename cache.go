@@ -24,6 +24,10 @@ type Cache struct {
 	stats   counters
 	explain *explainer // nil unless Options.Explain
 
+	// headers shares the names and repeating values of the headers of the entries the cache
+	// builds; see [Header].
+	headers *headerTable
+
 	status statusValues
 }
 
@@ -33,7 +37,7 @@ func New(opts Options) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cache{store: opts.Store, policy: p, name: opts.Name, log: opts.Logger}
+	c := &Cache{store: opts.Store, policy: p, name: opts.Name, log: opts.Logger, headers: newHeaderTable()}
 	if c.name == "" {
 		c.name = "dumper"
 	}

@@ -238,15 +238,18 @@ func (cw *captureWriter) finish() {
 		cw.toPass(d)
 		return
 	}
-	e := cw.entry()
-	d := cw.c.save(cw.r, cw.p, cw.miss.key, e, cw.p.lifetime(cw.status, cw.cc.sMaxAge))
+	e, vary := cw.entry()
+	d := cw.c.save(cw.r, cw.p, cw.miss.key, e, vary, cw.p.lifetime(cw.status, cw.cc.sMaxAge))
 	respond(cw.w, cw.r, e, cw.c.forwarded(cw.miss.fwd, d == noDetail, d), false)
 }
 
-// entry makes the buffered response into the entry to store: its tags collected, the fields
-// that belong to one connection dropped, and Content-Type, Content-Length, ETag and
-// Cache-Control filled in where the handler left them out.
-func (cw *captureWriter) entry() *Entry {
+// entry makes the buffered response into the entry to store, and returns with it the request
+// headers it varies on: its tags collected, the fields that belong to one connection dropped,
+// and Content-Type, Content-Length, ETag and Cache-Control filled in where the handler left
+// them out. The entry owns all its memory (see [Entry]): its header and tags are copies, the
+// path tag (a substring of the request line) among them, and its body is the buffer the
+// handler's writes filled, copied when more than an eighth of it is spare.
+func (cw *captureWriter) entry() (*Entry, []string) {
 	p := cw.p
 	h := cw.header
 	body := cw.buf
@@ -260,7 +263,7 @@ func (cw *captureWriter) entry() *Entry {
 	}
 	vary, _ := parseVary(h["Vary"])
 	if cap(body)-len(body) > len(body)/8+64 {
-		body = append(make([]byte, 0, len(body)), body...)
+		body = append([]byte(nil), body...) // its capacity is what the allocator gives it
 	}
 	if _, ok := h["Content-Type"]; !ok && len(body) > 0 {
 		h["Content-Type"] = []string{http.DetectContentType(body)}
@@ -274,33 +277,35 @@ func (cw *captureWriter) entry() *Entry {
 	if _, ok := h["Cache-Control"]; !ok {
 		h["Cache-Control"] = p.browserCC
 	}
+	hdr, tags := buildHeaderWith(cw.c.headers, h, tags)
 	e := &Entry{
 		Kind:   StoredResponse,
 		Status: cw.status,
-		Header: h,
+		Header: hdr,
 		Body:   body,
 		Tags:   tags,
 		Born:   cw.miss.born,
-		Stored: time.Now(),
-		Vary:   vary,
+		Stored: time.Now().UnixNano(),
 		Public: cw.cc.public || cw.cc.sMaxAge > 0,
 	}
-	e.prepare()
-	return e
+	return e, vary
 }
 
-// save stores e under key or, when the response varies, under its variant key with a variant
-// record under key, in one store operation. The record is written every time: the one the
-// lookup found may have been answered from a local copy while the store's own was condemned
-// (it carries the same tags as the response). It returns why it did not store, or noDetail.
-func (c *Cache) save(r *http.Request, p *policy, key string, e *Entry, ttl time.Duration) detail {
+// save stores e under key or, when the response varies on the request headers vary, under
+// its variant key with a variant record under key, in one store operation. The record is
+// written every time: the one the lookup found may have been answered from a local copy
+// while the store's own was condemned (it carries the same tags as the response). It holds
+// copies of the tags, so that it keeps nothing of the response alive. It returns why it did
+// not store, or noDetail.
+func (c *Cache) save(r *http.Request, p *policy, key string, e *Entry, vary []string, ttl time.Duration) detail {
 	ctx := context.WithoutCancel(r.Context())
 	var items []Item
 	d := noDetail
-	if len(e.Vary) > 0 {
-		rec := &Entry{Kind: VariantRecord, Tags: e.Tags, Born: e.Born, Stored: e.Stored, Vary: e.Vary}
+	if len(vary) > 0 {
+		hdr, tags := buildHeaderWith(c.headers, http.Header{"Vary": vary}, e.Tags)
+		rec := &Entry{Kind: VariantRecord, Header: hdr, Tags: tags, Born: e.Born, Stored: e.Stored}
 		items = append(items, Item{Key: key, Entry: rec})
-		if vk := appendVariantKey(nil, key, e.Vary, r.Header); len(vk) <= p.maxKey {
+		if vk := appendVariantKey(nil, key, vary, r.Header); len(vk) <= p.maxKey {
 			items = append(items, Item{Key: string(vk), Entry: e})
 		} else {
 			d = detailKeyTooLong

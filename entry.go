@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 	"unsafe"
 )
 
@@ -13,33 +12,29 @@ import (
 // says. A store keeps and returns every exported field as it was given, whatever the kind.
 //
 // Entries are immutable once made, by the cache or by [Entry.UnmarshalBinary]: neither the
-// cache nor a store modifies an entry, its Header map or its slices in place. A store may
-// return the entry it was given, one it decoded or built, or a copy; one whose header must
-// differ gets a Header map of its own.
+// cache nor a store modifies an entry or its slices in place. A store may return the entry it
+// was given, one it decoded or built, or a copy.
+//
+// The entries the cache builds own all their memory: their strings are copies, made once,
+// of what the request, the handler and the tags attached pointed to, so an entry keeps
+// nothing alive that [Entry.Size] does not count.
 type Entry struct {
 	// Kind tells a stored response from a variant record.
 	Kind EntryKind
+	// Public reports that the response may be served to requests carrying Authorization.
+	Public bool
 
-	Status int         // HTTP status code; 0 for a variant record
-	Header http.Header // response header as sent to clients (ETag, Content-Length, Cache-Control…)
-	Body   []byte      // response body
+	Status int    // HTTP status code; 0 for a variant record
+	Header Header // response header as sent to clients (ETag, Content-Length, Cache-Control…)
+	Body   []byte // response body
 
 	// Tags are what the entry is invalidated by; the first is the request path.
 	Tags []string
 	// Born is the store's clock read before the response was rendered.
 	Born uint64
-	// Stored is the wall time the entry was stored, for the Age header.
-	Stored time.Time
-	// Vary lists, in canonical form and sorted, the request headers the response varies on.
-	Vary []string
-	// Public reports that the response may be served to requests carrying Authorization.
-	Public bool
-
-	// fields is Header as a list, for a fast copy on a hit, and fieldsOf the map it was built
-	// from: the list is used only while Header is that very map, so an entry that a store
-	// built or copied with a Header of its own is served from its Header.
-	fields   []headerField
-	fieldsOf http.Header
+	// Stored is the wall time the entry was stored, in Unix nanoseconds (0: unknown), for the
+	// Age header.
+	Stored int64
 }
 
 // EntryKind tells what an [Entry] holds.
@@ -49,46 +44,44 @@ const (
 	// StoredResponse is a response: Status, Header and Body are sent to clients as they are.
 	StoredResponse EntryKind = iota
 
-	// VariantRecord says that the responses for a URL vary by the request headers named in
-	// Vary: each is stored under a key that adds the values of those headers to the URL's.
-	// The cache stores a record under the URL's key with every such response, with the
-	// response's Tags, Born and Stored; it has no Status, Header or Body.
+	// VariantRecord says that the responses for a URL vary by the request headers that its
+	// Header's Vary field lists, one canonical name per value, sorted: each response is stored
+	// under a key that adds the values of those headers to the URL's. The cache stores a
+	// record under the URL's key with every such response, with the response's Tags, Born and
+	// Stored; it has no Status or Body.
 	VariantRecord
 )
 
-type headerField struct {
-	key   string
-	value []string // capped, so that an append by a later writer copies it
-}
+// vary returns the request headers a variant record names.
+func (e *Entry) vary() []string { return e.Header.Values("Vary") }
 
-// prepare builds the list of e.Header that a hit copies. Entries the cache stores and
-// entries decoded by UnmarshalBinary are prepared; others are served from Header directly.
-func (e *Entry) prepare() {
-	e.fields = make([]headerField, 0, len(e.Header))
-	for k, v := range e.Header {
-		e.fields = append(e.fields, headerField{k, v[:len(v):len(v)]})
+// entryStructSize is the memory of an Entry itself.
+var entryStructSize = allocSize(int(unsafe.Sizeof(Entry{})))
+
+// Size returns the memory e holds, in bytes, as the Go allocator counts it: the Entry, its
+// body's capacity, its header (the fields and values it does not share with other entries)
+// and its tags. A store that keeps entries in process memory bounds it with Size; the
+// memory store charges each entry Size, its key and its own bookkeeping.
+func (e *Entry) Size() int {
+	strs, bytes := 0, 0
+	if e.Header.s != nil {
+		strs = e.Header.s.own
+		for _, v := range e.Header.ownValues() {
+			bytes += len(v)
+		}
 	}
-	e.fieldsOf = e.Header
-}
-
-// headerFields returns the list prepare built, if it was built from the map e.Header holds.
-func (e *Entry) headerFields() ([]headerField, bool) {
-	if e.fields == nil || !sameMap(e.Header, e.fieldsOf) {
-		return nil, false
+	strs += len(e.Tags)
+	for _, t := range e.Tags {
+		bytes += len(t)
 	}
-	return e.fields, true
-}
-
-// sameMap reports whether a and b are one map, not merely equal ones. A map value is a
-// pointer to the map's data (what reflect.Value.UnsafePointer returns for it); comparing
-// the pointers costs nothing, where reflect would cost a call for each.
-func sameMap(a, b http.Header) bool {
-	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
+	return entryStructSize + cap(e.Body) + allocSize(strs*stringSize) + allocSize(bytes) + e.Header.shapeSize()
 }
 
 // entryVersion is the first byte of an encoded entry; a store holding entries written in
 // another format reads them as misses.
-const entryVersion = 1
+//
+// Version 2 keeps a record's Vary in its Header and no longer encodes a Vary list.
+const entryVersion = 2
 
 // The bits of an encoded entry's flags byte; any other bit makes the entry corrupt. A
 // variant record has Status 0 and flagVariantRecord. Releases before [EntryKind] encoded it
@@ -117,7 +110,7 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 		flags |= flagPublic
 	}
 	n := 32 + len(e.Body)
-	for k, vs := range e.Header {
+	for k, vs := range e.Header.All() {
 		n += len(k) + 4
 		for _, v := range vs {
 			n += len(v) + 2
@@ -130,16 +123,11 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 	b = append(b, entryVersion)
 	b = binary.AppendUvarint(b, uint64(e.Status))
 	b = binary.AppendUvarint(b, e.Born)
-	var stored int64 // 0 stands for the zero time, which UnixNano cannot represent
-	if !e.Stored.IsZero() {
-		stored = e.Stored.UnixNano()
-	}
-	b = binary.AppendVarint(b, stored)
+	b = binary.AppendVarint(b, e.Stored)
 	b = append(b, flags)
-	b = appendStrings(b, e.Vary)
 	b = appendStrings(b, e.Tags)
-	b = binary.AppendUvarint(b, uint64(len(e.Header)))
-	for k, vs := range e.Header {
+	b = binary.AppendUvarint(b, uint64(e.Header.Len()))
+	for k, vs := range e.Header.All() {
 		b = appendString(b, k)
 		b = appendStrings(b, vs)
 	}
@@ -149,8 +137,8 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 }
 
 // UnmarshalBinary decodes what [Entry.MarshalBinary] encoded. It returns an error wrapping
-// [ErrCorruptEntry] for anything else, and never panics. Like every entry, the decoded one is
-// immutable: a store that needs another header gives a copy a Header map of its own.
+// [ErrCorruptEntry] for anything else, an entry of another version of the encoding included,
+// and never panics. The decoded entry owns its memory: it keeps nothing of data.
 func (e *Entry) UnmarshalBinary(data []byte) error {
 	d := decoder{b: data}
 	if v := d.byte(); v != entryVersion {
@@ -160,15 +148,14 @@ func (e *Entry) UnmarshalBinary(data []byte) error {
 	born := d.uvarint()
 	stored := d.varint()
 	flags := d.byte()
-	vary := d.strings()
-	tags := d.strings()
+	tags := d.views()
 	nh := d.count(2)
 	var h http.Header
 	if nh > 0 {
 		h = make(http.Header, nh)
 		for range nh {
-			k := d.string()
-			h[k] = d.strings()
+			k := d.view()
+			h[k] = d.views()
 		}
 	}
 	body := d.bytes()
@@ -189,22 +176,17 @@ func (e *Entry) UnmarshalBinary(data []byte) error {
 	if d.err != nil {
 		return fmt.Errorf("%w: %v", ErrCorruptEntry, d.err)
 	}
-	var storedAt time.Time
-	if stored != 0 {
-		storedAt = time.Unix(0, stored)
-	}
+	hdr, tags := buildHeaderWith(nil, h, tags) // copies the views of data
 	*e = Entry{
 		Kind:   kind,
 		Status: int(status),
-		Header: h,
+		Header: hdr,
 		Body:   body,
 		Tags:   tags,
 		Born:   born,
-		Stored: storedAt,
-		Vary:   vary,
+		Stored: stored,
 		Public: flags&flagPublic != 0,
 	}
-	e.prepare()
 	return nil
 }
 
@@ -287,30 +269,31 @@ func (d *decoder) bytes() []byte {
 	if n == 0 {
 		return []byte{}
 	}
-	v := make([]byte, n)
-	copy(v, d.b[:n])
+	v := append([]byte(nil), d.b[:n]...) // its capacity is what the allocator gave it
 	d.b = d.b[n:]
 	return v
 }
 
-func (d *decoder) string() string {
+// view returns the next string as a view of the bytes being decoded, not a copy: it must
+// be copied before UnmarshalBinary returns.
+func (d *decoder) view() string {
 	n := d.count(1)
-	if d.err != nil {
+	if d.err != nil || n == 0 {
 		return ""
 	}
-	s := string(d.b[:n])
+	s := unsafe.String(&d.b[0], n)
 	d.b = d.b[n:]
 	return s
 }
 
-func (d *decoder) strings() []string {
+func (d *decoder) views() []string {
 	n := d.count(1)
 	if d.err != nil || n == 0 {
 		return nil
 	}
 	ss := make([]string, n)
 	for i := range ss {
-		ss[i] = d.string()
+		ss[i] = d.view()
 	}
 	if d.err != nil {
 		return nil

@@ -25,8 +25,8 @@ func (s rewritingStore) Get(ctx context.Context, key string) (dumper.Lookup, err
 }
 
 // TestStoreBuiltEntry checks that a hit sends the header of the entry the store returns,
-// whether the store returns the entry it was given, a copy with a Header of its own, or an
-// entry it built field by field.
+// whether the store returns the entry it was given, a copy with a Header of its own, an
+// entry it built field by field, or one it decoded.
 func TestStoreBuiltEntry(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -36,17 +36,18 @@ func TestStoreBuiltEntry(t *testing.T) {
 		{"same entry", func(e *dumper.Entry) *dumper.Entry { return e }},
 		{"copy", func(e *dumper.Entry) *dumper.Entry {
 			c := *e
-			c.Header = e.Header.Clone()
-			c.Header.Set("X-Store", "copy")
-			c.Header.Del("X-Handler")
+			h := e.Header.Clone()
+			h.Set("X-Store", "copy")
+			h.Del("X-Handler")
+			c.Header = dumper.NewHeader(h)
 			return &c
 		}},
 		{"built", func(e *dumper.Entry) *dumper.Entry {
 			h := e.Header.Clone()
 			h.Set("X-Store", "built")
 			return &dumper.Entry{
-				Kind: e.Kind, Status: e.Status, Header: h, Body: e.Body, Tags: e.Tags,
-				Born: e.Born, Stored: e.Stored, Vary: e.Vary, Public: e.Public,
+				Kind: e.Kind, Status: e.Status, Header: dumper.NewHeader(h), Body: e.Body, Tags: e.Tags,
+				Born: e.Born, Stored: e.Stored, Public: e.Public,
 			}
 		}},
 		{"decoded", func(e *dumper.Entry) *dumper.Entry {
@@ -58,8 +59,9 @@ func TestStoreBuiltEntry(t *testing.T) {
 			if err := d.UnmarshalBinary(b); err != nil {
 				panic(err)
 			}
-			d.Header = d.Header.Clone() // a decoded entry is immutable: another header is another map
-			d.Header.Set("X-Store", "decoded")
+			h := d.Header.Clone() // a decoded entry is immutable: another header is another Header
+			h.Set("X-Store", "decoded")
+			d.Header = dumper.NewHeader(h)
 			return &d
 		}},
 	}
@@ -82,13 +84,13 @@ func TestStoreBuiltEntry(t *testing.T) {
 			wantBody(t, w, "page")
 			got := w.Header().Clone()
 			got.Del("Cache-Status")
-			for k, v := range served.Header {
+			for k, v := range served.Header.All() {
 				if !slices.Equal(got[k], v) {
 					t.Errorf("hit sent %s: %q, want the store's %q", k, got[k], v)
 				}
 			}
 			for k, v := range got {
-				if _, ok := served.Header[k]; !ok {
+				if served.Header.Values(k) == nil {
 					t.Errorf("hit sent %s: %q, which the store's entry does not have", k, v)
 				}
 			}

@@ -61,7 +61,7 @@ func (x *explainer) stored(key string, e *Entry) {
 	if len(e.Tags) == 0 {
 		return
 	}
-	ex := &explained{key: strings.Clone(key), path: e.Tags[0], tags: slices.Clone(e.Tags), status: e.Status, stored: e.Stored}
+	ex := &explained{key: strings.Clone(key), path: e.Tags[0], tags: slices.Clone(e.Tags), status: e.Status, stored: time.Unix(0, e.Stored)}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if old := x.entries[x.next]; old != nil {
@@ -197,7 +197,7 @@ func (x *explainer) explainPath(ctx context.Context, s Store, tag string) string
 		held := "dropped"
 		if l, err := s.Get(ctx, ex.key); err != nil {
 			held = "unknown (store error: " + err.Error() + ")"
-		} else if l.Entry != nil && l.Entry.Stored.Equal(ex.stored) {
+		} else if l.Entry != nil && l.Entry.Stored == ex.stored.UnixNano() {
 			held = "cached"
 		} else if l.Entry != nil {
 			held = "replaced by a newer render"

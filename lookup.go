@@ -46,7 +46,7 @@ func (m *middleware) lookup(r *http.Request, key, path string) (*Entry, miss, er
 	}
 	ms.fwd = fwdVaryMiss
 	var buf [512]byte
-	vk := appendVariantKey(buf[:0], key, l.Entry.Vary, r.Header)
+	vk := appendVariantKey(buf[:0], key, l.Entry.vary(), r.Header)
 	if len(vk) > m.p.maxKey {
 		ms.detail = detailKeyTooLong
 		return nil, ms, nil

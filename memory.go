@@ -10,17 +10,22 @@ import (
 // MemoryStore is a [Store] in process memory, bounded by bytes, evicting by W-TinyLFU. It is
 // the default store of [New]. Its zero value is not usable; call [NewMemoryStore].
 //
-// Besides entries it remembers the tags invalidated most recently, as 64-bit hashes, one per
-// KiB of budget and at least 1024, whatever their length; that memory comes on top of the
-// budget. When it has to forget one, entries older than that invalidation are dropped too,
-// which can only make the cache miss early, never serve stale. A flood of invalidations of
-// distinct tags (successful POSTs to distinct paths, say) therefore empties the cache
-// sooner, but never grows its memory.
+// Its budget bounds the live memory of what it holds: each entry is charged what it keeps
+// ([Entry.Size]: the Entry, body, header and tags), its key and the store's bookkeeping for
+// it, so that the heap the entries take after a collection stays within the budget. It also
+// remembers the tags invalidated most recently, as 64-bit hashes, one per KiB of budget and
+// at least 1024, whatever their length, at about 80 bytes each: their table takes its part
+// of the budget (about 8 %, at most half), so the budget bounds it too. When the table has to
+// forget a tag, entries older than that invalidation are dropped too, which can only make the
+// cache miss early, never serve stale. A flood of invalidations of distinct tags (successful
+// POSTs to distinct paths, say) therefore empties the cache sooner, but never grows its
+// memory.
 type MemoryStore struct {
 	s *memstore.Store[*Entry]
 }
 
-// NewMemoryStore returns a memory store holding at most maxBytes of entries (0: 64 MiB).
+// NewMemoryStore returns a memory store whose live memory is bounded by maxBytes (0: 64 MiB),
+// as [MemoryStore] says.
 // Close releases its background goroutine.
 func NewMemoryStore(maxBytes int64) (*MemoryStore, error) {
 	if maxBytes < 0 {
@@ -29,7 +34,12 @@ func NewMemoryStore(maxBytes int64) (*MemoryStore, error) {
 	if maxBytes == 0 {
 		maxBytes = defaultMaxBytes
 	}
-	s, err := memstore.New[*Entry](maxBytes, int(max(maxBytes>>10, 1024)))
+	s, err := memstore.New(memstore.Options[*Entry]{
+		MaxBytes: maxBytes,
+		MaxTags:  int(max(maxBytes>>10, 1024)),
+		Weigh:    weigh,
+		Stamp:    stamp,
+	})
 	if err != nil {
 		return nil, errorf("memory store: %v", err)
 	}
@@ -48,8 +58,7 @@ func (m *MemoryStore) Get(_ context.Context, key string) (Lookup, error) {
 // Set implements [Store].
 func (m *MemoryStore) Set(_ context.Context, ttl time.Duration, items ...Item) error {
 	for _, it := range items {
-		e := it.Entry
-		m.s.Set(it.Key, e, e.Tags, e.Born, ttl, len(it.Key)+e.size())
+		m.s.Set(it.Key, it.Entry, ttl)
 	}
 	return nil
 }
@@ -72,26 +81,8 @@ func (m *MemoryStore) Close() error {
 	return nil
 }
 
-// entryOverhead approximates what an entry costs beyond the bytes of its strings and body:
-// the Entry, its header map, slice headers and the memory store's bookkeeping (otter's node
-// and W-TinyLFU state). docs/benchmarks.md gives what `go run ./cmd/loadbench -mode memory`
-// measures, to check it against.
-const entryOverhead = 700
+// weigh is the memory an entry stored under key holds: itself, its key and the store's
+// bookkeeping.
+func weigh(key string, e *Entry) int { return allocSize(len(key)) + e.Size() + memstore.EntryOverhead }
 
-// size approximates the memory an entry holds.
-func (e *Entry) size() int {
-	n := entryOverhead + len(e.Body)
-	for k, vs := range e.Header {
-		n += len(k) + 48
-		for _, v := range vs {
-			n += len(v) + 16
-		}
-	}
-	for _, t := range e.Tags {
-		n += len(t) + 16
-	}
-	for _, v := range e.Vary {
-		n += len(v) + 16
-	}
-	return n
-}
+func stamp(e *Entry) ([]string, uint64) { return e.Tags, e.Born }

@@ -3,7 +3,9 @@ package dumper_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -86,10 +88,10 @@ func TestMemoryStoreBudget(t *testing.T) {
 			body[0] = byte(i)
 			e := &dumper.Entry{
 				Status: http.StatusOK,
-				Header: http.Header{"Content-Type": {"application/octet-stream"}},
+				Header: dumper.NewHeader(http.Header{"Content-Type": {"application/octet-stream"}}),
 				Body:   body,
 				Tags:   []string{key[len("G http://example.com"):]},
-				Stored: time.Now(),
+				Stored: time.Now().UnixNano(),
 			}
 			if err := m.Set(ctx, 0, dumper.Item{Key: key, Entry: e}); err != nil {
 				t.Fatalf("Set: %v", err)
@@ -150,7 +152,7 @@ func TestMemoryStoreTTL(t *testing.T) {
 		ctx := t.Context()
 		const ttl = 50 * time.Millisecond
 		entry := func(key string) dumper.Item {
-			return dumper.Item{Key: key, Entry: &dumper.Entry{Status: http.StatusOK, Body: []byte(key), Tags: []string{"/" + key}, Stored: time.Now()}}
+			return dumper.Item{Key: key, Entry: &dumper.Entry{Status: http.StatusOK, Body: []byte(key), Tags: []string{"/" + key}, Stored: time.Now().UnixNano()}}
 		}
 		if err := m.Set(ctx, ttl, entry("a"), entry("b")); err != nil {
 			t.Fatal(err)
@@ -191,7 +193,7 @@ func TestMemoryStoreSetAfterClose(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	ctx := context.Background()
-	e := &dumper.Entry{Status: http.StatusOK, Tags: []string{"/"}, Stored: time.Now()}
+	e := &dumper.Entry{Status: http.StatusOK, Tags: []string{"/"}, Stored: time.Now().UnixNano()}
 	if err := m.Set(ctx, 0, dumper.Item{Key: "k", Entry: e}); err != nil {
 		t.Fatalf("Set after Close: %v", err)
 	}
@@ -204,4 +206,81 @@ func TestMemoryStoreSetAfterClose(t *testing.T) {
 	if l, _ := m.Get(ctx, "k"); l.Entry != nil {
 		t.Errorf("Get after Invalidate returned the entry")
 	}
+}
+
+// TestFloodLongURLsLiveHeap floods a real server with unique URLs of 6 KB query strings, whose
+// handler echoes part of the query in a header and tags the response with another part, into
+// a 4 MiB store, and checks that the live heap after a collection grows by no more than the
+// budget and a stated allowance: an entry keeps nothing of the request (whose request line
+// net/http keeps as one string, of which the path and the query are substrings) beyond what
+// it is charged for.
+func TestFloodLongURLsLiveHeap(t *testing.T) {
+	// Not parallel: it measures the heap.
+	const (
+		budget = 4 << 20
+		n      = 3000
+		// allowance is what the process may hold beyond the store's budget once the flood is
+		// over: the connection's buffers on both sides, the cache's header table, the heap's
+		// own noise.
+		allowance = 512 << 10
+	)
+	c := newCache(t, dumper.Options{MaxBytes: budget})
+	body := strings.Repeat("b", 1024)
+	srv := httptest.NewServer(c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.RawQuery
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("X-Echo", q[:64])
+		dumper.Tag(r.Context(), q[64:96])
+		fmt.Fprint(w, body)
+	})))
+	defer srv.Close()
+	client := srv.Client()
+	get := func(i int) {
+		t.Helper()
+		q := fmt.Sprintf("%08d", i) + strings.Repeat("q", 6<<10)
+		resp, err := client.Get(srv.URL + "/p?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.HasSuffix(resp.Header.Get("Cache-Status"), "stored") {
+			t.Fatalf("GET %d: %d %q, want a 200 stored", i, resp.StatusCode, resp.Header.Get("Cache-Status"))
+		}
+	}
+	get(-1) // the connection and the cache's first header shape
+	before := liveHeap()
+	for i := range n {
+		get(i)
+	}
+	client.CloseIdleConnections()
+	after := liveHeap()
+	st := c.Stats()
+	growth := int64(after) - int64(before)
+	t.Logf("%d requests of 6 KB query strings: live heap grew by %d KiB; store: %d entries, %d KiB (budget %d KiB), %d evictions",
+		n, growth>>10, st.Entries, st.Bytes>>10, budget>>10, st.Evictions)
+	if st.Evictions == 0 {
+		t.Fatal("no evictions: the flood did not test the bound")
+	}
+	if st.Bytes > budget {
+		t.Errorf("Stats().Bytes = %d, over the budget %d", st.Bytes, budget)
+	}
+	if growth > budget+allowance {
+		t.Errorf("live heap grew by %d bytes, want at most the budget %d + %d", growth, budget, allowance)
+	}
+	if growth > st.Bytes+allowance {
+		t.Errorf("live heap grew by %d bytes, more than the %d the store charges + %d: entries keep memory they are not charged for", growth, st.Bytes, allowance)
+	}
+	runtime.KeepAlive(c)
+}
+
+// liveHeap returns the heap in use after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }

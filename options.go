@@ -18,8 +18,19 @@ type Options struct {
 	// Close releases.
 	Store Store
 
-	// MaxBytes bounds the default memory store. Zero means 64 MiB. It is ignored when Store is
-	// set.
+	// MaxBytes bounds the live memory of the default memory store: the bytes its entries keep
+	// (each entry's key, body, header, tags and the Entry itself, see [Entry.Size]), the
+	// store's bookkeeping for each, and its table of invalidated tags. Zero means 64 MiB. It is
+	// ignored when Store is set.
+	//
+	// It bounds live bytes, what a collection cannot free; the process needs more. Go's
+	// collector lets the heap grow past what is live before it collects: by GOGC percent (100
+	// by default) of it, so a full store can double the heap, unless a memory limit is set
+	// (GOMEMLIMIT, or runtime/debug.SetMemoryLimit), which makes the collector work harder
+	// instead as the heap nears it. Set the limit to MaxBytes plus what the rest of the
+	// program needs and some room for the collector, as the demo (cmd/icecream) does. Besides
+	// the store, the cache shares the header names and repeating values of its entries in a
+	// table of at most 256 KiB. docs/benchmarks.md gives the figures.
 	MaxBytes int64
 
 	// Policy is the policy of [Cache.Middleware]. Routes with other needs use

@@ -10,7 +10,7 @@ import (
 
 // respond sends a stored response with Cache-Status cs, and Age if age is set, or a 304 Not
 // Modified when the request's validators match it. The stored header slices are shared,
-// capped so that an append by a later writer copies them.
+// capped so that an append by a later writer copies them (see Header.copyTo).
 func respond(w http.ResponseWriter, r *http.Request, e *Entry, cs []string, age bool) {
 	h := w.Header()
 	// RFC 9110 §13.2.2: If-Match, or else If-Unmodified-Since; then If-None-Match, or else
@@ -22,8 +22,8 @@ func respond(w http.ResponseWriter, r *http.Request, e *Entry, cs []string, age 
 	}
 	if notModified(r, e) {
 		for _, k := range notModifiedHeaders {
-			if v, ok := e.Header[k]; ok {
-				h[k] = v[:len(v):len(v)]
+			if v := e.Header.Values(k); v != nil {
+				h[k] = v
 			}
 		}
 		h["Cache-Status"] = cs
@@ -34,18 +34,10 @@ func respond(w http.ResponseWriter, r *http.Request, e *Entry, cs []string, age 
 		respondRange(w, r, e, cs, age)
 		return
 	}
-	if fields, ok := e.headerFields(); ok {
-		for _, f := range fields {
-			h[f.key] = f.value
-		}
-	} else {
-		for k, v := range e.Header {
-			h[k] = v[:len(v):len(v)]
-		}
-	}
+	e.Header.copyTo(h)
 	h["Cache-Status"] = cs
 	if age {
-		h["Age"] = []string{strconv.FormatInt(int64(max(time.Since(e.Stored), 0)/time.Second), 10)}
+		h["Age"] = []string{strconv.FormatInt(int64(max(time.Since(time.Unix(0, e.Stored)), 0)/time.Second), 10)}
 	}
 	w.WriteHeader(e.Status)
 	if r.Method != http.MethodHead {
@@ -65,10 +57,10 @@ func notModified(r *http.Request, e *Entry) bool {
 		return false
 	}
 	if hasINM {
-		etag := e.Header["Etag"]
+		etag := e.Header.Values("Etag")
 		return len(etag) > 0 && etagMatch(inm, etag[0])
 	}
-	lm := e.Header["Last-Modified"]
+	lm := e.Header.Values("Last-Modified")
 	if len(ims) == 0 || len(lm) == 0 {
 		return false
 	}
@@ -136,10 +128,9 @@ func preconditionFailed(r *http.Request, e *Entry) bool {
 		return false
 	}
 	if hasIM {
-		etag := e.Header["Etag"]
-		return !strongMatch(im, etag)
+		return !strongMatch(im, e.Header.Values("Etag"))
 	}
-	lm := e.Header["Last-Modified"]
+	lm := e.Header.Values("Last-Modified")
 	if len(ius) == 0 || len(lm) == 0 {
 		return false
 	}
@@ -187,7 +178,7 @@ func ranged(r *http.Request, e *Entry) bool {
 	if _, ok := r.Header["Range"]; !ok || r.Method != http.MethodGet || e.Status != http.StatusOK {
 		return false
 	}
-	for _, v := range e.Header["Accept-Ranges"] {
+	for _, v := range e.Header.Values("Accept-Ranges") {
 		if hasToken([]string{v}, "bytes") {
 			return true
 		}
@@ -202,16 +193,14 @@ func ranged(r *http.Request, e *Entry) bool {
 // evaluated already: ServeContent sees only Range and If-Range.
 func respondRange(w http.ResponseWriter, r *http.Request, e *Entry, cs []string, age bool) {
 	h := w.Header()
-	for k, v := range e.Header {
-		h[k] = v[:len(v):len(v)]
-	}
+	e.Header.copyTo(h)
 	delete(h, "Content-Length") // ServeContent sets the length of what it sends
 	h["Cache-Status"] = cs
 	if age {
-		h["Age"] = []string{strconv.FormatInt(int64(max(time.Since(e.Stored), 0)/time.Second), 10)}
+		h["Age"] = []string{strconv.FormatInt(int64(max(time.Since(time.Unix(0, e.Stored)), 0)/time.Second), 10)}
 	}
 	var modtime time.Time
-	if lm := e.Header["Last-Modified"]; len(lm) > 0 {
+	if lm := e.Header.Values("Last-Modified"); len(lm) > 0 {
 		modtime, _ = http.ParseTime(lm[0])
 	}
 	rr := r.Clone(r.Context())

@@ -147,7 +147,7 @@ func BenchmarkLocalTierLag(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		e := &dumper.Entry{Status: 200, Body: []byte("x"), Tags: []string{"/k"}, Born: now.Now, Stored: time.Now()}
+		e := &dumper.Entry{Status: 200, Body: []byte("x"), Tags: []string{"/k"}, Born: now.Now, Stored: time.Now().UnixNano()}
 		if err := a.Set(ctx, 0, dumper.Item{Key: "k", Entry: e}); err != nil {
 			b.Fatal(err)
 		}

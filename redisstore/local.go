@@ -114,7 +114,12 @@ type warnState struct {
 }
 
 func newLocalTier(maxBytes int64, heartbeat time.Duration, log *slog.Logger) (*localTier, error) {
-	mem, err := memstore.New[*dumper.Entry](maxBytes, int(max(maxBytes>>10, 1024)))
+	mem, err := memstore.New(memstore.Options[*dumper.Entry]{
+		MaxBytes: maxBytes,
+		MaxTags:  int(max(maxBytes>>10, 1024)),
+		Weigh:    weigh,
+		Stamp:    func(e *dumper.Entry) ([]string, uint64) { return e.Tags, e.Born },
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -152,13 +157,17 @@ func (lt *localTier) generation() (uint64, bool) {
 
 // put adds an entry read from Redis, with the lifetime it has left there, by a lookup that
 // started in generation gen.
-func (lt *localTier) put(gen uint64, key string, e *dumper.Entry, ttl time.Duration, weight int) {
+func (lt *localTier) put(gen uint64, key string, e *dumper.Entry, ttl time.Duration) {
 	lt.mu.RLock()
 	defer lt.mu.RUnlock()
 	if lt.state.Load() == gen {
-		lt.mem.Set(key, e, e.Tags, e.Born, ttl, weight)
+		lt.mem.Set(key, e, ttl)
 	}
 }
+
+// weigh is the memory an entry in process memory holds: itself, its key and the memory
+// store's bookkeeping.
+func weigh(key string, e *dumper.Entry) int { return len(key) + e.Size() + memstore.EntryOverhead }
 
 // reset switches the tier on or off; either way it starts empty in a new generation. ctl is
 // held.

@@ -62,7 +62,7 @@ func (ls lagSetup) fillLocal(t *testing.T, key, tag string) {
 			return false
 		}
 		if l.Entry == nil {
-			e := &dumper.Entry{Status: 200, Body: []byte("old"), Tags: []string{tag}, Born: l.Now, Stored: time.Now()}
+			e := &dumper.Entry{Status: 200, Body: []byte("old"), Tags: []string{tag}, Born: l.Now, Stored: time.Now().UnixNano()}
 			if err := ls.a.Set(ctx, 0, dumper.Item{Key: key, Entry: e}); err != nil {
 				t.Fatal(err)
 			}

@@ -169,7 +169,15 @@ func New(o Options) (*Store, error) {
 		s.owned = true
 	}
 	var err error
-	if s.records, err = memstore.New[*dumper.Entry](4<<20, 1024); err != nil {
+	// Records are kept whatever their tags: a record only chooses the key looked up next
+	// (see dumper.Store).
+	s.records, err = memstore.New(memstore.Options[*dumper.Entry]{
+		MaxBytes: 4 << 20,
+		MaxTags:  1024,
+		Weigh:    weigh,
+		Stamp:    func(*dumper.Entry) ([]string, uint64) { return nil, 0 },
+	})
+	if err != nil {
 		return nil, err
 	}
 	if !o.Strict {
@@ -337,14 +345,14 @@ func (s *Store) Get(ctx context.Context, key string) (dumper.Lookup, error) {
 	}
 	l.Entry = e
 	if e.Kind == dumper.VariantRecord {
-		s.records.Set(key, e, nil, 0, 0, len(key)+len(raw))
+		s.records.Set(key, e, 0)
 	} else if useLocal {
 		// Keep it for the lifetime it has left in Redis. Every entry has one (-1, none, is
 		// not ours); under a millisecond left (0) is not worth keeping, and 0 would mean
 		// forever to the local tier.
 		if len(vals) > 3 {
 			if ms, err := vals[3].AsInt64(); err == nil && ms > 0 {
-				s.local.put(gen, key, e, time.Duration(ms)*time.Millisecond, len(key)+len(raw))
+				s.local.put(gen, key, e, time.Duration(ms)*time.Millisecond)
 			}
 		}
 	}
@@ -399,7 +407,7 @@ func (s *Store) set(ctx context.Context, ttlMS string, items []dumper.Item) erro
 		keys = append(keys, s.entryPrefix+it.Key)
 		args = append(args, string(b))
 		if it.Entry.Kind == dumper.VariantRecord {
-			s.records.Set(it.Key, it.Entry, nil, 0, 0, len(it.Key)+len(b))
+			s.records.Set(it.Key, it.Entry, 0)
 		} else {
 			s.records.Remove(it.Key)
 		}

@@ -329,7 +329,7 @@ func TestStoreAfterStampEviction(t *testing.T) {
 	raw := rawClient(t, redisAddr(t))
 	ctx := t.Context()
 	entry := func(born uint64) *dumper.Entry {
-		return &dumper.Entry{Status: 200, Body: []byte("x"), Tags: []string{"/k"}, Born: born, Stored: time.Now()}
+		return &dumper.Entry{Status: 200, Body: []byte("x"), Tags: []string{"/k"}, Born: born, Stored: time.Now().UnixNano()}
 	}
 	// The tag is known: an entry carrying it was stored.
 	l, err := s.Get(ctx, "k")
@@ -400,7 +400,7 @@ func TestEntryTTL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e := &dumper.Entry{Status: 200, Body: []byte("x"), Tags: []string{"/k", "t"}, Born: l.Now, Stored: time.Now()}
+			e := &dumper.Entry{Status: 200, Body: []byte("x"), Tags: []string{"/k", "t"}, Born: l.Now, Stored: time.Now().UnixNano()}
 			start := time.Now()
 			if err := s.Set(ctx, tt.ttl, dumper.Item{Key: "k", Entry: e}); err != nil {
 				t.Fatal(err)

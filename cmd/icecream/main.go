@@ -1,12 +1,19 @@
 // Command icecream serves the ice-cream shop demo of dumper: pages cached forever and
 // refreshed the moment the flavors and sizes behind them change.
 //
-//	go run ./cmd/icecream [-addr 127.0.0.1:8080] [-db icecream.db | -postgres DSN] [-redis URL [-redis-local]] [-explain]
+//	go run ./cmd/icecream [-addr 127.0.0.1:8080] [-db icecream.db | -postgres DSN] [-redis URL [-redis-local]] [-cache-bytes N] [-explain]
 //
 // It opens the database (SQLite by default), creates the tables, seeds three flavors and
 // three sizes when the shop is empty, and serves the shop behind a dumper cache: in memory by
 // default, or in Redis with -redis, shared by every instance started with the same URL
 // (strict: every lookup asks Redis; -redis-local adds the local tier).
+//
+// With the memory store (the default), the cache holds at most -cache-bytes (64 MiB) of live
+// memory, and the process sets itself a soft memory limit (runtime/debug.SetMemoryLimit) of
+// that budget plus 48 MiB, unless GOMEMLIMIT is set: without a limit, Go's collector lets
+// the heap grow to twice what is live (GOGC=100) before it collects, so a cache full of
+// entries would double the process's memory. With the limit, a flood of unique URLs keeps
+// the process's peak resident memory within the budget and 96 MiB (TestFloodPeakRSS).
 //
 // With -postgres it also installs PostgreSQL triggers on the shop's tables and listens for
 // their notifications (package pgnotify), so that writes made outside the application — a
@@ -27,6 +34,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -56,12 +64,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	pgDSN := fs.String("postgres", "", "PostgreSQL DSN; use PostgreSQL instead of SQLite")
 	redisURL := fs.String("redis", "", "Redis URL (redis://host:port/db): keep the cache in Redis, shared by every instance")
 	redisLocal := fs.Bool("redis-local", false, "with -redis: serve hot entries from process memory too, kept coherent through Redis pub/sub")
+	cacheBytes := fs.Int64("cache-bytes", 64<<20, "memory store budget in bytes (Options.MaxBytes); ignored with -redis")
 	explain := fs.Bool("explain", false, "serve /_dumper/explain?path=…: what each cached page depends on and what last invalidated it")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "icecream: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *cacheBytes <= 0 {
+		fmt.Fprintln(stderr, "icecream: -cache-bytes must be positive")
 		return 2
 	}
 	if *redisLocal && *redisURL == "" {
@@ -76,7 +89,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	cfg := config{addr: *addr, dbPath: *dbPath, pgDSN: *pgDSN, redisURL: *redisURL, redisLocal: *redisLocal, explain: *explain}
+	cfg := config{addr: *addr, dbPath: *dbPath, pgDSN: *pgDSN, redisURL: *redisURL, redisLocal: *redisLocal, explain: *explain, cacheBytes: *cacheBytes}
 	if err := serve(ctx, logger, stderr, cfg); err != nil {
 		logger.Error("icecream: " + err.Error())
 		return 1
@@ -88,6 +101,24 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 type config struct {
 	addr, dbPath, pgDSN, redisURL string
 	redisLocal, explain           bool
+	cacheBytes                    int64
+}
+
+// memoryHeadroom is what the demo's process needs beyond its memory store's budget: the
+// runtime, the database (SQLite's page cache is Go memory), templates, connections, and
+// room for the collector to work in. See setMemoryLimit.
+const memoryHeadroom = 48 << 20
+
+// setMemoryLimit sets the process's soft memory limit to the store's budget plus
+// memoryHeadroom, unless GOMEMLIMIT already set one, and returns the limit in force. The
+// budget bounds the store's live memory; without a limit, the heap grows to about twice what
+// is live between two collections (GOGC=100).
+func setMemoryLimit(budget int64) int64 {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return debug.SetMemoryLimit(-1)
+	}
+	debug.SetMemoryLimit(budget + memoryHeadroom)
+	return budget + memoryHeadroom
 }
 
 func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg config) error {
@@ -104,7 +135,7 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 		return err
 	}
 
-	opts := dumper.Options{Logger: logger, Explain: cfg.explain}
+	opts := dumper.Options{Logger: logger, MaxBytes: cfg.cacheBytes, Explain: cfg.explain}
 	var listener *pgnotify.Listener
 	if cfg.pgDSN != "" {
 		config, err := pgx.ParseConfig(cfg.pgDSN)
@@ -137,6 +168,9 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 		return err
 	}
 	defer cache.Close()
+	if opts.Store == nil {
+		logger.Info("memory store", "budget_bytes", cfg.cacheBytes, "memory_limit_bytes", setMemoryLimit(cfg.cacheBytes))
+	}
 	// With the listener, the plugin and the listener invalidate through one Commits, so that
 	// a write through the API is invalidated once (by the plugin, after commit), not again
 	// when its own notification arrives.

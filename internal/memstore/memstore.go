@@ -10,29 +10,55 @@ import (
 	"github.com/maypok86/otter/v2"
 )
 
+// EntryOverhead is what the store itself spends on each value, in bytes: otter's node (64
+// bytes with the key's and the item's headers), its share of the hash table (17 to 34 bytes
+// by the table's fill) and of the frequency sketch (8 to 16). A Weigh function adds it.
+const EntryOverhead = 104
+
+// TagBytes is what the tag clock spends on each tag it remembers: its node (32 bytes) and
+// its share of the map (18 to 37 bytes by the map's fill), rounded up.
+const TagBytes = 80
+
 // Store holds values of type V. It is safe for concurrent use.
-type Store[V any] struct {
-	cache     *otter.Cache[string, *item[V]]
+type Store[V comparable] struct {
+	cache     *otter.Cache[string, item[V]]
 	clock     *TagClock
+	stamp     func(V) ([]string, uint64)
 	evictions atomic.Uint64
 }
 
-type item[V any] struct {
+// item is what otter keeps inline in its node for a value: no allocation of its own.
+type item[V comparable] struct {
 	v       V
-	tags    []string
-	born    uint64
 	expires int64 // unix ns; 0: never
-	weight  uint32
 }
 
-// New returns a store whose values weigh at most maxBytes in all and which remembers at most
-// maxTags invalidated tags.
-func New[V any](maxBytes int64, maxTags int) (*Store[V], error) {
-	s := &Store[V]{clock: NewTagClock(maxTags)}
-	c, err := otter.New(&otter.Options[string, *item[V]]{
-		MaximumWeight: uint64(maxBytes),
-		Weigher:       func(_ string, it *item[V]) uint32 { return it.weight },
-		OnDeletion: func(e otter.DeletionEvent[string, *item[V]]) {
+// Options configure a [Store].
+type Options[V comparable] struct {
+	// MaxBytes bounds the weight of the values and the memory of the tag clock together: the
+	// values get what the clock may take at most (MaxTags × TagBytes) leaves, and at least
+	// half.
+	MaxBytes int64
+	// MaxTags bounds the invalidated tags the clock remembers.
+	MaxTags int
+	// Weigh returns the weight of the value v stored under key: the bytes it holds, its key's
+	// and the store's own (EntryOverhead) included. It is called once per Set.
+	Weigh func(key string, v V) int
+	// Stamp returns the tags and the birth time of v, which Get checks against the clock.
+	Stamp func(v V) (tags []string, born uint64)
+}
+
+// New returns a store configured by o.
+func New[V comparable](o Options[V]) (*Store[V], error) {
+	s := &Store[V]{clock: NewTagClock(o.MaxTags), stamp: o.Stamp}
+	maxWeight := max(o.MaxBytes-int64(max(o.MaxTags, 1))*TagBytes, o.MaxBytes/2, 1)
+	weigh := o.Weigh
+	c, err := otter.New(&otter.Options[string, item[V]]{
+		MaximumWeight: uint64(maxWeight),
+		Weigher: func(k string, it item[V]) uint32 {
+			return uint32(min(max(weigh(k, it.v), 0), math.MaxUint32))
+		},
+		OnDeletion: func(e otter.DeletionEvent[string, item[V]]) {
 			if e.Cause.IsEviction() {
 				s.evictions.Add(1)
 			}
@@ -56,7 +82,7 @@ func (s *Store[V]) Get(key string) (v V, ok, stale bool, now uint64) {
 	// Expiry is checked here rather than by otter, so that entries without a lifetime (the
 	// usual case) cost no clock read. An expired entry holds its space until it is read or
 	// evicted.
-	if s.clock.Stale(it.tags, it.born) {
+	if tags, born := s.stamp(it.v); s.clock.Stale(tags, born) {
 		s.remove(key, it)
 		return v, false, true, now
 	}
@@ -69,13 +95,13 @@ func (s *Store[V]) Get(key string) (v V, ok, stale bool, now uint64) {
 	return it.v, true, false, now
 }
 
-// Set stores v under key for at most ttl (0: no limit), unless one of tags was already
-// invalidated after born. weight is the value's size in bytes.
-func (s *Store[V]) Set(key string, v V, tags []string, born uint64, ttl time.Duration, weight int) {
-	if s.clock.Stale(tags, born) {
+// Set stores v under key for at most ttl (0: no limit), unless one of its tags was already
+// invalidated after it was born.
+func (s *Store[V]) Set(key string, v V, ttl time.Duration) {
+	if tags, born := s.stamp(v); s.clock.Stale(tags, born) {
 		return
 	}
-	it := &item[V]{v: v, tags: tags, born: born, weight: uint32(min(weight, math.MaxUint32))}
+	it := item[V]{v: v}
 	if ttl > 0 {
 		it.expires = time.Now().Add(ttl).UnixNano()
 	}
@@ -100,12 +126,12 @@ func (s *Store[V]) Clear() { s.cache.InvalidateAll() }
 
 // remove drops key if it still holds it, and not a value stored since.
 // It reports whether it dropped it.
-func (s *Store[V]) remove(key string, it *item[V]) bool {
+func (s *Store[V]) remove(key string, it item[V]) bool {
 	removed := false
-	s.cache.ComputeIfPresent(key, func(old *item[V]) (*item[V], otter.ComputeOp) {
+	s.cache.ComputeIfPresent(key, func(old item[V]) (item[V], otter.ComputeOp) {
 		if old == it {
 			removed = true
-			return nil, otter.InvalidateOp
+			return item[V]{}, otter.InvalidateOp
 		}
 		return old, otter.CancelOp
 	})

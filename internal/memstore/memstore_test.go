@@ -6,9 +6,22 @@ import (
 	"time"
 )
 
-func newStore(t *testing.T, maxBytes int64, maxTags int) *Store[string] {
+// value is what the tests store: a name, with its tags, birth time and weight.
+type value struct {
+	name   string
+	tags   []string
+	born   uint64
+	weight int
+}
+
+func newStore(t *testing.T, maxBytes int64, maxTags int) *Store[*value] {
 	t.Helper()
-	s, err := New[string](maxBytes, maxTags)
+	s, err := New(Options[*value]{
+		MaxBytes: maxBytes,
+		MaxTags:  maxTags,
+		Weigh:    func(_ string, v *value) int { return v.weight },
+		Stamp:    func(v *value) ([]string, uint64) { return v.tags, v.born },
+	})
 	if err != nil {
 		t.Fatalf("New(%d, %d): %v", maxBytes, maxTags, err)
 	}
@@ -23,9 +36,18 @@ type lookup struct {
 	now       uint64
 }
 
-func get(s *Store[string], key string) lookup {
+func get(s *Store[*value], key string) lookup {
 	v, ok, stale, now := s.Get(key)
-	return lookup{v, ok, stale, now}
+	l := lookup{ok: ok, stale: stale, now: now}
+	if v != nil {
+		l.v = v.name
+	}
+	return l
+}
+
+// set stores the value name under key.
+func set(s *Store[*value], key, name string, tags []string, born uint64, ttl time.Duration, weight int) {
+	s.Set(key, &value{name, tags, born, weight}, ttl)
 }
 
 func TestStoreGetSet(t *testing.T) {
@@ -34,11 +56,11 @@ func TestStoreGetSet(t *testing.T) {
 	if got := get(s, "k"); got != (lookup{}) {
 		t.Fatalf("Get on an empty store = %+v, want the zero lookup", got)
 	}
-	s.Set("k", "v1", []string{"a", "b"}, 0, 0, 100)
+	set(s, "k", "v1", []string{"a", "b"}, 0, 0, 100)
 	if got, want := get(s, "k"), (lookup{v: "v1", ok: true}); got != want {
 		t.Fatalf("Get after Set = %+v, want %+v", got, want)
 	}
-	s.Set("k", "v2", []string{"a"}, 0, 0, 100)
+	set(s, "k", "v2", []string{"a"}, 0, 0, 100)
 	if got, want := get(s, "k"), (lookup{v: "v2", ok: true}); got != want {
 		t.Fatalf("Get after overwrite = %+v, want %+v", got, want)
 	}
@@ -57,12 +79,12 @@ func TestStoreGetSet(t *testing.T) {
 	}
 
 	// A value born before an invalidation of its tag is not stored.
-	s.Set("late", "v", []string{"a"}, 1, 0, 100)
+	set(s, "late", "v", []string{"a"}, 1, 0, 100)
 	if got, want := get(s, "late"), (lookup{now: 2}); got != want {
 		t.Fatalf("Get of a value set born before its tag's invalidation = %+v, want %+v", got, want)
 	}
 	// One born at the invalidation is.
-	s.Set("late", "v", []string{"a"}, 2, 0, 100)
+	set(s, "late", "v", []string{"a"}, 2, 0, 100)
 	if got, want := get(s, "late"), (lookup{v: "v", ok: true, now: 2}); got != want {
 		t.Fatalf("Get of a value born after the invalidation = %+v, want %+v", got, want)
 	}
@@ -76,13 +98,13 @@ func TestStoreGetSet(t *testing.T) {
 func TestStoreRemoveKeepsNewerValue(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, 1<<20, 100)
-	s.Set("k", "old", []string{"a"}, 0, 0, 100)
+	set(s, "k", "old", []string{"a"}, 0, 0, 100)
 	old, ok := s.cache.GetIfPresent("k")
 	if !ok {
 		t.Fatal("value not stored")
 	}
 	s.Invalidate([]string{"a"})
-	s.Set("k", "new", []string{"a"}, 1, 0, 100)
+	set(s, "k", "new", []string{"a"}, 1, 0, 100)
 	s.remove("k", old) // what a Get that found old stale does, after the new Set
 	if got, want := get(s, "k"), (lookup{v: "new", ok: true, now: 1}); got != want {
 		t.Fatalf("Get after removing the old value = %+v, want %+v", got, want)
@@ -102,16 +124,16 @@ func TestStoreTTL(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newStore(t, 1<<20, 100)
 		const ttl = 20 * time.Millisecond
-		s.Set("short", "v", nil, 0, ttl, 10)
-		s.Set("forever", "v", nil, 0, 0, 10)
-		s.Set("shortened", "v", nil, 0, 0, 10)
-		s.Set("shortened", "v", nil, 0, ttl, 10) // replacing takes the new ttl
-		s.Set("lengthened", "v", nil, 0, ttl, 10)
-		s.Set("lengthened", "v", nil, 0, 0, 10)
-		s.Set("later", "v", nil, 0, 0, 10)
+		set(s, "short", "v", nil, 0, ttl, 10)
+		set(s, "forever", "v", nil, 0, 0, 10)
+		set(s, "shortened", "v", nil, 0, 0, 10)
+		set(s, "shortened", "v", nil, 0, ttl, 10) // replacing takes the new ttl
+		set(s, "lengthened", "v", nil, 0, ttl, 10)
+		set(s, "lengthened", "v", nil, 0, 0, 10)
+		set(s, "later", "v", nil, 0, 0, 10)
 
 		time.Sleep(ttl / 2)
-		s.Set("later", "v", nil, 0, ttl, 10) // its ttl runs from this Set
+		set(s, "later", "v", nil, 0, ttl, 10) // its ttl runs from this Set
 		time.Sleep(ttl/2 - time.Nanosecond)
 		for _, k := range []string{"short", "shortened", "lengthened", "forever", "later"} {
 			if got, want := get(s, k), (lookup{v: "v", ok: true}); got != want {
@@ -163,8 +185,8 @@ func TestStoreWeight(t *testing.T) {
 			s.Settle()
 			synctest.Wait()
 		}
-		s.Set("a", "v", nil, 0, 0, 1000)
-		s.Set("b", "v", nil, 0, 0, 2000)
+		set(s, "a", "v", nil, 0, 0, 1000)
+		set(s, "b", "v", nil, 0, 0, 2000)
 		settle()
 		if got := s.Bytes(); got != 3000 {
 			t.Errorf("Bytes() = %d, want 3000", got)
@@ -174,7 +196,7 @@ func TestStoreWeight(t *testing.T) {
 		}
 		const more = 100
 		for i := range more {
-			s.Set(string(rune('c'+i)), "v", nil, 0, 0, 1000)
+			set(s, string(rune('c'+i)), "v", nil, 0, 0, 1000)
 		}
 		settle()
 		if s.Evictions() == 0 {
@@ -189,7 +211,7 @@ func TestStoreWeight(t *testing.T) {
 		}
 		// A value heavier than the whole budget is not kept.
 		before := s.Evictions()
-		s.Set("huge", "v", nil, 0, 0, 1<<40)
+		set(s, "huge", "v", nil, 0, 0, 1<<40)
 		settle()
 		if get(s, "huge").ok {
 			t.Error("a value heavier than the budget was kept")
