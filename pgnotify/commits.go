@@ -46,6 +46,12 @@ type CommitsOptions struct {
 	// through Redis, within the tier's lease, as for any write through another instance.)
 	// Nil means this process's Listener alone knows its transactions: the others invalidate
 	// their notifications in full.
+	//
+	// Records are keyed by "pid:txid" (see [Commits.TxQuery]), unique within one PostgreSQL
+	// cluster only: every Commits that shares a Shared store must serve the same cluster.
+	// A record of another cluster's transaction with the same key would make a Listener leave
+	// out changes nothing invalidated. With several clusters (shards), use one Commits per
+	// cluster and Shared nil, or a Shared store per cluster.
 	Shared RecordStore
 
 	// Wait bounds how long a Listener holds a notification whose transaction committed but
@@ -172,7 +178,9 @@ func (c *Commits) InvalidateTags(ctx context.Context, tags ...string) error {
 }
 
 // TxQuery returns the query that names the current transaction: one row of one text column,
-// the id to pass to Committing and Committed. Run it in the transaction before its first
+// the id to pass to Committing and Committed: "pid:txid", the backend's process id and the
+// transaction's id, which name it within its PostgreSQL cluster only (a Commits serves one
+// cluster; see [CommitsOptions.Shared]). Run it in the transaction before its first
 // write: with [CommitsOptions.Shared] it also marks the transaction (a transaction-local
 // setting), so that the notifications of the writes after it tell the other instances to
 // wait for its record. It forces the transaction to take an id if it has none yet.
