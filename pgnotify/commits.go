@@ -46,6 +46,12 @@ type CommitsOptions struct {
 	// through Redis, within the tier's lease, as for any write through another instance.)
 	// Nil means this process's Listener alone knows its transactions: the others invalidate
 	// their notifications in full.
+	//
+	// Records are keyed by "pid:txid" (see [Commits.TxQuery]), unique within one PostgreSQL
+	// cluster only: every Commits that shares a Shared store must serve the same cluster.
+	// A record of another cluster's transaction with the same key would make a Listener leave
+	// out changes nothing invalidated. With several clusters (shards), use one Commits per
+	// cluster and Shared nil, or a Shared store per cluster.
 	Shared RecordStore
 
 	// Wait bounds how long a Listener holds a notification whose transaction committed but
@@ -114,8 +120,8 @@ type commit struct {
 	at   time.Time
 	done chan struct{} // closed once reported; ok and covered are set before
 	ok   bool
-	// covered holds what the plugin invalidated after commit, in the cache's terms: the
-	// normalized paths and the tags.
+	// covered holds what the plugin invalidated after commit, in the cache's terms: the tags
+	// of its paths ([dumper.PathTags], both readings of a path that has two) and its tags.
 	covered map[string]struct{}
 }
 
@@ -172,7 +178,9 @@ func (c *Commits) InvalidateTags(ctx context.Context, tags ...string) error {
 }
 
 // TxQuery returns the query that names the current transaction: one row of one text column,
-// the id to pass to Committing and Committed. Run it in the transaction before its first
+// the id to pass to Committing and Committed: "pid:txid", the backend's process id and the
+// transaction's id, which name it within its PostgreSQL cluster only (a Commits serves one
+// cluster; see [CommitsOptions.Shared]). Run it in the transaction before its first
 // write: with [CommitsOptions.Shared] it also marks the transaction (a transaction-local
 // setting), so that the notifications of the writes after it tell the other instances to
 // wait for its record. It forces the transaction to take an id if it has none yet.
@@ -199,13 +207,15 @@ func (c *Commits) Committed(ctx context.Context, id string, paths, tags []string
 	if err == nil {
 		covered = make(map[string]struct{}, len(paths)+len(tags))
 		for _, p := range paths {
-			n, nerr := dumper.NormalizePath(p)
-			if nerr != nil {
+			pts, perr := dumper.PathTags(p)
+			if perr != nil {
 				// The cache refused it, so the invalidation cannot have succeeded; be safe.
-				err = nerr
+				err = perr
 				break
 			}
-			covered[n] = struct{}{}
+			for _, pt := range pts {
+				covered[pt] = struct{}{}
+			}
 		}
 		for _, t := range tags {
 			covered[t] = struct{}{}
@@ -257,11 +267,20 @@ func (c *Commits) add(id string) *commit {
 // transaction with nothing to leave out is absent.
 type coverage map[string]map[string]struct{}
 
-// has reports whether item (a normalized path or a tag) was invalidated after the commit of
-// the transaction key.
-func (cv coverage) has(key, item string) bool {
-	_, ok := cv[key][item]
-	return ok
+// hasPath reports whether path, with its tags pts ([dumper.PathTags]), was invalidated after
+// the commit of the transaction key: every one of its tags was. A path with two readings ("%"
+// or "?") whose plugin invalidated only one, through another path of that tag, is not covered.
+func (cv coverage) hasPath(key string, pts []string) bool {
+	items, ok := cv[key]
+	if !ok || len(pts) == 0 {
+		return false
+	}
+	for _, pt := range pts {
+		if _, ok := items[pt]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // hasTag reports whether tag, invalidated by a change of table, was invalidated after the

@@ -63,6 +63,14 @@
 // too; changes made outside the application are still invalidated by every instance's
 // Listener, once each.
 //
+// A transaction is named by the writing backend's process id and its transaction id
+// ("pid:txid"), which are unique within one PostgreSQL cluster only: two clusters (shards,
+// or two databases' servers behind one cache) reuse the same small numbers. A Commits, and
+// the records in its Shared store, must therefore serve the writes of one cluster: were a
+// transaction of one taken for another cluster's, its changes would be left out although
+// nothing invalidated them. With several clusters, give each its own Commits (its plugin
+// and its Listener), with Shared nil unless each has a Shared store of its own.
+//
 // # What PostgreSQL guarantees, and what it costs
 //
 // NOTIFY is transactional: a notification is delivered when its transaction commits, in

@@ -351,7 +351,7 @@ func (l *Listener) invalidate(ctx context.Context, inv Invalidator, batch []noti
 			ps, ts := l.mapped(ctx, t, &c.Change, rows[t] > l.o.maxRows)
 			for _, p := range ps {
 				mapped++
-				if n, _ := dumper.NormalizePath(p); !cv.has(key, n) { // mapChange checked p
+				if pts, _ := dumper.PathTags(p); !cv.hasPath(key, pts) { // mapChange checked p
 					paths = append(paths, p)
 					kept++
 				}

@@ -2,7 +2,9 @@ package redisstore
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
 	"strconv"
@@ -30,17 +32,25 @@ import (
 // monotonic clock, so however the link fails, a local copy outlives an invalidation made
 // elsewhere by at most the lease, or by the time the message takes to arrive if it does.
 //
-// Anyone can publish on the channel, so the tier sorts what arrives by its first word (up
-// to the first space or newline). Every message the scripts publish starts with "c" or "f"
-// (scripts.go); a heartbeat starts with "h". A c or f message that does not parse may be an
-// invalidation the tier cannot apply: the tier forgets every entry, moves to a new
+// Anyone can publish on the channel, and read it, so the tier sorts what arrives by its first
+// word (up to the first space or newline), and trusts a heartbeat only if this process sent
+// it: a heartbeat is "h <id> <sent> <mac>", where mac authenticates id and sent with a key
+// this process draws at random and never publishes (the id only tells our heartbeats from
+// other processes'). A heartbeat with our id whose mac is wrong, or whose sent time is in
+// the future, is forged: were it believed, the tier would serve past its lease over a link
+// that stalls. A replayed heartbeat of ours is harmless: it lends the lease its sent time
+// gave already, and everything published before it has arrived. Every message the scripts
+// publish starts with "c" or "f" (scripts.go). A c or f message that does not parse, or whose
+// clock is implausibly far ahead (maxAhead), may be an invalidation the tier cannot apply: the tier forgets every entry, moves to a new
 // generation (so that no lookup that started before puts what it read) and stays off until
 // a heartbeat it sent after that message comes back, which proves that the channel delivers
-// readable messages again and that everything published before it has arrived. The
+// readable messages again and that everything published before it has arrived. That reset
+// also resets the tier's tag clock, which only judges entries read before it: a clock
+// value far ahead that the tier did apply cannot keep entries out for longer. The
 // subscriber sends that heartbeat at once, so the tier is off for about a round trip. Any
 // other message cannot be an invalidation, since none starts otherwise: it is foreign,
-// counted, logged and ignored; so is a malformed heartbeat (a heartbeat invalidates nothing,
-// and missing one of ours only shortens the lease). A later format must keep the first word
+// counted, logged and ignored; so is a malformed or forged heartbeat (a heartbeat
+// invalidates nothing, and missing one of ours only shortens the lease). A later format must keep the first word
 // c or f for whatever invalidates, or use another channel.
 //
 // Every time the tier stops serving is counted by reason (offReason) and logged at Warn.
@@ -48,7 +58,9 @@ type localTier struct {
 	mem       *memstore.Store[*dumper.Entry]
 	heartbeat time.Duration
 	lease     time.Duration
-	id        string // this process's heartbeat payload
+	id        string         // this process's heartbeat id, public
+	key       []byte         // the key of the heartbeats' mac, never published
+	seen      *atomic.Uint64 // the highest clock value read from Redis (Store.lastNow)
 	log       *slog.Logger
 
 	// state is generation<<1 | in-use. A lookup that starts while the tier is in use may
@@ -113,7 +125,19 @@ type warnState struct {
 	suppressed int
 }
 
-func newLocalTier(maxBytes int64, heartbeat time.Duration, log *slog.Logger) (*localTier, error) {
+// maxAhead bounds how far a clock value on the channel may be ahead of both the highest
+// clock the store has read from Redis and this machine's time in µs: the clock is a hybrid
+// logical clock, max(clock+1, Redis time in µs), which runs ahead of Redis time only by the
+// invalidations made within the same µs, and the highest clock read covers a Redis time
+// ahead of this machine's. A value further ahead (a forged or corrupted "f" or "c" message)
+// would keep entries out of the tier until the clock caught up with it: it is unreadable.
+// Taking a real one for that costs a reset of the tier, which then reads the clock again.
+const maxAhead = time.Hour
+
+// macLen is the length in bytes of a heartbeat's mac (HMAC-SHA256, truncated).
+const macLen = 16
+
+func newLocalTier(maxBytes int64, heartbeat time.Duration, seen *atomic.Uint64, log *slog.Logger) (*localTier, error) {
 	mem, err := memstore.New(memstore.Options[*dumper.Entry]{
 		MaxBytes: maxBytes,
 		MaxTags:  int(max(maxBytes>>10, 1024)),
@@ -125,8 +149,10 @@ func newLocalTier(maxBytes int64, heartbeat time.Duration, log *slog.Logger) (*l
 	}
 	var b [8]byte
 	rand.Read(b[:])
+	key := make([]byte, 32)
+	rand.Read(key)
 	return &localTier{
-		mem: mem, heartbeat: heartbeat, lease: 2 * heartbeat, id: hex.EncodeToString(b[:]), log: log,
+		mem: mem, heartbeat: heartbeat, lease: 2 * heartbeat, id: hex.EncodeToString(b[:]), key: key, seen: seen, log: log,
 		epoch: time.Now(), resumeAfter: -1, warned: make(map[string]warnState), probe: make(chan struct{}, 1),
 	}, nil
 }
@@ -178,7 +204,11 @@ func (lt *localTier) reset(on bool) {
 	if on {
 		v |= 1
 	}
-	lt.mem.Clear()
+	// The tag clock goes too: every entry of the new generation is read from Redis after
+	// this, and every message applied before was published after Redis had applied it, so
+	// no stamp of before can concern them. A reset to on happens as a message is handled
+	// (onSubscribed, onHeartbeat), never while another is applied.
+	lt.mem.Reset()
 	lt.state.Store(v)
 }
 
@@ -266,14 +296,14 @@ func (lt *localTier) leaseLapsed(sess uint64, hbErr error) bool {
 }
 
 // onMessage handles one message of subscription sess: "c <clock>\n<tag>…" or "f <clock>"
-// (invalidations), "h <id> <sent>" (a heartbeat), or anything else (foreign).
+// (invalidations), "h <id> <sent> <mac>" (a heartbeat), or anything else (foreign).
 func (lt *localTier) onMessage(sess uint64, msg string) {
 	head, rest, multiline := strings.Cut(msg, "\n")
 	kind, arg, _ := strings.Cut(head, " ")
 	switch kind {
 	case "c":
 		c, err := strconv.ParseUint(arg, 10, 64)
-		if err != nil || !multiline {
+		if err != nil || !multiline || !lt.plausible(c) {
 			lt.onUnreadable(sess, msg)
 			return
 		}
@@ -287,24 +317,50 @@ func (lt *localTier) onMessage(sess uint64, msg string) {
 		lt.mem.InvalidateAt(tags, c)
 	case "f":
 		c, err := strconv.ParseUint(arg, 10, 64)
-		if err != nil || multiline {
+		if err != nil || multiline || !lt.plausible(c) {
 			lt.onUnreadable(sess, msg)
 			return
 		}
 		lt.mem.Forget(c)
 	case "h":
-		id, sent, _ := strings.Cut(arg, " ")
+		id, tail, _ := strings.Cut(arg, " ")
+		sent, mac, _ := strings.Cut(tail, " ")
 		t, err := strconv.ParseInt(sent, 10, 64)
 		if err != nil || multiline || len(id) != len(lt.id) {
 			lt.onForeign(msg)
 			return
 		}
-		if id == lt.id {
-			lt.onHeartbeat(sess, t)
+		if id != lt.id {
+			return // another process's
 		}
+		if !hmac.Equal([]byte(mac), []byte(lt.mac(sent))) || t > lt.since() {
+			lt.onForeign(msg) // forged: it would lend a lease we never earned
+			return
+		}
+		lt.onHeartbeat(sess, t)
 	default:
 		lt.onForeign(msg)
 	}
+}
+
+// heartbeatMessage returns the heartbeat to publish now.
+func (lt *localTier) heartbeatMessage() string {
+	sent := strconv.FormatInt(lt.since(), 10)
+	return "h " + lt.id + " " + sent + " " + lt.mac(sent)
+}
+
+// mac returns the mac of a heartbeat of ours sent at sent (in decimal), in hex.
+func (lt *localTier) mac(sent string) string {
+	m := hmac.New(sha256.New, lt.key)
+	m.Write([]byte(lt.id + " " + sent))
+	return hex.EncodeToString(m.Sum(nil)[:macLen])
+}
+
+// plausible reports whether clock value c, from a message on the channel, is at most
+// maxAhead ahead of both the highest clock read from Redis and this machine's time.
+func (lt *localTier) plausible(c uint64) bool {
+	ref := max(lt.seen.Load(), uint64(max(time.Now().UnixMicro(), 0)))
+	return c <= ref || c-ref <= uint64(maxAhead/time.Microsecond)
 }
 
 // onHeartbeat: one of our heartbeats, sent at sent, came back through subscription sess.
@@ -503,6 +559,6 @@ func (s *Store) subscribeOnce(ctx context.Context) {
 func (s *Store) sendHeartbeat(ctx context.Context, client rueidis.Client) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	msg := "h " + s.local.id + " " + strconv.FormatInt(s.local.since(), 10)
+	msg := s.local.heartbeatMessage()
 	return client.Do(ctx, client.B().Publish().Channel(s.channel).Message(msg).Build()).Error()
 }

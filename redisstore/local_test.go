@@ -211,17 +211,10 @@ return cs`
 // tier serves again, and returns how long that took from start.
 func (ls lagSetup) backOn(t *testing.T, before dumper.StoreStats, start time.Time) time.Duration {
 	t.Helper()
-	for {
-		if ls.b.Stats().ChannelUnreadable > before.ChannelUnreadable && ls.b.LocalTierInUse() {
-			return time.Since(start)
-		}
-		if d := time.Since(start); d > 10*time.Second {
-			t.Fatalf("local tier not back on %v after an unreadable message", d)
-		}
-		// A polling interval. (Spinning, on two CPUs, delays the very goroutines that
-		// switch the tier back on.)
-		time.Sleep(50 * time.Microsecond)
-	}
+	wait.For(t, 10*time.Second, "the local tier back on after an unreadable message", func() bool {
+		return ls.b.Stats().ChannelUnreadable > before.ChannelUnreadable && ls.b.LocalTierInUse()
+	})
+	return time.Since(start)
 }
 
 // warned reports whether log holds a Warn line with every one of parts.
@@ -439,14 +432,10 @@ func TestLocalTierRecoveryTime(t *testing.T) {
 		ls.publish(t, "c not-a-clock\n/k")
 		start := time.Now()
 		on = append(on, ls.backOn(t, before, start))
-		for {
-			if _, fromMemory := ls.get(t.Context(), "k"); fromMemory {
-				break
-			}
-			if d := time.Since(start); d > 10*time.Second {
-				t.Fatalf("no hit from memory %v after an unreadable message", d)
-			}
-		}
+		wait.For(t, 10*time.Second, "a hit from memory after an unreadable message", func() bool {
+			_, fromMemory := ls.get(t.Context(), "k")
+			return fromMemory
+		})
 		hit = append(hit, time.Since(start))
 	}
 	slices.Sort(on)

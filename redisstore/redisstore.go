@@ -61,8 +61,11 @@ type Options struct {
 	// Invalidations made through this instance reach its own local tier before Invalidate
 	// returns.
 	//
-	// Anything published on the channel ({Prefix}:inv) that is not this package's is ignored.
-	// A message that looks like an invalidation but cannot be read empties the tier, which is
+	// Anything published on the channel ({Prefix}:inv) that is not this package's is ignored,
+	// and so is a heartbeat this process did not send (heartbeats are authenticated with a
+	// key it never publishes). A message that looks like an invalidation but cannot be read,
+	// or whose clock is more than an hour ahead of both Redis's and this machine's, empties
+	// the tier, which is
 	// bypassed until a heartbeat sent after it has come back: about one round trip. Each time
 	// the tier stops serving is logged at Warn with its reason and counted in Stats
 	// (LocalTierOff, by reason), as are such messages (ChannelForeign, ChannelUnreadable).
@@ -181,7 +184,7 @@ func New(o Options) (*Store, error) {
 		return nil, err
 	}
 	if !o.Strict {
-		if s.local, err = newLocalTier(cmp(o.LocalBytes, defaultLocal), cmp(o.Heartbeat, defaultHeartbeat), s.log); err != nil {
+		if s.local, err = newLocalTier(cmp(o.LocalBytes, defaultLocal), cmp(o.Heartbeat, defaultHeartbeat), &s.lastNow, s.log); err != nil {
 			s.records.Close()
 			return nil, err
 		}

@@ -13,7 +13,7 @@ import "github.com/redis/rueidis"
 //
 // Every message the scripts publish starts with "c " (a clock value, then the tags, one a
 // line) or "f " (a clock value: the new floor); local tiers also publish heartbeats, "h <id>
-// <sent>". A local tier takes a message whose first word is anything else for another
+// <sent> <mac>". A local tier takes a message whose first word is anything else for another
 // program's and ignores it (local.go), so a later format must keep c or f as the first word
 // of whatever invalidates, or use another channel.
 //

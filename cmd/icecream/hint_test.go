@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dumperhq/dumper/internal/testservice"
+	"github.com/dumperhq/dumper/internal/wait"
 )
 
 // TestHint starts the demo as a user would, then runs in a shell each command of the hint it
@@ -98,9 +99,14 @@ func runHint(t *testing.T, args []string, tools ...string) {
 		out := shell(t, sh)
 		// A write made outside the application reaches the cache through NOTIFY, a moment
 		// after it returns: until then the page is the old one, and a hit.
-		for wait := time.Now().Add(10 * time.Second); afterWrite && !check(out) && strings.Contains(out, "; hit") && time.Now().Before(wait); {
-			time.Sleep(10 * time.Millisecond) // polling interval, not an assertion
-			out = shell(t, sh)
+		if afterWrite {
+			wait.Until(10*time.Second, func() bool {
+				if check(out) || !strings.Contains(out, "; hit") {
+					return true
+				}
+				out = shell(t, sh)
+				return false
+			})
 		}
 		if !check(out) {
 			t.Errorf("%s\nprinted %q, want %q (and the name %q in <h1>)", command, out, want, name)
@@ -122,11 +128,7 @@ func runHint(t *testing.T, args []string, tools ...string) {
 // typing the commands never sees that; waiting for a hit plays their pause.
 func settle(t *testing.T, command string) {
 	t.Helper()
-	for wait := time.Now().Add(10 * time.Second); !strings.Contains(shell(t, command), "; hit"); {
-		if time.Now().After(wait) {
-			t.Fatalf("%s: no hit after 10s", command)
-		}
-	}
+	wait.For(t, 10*time.Second, "a hit from "+command, func() bool { return strings.Contains(shell(t, command), "; hit") })
 }
 
 // startDemo runs the demo with args until the test ends, and returns the lines it prints.

@@ -124,6 +124,14 @@ func (s *Store[V]) Remove(key string) { s.cache.Invalidate(key) }
 // Clear drops every value.
 func (s *Store[V]) Clear() { s.cache.InvalidateAll() }
 
+// Reset drops every value and resets the clock ([TagClock.Reset]): the store is as new, and
+// a clock value it was given that was implausibly far ahead no longer keeps values out. Use
+// it only when every value stored afterwards is judged by invalidations given afterwards.
+func (s *Store[V]) Reset() {
+	s.cache.InvalidateAll()
+	s.clock.Reset()
+}
+
 // remove drops key if it still holds it, and not a value stored since.
 // It reports whether it dropped it.
 func (s *Store[V]) remove(key string, it item[V]) bool {

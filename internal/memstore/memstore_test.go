@@ -1,6 +1,7 @@
 package memstore
 
 import (
+	"math"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -223,4 +224,45 @@ func TestStoreWeight(t *testing.T) {
 			t.Errorf("Bytes() = %d, over the budget %d", got, maxBytes)
 		}
 	})
+}
+
+// TestStoreReset: a clock value far ahead (a floor, or a tag's stamp) keeps every value born
+// before it out of the store until Reset, after which the store takes values again.
+func TestStoreReset(t *testing.T) {
+	t.Parallel()
+	const huge = math.MaxUint64
+	tests := []struct {
+		name   string
+		poison func(s *Store[*value])
+	}{
+		{"floor", func(s *Store[*value]) { s.Forget(huge) }},
+		{"stamp", func(s *Store[*value]) { s.InvalidateAt([]string{"/k"}, huge) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := newStore(t, 1<<20, 16)
+			set(s, "k", "v", []string{"/k"}, 5, 0, 1)
+			tt.poison(s)
+			set(s, "k", "v", []string{"/k"}, 10, 0, 1)
+			if got := get(s, "k"); got.ok {
+				t.Fatalf("before Reset: Get = %+v, want the value kept out", got)
+			}
+			s.Reset()
+			if got := get(s, "k"); got.ok || got.now != 0 {
+				t.Fatalf("after Reset: Get = %+v, want an empty store at clock 0", got)
+			}
+			set(s, "k", "v", []string{"/k"}, 10, 0, 1)
+			if got := get(s, "k"); !got.ok || got.v != "v" {
+				t.Errorf("after Reset and Set: Get = %+v, want the value", got)
+			}
+			if n := s.Tags(); n != 0 {
+				t.Errorf("after Reset: %d tags remembered, want 0", n)
+			}
+			s.InvalidateAt([]string{"/k"}, 11)
+			if got := get(s, "k"); got.ok {
+				t.Errorf("after an invalidation following Reset: Get = %+v, want it stale", got)
+			}
+		})
+	}
 }

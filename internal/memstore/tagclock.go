@@ -85,6 +85,17 @@ func (t *TagClock) Forget(at uint64) {
 	}
 }
 
+// Reset forgets every stamp and the floor and moves the clock back to 0, as a new TagClock.
+// It is for a store that has dropped every value it held and takes only values read after
+// the reset: the stamps were there to judge the values it held.
+func (t *TagClock) Reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.at)
+	t.head, t.tail, t.floor = nil, nil, 0
+	t.clock.Store(0)
+}
+
 func (t *TagClock) stamp(tags []string, now uint64) uint64 {
 	for _, tag := range tags {
 		h := maphash.String(t.seed, tag)

@@ -10,6 +10,7 @@ import (
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/cmd/internal/icecream"
 	"github.com/dumperhq/dumper/internal/testservice"
+	"github.com/dumperhq/dumper/internal/wait"
 	"github.com/dumperhq/dumper/pgnotify"
 	"github.com/dumperhq/dumper/redisstore"
 	"github.com/jackc/pgx/v5"
@@ -106,8 +107,8 @@ func benchWriter(b *testing.B, store string, withCommits bool) func(i int) time.
 	done := make(chan error, 1)
 	go func() { done <- l.Run(runCtx, runWith) }()
 	b.Cleanup(func() { cancel(); <-done })
-	for !l.Live() {
-		time.Sleep(time.Millisecond) // polling, not an assertion
+	if !wait.Until(30*time.Second, l.Live) {
+		b.Fatal("the listener not live after 30s")
 	}
 	var f icecream.IceCream
 	if err := db.Where("slug = ?", "vanilla").First(&f).Error; err != nil {
