@@ -10,6 +10,7 @@ replace (
 	github.com/dumperhq/dumper/gormdumper => ../gormdumper
 	github.com/dumperhq/dumper/pgnotify => ../pgnotify
 	github.com/dumperhq/dumper/redisstore => ../redisstore
+	github.com/dumperhq/dumper/sqldumper => ../sqldumper
 )
 
 require (
@@ -18,6 +19,7 @@ require (
 	github.com/dumperhq/dumper/internal/testservice v0.0.0-00010101000000-000000000000
 	github.com/dumperhq/dumper/pgnotify v0.0.0-00010101000000-000000000000
 	github.com/dumperhq/dumper/redisstore v0.0.0-00010101000000-000000000000
+	github.com/dumperhq/dumper/sqldumper v0.0.0-00010101000000-000000000000
 	github.com/glebarez/sqlite v1.11.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/redis/rueidis v1.0.79
@@ -36,10 +38,12 @@ require (
 	github.com/jinzhu/now v1.1.5 // indirect
 	github.com/mattn/go-isatty v0.0.17 // indirect
 	github.com/maypok86/otter/v2 v2.4.0 // indirect
+	github.com/pganalyze/pg_query_go/v6 v6.2.5 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
+	google.golang.org/protobuf v1.33.0 // indirect
 	modernc.org/libc v1.22.5 // indirect
 	modernc.org/mathutil v1.5.0 // indirect
 	modernc.org/memory v1.5.0 // indirect

@@ -38,8 +38,17 @@
 // their relations (belongs to, has one, has many, and the two columns of a many-to-many join
 // table), of a type with one canonical text ([dumper.KeyKind]): integers, uuid, and text on
 // PostgreSQL and SQLite unless its type names a collation (MySQL's and SQL Server's default
-// collations ignore case: text is no key there). A value that does not convert exactly makes
-// the read a scan; a NULL matches nothing. [Options.NoReadCapture] turns read capture off.
+// collations ignore case: text is no key there). On PostgreSQL they also include the key
+// columns the database catalog has, by the rule of the SQL capture and of pgnotify's triggers
+// (every column of a primary key, unique or foreign-key constraint and unique index, of type
+// smallint, integer, bigint, uuid, or text or varchar with a deterministic collation): a
+// unique index or a foreign key made by a migration that no model declares is a key for
+// GORM's reads and writes as it is for sqldumper's and pgxdumper's reads and for raw-SQL
+// writes. The catalog is read once per table, over the connection of the statement that first
+// uses it; after a migration that changes a table's keys, call [Plugin.RefreshKeys] (or
+// restart) in every process. On SQLite, which no other layer reads, the models are the
+// source. A value that does not convert exactly makes the read a scan; a NULL matches
+// nothing. [Options.NoReadCapture] turns read capture off.
 //
 // # What a write invalidates
 //
@@ -56,9 +65,12 @@
 //     and finds there already are not written and stamp nothing.
 //   - A write that cannot name its rows stamps its table's tag ([TableTag]) (see below).
 //
-// A key column that the writing model does not map, but another model of the table does, makes
-// the write stamp the table's tag too, and so does a model seen for the first time while a
-// write's tags were in flight.
+// The values of key columns that the writing model does not map (another model of the table
+// declares them, or only the catalog has them) are loaded as text by the rows' primary keys,
+// in the write's transaction; where they cannot be (a model without a primary key, a
+// dialect other than PostgreSQL and SQLite) the write stamps the table's tag too. So does a
+// write on a table whose catalog could not be read, and one whose tags were in flight while
+// the table gained key columns (a model seen for the first time, [Plugin.RefreshKeys]).
 //
 // # Declared dependencies
 //

@@ -11,15 +11,51 @@ import (
 	"gorm.io/gorm/schema"
 )
 
-// keyColumns is what the plugin knows of a table's key columns (docs/capture.md): the union,
-// over every model seen on the table, of its primary-key, unique and foreign-key columns of a
-// type with a canonical text. Reads narrow by these columns only; writes stamp the row tags
-// of all of them, so that a read through one model and a write through another agree. A
-// column whose kind two models disagree on is no key.
+// keyColumns is what the plugin knows of a table's key columns (docs/capture.md): the union of
+// the primary-key, unique and foreign-key columns, of a type with a canonical text, that the
+// models seen on the table declare (schema) and, on PostgreSQL, that the database catalog has
+// (catalog). Reads narrow by these columns only; writes stamp the row tags of all of them, so
+// that a read through one model, or through another data layer that reads the catalog
+// (sqldumper, pgxdumper, pgnotify's triggers), and a write through another model agree. A
+// column whose kind two models disagree on is no key, unless the catalog gives its kind.
 type keyColumns struct {
 	kinds   map[string]dumper.KeyKind // column → kind; 0: not a key (conflicting kinds)
 	cols    []string                  // the columns of a kind, sorted
 	version uint64                    // bumped whenever kinds changes
+
+	schema  map[string]dumper.KeyKind // from the models: 0 for conflicting kinds
+	catalog map[string]dumper.KeyKind // from the database catalog
+}
+
+// with returns a copy of k (or a new keyColumns if k is nil) with schema and catalog
+// replaced by the results of the functions given (nil: unchanged), its kinds recomputed, and
+// its version bumped if they changed.
+func (k *keyColumns) with(schema, catalog func(map[string]dumper.KeyKind) map[string]dumper.KeyKind) *keyColumns {
+	if k == nil {
+		k = &keyColumns{}
+	}
+	nk := &keyColumns{schema: k.schema, catalog: k.catalog, version: k.version}
+	if schema != nil {
+		nk.schema = schema(maps.Clone(k.schema))
+	}
+	if catalog != nil {
+		nk.catalog = catalog(maps.Clone(k.catalog))
+	}
+	nk.kinds = make(map[string]dumper.KeyKind, len(nk.schema)+len(nk.catalog))
+	maps.Copy(nk.kinds, nk.schema)
+	maps.Copy(nk.kinds, nk.catalog) // the catalog knows the column's type
+	if maps.Equal(nk.kinds, k.kinds) {
+		nk.kinds, nk.cols = k.kinds, k.cols
+		return nk
+	}
+	nk.version++
+	for c, kind := range nk.kinds {
+		if kind != 0 {
+			nk.cols = append(nk.cols, c)
+		}
+	}
+	slices.Sort(nk.cols)
+	return nk
 }
 
 // keyRegistry holds the key columns of the tables the plugin has seen, per plugin. A model is
@@ -29,6 +65,7 @@ type keyRegistry struct {
 	dialect string // the dialector's name: text keys only where comparison is byte-wise
 
 	seen   sync.Map // seenKey → struct{}: (model, table) pairs registered
+	loaded sync.Map // table name, as statements give it → catalogState: catalog read
 	mu     sync.Mutex
 	tables atomic.Pointer[map[string]*keyColumns] // copied on write under mu
 }
@@ -94,21 +131,20 @@ func (r *keyRegistry) register(s *schema.Schema, table string) {
 		}
 		old := tables[table]
 		if old != nil {
-			if k, seen := old.kinds[f.DBName]; seen {
-				if k != kind && k != 0 {
-					nk := &keyColumns{kinds: maps.Clone(old.kinds), version: old.version + 1}
-					nk.kinds[f.DBName] = 0
-					tables[table] = nk
-				}
+			if k, seen := old.schema[f.DBName]; seen && (k == kind || k == 0) {
 				return
 			}
 		}
-		nk := &keyColumns{kinds: map[string]dumper.KeyKind{}, version: 1}
-		if old != nil {
-			nk.kinds, nk.version = maps.Clone(old.kinds), old.version+1
-		}
-		nk.kinds[f.DBName] = kind
-		tables[table] = nk
+		tables[table] = old.with(func(m map[string]dumper.KeyKind) map[string]dumper.KeyKind {
+			if m == nil {
+				m = map[string]dumper.KeyKind{}
+			}
+			if _, seen := m[f.DBName]; seen {
+				kind = 0 // two models disagree
+			}
+			m[f.DBName] = kind
+			return m
+		}, nil)
 	}
 	for _, f := range s.PrimaryFields {
 		add(table, f)
@@ -137,17 +173,6 @@ func (r *keyRegistry) register(s *schema.Schema, table string) {
 			case rel.FieldSchema != nil && fk.Schema == rel.FieldSchema:
 				add(bareTable(rel.FieldSchema.Table), fk) // has one, has many
 			}
-		}
-	}
-	for _, k := range tables {
-		if k.cols == nil || len(k.cols) != len(k.kinds) {
-			k.cols = k.cols[:0:0]
-			for c, kind := range k.kinds {
-				if kind != 0 {
-					k.cols = append(k.cols, c)
-				}
-			}
-			slices.Sort(k.cols)
 		}
 	}
 	r.tables.Store(&tables)

@@ -44,7 +44,15 @@ type registration struct {
 // runs: through the Analyzer, or, without one, by keeping the response out of the cache.
 func (p *Plugin) readRaw(db *gorm.DB) {
 	stmt := db.Statement
-	if stmt.SQL.Len() == 0 || !dumper.Rendering(stmt.Context) {
+	if !dumper.Rendering(stmt.Context) {
+		return
+	}
+	if stmt.SQL.Len() == 0 {
+		// A statement GORM builds: learn its table's key columns from the catalog now,
+		// before it runs (a Row statement's rows stay open on the connection after it).
+		if stmt.Table != "" && plainTable(stmt) {
+			p.keys.ensureCatalog(db, stmt.Table)
+		}
 		return
 	}
 	if p.analyzer != nil {

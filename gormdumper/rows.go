@@ -162,7 +162,7 @@ func (p *Plugin) load(db *gorm.DB, s *schema.Schema, scope func(*gorm.DB) *gorm.
 		if dec {
 			q = q.Preload(clause.Associations)
 		} else {
-			q = q.Select(p.loadColumns(s, table))
+			q = q.Select(p.loadColumns(db, s, table))
 		}
 		column, values := schema.ToQueryValues(table, names, chunk)
 		rows := reflect.New(reflect.SliceOf(s.ModelType))
@@ -189,7 +189,7 @@ func (p *Plugin) addRows(db *gorm.DB, s *schema.Schema, table string, rows refle
 			}
 		}
 	}
-	p.stampRows(db.Statement.Context, s, table, rs, b)
+	p.stampRows(db, s, table, rs, b)
 	return nil
 }
 
@@ -271,7 +271,7 @@ func (p *Plugin) collectWhere(db *gorm.DB, w *write, st *state) error {
 	if dec {
 		q = q.Preload(clause.Associations)
 	} else {
-		q = q.Select(p.loadColumns(w.schema, w.table))
+		q = q.Select(p.loadColumns(db, w.schema, w.table))
 	}
 	err := q.Limit(maxSelected + 1).Find(rows.Interface()).Error
 	if err != nil {
@@ -404,7 +404,7 @@ func (p *Plugin) collectJoined(db *gorm.DB, w *write, rows []reflect.Value, b *b
 		return nil
 	}
 	ctx := db.Statement.Context
-	p.stampRows(ctx, w.schema, w.table, rows, b)
+	p.stampRows(db, w.schema, w.table, rows, b)
 	keyOf := func(r reflect.Value, fields []*schema.Field) []any {
 		key := make([]any, len(fields))
 		for i, f := range fields {

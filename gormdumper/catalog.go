@@ -1,0 +1,165 @@
+package gormdumper
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+
+	"github.com/dumperhq/dumper"
+	"gorm.io/gorm"
+)
+
+// catalogKeysQuery returns the key columns of the relation named by $1 (as to_regclass reads
+// it) and their kinds, by the rule of pgnotify's triggers and of the SQL capture
+// (docs/capture.md): every column of the primary key, of a unique or foreign-key constraint
+// and of a unique index, of type int2 (21), int4 (23), int8 (20), text (25), varchar (1043)
+// with a deterministic collation, or uuid (2950). Columns of partial unique indexes and the
+// INCLUDE columns of unique indexes count too, as the SQL capture counts them: stamping a
+// column that a reader does not narrow by costs a tag, never a miss. collisdeterministic is
+// read through to_jsonb: PostgreSQL 11 has no such column (and only deterministic
+// collations).
+const catalogKeysQuery = `SELECT a.attname::text,
+	CASE WHEN a.atttypid IN (20, 21, 23) THEN 'int' WHEN a.atttypid = 2950 THEN 'uuid' ELSE 'text' END
+FROM pg_catalog.pg_attribute AS a
+WHERE a.attrelid = pg_catalog.to_regclass($1::text) AND a.attnum > 0 AND NOT a.attisdropped
+	AND a.atttypid IN (20, 21, 23, 25, 1043, 2950)
+	AND (a.attcollation = 0 OR (SELECT coalesce((pg_catalog.to_jsonb(l) ->> 'collisdeterministic')::boolean, true)
+		FROM pg_catalog.pg_collation AS l WHERE l.oid = a.attcollation))
+	AND (EXISTS (SELECT FROM pg_catalog.pg_constraint AS k
+			WHERE k.conrelid = a.attrelid AND k.contype IN ('p', 'u', 'f') AND a.attnum = ANY (k.conkey))
+		OR EXISTS (SELECT FROM pg_catalog.pg_index AS i
+			WHERE i.indrelid = a.attrelid AND i.indisunique AND a.attnum = ANY (i.indkey::int2[])))`
+
+// catalogState is what the registry knows of a table's catalog: read, or not readable (the
+// plugin then stamps the table tag for the key columns it may lack).
+type catalogState uint8
+
+const (
+	catalogRead catalogState = iota + 1
+	catalogFailed
+)
+
+// usesCatalog reports whether the plugin reads key columns from the database catalog: on
+// PostgreSQL, where the SQL capture and pgnotify take theirs from it. On SQLite the models
+// are the source: no other layer reads SQLite's catalog, so that the keys of GORM reads and
+// writes are all there is to agree on.
+func (r *keyRegistry) usesCatalog() bool { return r.dialect == "postgres" }
+
+// ensureCatalog reads the key columns of table (as the statement names it, maybe with its
+// schema) from the catalog, once per table until Refresh, over the connection of db's
+// statement (inside its transaction, if any: a catalog read takes no lock a writer waits for).
+// It reports whether the table's catalog is known; a failed read is retried at the next use.
+func (r *keyRegistry) ensureCatalog(db *gorm.DB, table string) bool {
+	if !r.usesCatalog() || table == "" {
+		return true
+	}
+	if v, ok := r.loaded.Load(table); ok && v.(catalogState) == catalogRead {
+		return true
+	}
+	cols, err := readCatalogKeys(db.Statement.Context, db.Statement.ConnPool, table)
+	if err != nil {
+		r.loaded.Store(table, catalogFailed)
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var tables map[string]*keyColumns
+	if m := r.tables.Load(); m != nil {
+		tables = maps.Clone(*m)
+	} else {
+		tables = map[string]*keyColumns{}
+	}
+	bare := bareTable(table)
+	tables[bare] = tables[bare].with(nil, func(m map[string]dumper.KeyKind) map[string]dumper.KeyKind {
+		if m == nil {
+			m = map[string]dumper.KeyKind{}
+		}
+		maps.Copy(m, cols) // two tables of one name in two schemas: the union
+		return m
+	})
+	r.tables.Store(&tables)
+	r.loaded.Store(table, catalogRead)
+	return true
+}
+
+// catalogKnown reports whether the catalog of table has been read (or is not used).
+func (r *keyRegistry) catalogKnown(table string) bool {
+	if !r.usesCatalog() {
+		return true
+	}
+	v, ok := r.loaded.Load(table)
+	return ok && v.(catalogState) == catalogRead
+}
+
+// refresh forgets what the catalog gave: each table's catalog is read again at its next use.
+// The key versions change, so that writes whose tags were computed before stamp their tables'
+// tags.
+func (r *keyRegistry) refresh() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.loaded.Clear()
+	m := r.tables.Load()
+	if m == nil {
+		return
+	}
+	tables := maps.Clone(*m)
+	for t, k := range tables {
+		if k.catalog != nil {
+			nk := k.with(nil, func(map[string]dumper.KeyKind) map[string]dumper.KeyKind { return nil })
+			if nk.version == k.version {
+				nk.version++
+			}
+			tables[t] = nk
+		}
+	}
+	r.tables.Store(&tables)
+}
+
+// readCatalogKeys runs catalogKeysQuery for table on pool. It goes to the pool directly, not
+// through GORM, so that the plugin's own callbacks do not see it.
+func readCatalogKeys(ctx context.Context, pool gorm.ConnPool, table string) (map[string]dumper.KeyKind, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	rows, err := pool.QueryContext(ctx, catalogKeysQuery, quoteRelation(table))
+	if err != nil {
+		return nil, fmt.Errorf("gormdumper: read the key columns of %s: %w", table, err)
+	}
+	defer func() { _ = rows.Close() }()
+	cols := map[string]dumper.KeyKind{}
+	for rows.Next() {
+		var name, kind string
+		if err := rows.Scan(&name, &kind); err != nil {
+			return nil, fmt.Errorf("gormdumper: read the key columns of %s: %w", table, err)
+		}
+		switch kind {
+		case "int":
+			cols[name] = dumper.KeyInt
+		case "uuid":
+			cols[name] = dumper.KeyUUID
+		default:
+			cols[name] = dumper.KeyText
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("gormdumper: read the key columns of %s: %w", table, err)
+	}
+	return cols, nil
+}
+
+// quoteRelation quotes each part of a table name as GORM names it ("public.IceCreams" →
+// `"public"."IceCreams"`), as GORM quotes it in the SQL it builds, for to_regclass.
+func quoteRelation(table string) string {
+	parts := strings.Split(table, ".")
+	for i, p := range parts {
+		parts[i] = `"` + strings.ReplaceAll(p, `"`, `""`) + `"`
+	}
+	return strings.Join(parts, ".")
+}
+
+// RefreshKeys makes the plugin read again, at their next use, the key columns that the
+// database catalog gives its tables (on PostgreSQL): call it after a migration that adds or
+// drops a unique index, a unique constraint or a foreign key, in every process, as the SQL
+// capture's Refresh. Writes in flight stamp their tables' tags.
+func (p *Plugin) RefreshKeys() { p.keys.refresh() }
