@@ -161,7 +161,7 @@ $pgnotify$;
 // whether it changed anything. Its body must not change without a new installerName.
 //
 // The key columns are the columns of the table's primary key, unique constraints, unique
-// indexes (neither partial nor on expressions; INCLUDE columns do not count) and foreign
+// indexes (partial, on expressions and INCLUDE columns too, as every reader counts them) and foreign
 // keys — every column of each — of a type with one canonical text (smallint, integer,
 // bigint, text, varchar with a deterministic collation, uuid: dumper.KeyKind), in the
 // table's order. A column of a multi-column constraint is a key column on its own: a row tag
@@ -204,9 +204,11 @@ BEGIN
 				FROM pg_catalog.pg_collation AS l WHERE l.oid = a.attcollation))
 			AND (EXISTS (SELECT FROM pg_catalog.pg_constraint AS k
 					WHERE k.conrelid = rel AND k.contype IN ('p', 'u', 'f') AND a.attnum = ANY (k.conkey))
+				-- Every column of every unique index, partial, on expressions or INCLUDEd
+				-- alike: the readers (gormdumper's catalog, sqldumper) count them all as key
+				-- columns, and a writer must send at least what any reader narrows by.
 				OR EXISTS (SELECT FROM pg_catalog.pg_index AS i
-					WHERE i.indrelid = rel AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
-						AND a.attnum = ANY ((i.indkey::int2[])[0 : i.indnkeyatts - 1])));
+					WHERE i.indrelid = rel AND i.indisunique AND a.attnum = ANY (i.indkey::int2[])));
 	SELECT pg_catalog.string_agg(pg_catalog.quote_literal(x), ', ' ORDER BY i) INTO args
 		FROM unnest(ARRAY[channel, max_rows::text, cardinality(keys)::text, cardinality(cols)::text] || keys || cols || kcols) WITH ORDINALITY AS u(x, i);
 	FOR e IN 1..4 LOOP

@@ -28,13 +28,13 @@ func TestKeyColumns(t *testing.T) {
 			parent   int REFERENCES parents,    -- a foreign key
 			tag      uuid,                      -- a unique index
 			lowered  text,                      -- a unique index on an expression: no
-			partial  text,                      -- a partial unique index: no
-			inc      int,                       -- an INCLUDE column: no
+			partial  text,                      -- a partial unique index: yes (readers count it)
+			inc      int,                       -- an INCLUDE column: yes (readers count it)
 			price    float8 UNIQUE,             -- not a canonical type: no
 			at       timestamptz UNIQUE,        -- not a canonical type: no
 			folded   text COLLATE ci UNIQUE,    -- a non-deterministic collation: no
 			bytes    text COLLATE "C" UNIQUE,   -- a deterministic collation
-			plain    int,                       -- no key at all
+			plain    int,                       -- in a partial unique index (WHERE false): yes
 			UNIQUE (a, b)
 		);
 		CREATE UNIQUE INDEX ON things (tag);
@@ -54,8 +54,8 @@ func TestKeyColumns(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("notifications %v, want one", got)
 	}
-	wantCols := []any{"id", "code", "a", "b", "parent", "tag", "bytes"}
-	wantVals := []any{"1", "x", "7", "B", "2", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "é"}
+	wantCols := []any{"id", "code", "a", "b", "parent", "tag", "partial", "inc", "bytes", "plain"}
+	wantVals := []any{"1", "x", "7", "B", "2", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", nil, "6", "é", "5"}
 	if c := got[0]["c"]; fmt.Sprint(c) != fmt.Sprint(wantCols) {
 		t.Errorf("key columns %v, want %v", c, wantCols)
 	}
