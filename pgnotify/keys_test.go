@@ -11,7 +11,7 @@ import (
 )
 
 // TestKeyColumns checks which columns the triggers send as key columns: those of the primary
-// key, unique constraints and plain unique indexes, and foreign keys, every column of each,
+// key, unique constraints and unique indexes (partial, INCLUDE too), and foreign keys, every column of each,
 // of a type with one canonical text; and that installing again after the keys changed
 // updates the triggers.
 func TestKeyColumns(t *testing.T) {
