@@ -72,6 +72,12 @@ func notModified(r *http.Request, e *Entry) bool {
 // etagMatch reports whether the If-None-Match field lines match etag by weak comparison.
 func etagMatch(lines []string, etag string) bool {
 	want := opaqueTag(etag)
+	return anyETag(lines, func(tag string) bool { return opaqueTag(tag) == want })
+}
+
+// anyETag reports whether the field lines hold "*" or an entity-tag for which match is true.
+// A malformed line is read up to where it stops making sense.
+func anyETag(lines []string, match func(tag string) bool) bool {
 	for _, line := range lines {
 		s := line
 		for {
@@ -87,7 +93,7 @@ func etagMatch(lines []string, etag string) bool {
 			if tag == "" {
 				break // malformed: stop reading this line
 			}
-			if opaqueTag(tag) == want {
+			if match(tag) {
 				return true
 			}
 		}
@@ -147,27 +153,7 @@ func strongMatch(lines, etag []string) bool {
 	if len(etag) > 0 && !strings.HasPrefix(etag[0], "W/") {
 		want = etag[0]
 	}
-	for _, line := range lines {
-		s := line
-		for {
-			s = strings.TrimLeft(s, " \t,")
-			if s == "" {
-				break
-			}
-			if s[0] == '*' {
-				return true
-			}
-			var tag string
-			tag, s = nextETag(s)
-			if tag == "" {
-				break // malformed: stop reading this line
-			}
-			if want != "" && tag == want {
-				return true
-			}
-		}
-	}
-	return false
+	return anyETag(lines, func(tag string) bool { return want != "" && tag == want })
 }
 
 // ranged reports whether a request for a stored response is a range request the cache
