@@ -246,8 +246,8 @@ func FuzzRequestPoisoning(f *testing.F) {
 			b.WriteString("\r\n")
 		}
 		odd := b.String()
-		sendRaw(t, cached, odd)
-		sendRaw(t, cached, odd)
+		sendLoose(cached, odd)
+		sendLoose(cached, odd)
 
 		path, _, _ := strings.Cut(target, "#")
 		if i := strings.Index(path, "://"); i >= 0 && !strings.HasPrefix(path, "/") {
@@ -260,6 +260,25 @@ func FuzzRequestPoisoning(f *testing.F) {
 		if !strings.HasPrefix(path, "/") {
 			path = "/" + path
 		}
+		if strings.ContainsFunc(path+host, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
+			return // no clean request looks like it: net/http refuses it (400) and resets
+		}
 		checkClean(t, cached, direct, odd, rawGET(path, strings.ToLower(host)))
 	})
+}
+
+// sendLoose sends an odd request and reads what comes back, if anything: net/http answers
+// some with a 400 and resets the connection before reading them whole, which is no failure
+// of the cache's. What matters is what a clean request gets afterwards.
+func sendLoose(srv *httptest.Server, raw string) {
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, raw); err != nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, conn)
 }
