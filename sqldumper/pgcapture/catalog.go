@@ -75,13 +75,17 @@ func (r *relation) index() {
 // relationQuery describes each relation named in $1 (as to_regclass reads it): its kind,
 // columns and which are key columns (primary key, unique constraint or index, foreign key)
 // of a type with a canonical text, inheritance children, foreign keys that reference it,
-// user triggers and rules, row-level security, and a view's definition.
+// user triggers (pgnotify's, which only notify, aside) and rules, row-level security, and a
+// view's definition.
 const relationQuery = `
 SELECT coalesce(json_agg(json_build_object(
   'request', q.name, 'found', c.oid IS NOT NULL, 'name', c.relname, 'kind', c.relkind,
   'rls', coalesce(c.relrowsecurity, false),
   'triggers', coalesce(c.relhasrules AND c.relkind <> 'v', false) OR EXISTS (
-      SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal),
+      SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal
+        -- pgnotify's triggers only notify: they change no table
+        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+          WHERE p.oid = t.tgfoid AND p.proname LIKE 'dumper\_pgnotify\_v%')),
   'view', CASE WHEN c.relkind = 'v' THEN pg_catalog.pg_get_viewdef(c.oid) END,
   'columns', (SELECT json_agg(json_build_object(
       'name', a.attname,

@@ -352,3 +352,38 @@ func TestGormAndPgnotifyStampEqualTags(t *testing.T) {
 		gormLog.take()
 	}
 }
+
+// TestPgnotifyTriggersKeepSQLWritesPrecise: pgnotify's triggers only notify, so a write
+// through sqldumper to a table that has them is still attributed to its table, not taken for
+// one that may change anything (dumper.DatabaseTag, which drops every captured page).
+func TestPgnotifyTriggersKeepSQLWritesPrecise(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, nil)
+	ctx := context.Background()
+	config, err := pgx.ParseConfig(s.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pgnotify.Install(ctx, conn, pgnotify.Options{Channel: config.RuntimeParams["search_path"]}, pgnotify.Table{Name: "gadgets"})
+	_ = conn.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &tagLog{next: s.cache}
+	sdb, err := sqldumper.Open("pgx", s.dsn, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sdb.Close() })
+	if _, err := sdb.ExecContext(ctx, `UPDATE gadgets SET name = 'A3' WHERE code = 'a'`); err != nil {
+		t.Fatal(err)
+	}
+	got := log.take()
+	if slices.Contains(got, dumper.DatabaseTag) || !slices.Contains(got, dumper.TableTag("gadgets")) {
+		t.Errorf("a write to a table with pgnotify's triggers stamped %q, want its table's tag and not %q", got, dumper.DatabaseTag)
+	}
+}
