@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"encoding/hex"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -198,6 +199,9 @@ func (k KeyKind) Canonical(v any) (string, bool) {
 		case []byte:
 			return string(x), true
 		}
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.String {
+			return rv.String(), true // a type of the application's own over a string
+		}
 		return canonicalInt(v) // a number compared with a text column
 	case KeyUUID:
 		return canonicalUUID(v)
@@ -237,6 +241,15 @@ func canonicalInt(v any) (string, bool) {
 		return canonicalIntText(x)
 	case []byte:
 		return canonicalIntText(string(x))
+	}
+	// A type of the application's own over an integer (type FlavorID uint).
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.FormatInt(rv.Int(), 10), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return strconv.FormatUint(rv.Uint(), 10), true
+	case reflect.String:
+		return canonicalIntText(rv.String())
 	}
 	return "", false
 }

@@ -35,6 +35,13 @@ func TestDependTagSpellings(t *testing.T) {
 
 type valuer struct{ v any }
 
+// Types of an application's own over integers and strings.
+type (
+	flavorID uint
+	sizeID   int16
+	slug     string
+)
+
 func (v valuer) Value() (driver.Value, error) { return v.v, nil }
 
 func TestKeyKindCanonical(t *testing.T) {
@@ -58,6 +65,9 @@ func TestKeyKindCanonical(t *testing.T) {
 		{dumper.KeyInt, nil, ""},
 		{dumper.KeyInt, true, ""},
 		{dumper.KeyInt, valuer{int64(9)}, "9"},
+		{dumper.KeyInt, flavorID(12), "12"},
+		{dumper.KeyInt, sizeID(-3), "-3"},
+		{dumper.KeyText, slug("mint"), "mint"},
 		{dumper.KeyText, "Vanilla", "Vanilla"},
 		{dumper.KeyText, []byte("x y"), "x y"},
 		{dumper.KeyText, 12, "12"},
