@@ -40,6 +40,9 @@ func (m *middleware) render(w http.ResponseWriter, r *http.Request, ms miss) {
 		// Render the full response, which the cache stores and then answers the request
 		// from (see respond): with a 304 or a 412, or headers only for HEAD, which ignores
 		// Range (RFC 9110 §14.2: range requests are defined for GET only).
+		// Should the response turn out not storable, the preconditions are evaluated
+		// against it before it is sent (see answerPreconditions).
+		cw.stripped = hasConditions(r.Header)
 		req.Method = http.MethodGet
 		req.Header = r.Header.Clone()
 		for _, k := range conditionHeaders {
@@ -68,6 +71,7 @@ func hasConditions(h http.Header) bool {
 const (
 	buffering = iota // the response may still be stored: hold it
 	passing          // it will not be stored: stream it through
+	answered         // a 412 or 304 went out in its place (see answerPreconditions): drop the body
 	hijacked         // the handler took the connection over
 )
 
@@ -87,6 +91,7 @@ type captureWriter struct {
 	miss miss
 
 	mode        int
+	stripped    bool // the handler did not see the request's preconditions (see render)
 	status      int
 	wroteHeader bool
 	header      http.Header // the response header as of WriteHeader, when buffering
@@ -136,12 +141,15 @@ func (cw *captureWriter) Write(p []byte) (int, error) {
 	if !cw.wroteHeader {
 		cw.WriteHeader(http.StatusOK)
 	}
-	if cw.mode == passing {
+	switch cw.mode {
+	case passing:
 		return cw.w.Write(p)
+	case answered:
+		return len(p), nil
 	}
 	if len(cw.buf)+len(p) > cw.p.maxBody {
 		cw.toPass(detailTooLarge)
-		return cw.w.Write(p)
+		return cw.Write(p) // passing, or answered
 	}
 	cw.buf = append(cw.buf, p...)
 	return len(p), nil
@@ -208,12 +216,54 @@ func (cw *captureWriter) startPassing() {
 		delete(h, cw.p.tagHeader)
 	}
 	h["Cache-Status"] = cw.c.forwarded(cw.miss.fwd, false, cw.miss.detail)
+	if cw.answerPreconditions(h) {
+		return
+	}
 	cw.w.WriteHeader(cw.status)
 	if len(cw.buf) > 0 {
 		_, _ = cw.w.Write(cw.buf)
 		cw.buf = nil
 	}
 }
+
+// answerPreconditions answers a request whose preconditions the handler did not see (see
+// render) and whose response will not be stored, as respond would have answered it from
+// the stored response and as the handler would have had it seen them: a 412 when If-Match
+// or If-Unmodified-Since fails, a 304 when If-None-Match or If-Modified-Since matches
+// (RFC 9110 §13.2.2), judged by the response's status and validators. Nothing of the body
+// has been sent yet, header or body: the answer goes out with the handler's header (less
+// the fields that describe a body it does not carry, RFC 9110 §15.4.5 for the 304: the
+// validators, Cache-Control, Expires, Vary, Content-Location stay, as do the other fields
+// the handler set, Set-Cookie among them, as http.ServeContent would send them), and the
+// body is dropped. It reports whether it answered.
+//
+// A response that streams (Flush) is left alone: the handler is sending something live.
+// Range and If-Range were stripped as well, and are not evaluated here: the full 200 goes
+// out, which RFC 9110 §14.2 allows (a server may ignore Range).
+func (cw *captureWriter) answerPreconditions(h http.Header) bool {
+	if !cw.stripped || cw.miss.detail == detailStreamed {
+		return false
+	}
+	var code int
+	switch {
+	case preconditionFailed(cw.r, cw.status, h):
+		code = http.StatusPreconditionFailed
+	case notModified(cw.r, cw.status, h):
+		code = http.StatusNotModified
+	default:
+		return false
+	}
+	for _, k := range bodyHeaders {
+		delete(h, k)
+	}
+	cw.mode = answered
+	cw.buf = nil
+	cw.w.WriteHeader(code)
+	return true
+}
+
+// bodyHeaders describe a response's body, which a 412 or 304 in its place does not carry.
+var bodyHeaders = [...]string{"Content-Length", "Content-Type", "Content-Encoding", "Content-Language", "Content-Range", "Transfer-Encoding", "Trailer"}
 
 func (cw *captureWriter) releaseWaiters() {
 	if cw.miss.leads != nil {
@@ -231,7 +281,7 @@ func (cw *captureWriter) finish() {
 	if !cw.wroteHeader {
 		cw.WriteHeader(http.StatusOK)
 	}
-	if cw.mode == passing {
+	if cw.mode != buffering {
 		return
 	}
 	if d := unfinished(cw.r, cw.rs, cw.status, cw.header, cw.buf); d != noDetail {

@@ -71,6 +71,8 @@ type Options struct {
 // (304); a GET with Range gets the range (206, or 416) when the handler said it serves
 // ranges (Accept-Ranges: bytes, as http.ServeContent does), the whole response otherwise. A
 // range request that misses goes to the handler as it came, and its answer is not stored.
+// A conditional request that misses is answered the same way from the handler's response
+// when that response is not stored (unless it streams): the handler renders the full page.
 // A request with only-if-cached that misses gets a 504 without running the handler.
 //
 // One departure, deliberate: a request cannot force a render. Its Cache-Control no-cache or

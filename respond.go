@@ -15,12 +15,12 @@ func respond(w http.ResponseWriter, r *http.Request, e *Entry, cs []string, age 
 	h := w.Header()
 	// RFC 9110 §13.2.2: If-Match, or else If-Unmodified-Since; then If-None-Match, or else
 	// If-Modified-Since; then Range (see respondRange).
-	if preconditionFailed(r, e) {
+	if preconditionFailed(r, e.Status, e.Header) {
 		h["Cache-Status"] = cs
 		w.WriteHeader(http.StatusPreconditionFailed)
 		return
 	}
-	if notModified(r, e) {
+	if notModified(r, e.Status, e.Header) {
 		for _, k := range notModifiedHeaders {
 			if v := e.Header.Values(k); v != nil {
 				h[k] = v
@@ -48,19 +48,27 @@ func respond(w http.ResponseWriter, r *http.Request, e *Entry, cs []string, age 
 // notModifiedHeaders are what a 304 carries (RFC 9110 §15.4.5).
 var notModifiedHeaders = []string{"Cache-Control", "Content-Location", "Etag", "Expires", "Last-Modified", "Vary"}
 
-// notModified evaluates If-None-Match, or else If-Modified-Since, against a stored 2xx
-// response (RFC 9110 §13.2.2).
-func notModified(r *http.Request, e *Entry) bool {
+// fields is a view of a response header: a stored [Header], or the http.Header of a response
+// being rendered (see captureWriter.answerPreconditions), keys canonical. The evaluators
+// below are generic over it rather than taking an interface, so that a Header is not boxed
+// on the hit path.
+type fields interface {
+	Values(name string) []string
+}
+
+// notModified evaluates If-None-Match, or else If-Modified-Since, against a 2xx response
+// with status and header h (RFC 9110 §13.2.2).
+func notModified[H fields](r *http.Request, status int, h H) bool {
 	inm, hasINM := r.Header["If-None-Match"]
 	ims, hasIMS := r.Header["If-Modified-Since"]
-	if !hasINM && !hasIMS || e.Status < 200 || e.Status > 299 {
+	if !hasINM && !hasIMS || status < 200 || status > 299 {
 		return false
 	}
 	if hasINM {
-		etag := e.Header.Values("Etag")
+		etag := h.Values("Etag")
 		return len(etag) > 0 && etagMatch(inm, etag[0])
 	}
-	lm := e.Header.Values("Last-Modified")
+	lm := h.Values("Last-Modified")
 	if len(ims) == 0 || len(lm) == 0 {
 		return false
 	}
@@ -123,20 +131,21 @@ func opaqueTag(tag string) string {
 	return strings.TrimPrefix(tag, "W/")
 }
 
-// preconditionFailed evaluates If-Match, or else If-Unmodified-Since, against a stored 2xx
-// response (RFC 9110 §13.2.2, steps 1 and 2): true means a 412 Precondition Failed. If-Match
-// uses the strong comparison; If-Unmodified-Since is ignored when the response has no valid
-// Last-Modified or the field no valid date (§13.1.4), as http.ServeContent does.
-func preconditionFailed(r *http.Request, e *Entry) bool {
+// preconditionFailed evaluates If-Match, or else If-Unmodified-Since, against a 2xx response
+// with status and header h (RFC 9110 §13.2.2, steps 1 and 2): true means a 412 Precondition
+// Failed. If-Match uses the strong comparison; If-Unmodified-Since is ignored when the
+// response has no valid Last-Modified or the field no valid date (§13.1.4), as
+// http.ServeContent does.
+func preconditionFailed[H fields](r *http.Request, status int, h H) bool {
 	im, hasIM := r.Header["If-Match"]
 	ius, hasIUS := r.Header["If-Unmodified-Since"]
-	if !hasIM && !hasIUS || e.Status < 200 || e.Status > 299 {
+	if !hasIM && !hasIUS || status < 200 || status > 299 {
 		return false
 	}
 	if hasIM {
-		return !strongMatch(im, e.Header.Values("Etag"))
+		return !strongMatch(im, h.Values("Etag"))
 	}
-	lm := e.Header.Values("Last-Modified")
+	lm := h.Values("Last-Modified")
 	if len(ius) == 0 || len(lm) == 0 {
 		return false
 	}
