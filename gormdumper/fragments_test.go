@@ -155,3 +155,35 @@ func TestSQLFragmentReads(t *testing.T) {
 }
 
 func first(a, _ string) string { return a }
+
+// TestForeignKeyActions checks that deleting a parent invalidates the pages that read the
+// rows its foreign keys' ON DELETE CASCADE and SET NULL change.
+func TestForeignKeyActions(t *testing.T) {
+	t.Parallel()
+	count := func(model any) func(*gorm.DB) string {
+		return func(db *gorm.DB) string {
+			var n int64
+			err := db.Model(model).Where("fk_parent_id = ?", 1).Count(&n).Error
+			return fmt.Sprint(n, err)
+		}
+	}
+	eachBackend(t, func(t *testing.T, b backend) {
+		for name, model := range map[string]any{"CASCADE": &FKChild{}, "SET NULL": &FKOrphan{}} {
+			t.Run(name, func(t *testing.T) {
+				db, c := fkEnv(t, b)
+				render := count(model)
+				get := servePage(t, c, db, render)
+				get()
+				if _, cs := get(); !strings.HasSuffix(cs, "; hit") {
+					t.Fatalf("not stored: %s", cs)
+				}
+				if err := db.Delete(&FKParent{ID: 1}).Error; err != nil {
+					t.Fatal(err)
+				}
+				if body, want := first(get()), render(db); body != want {
+					t.Errorf("after deleting the parent: served %q, want %q", body, want)
+				}
+			})
+		}
+	})
+}
