@@ -8,6 +8,7 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
 	"gorm.io/gorm/utils"
 )
 
@@ -131,6 +132,11 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 	}
 	if op == opCreate && doNothing(db.Statement) && db.RowsAffected == 0 {
 		return nil // every row was there already: nothing written
+	}
+	if op == opDelete {
+		for _, t := range referencingTables(w.schema) {
+			b.addTags(TableTag(t))
+		}
 	}
 	if w.joins != nil {
 		if op == opDelete {
@@ -318,4 +324,23 @@ func upsert(stmt *gorm.Statement, w *write) (updating, byKey bool) {
 	slices.Sort(names)
 	slices.Sort(pk)
 	return true, slices.Equal(names, pk)
+}
+
+// referencingTables returns the tables whose foreign keys, as the relations of the model s
+// declare them (the constraint: tag), reference s's table with an ON DELETE action that
+// changes their rows (CASCADE, SET NULL, SET DEFAULT): a delete from s's table changes rows
+// of theirs that it does not name.
+func referencingTables(s *schema.Schema) []string {
+	var out []string
+	for _, rel := range s.Relationships.Relations {
+		c := rel.ParseConstraint()
+		if c == nil || c.ReferenceSchema != s || c.Schema == nil {
+			continue
+		}
+		switch strings.ToUpper(strings.TrimSpace(c.OnDelete)) {
+		case "CASCADE", "SET NULL", "SET DEFAULT":
+			out = append(out, bareTable(c.Schema.Table))
+		}
+	}
+	return out
 }

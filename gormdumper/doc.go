@@ -29,7 +29,11 @@
 //
 // A read the plugin cannot attribute keeps the response out of the cache ([dumper.NoStore]):
 // db.Raw and db.Exec (hand-written SQL), a JOIN or a FROM written in SQL (Joins("JOIN …"),
-// db.Table("flavors AS f")), a subquery written in SQL or with joins. An [Analyzer]
+// db.Table("flavors AS f")), a subquery written in SQL or with joins, and any fragment of
+// SQL in the statement (a condition, a raw Select column, an Order or Group expression) that
+// could name another relation: one holding SELECT, FROM, JOIN, EXISTS, TABLE, VALUES,
+// LATERAL or WITH as a word, or a call of a function other than a few pure built-ins (lower,
+// upper, coalesce, count, … — see docs/capture.md). An [Analyzer]
 // ([Options.Analyzer]) can classify those instead. Outside a render the callbacks record
 // nothing and cost a context lookup.
 //

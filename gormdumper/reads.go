@@ -172,32 +172,55 @@ func (r *readSet) walk(stmt *gorm.Statement, e any) {
 	case clause.NotConditions:
 		r.walkExprs(stmt, e.Exprs)
 	case clause.Expr:
+		r.text(e.SQL)
 		r.walkAll(stmt, e.Vars)
 	case clause.NamedExpr:
+		r.text(e.SQL)
 		r.walkAll(stmt, e.Vars)
+	case clause.Column:
+		if e.Raw {
+			r.text(e.Name)
+		}
 	case clause.Eq:
+		r.walk(stmt, e.Column)
 		r.walk(stmt, e.Value)
 	case clause.Neq:
+		r.walk(stmt, e.Column)
 		r.walk(stmt, e.Value)
 	case clause.Gt:
+		r.walk(stmt, e.Column)
 		r.walk(stmt, e.Value)
 	case clause.Gte:
+		r.walk(stmt, e.Column)
 		r.walk(stmt, e.Value)
 	case clause.Lt:
+		r.walk(stmt, e.Column)
 		r.walk(stmt, e.Value)
 	case clause.Lte:
+		r.walk(stmt, e.Column)
 		r.walk(stmt, e.Value)
 	case clause.Like:
+		r.walk(stmt, e.Column)
 		r.walk(stmt, e.Value)
 	case clause.IN:
+		r.walk(stmt, e.Column)
 		r.walkAll(stmt, e.Values)
 	case clause.Select:
+		for _, c := range e.Columns {
+			r.walk(stmt, c)
+		}
 		r.walk(stmt, e.Expression)
 	case clause.GroupBy:
+		for _, c := range e.Columns {
+			r.walk(stmt, c)
+		}
 		r.walkExprs(stmt, e.Having)
 	case clause.OrderBy:
+		for _, c := range e.Columns {
+			r.walk(stmt, c.Column)
+		}
 		r.walk(stmt, e.Expression)
-	case clause.Limit, clause.Locking, clause.Column, clause.Table, clause.Returning:
+	case clause.Limit, clause.Locking, clause.Table, clause.Returning:
 	case []any:
 		r.walkAll(stmt, e)
 	case string, []byte, bool, driver.Valuer,
@@ -205,6 +228,81 @@ func (r *readSet) walk(stmt *gorm.Statement, e any) {
 	default:
 		r.walkValue(stmt, reflect.ValueOf(e))
 	}
+}
+
+// text looks at a fragment of SQL the statement holds (a condition, a raw column, an ORDER BY
+// or GROUP BY expression): one that could read another relation makes the read unknown.
+func (r *readSet) text(sql string) {
+	if mayRead(sql) {
+		r.unknown = true
+	}
+}
+
+// readKeywords are the words that let a fragment of SQL name a relation: a subquery, a
+// join, a table or VALUES list, a CTE.
+var readKeywords = []string{"SELECT", "FROM", "JOIN", "EXISTS", "TABLE", "VALUES", "LATERAL", "WITH"}
+
+// pureCalls are the names before a parenthesis that mayRead trusts: built-in functions that
+// read no relation, and keywords that precede a parenthesized list or expression. Any other
+// name( may be a function of the database's that reads a table (or a schema-qualified one).
+var pureCalls = map[string]bool{
+	// functions
+	"lower": true, "upper": true, "coalesce": true, "nullif": true, "ifnull": true,
+	"length": true, "char_length": true, "abs": true, "round": true, "floor": true, "ceil": true,
+	"now": true, "date_trunc": true, "cast": true, "trim": true, "substr": true, "substring": true,
+	"concat": true, "greatest": true, "least": true,
+	"count": true, "sum": true, "min": true, "max": true, "avg": true,
+	// keywords
+	"in": true, "and": true, "or": true, "not": true, "as": true, "distinct": true, "between": true,
+	"like": true, "ilike": true, "is": true, "case": true, "when": true, "then": true, "else": true,
+	"end": true,
+}
+
+// mayRead reports whether a fragment of SQL could read a relation other than the statement's
+// own, without parsing it: it holds one of readKeywords as a word (in any case, even inside a
+// string literal), or a call of a function not in pureCalls.
+func mayRead(sql string) bool {
+	up := strings.ToUpper(sql)
+	for _, w := range readKeywords {
+		if hasWord(up, w) {
+			return true
+		}
+	}
+	for i := 0; i < len(sql); i++ {
+		if sql[i] != '(' {
+			continue
+		}
+		j := i
+		for j > 0 && (sql[j-1] == ' ' || sql[j-1] == '\t' || sql[j-1] == '\n' || sql[j-1] == '\r') {
+			j--
+		}
+		end := j
+		for j > 0 && identChar(sql[j-1]) {
+			j--
+		}
+		if j == end {
+			if j > 0 && (sql[j-1] == '"' || sql[j-1] == '`' || sql[j-1] == ']') {
+				return true // a quoted name called
+			}
+			continue // a parenthesis after an operator, a comma or another parenthesis
+		}
+		if j > 0 && (sql[j-1] == '.' || sql[j-1] == '"' || sql[j-1] == '`') {
+			return true // a qualified or quoted name called
+		}
+		if name := strings.ToLower(sql[j:end]); !pureCalls[name] && !isNumber(name) {
+			return true
+		}
+	}
+	return false
+}
+
+func isNumber(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func (r *readSet) walkAll(stmt *gorm.Statement, es []any) {
