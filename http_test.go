@@ -510,3 +510,21 @@ func TestStats(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
+
+// TestUnsafeMethodLongEscapedPath: a POST invalidates a stored page whose path grows past
+// the key's length when escaped ("|" is "%7C" in the canonical path), since its key holds
+// the target as sent.
+func TestUnsafeMethodLongEscapedPath(t *testing.T) {
+	c := newCache(t)
+	h, _ := counting(nil)
+	mw := c.Middleware(h)
+	target := "/long/" + strings.Repeat("|", 3000)
+	do(t, mw, "GET", target)
+	if w := do(t, mw, "GET", target); !isHit(w) {
+		t.Fatalf("not stored to begin with: %s", status(w))
+	}
+	do(t, mw, "POST", target)
+	if w := do(t, mw, "GET", target); isHit(w) {
+		t.Errorf("served from the cache after a successful POST: %s", status(w))
+	}
+}

@@ -84,7 +84,10 @@ func (uw *unsafeWriter) Unwrap() http.ResponseWriter { return uw.ResponseWriter 
 func (uw *unsafeWriter) invalidate() {
 	r := uw.r
 	path := requestPath(r)
-	if len(path) > uw.m.p.maxKey {
+	// A page is cached under a key that holds its target as sent, so a target longer than a
+	// key may be was never cached. The canonical path can be longer than the target (each
+	// "|" becomes "%7C"): it is not what decides.
+	if len(path) > uw.m.p.maxKey && len(r.RequestURI) > uw.m.p.maxKey {
 		return // never cached: nothing to invalidate
 	}
 	tags := []string{pathTag(path)}
@@ -98,7 +101,7 @@ func (uw *unsafeWriter) invalidate() {
 		if err != nil || (u.Host != "" && !strings.EqualFold(u.Host, r.Host)) {
 			continue
 		}
-		if p := urlPath(u); len(p) <= uw.m.p.maxKey {
+		if p := urlPath(u); len(p) <= uw.m.p.maxKey || len(v) <= uw.m.p.maxKey {
 			tags = append(tags, pathTag(p))
 		}
 	}
