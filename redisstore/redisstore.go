@@ -437,23 +437,37 @@ func (s *Store) Invalidate(ctx context.Context, tags ...string) error {
 	if len(tags) == 0 {
 		return nil
 	}
-	for _, t := range tags {
-		if t == "" || strings.ContainsAny(t, "\n") {
-			return fmt.Errorf("redisstore: tag %q is empty or holds a newline", t)
+	// A tag that is empty or holds a newline cannot be in the invalidation's message; no
+	// entry carries one either (Set refuses them), so the others are invalidated all the
+	// same and the bad ones reported.
+	var bad error
+	if slices.ContainsFunc(tags, badTag) {
+		for _, t := range tags {
+			if badTag(t) {
+				bad = errors.Join(bad, fmt.Errorf("redisstore: tag %q is empty or holds a newline", t))
+			}
+		}
+		tags = slices.DeleteFunc(slices.Clone(tags), badTag)
+		if len(tags) == 0 {
+			return bad
 		}
 	}
 	if err := s.flushPending(ctx); err != nil {
 		s.pending.add(tags)
 		s.pending.signal()
-		return err
+		return errors.Join(bad, err)
 	}
 	if err := s.invalidate(ctx, tags); err != nil {
 		s.pending.add(tags)
 		s.pending.signal()
-		return err
+		return errors.Join(bad, err)
 	}
-	return nil
+	return bad
 }
+
+// badTag reports whether t cannot be a tag of this store: empty, or holding a newline (the
+// separator of the scripts' arguments and messages).
+func badTag(t string) bool { return t == "" || strings.Contains(t, "\n") }
 
 // invalidate runs the invalidation script; with no tags it moves the floor.
 func (s *Store) invalidate(ctx context.Context, tags []string) error {

@@ -566,3 +566,31 @@ func TestRedisDown(t *testing.T) {
 		})
 	}
 }
+
+// TestInvalidateWithABadTag: a tag Redis cannot carry (a newline) is reported, and the
+// other tags of the same call are invalidated all the same.
+func TestInvalidateWithABadTag(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, redisstore.Options{Prefix: uniquePrefix(t), Strict: true})
+	ctx := t.Context()
+	l, err := s.Get(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &dumper.Entry{Status: 200, Body: []byte("x"), Tags: []string{"/k", "product:42"}, Born: l.Now, Stored: time.Now().UnixNano()}
+	if err := s.Set(ctx, 0, dumper.Item{Key: "k", Entry: e}); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := s.Get(ctx, "k"); l.Entry == nil {
+		t.Fatal("entry not stored")
+	}
+	if err := s.Invalidate(ctx, "product:42", "label:summer\nsale"); err == nil {
+		t.Error("Invalidate with a newline in a tag: no error")
+	}
+	if l, _ := s.Get(ctx, "k"); l.Entry != nil {
+		t.Error("the entry tagged product:42 is still served after an invalidation that also named a bad tag")
+	}
+	if err := s.Invalidate(ctx, "\n"); err == nil {
+		t.Error("Invalidate of a bad tag alone: no error")
+	}
+}
