@@ -199,10 +199,15 @@ func (k KeyKind) Canonical(v any) (string, bool) {
 		case []byte:
 			return string(x), true
 		}
-		if rv := reflect.ValueOf(v); rv.Kind() == reflect.String {
+		switch rv := reflect.ValueOf(v); rv.Kind() {
+		case reflect.String:
 			return rv.String(), true // a type of the application's own over a string
+		case reflect.Float32, reflect.Float64:
+			// How a database turns a float into text differs (SQLite: 42.0): no one
+			// canonical text, so not a row of this key.
+			return "", false
 		}
-		return canonicalInt(v) // a number compared with a text column
+		return canonicalInt(v) // an integer compared with a text column
 	case KeyUUID:
 		return canonicalUUID(v)
 	}

@@ -68,6 +68,8 @@ func TestKeyKindCanonical(t *testing.T) {
 		{dumper.KeyInt, flavorID(12), "12"},
 		{dumper.KeyInt, sizeID(-3), "-3"},
 		{dumper.KeyText, slug("mint"), "mint"},
+		{dumper.KeyText, float64(42), ""},
+		{dumper.KeyText, float32(1), ""},
 		{dumper.KeyText, "Vanilla", "Vanilla"},
 		{dumper.KeyText, []byte("x y"), "x y"},
 		{dumper.KeyText, 12, "12"},

@@ -120,7 +120,8 @@ func caller() string {
 
 // ExplainHandler returns a handler that says what cached pages depend on and what last
 // invalidated them, for a cache created with [Options.Explain]; without it, the handler
-// answers 404. Mount it where only operators reach it: it shows table names and key values.
+// answers 404. Mount it where only operators reach it: it shows table names and key values
+// (never the values of the request headers a page varies on).
 //
 // GET ?path=/icecream/vanilla lists every variant of that path that this process stored
 // (the newest few thousand responses are remembered), each with whether the store still
@@ -202,7 +203,7 @@ func (x *explainer) explainPath(ctx context.Context, s Store, tag string) string
 		} else if l.Entry != nil {
 			held = "replaced by a newer render"
 		}
-		fmt.Fprintf(&b, "%s\n  key %q\n  status %d, stored %s: %s\n  depends on:\n", ex.path, ex.key, ex.status, ex.stored.UTC().Format(time.RFC3339Nano), held)
+		fmt.Fprintf(&b, "%s\n  variant %s\n  status %d, stored %s: %s\n  depends on:\n", ex.path, variantOf(ex.key), ex.status, ex.stored.UTC().Format(time.RFC3339Nano), held)
 		for _, line := range describeTags(ex.tags) {
 			fmt.Fprintf(&b, "    %s\n", line)
 		}
@@ -222,6 +223,28 @@ func (x *explainer) explainPath(ctx context.Context, s Store, tag string) string
 		}
 	}
 	return b.String()
+}
+
+// variantOf describes which variant of a page a key is, without the values of the request
+// headers it holds, which may be secrets (a Cookie, an Authorization a response varies on):
+// the names of those headers only, and whether each was absent.
+func variantOf(key string) string {
+	parts := strings.Split(key, "\x00")
+	if len(parts) == 1 {
+		return "(the only one)"
+	}
+	var names []string
+	for _, p := range parts[1:] {
+		switch name, _, found := strings.Cut(p, "="); {
+		case found:
+			names = append(names, name+"=…")
+		case strings.HasSuffix(p, "!"):
+			names = append(names, strings.TrimSuffix(p, "!")+" absent")
+		case p != "" && p[0] == ' ':
+			names = append(names, "rewritten URL")
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // describeTags groups tags for people: a path, then per table its row tags by column, its

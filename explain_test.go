@@ -118,3 +118,18 @@ func TestExplainBounded(t *testing.T) {
 		t.Errorf("the newest page is not explained:\n%s", got)
 	}
 }
+
+// TestExplainHidesHeaderValues: a page that varies on Cookie is explained without the
+// cookie: the key's header values may be secrets.
+func TestExplainHidesHeaderValues(t *testing.T) {
+	c := newCache(t, dumper.Options{Explain: true})
+	site := c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Vary", "Cookie, Accept-Language")
+		fmt.Fprint(w, "account")
+	}))
+	do(t, site, "GET", "/acct", "Cookie", "session=SECRET-token")
+	got := do(t, c.ExplainHandler(), "GET", "/?path=/acct").Body.String()
+	if strings.Contains(got, "SECRET") || !strings.Contains(got, "Cookie=…") || !strings.Contains(got, "Accept-Language absent") {
+		t.Errorf("explanation of a varied page:\n%s", got)
+	}
+}
