@@ -528,3 +528,27 @@ func TestUnsafeMethodLongEscapedPath(t *testing.T) {
 		t.Errorf("served from the cache after a successful POST: %s", status(w))
 	}
 }
+
+// TestDotSegmentSpellings: a handler that cleans the path itself (http.FileServer) serves
+// one file under many spellings; invalidating the clean path drops every one of them, so an
+// attacker cannot pin an old version under "/./x.txt".
+func TestDotSegmentSpellings(t *testing.T) {
+	c := newCache(t)
+	h, _ := counting(nil)
+	mw := c.Middleware(h)
+	spellings := []string{"/x.txt", "//x.txt", "/./x.txt", "/sub/../x.txt", "/sub/%2e%2e/x.txt", "/sub/%2E%2E/./x.txt"}
+	for _, p := range spellings {
+		do(t, mw, "GET", p)
+		if w := do(t, mw, "GET", p); !isHit(w) {
+			t.Fatalf("%s not stored: %s", p, status(w))
+		}
+	}
+	if err := c.InvalidatePaths(t.Context(), "/x.txt"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range spellings {
+		if w := do(t, mw, "GET", p); isHit(w) {
+			t.Errorf("%s still served from the cache after InvalidatePaths(/x.txt)", p)
+		}
+	}
+}

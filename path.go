@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 )
 
@@ -24,8 +25,10 @@ var ErrInvalidPath = errors.New("dumper: invalid path")
 // http.StripPrefix("/shop", …) caches "/shop/icecream/x" under that path. A query
 // string is dropped: a path's tag covers every query string. Paths that do not start with
 // "/", or that carry a scheme or a fragment, are rejected with an error wrapping
-// [ErrInvalidPath]. A path that starts with "//" is a path like any other (a request for
-// "//x" is cached under it), not a host.
+// [ErrInvalidPath]. A path that starts with "//" is a path like any other, not a host. Dot
+// segments are resolved and empty segments dropped ("/a/../b", "/./b" and "//b" give "/b"),
+// as handlers that clean paths serve them: a request for "//b" is stored under a key of its
+// own, and invalidating "/b" drops it too.
 func NormalizePath(p string) (string, error) {
 	if strings.ContainsRune(p, '#') {
 		return "", fmt.Errorf("%w %q: contains a fragment", ErrInvalidPath, p)
@@ -166,13 +169,44 @@ func urlPath(u *url.URL) string {
 }
 
 // pathTag returns the tag of a canonical path: the path with %2F decoded, since a Go handler
-// sees "/a%2Fb" and "/a/b" alike in r.URL.Path. Keys keep the difference; the tag covers
-// both, so invalidating either invalidates both (too much at worst, never too little).
+// sees "/a%2Fb" and "/a/b" alike in r.URL.Path, and with its dot segments resolved and empty
+// segments dropped ("/a/../b", "/./b" and "//b" are "/b"), since handlers that clean the path
+// themselves (http.FileServer, routers' CleanPath) serve "/b" for each. Keys keep every
+// difference; the tag covers them all, so invalidating one spelling invalidates the others
+// (too much at worst, never too little).
 func pathTag(canonical string) string {
-	if !strings.Contains(canonical, "%2F") {
-		return canonical
+	p := canonical
+	if strings.Contains(p, "%2F") {
+		p = strings.ReplaceAll(p, "%2F", "/")
 	}
-	return strings.ReplaceAll(canonical, "%2F", "/")
+	if !uncleanPath(p) {
+		return p
+	}
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean
+}
+
+// uncleanPath reports whether p has an empty, "." or ".." segment.
+func uncleanPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if p[i] != '/' {
+			continue
+		}
+		seg := p[i+1:]
+		if j := strings.IndexByte(seg, '/'); j >= 0 {
+			seg = seg[:j]
+			if seg == "" {
+				return true // "//"
+			}
+		}
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // canonicalPath returns the canonical percent-encoding of an absolute path: an escape of a
