@@ -83,6 +83,20 @@ func (r *keyRegistry) ensureCatalog(db *gorm.DB, table string) bool {
 	return true
 }
 
+// narrowing returns the columns a read of a table may be narrowed by, with their kinds. Where
+// the catalog is used (PostgreSQL), only its key columns: every data layer's writers stamp
+// those (pgnotify's triggers send exactly them), while a key only a model declares — a
+// uniqueIndex the database lacks, a unique column of a case-insensitive type such as citext,
+// which the catalog does not count — would be narrowed by a value no raw-SQL write stamps, or
+// that the database compares otherwise. Writes still stamp every column of keys.kinds.
+// Elsewhere, the models' key columns.
+func (r *keyRegistry) narrowing(k *keyColumns) map[string]dumper.KeyKind {
+	if r.usesCatalog() {
+		return k.catalog
+	}
+	return k.kinds
+}
+
 // catalogKnown reports whether the catalog of table has been read (or is not used).
 func (r *keyRegistry) catalogKnown(table string) bool {
 	if !r.usesCatalog() {

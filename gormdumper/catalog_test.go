@@ -212,3 +212,52 @@ func TestCatalogKeysNarrowReads(t *testing.T) {
 		t.Errorf("/?name=A dropped by a write of another row after RefreshKeys: not narrowed by name")
 	}
 }
+
+// Label declares a unique slug, but the database compares it without case (a
+// non-deterministic collation): the catalog does not count it as a key, so a read by slug is
+// a scan, and a write to the row drops a page read with another case.
+type Label struct {
+	ID   uint
+	Slug string `gorm:"uniqueIndex"`
+	Name string
+}
+
+func TestCaseInsensitiveKeyIsAScan(t *testing.T) {
+	db := openPostgres(t, &gorm.Config{Logger: logger.Discard})
+	if err := db.Exec(`CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+		CREATE TABLE labels (id bigserial PRIMARY KEY, slug text COLLATE nocase NOT NULL, name text NOT NULL);
+		CREATE UNIQUE INDEX labels_slug ON labels (slug);
+		INSERT INTO labels (slug, name) VALUES ('vanilla', 'Old')`).Error; err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	c, err := dumper.New(dumper.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if err := db.Use(gormdumper.New(c)); err != nil {
+		t.Fatal(err)
+	}
+	page := c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var l Label
+		if err := db.WithContext(r.Context()).Where(&Label{Slug: r.URL.Query().Get("slug")}).First(&l).Error; err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		_, _ = w.Write([]byte(l.Name))
+	}))
+	get := func() (string, string) {
+		w := httptest.NewRecorder()
+		page.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/label?slug=VANILLA", nil))
+		return w.Body.String(), w.Header().Get("Cache-Status")
+	}
+	if body, _ := get(); body != "Old" {
+		t.Fatalf("first read: %q", body)
+	}
+	if err := db.Model(&Label{ID: 1}).Update("name", "New").Error; err != nil {
+		t.Fatal(err)
+	}
+	if body, cs := get(); body != "New" {
+		t.Errorf("after the row changed, the page read with another case is %q (%s), want New", body, cs)
+	}
+}

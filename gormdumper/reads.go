@@ -404,7 +404,8 @@ func (p *Plugin) narrowing(stmt *gorm.Statement, table string) (col string, valu
 		return "", nil, false
 	}
 	keys := p.keys.table(stmt.Schema, table)
-	if len(keys.kinds) == 0 {
+	narrowing := p.keys.narrowing(keys)
+	if len(narrowing) == 0 {
 		return "", nil, false
 	}
 	n := len(conj)
@@ -419,7 +420,7 @@ func (p *Plugin) narrowing(stmt *gorm.Statement, table string) (col string, valu
 		if !found {
 			continue
 		}
-		kind := keys.kinds[c]
+		kind := narrowing[c]
 		if kind == 0 {
 			continue
 		}
