@@ -158,6 +158,26 @@ func (r *readSet) scan(table string) { r.tables = append(r.tables, table) }
 // walk looks through a clause expression for subqueries (a *gorm.DB among its values): each
 // reads its table, which is scanned; a subquery the plugin cannot name makes the read
 // unknown.
+// comparison returns a comparison clause as the clause.Eq it is defined from (clause.Neq,
+// Gt, Gte, Lt, Lte and Like are all types of clause.Eq).
+func comparison(e any) clause.Eq {
+	switch e := e.(type) {
+	case clause.Neq:
+		return clause.Eq(e)
+	case clause.Gt:
+		return clause.Eq(e)
+	case clause.Gte:
+		return clause.Eq(e)
+	case clause.Lt:
+		return clause.Eq(e)
+	case clause.Lte:
+		return clause.Eq(e)
+	case clause.Like:
+		return clause.Eq(e)
+	}
+	return e.(clause.Eq)
+}
+
 func (r *readSet) walk(stmt *gorm.Statement, e any) {
 	switch e := e.(type) {
 	case nil:
@@ -181,27 +201,10 @@ func (r *readSet) walk(stmt *gorm.Statement, e any) {
 		if e.Raw {
 			r.text(e.Name)
 		}
-	case clause.Eq:
-		r.walk(stmt, e.Column)
-		r.walk(stmt, e.Value)
-	case clause.Neq:
-		r.walk(stmt, e.Column)
-		r.walk(stmt, e.Value)
-	case clause.Gt:
-		r.walk(stmt, e.Column)
-		r.walk(stmt, e.Value)
-	case clause.Gte:
-		r.walk(stmt, e.Column)
-		r.walk(stmt, e.Value)
-	case clause.Lt:
-		r.walk(stmt, e.Column)
-		r.walk(stmt, e.Value)
-	case clause.Lte:
-		r.walk(stmt, e.Column)
-		r.walk(stmt, e.Value)
-	case clause.Like:
-		r.walk(stmt, e.Column)
-		r.walk(stmt, e.Value)
+	case clause.Eq, clause.Neq, clause.Gt, clause.Gte, clause.Lt, clause.Lte, clause.Like:
+		c := comparison(e)
+		r.walk(stmt, c.Column)
+		r.walk(stmt, c.Value)
 	case clause.IN:
 		r.walk(stmt, e.Column)
 		r.walkAll(stmt, e.Values)
