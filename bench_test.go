@@ -139,7 +139,7 @@ func BenchmarkBare(b *testing.B) {
 		}
 		for _, hh := range handlers {
 			b.Run(hh.name+"/"+size.name, func(b *testing.B) {
-				r := httptest.NewRequest(http.MethodGet, "http://example.com/p", nil)
+				r := httptest.NewRequest(http.MethodGet, "/p", nil)
 				w := newDiscardWriter()
 				b.SetBytes(int64(size.n))
 				b.ReportAllocs()
@@ -159,7 +159,7 @@ func cachedHeader(b *testing.B, body []byte) http.Header {
 	b.Helper()
 	c := newBenchCache(b, 0)
 	h := c.Middleware(pageHandler(body, ""))
-	r := httptest.NewRequest(http.MethodGet, "http://example.com/p", nil)
+	r := httptest.NewRequest(http.MethodGet, "/p", nil)
 	w := newDiscardWriter()
 	serveOnce(b, h, w, r, http.StatusOK, "stored")
 	serveOnce(b, h, w, r, http.StatusOK, "dumper; hit")
@@ -168,6 +168,9 @@ func cachedHeader(b *testing.B, body []byte) http.Header {
 
 // BenchmarkHit serves a stored response, without and with Vary: Accept-Language (two store
 // lookups: the variant record, then the variant).
+//
+// Requests are in origin form ("/p", Host example.com), as browsers send them and net/http
+// servers receive them.
 func BenchmarkHit(b *testing.B) {
 	for _, vary := range []string{"", "Accept-Language"} {
 		name := "novary"
@@ -178,7 +181,7 @@ func BenchmarkHit(b *testing.B) {
 			b.Run(name+"/"+size.name, func(b *testing.B) {
 				c := newBenchCache(b, 0)
 				h := c.Middleware(pageHandler(benchBody(size.n), vary))
-				r := httptest.NewRequest(http.MethodGet, "http://example.com/p", nil)
+				r := httptest.NewRequest(http.MethodGet, "/p", nil)
 				r.Header.Set("Accept-Language", "fr")
 				w := newDiscardWriter()
 				serveOnce(b, h, w, r, http.StatusOK, "fwd=uri-miss; stored")
@@ -201,7 +204,7 @@ func BenchmarkHit304(b *testing.B) {
 		b.Run(size.name, func(b *testing.B) {
 			c := newBenchCache(b, 0)
 			h := c.Middleware(pageHandler(benchBody(size.n), ""))
-			r := httptest.NewRequest(http.MethodGet, "http://example.com/p", nil)
+			r := httptest.NewRequest(http.MethodGet, "/p", nil)
 			w := newDiscardWriter()
 			serveOnce(b, h, w, r, http.StatusOK, "stored")
 			r.Header.Set("If-None-Match", w.h.Get("Etag"))
@@ -229,7 +232,7 @@ func BenchmarkMissStore(b *testing.B) {
 			// half the budget.
 			batch := maxBytes / 2 / (size.n + 1<<10)
 			queries := make([]string, batch)
-			r := httptest.NewRequest(http.MethodGet, "http://example.com/p", nil)
+			r := httptest.NewRequest(http.MethodGet, "/p", nil)
 			w := newDiscardWriter()
 			var (
 				c *dumper.Cache
@@ -294,7 +297,7 @@ func BenchmarkInvalidatePath(b *testing.B) {
 func benchInvalidatePath(b *testing.B, langs []string, bodySize, variants int) {
 	c := newBenchCache(b, 1<<30)
 	h := c.Middleware(pageHandler(benchBody(bodySize), "Accept-Language"))
-	r := httptest.NewRequest(http.MethodGet, "http://example.com/p", nil)
+	r := httptest.NewRequest(http.MethodGet, "/p", nil)
 	w := newDiscardWriter()
 	for i := range variants {
 		r.URL.RawQuery = "q=" + strconv.Itoa(i/len(langs))
@@ -335,7 +338,7 @@ func BenchmarkHitParallel(b *testing.B) {
 				if cached {
 					h = newBenchCache(b, 0).Middleware(h)
 				}
-				r0 := httptest.NewRequest(http.MethodGet, "http://example.com/p", nil)
+				r0 := httptest.NewRequest(http.MethodGet, "/p", nil)
 				serveOnce(b, h, newDiscardWriter(), r0, http.StatusOK, "")
 				b.SetBytes(int64(size.n))
 				b.ReportAllocs()
