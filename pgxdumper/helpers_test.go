@@ -7,56 +7,20 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/internal/testservice"
 	"github.com/dumperhq/dumper/pgxdumper"
+	"github.com/dumperhq/dumper/sqldumper/capturetest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// recorder is an Invalidator that passes invalidations on and keeps them.
-type recorder struct {
-	next dumper.Invalidator
-	mu   sync.Mutex
-	fail error
+// recorder is the Invalidator tests read invalidations back from.
+type recorder = capturetest.Recorder
 
-	calls [][]string
-}
-
-func (r *recorder) InvalidatePaths(ctx context.Context, paths ...string) error {
-	return r.next.InvalidatePaths(ctx, paths...)
-}
-
-func (r *recorder) InvalidateTags(ctx context.Context, tags ...string) error {
-	r.mu.Lock()
-	r.calls = append(r.calls, slices.Clone(tags))
-	fail := r.fail
-	r.mu.Unlock()
-	if fail != nil {
-		return fail
-	}
-	return r.next.InvalidateTags(ctx, tags...)
-}
-
-func (r *recorder) take() [][]string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := r.calls
-	r.calls = nil
-	return c
-}
-
-func has(calls [][]string, tag string) bool {
-	for _, c := range calls {
-		if slices.Contains(c, tag) {
-			return true
-		}
-	}
-	return false
-}
+var has = capturetest.Has
 
 type env struct {
 	pool   *pgxpool.Pool
@@ -89,7 +53,7 @@ func newEnv(t *testing.T, opts *pgxdumper.Options) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cache.Close() })
-	e := &env{direct: direct, cache: cache, inv: &recorder{next: cache}}
+	e := &env{direct: direct, cache: cache, inv: &recorder{Next: cache}}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +124,7 @@ func (e *env) warm(t *testing.T) {
 	for _, p := range pages {
 		e.get(t, p)
 	}
-	e.inv.take()
+	e.inv.Take()
 }
 
 // wantCached checks which pages the cache answers (all of pages but dropped), and that none

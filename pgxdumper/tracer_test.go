@@ -54,7 +54,7 @@ func TestAfterCommit(t *testing.T) {
 	if _, err := tx.Exec(ctx, `UPDATE authors SET name = 'Annie' WHERE id = 1`); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.inv.take(); len(got) != 1 {
+	if got := e.inv.Take(); len(got) != 1 {
 		t.Fatalf("invalidations when the write is made: %v, want 1", got)
 	}
 	if body, hit := e.get(t, "/author/1"); hit || body != "1=Ann" {
@@ -66,7 +66,7 @@ func TestAfterCommit(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.inv.take(); len(got) != 1 || !has(got, "table:authors") {
+	if got := e.inv.Take(); len(got) != 1 || !has(got, "table:authors") {
 		t.Fatalf("invalidations after commit: %v, want one with table:authors", got)
 	}
 	if body, hit := e.get(t, "/author/1"); hit || body != "1=Annie" {
@@ -90,7 +90,7 @@ func TestRollbackInvalidatesOnce(t *testing.T) {
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.inv.take(); len(got) != 1 {
+	if got := e.inv.Take(); len(got) != 1 {
 		t.Errorf("invalidations: %v, want only the one when the write was made", got)
 	}
 	if body, hit := e.get(t, "/author/1"); !hit || body != "1=Ann" {
@@ -114,11 +114,11 @@ func TestCommitOfAFailedTransaction(t *testing.T) {
 	if _, err := tx.Exec(ctx, `INSERT INTO authors VALUES (2, 'dup', 'Dup')`); err == nil {
 		t.Fatal("duplicate key accepted")
 	}
-	e.inv.take()
+	e.inv.Take()
 	if err := tx.Commit(ctx); !errors.Is(err, pgx.ErrTxCommitRollback) {
 		t.Fatalf("Commit: %v, want ErrTxCommitRollback", err)
 	}
-	if got := e.inv.take(); len(got) != 0 {
+	if got := e.inv.Take(); len(got) != 0 {
 		t.Errorf("invalidations at a commit that rolled back: %v, want none", got)
 	}
 }
@@ -144,11 +144,11 @@ func TestSavepoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.get(t, "/posts/ann") // the old rows, cached
-	e.inv.take()
+	e.inv.Take()
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.inv.take(); !has(got, "table:posts") {
+	if got := e.inv.Take(); !has(got, "table:posts") {
 		t.Errorf("invalidations at commit: %v, want table:posts", got)
 	}
 	e.wantCached(t, "/posts/ann", "/posts/bob")
@@ -166,7 +166,7 @@ func TestBatch(t *testing.T) {
 	if err := e.pool.SendBatch(ctx, b).Close(); err != nil {
 		t.Fatal(err)
 	}
-	got := e.inv.take()
+	got := e.inv.Take()
 	if !has(got, "row:authors:id=6") || !has(got, "table:posts") {
 		t.Errorf("invalidations %v, want row:authors:id=6 and table:posts", got)
 	}
@@ -233,7 +233,7 @@ func TestInvalidationErrorsAreReported(t *testing.T) {
 	boom := errors.New("store down")
 	var reported []error
 	e := newEnv(t, &pgxdumper.Options{OnError: func(_ context.Context, err error) { reported = append(reported, err) }})
-	e.inv.fail = boom
+	e.inv.SetFail(boom)
 	if _, err := e.pool.Exec(context.Background(), `UPDATE authors SET name = 'x' WHERE id = 1`); err != nil {
 		t.Fatal(err)
 	}

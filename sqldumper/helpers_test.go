@@ -6,49 +6,18 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/internal/testservice"
 	"github.com/dumperhq/dumper/sqldumper"
+	"github.com/dumperhq/dumper/sqldumper/capturetest"
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
-// recorder is an Invalidator that passes invalidations on and keeps them.
-type recorder struct {
-	next dumper.Invalidator
-	fail error
-
-	mu    sync.Mutex
-	calls [][]string
-}
-
-func (r *recorder) InvalidatePaths(ctx context.Context, paths ...string) error {
-	return r.next.InvalidatePaths(ctx, paths...)
-}
-
-func (r *recorder) InvalidateTags(ctx context.Context, tags ...string) error {
-	r.mu.Lock()
-	r.calls = append(r.calls, slices.Clone(tags))
-	fail := r.fail
-	r.mu.Unlock()
-	if fail != nil {
-		return fail
-	}
-	return r.next.InvalidateTags(ctx, tags...)
-}
-
-// take returns the invalidations made since the last call.
-func (r *recorder) take() [][]string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := r.calls
-	r.calls = nil
-	return c
-}
+// recorder is the Invalidator tests read invalidations back from.
+type recorder = capturetest.Recorder
 
 // env is a cache in front of a site that reads a database through sqldumper.
 type env struct {
@@ -80,7 +49,7 @@ func newEnv(t *testing.T, opts *sqldumper.Options) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cache.Close() })
-	e := &env{direct: direct, cache: cache, inv: &recorder{next: cache}}
+	e := &env{direct: direct, cache: cache, inv: &recorder{Next: cache}}
 	e.db, err = sqldumper.Open("pgx", dsn, e.inv, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -180,11 +149,4 @@ func serve(h http.Handler, path string) *httptest.ResponseRecorder {
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
-func has(calls [][]string, tag string) bool {
-	for _, c := range calls {
-		if slices.Contains(c, tag) {
-			return true
-		}
-	}
-	return false
-}
+var has = capturetest.Has

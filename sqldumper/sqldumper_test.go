@@ -19,7 +19,7 @@ func (e *env) warm(t *testing.T) {
 	for _, p := range pages {
 		e.get(t, p)
 	}
-	e.inv.take()
+	e.inv.Take()
 }
 
 func cachedExcept(dropped ...string) map[string]bool {
@@ -83,7 +83,7 @@ func TestPreparedStatements(t *testing.T) {
 	if _, err := st.Exec(7, "gil", "Gil"); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.inv.take(); len(got) != 1 || !slices.Contains(got[0], "row:authors:id=7") {
+	if got := e.inv.Take(); len(got) != 1 || !slices.Contains(got[0], "row:authors:id=7") {
 		t.Errorf("invalidations %v, want one with row:authors:id=7", got)
 	}
 	e.wantCached(t, cachedExcept("/authors"))
@@ -103,7 +103,7 @@ func TestAfterCommit(t *testing.T) {
 	if _, err := tx.ExecContext(ctx, `UPDATE authors SET name = 'Annie' WHERE id = 1`); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.inv.take(); len(got) != 1 {
+	if got := e.inv.Take(); len(got) != 1 {
 		t.Fatalf("invalidations when the write is made: %v, want 1", got)
 	}
 	if body, hit := e.get(t, "/author/1"); hit || body != "1=Ann" {
@@ -115,7 +115,7 @@ func TestAfterCommit(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.inv.take(); len(got) != 1 || !slices.Contains(got[0], "table:authors") {
+	if got := e.inv.Take(); len(got) != 1 || !slices.Contains(got[0], "table:authors") {
 		t.Fatalf("invalidations after commit: %v, want one with table:authors", got)
 	}
 	if body, hit := e.get(t, "/author/1"); hit || body != "1=Annie" {
@@ -139,7 +139,7 @@ func TestRollbackInvalidatesOnce(t *testing.T) {
 	if err := tx.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.inv.take(); len(got) != 1 {
+	if got := e.inv.Take(); len(got) != 1 {
 		t.Errorf("invalidations: %v, want only the one when the write was made", got)
 	}
 	if body, hit := e.get(t, "/author/1"); !hit || body != "1=Ann" {
@@ -164,11 +164,11 @@ func TestTransactionStatements(t *testing.T) {
 		}
 	}
 	e.get(t, "/author/2") // the old row, cached
-	e.inv.take()
+	e.inv.Take()
 	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.inv.take(); len(got) != 1 || !slices.Contains(got[0], "table:authors") {
+	if got := e.inv.Take(); len(got) != 1 || !slices.Contains(got[0], "table:authors") {
 		t.Fatalf("invalidations at COMMIT: %v, want one with table:authors", got)
 	}
 	e.wantCached(t, map[string]bool{"/author/2": false})
@@ -186,7 +186,7 @@ func TestTransactionStatements(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := e.inv.take(); len(got) != 2 { // the previous text's, and the UPDATE's
+	if got := e.inv.Take(); len(got) != 2 { // the previous text's, and the UPDATE's
 		t.Errorf("invalidations: %v, want 2", got)
 	}
 }
@@ -198,7 +198,7 @@ func TestReadsOutsideARenderRecordNothing(t *testing.T) {
 	if err := e.db.QueryRowContext(context.Background(), `SELECT count(*) FROM authors WHERE id = $1`, 1).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("count = %d, %v", n, err)
 	}
-	if got := e.inv.take(); len(got) != 0 {
+	if got := e.inv.Take(); len(got) != 0 {
 		t.Errorf("a read invalidated %v", got)
 	}
 }
@@ -234,14 +234,14 @@ func TestInvalidationErrors(t *testing.T) {
 	boom := errors.New("store down")
 	var reported []error
 	e := newEnv(t, &sqldumper.Options{OnError: func(_ context.Context, err error) { reported = append(reported, err) }})
-	e.inv.fail = boom
+	e.inv.SetFail(boom)
 	e.exec(t, `UPDATE authors SET name = 'x' WHERE id = 1`) // does not fail
 	if len(reported) != 1 || !errors.Is(reported[0], boom) {
 		t.Errorf("reported %v, want the store's error", reported)
 	}
 
 	f := newEnv(t, &sqldumper.Options{FailWrites: true})
-	f.inv.fail = boom
+	f.inv.SetFail(boom)
 	if _, err := f.db.Exec(`UPDATE authors SET name = 'x' WHERE id = 1`); !errors.Is(err, boom) || !errors.Is(err, sqldumper.ErrInvalidation) {
 		t.Errorf("FailWrites: Exec error %v, want the invalidation's", err)
 	}
@@ -329,15 +329,15 @@ func TestTableCreatedInATransaction(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := e.inv.take(); !has(got, sqldumper.DatabaseTag) {
+	if got := e.inv.Take(); !has(got, sqldumper.DatabaseTag) {
 		t.Errorf("invalidations in the transaction: %v, want %s", got, sqldumper.DatabaseTag)
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	e.inv.take()
+	e.inv.Take()
 	e.exec(t, `INSERT INTO flavors VALUES (2)`)
-	if got := e.inv.take(); len(got) != 1 || has(got, sqldumper.DatabaseTag) || !has(got, "row:flavors:id=2") {
+	if got := e.inv.Take(); len(got) != 1 || has(got, sqldumper.DatabaseTag) || !has(got, "row:flavors:id=2") {
 		t.Errorf("invalidations after commit: %v, want row:flavors:id=2 alone", got)
 	}
 }
@@ -353,7 +353,7 @@ func TestReturning(t *testing.T) {
 	if err := e.db.QueryRowContext(context.Background(), `UPDATE authors SET name = $1 WHERE id = $2 RETURNING id, slug`, "Anne", 1).Scan(&id, &slug); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.inv.take(); len(got) != 1 || has(got, "table:authors") || !has(got, "row:authors:slug=ann") {
+	if got := e.inv.Take(); len(got) != 1 || has(got, "table:authors") || !has(got, "row:authors:slug=ann") {
 		t.Errorf("invalidations %v, want the row's tags, not the table's", got)
 	}
 	e.wantCached(t, cachedExcept("/author/1", "/author-by-slug/ann", "/authors", "/posts/ann"))
@@ -372,7 +372,7 @@ func TestReturning(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	got := e.inv.take()
+	got := e.inv.Take()
 	if len(got) != 2 || has(got, "table:posts") || !has(got, "row:posts:id=10") || !has(got, "row:posts:id=12") {
 		t.Errorf("invalidations %v, want the deleted rows' tags twice", got)
 	}
