@@ -19,7 +19,7 @@ import (
 // stored, and at the latest when render returns.
 func (m *middleware) render(w http.ResponseWriter, r *http.Request, ms miss) {
 	m.c.stats.misses.Add(1)
-	cw := &captureWriter{w: w, p: m.p, c: m.c, r: r, miss: ms}
+	cw := &captureWriter{w: w, p: m.p, c: m.c, r: r, miss: ms, start: time.Now()}
 	rs := &renderState{c: m.c, cw: cw}
 	cw.rs = rs
 	defer cw.releaseWaiters() // even if the handler panics
@@ -96,6 +96,7 @@ type captureWriter struct {
 	wroteHeader bool
 	header      http.Header // the response header as of WriteHeader, when buffering
 	buf         []byte
+	start       time.Time // when the render began (see edgeSend)
 }
 
 func (cw *captureWriter) Header() http.Header { return cw.w.Header() }
@@ -216,6 +217,9 @@ func (cw *captureWriter) startPassing() {
 		delete(h, cw.p.tagHeader)
 	}
 	h["Cache-Status"] = cw.c.forwarded(cw.miss.fwd, false, cw.miss.detail)
+	if cw.p.edge != nil {
+		cw.p.edge.Refuse(h) // not stored: nothing would purge it
+	}
 	if cw.answerPreconditions(h) {
 		return
 	}
@@ -290,7 +294,11 @@ func (cw *captureWriter) finish() {
 	}
 	e, vary := cw.entry()
 	d := cw.c.save(cw.r, cw.p, cw.miss.key, e, vary, cw.p.lifetime(cw.status, cw.cc.sMaxAge))
-	respond(cw.w, cw.r, e, cw.c.forwarded(cw.miss.fwd, d == noDetail, d), false)
+	w := cw.w
+	if cw.p.edge != nil {
+		w = cw.edgeSend(e, vary)
+	}
+	respond(w, cw.r, e, cw.c.forwarded(cw.miss.fwd, d == noDetail, d), false)
 }
 
 // entry makes the buffered response into the entry to store, and returns with it the request
@@ -326,6 +334,9 @@ func (cw *captureWriter) entry() (*Entry, []string) {
 	}
 	if _, ok := h["Cache-Control"]; !ok {
 		h["Cache-Control"] = p.browserCC
+	}
+	if p.edge != nil {
+		p.edge.Header(h, tags)
 	}
 	hdr, tags := buildHeaderWith(cw.c.headers, h, tags)
 	e := &Entry{

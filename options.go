@@ -135,6 +135,12 @@ type Policy struct {
 	// response says so (Vary, private, or [NoStore]): the other headers, the client's
 	// address, the protocol version, and the TLS connection's details but for its presence.
 	KeyHeaders []string
+
+	// Edge, if not nil, adds to every response the middleware stores the fields an edge
+	// cache in front reads (its tags in the edge's spelling, the edge's lifetime), and keeps
+	// the edge from storing a response that it could not purge or that was stale on arrival
+	// (see [Edge]). Nil means none: responses carry only what the handler set.
+	Edge Edge
 }
 
 // DefaultKeyHeaders returns the [Policy.KeyHeaders] used when a policy names none: the
@@ -198,6 +204,7 @@ type policy struct {
 	ignore        func(*http.Request) bool
 	sendAge       bool
 	keyHeaders    *headerSet
+	edge          Edge
 }
 
 // headerSet is a set of canonical header names, with a table of their first bytes to rule
@@ -219,6 +226,7 @@ func (p Policy) compile() (*policy, error) {
 		keepTagHeader: p.KeepTagHeader,
 		ignore:        p.Ignore,
 		sendAge:       p.SendAge,
+		edge:          p.Edge,
 	}
 	var errs []error
 	if p.MaxAge < 0 {

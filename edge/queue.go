@@ -1,0 +1,280 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// A Purger sends purges to one edge.
+type Purger interface {
+	// Purge drops from the edge every object tagged with one of keys, each already in the
+	// edge's spelling ([Dialect.Keys]), at most MaxKeys of them. It returns nil once the
+	// edge has accepted the purge. An error is retried with backoff, or after the delay a
+	// [*RateLimitError] in it gives; one wrapping [ErrPermanent] (a request the edge will
+	// never accept) is not retried: its keys are dropped, counted and logged.
+	Purge(ctx context.Context, keys []string) error
+	// MaxKeys is the most keys one Purge call may carry.
+	MaxKeys() int
+}
+
+// ErrPermanent marks a purge error that retrying cannot cure (the edge refused the request
+// as malformed).
+var ErrPermanent = errors.New("edge: purge refused")
+
+// A RateLimitError is an edge's answer that it takes no more purges for now (HTTP 429).
+type RateLimitError struct {
+	After time.Duration // how long to wait, from Retry-After; zero if it said nothing
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("edge: rate limited (retry after %v)", e.After)
+}
+
+// retryAfter reads a Retry-After field: seconds, or an HTTP date.
+func retryAfter(h http.Header) time.Duration {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}
+
+// Purge queues purges of the edge for an invalidation of tags: the keys of [Dialect.Keys],
+// sent at once and again Options.Delay later. It does not wait: the queue sends them in
+// batches of the Purger's MaxKeys, in the background. Without a Purger it does nothing.
+func (e *Edge) Purge(tags ...string) {
+	if e.purger == nil || len(tags) == 0 {
+		return
+	}
+	keys := e.d.Keys(tags)
+	e.mu.Lock()
+	if len(e.pending)+e.nLater+2*len(keys) > e.max {
+		e.overflowLocked(len(keys))
+	} else {
+		e.addLocked(keys)
+		if e.delay > 0 {
+			e.later = append(e.later, delayed{time.Now().Add(e.delay), keys})
+			e.nLater += len(keys)
+			e.stats.second.Add(1)
+		}
+	}
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// overflowLocked replaces everything queued by a purge of AllTag, now and after the delay.
+func (e *Edge) overflowLocked(adding int) {
+	e.stats.overflows.Add(1)
+	e.log.Warn("edge: purge queue full; purging everything the edge stored instead",
+		"dialect", e.d.String(), "queued", len(e.pending)+e.nLater, "adding", adding, "max", e.max)
+	all := []string{e.d.key(AllTag)}
+	e.pending, e.later, e.nLater = nil, nil, 0
+	clear(e.queued)
+	e.addLocked(all)
+	if e.delay > 0 {
+		e.later = []delayed{{time.Now().Add(e.delay), all}}
+		e.nLater = 1
+	}
+}
+
+func (e *Edge) addLocked(keys []string) {
+	for _, k := range keys {
+		if _, ok := e.queued[k]; !ok {
+			e.queued[k] = struct{}{}
+			e.pending = append(e.pending, k)
+		}
+	}
+}
+
+// next moves the second purges that are due to the pending keys and takes a batch of them;
+// with none, it returns when the next second purge is due (zero: none).
+func (e *Edge) next(now time.Time) (batch []string, due time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for len(e.later) > 0 && !e.later[0].due.After(now) {
+		e.addLocked(e.later[0].keys)
+		e.nLater -= len(e.later[0].keys)
+		e.later = e.later[1:]
+	}
+	if len(e.pending) == 0 {
+		if len(e.later) > 0 {
+			due = e.later[0].due
+		}
+		return nil, due
+	}
+	n := min(len(e.pending), max(e.purger.MaxKeys(), 1))
+	batch = e.pending[:n:n]
+	e.pending = e.pending[n:]
+	for _, k := range batch {
+		delete(e.queued, k)
+	}
+	return batch, time.Time{}
+}
+
+// requeue puts a batch that failed back in front of the pending keys.
+func (e *Edge) requeue(batch []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	keep := make([]string, 0, len(batch)+len(e.pending))
+	for _, k := range batch {
+		if _, ok := e.queued[k]; !ok {
+			e.queued[k] = struct{}{}
+			keep = append(keep, k)
+		}
+	}
+	e.pending = append(keep, e.pending...)
+}
+
+// dropAll gives up on every pending key.
+func (e *Edge) dropAll(why string, err error) {
+	e.mu.Lock()
+	n := len(e.pending)
+	e.pending = nil
+	clear(e.queued)
+	e.mu.Unlock()
+	e.gaveUp(n, why, err)
+}
+
+func (e *Edge) gaveUp(n int, why string, err error) {
+	if n == 0 {
+		return
+	}
+	e.stats.givenUp.Add(uint64(n))
+	e.log.Error("edge: purges given up; the edge may serve what they would have dropped until its max-age",
+		"dialect", e.d.String(), "keys", n, "why", why, "err", err)
+}
+
+// run sends the queue until Close.
+func (e *Edge) run() {
+	defer close(e.stopped)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var (
+		failingSince time.Time
+		backoff      time.Duration
+		last         time.Time
+	)
+	wait := func(d time.Duration) bool { // false once closing
+		if d <= 0 {
+			return true
+		}
+		timer.Reset(d)
+		select {
+		case <-timer.C:
+			return true
+		case <-e.closing:
+			return false
+		}
+	}
+	for {
+		batch, due := e.next(time.Now())
+		if batch == nil {
+			var c <-chan time.Time
+			if !due.IsZero() {
+				timer.Reset(time.Until(due))
+				c = timer.C
+			}
+			select {
+			case <-e.wake:
+			case <-c:
+			case <-e.closing:
+				e.flush()
+				return
+			}
+			if c != nil && !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+			continue
+		}
+		if e.pace > 0 && !wait(e.pace-time.Since(last)) {
+			e.requeue(batch)
+			e.flush()
+			return
+		}
+		last = time.Now()
+		err := e.send(batch)
+		if err == nil {
+			failingSince, backoff = time.Time{}, 0
+			continue
+		}
+		if errors.Is(err, ErrPermanent) {
+			e.gaveUp(len(batch), "refused", err)
+			continue
+		}
+		e.requeue(batch)
+		if failingSince.IsZero() {
+			failingSince = time.Now()
+		} else if time.Since(failingSince) > e.giveUp {
+			e.dropAll("edge failing for longer than GiveUp", err)
+			failingSince, backoff = time.Time{}, 0
+			continue
+		}
+		backoff = min(max(2*backoff, e.minBack), e.maxBack)
+		d := backoff
+		var rl *RateLimitError
+		if errors.As(err, &rl) && rl.After > 0 {
+			d = rl.After
+		}
+		if !wait(d) {
+			e.flush()
+			return
+		}
+	}
+}
+
+// send makes one purge request.
+func (e *Edge) send(batch []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := e.purger.Purge(ctx, batch)
+	if err != nil {
+		e.stats.failures.Add(1)
+		return err
+	}
+	e.stats.requests.Add(1)
+	e.stats.sent.Add(uint64(len(batch)))
+	return nil
+}
+
+// flush sends, once each, the keys still queued, second purges included, and gives up on
+// those that fail.
+func (e *Edge) flush() {
+	e.mu.Lock()
+	for _, d := range e.later {
+		e.addLocked(d.keys)
+	}
+	e.later, e.nLater = nil, 0
+	e.mu.Unlock()
+	for {
+		batch, _ := e.next(time.Now())
+		if batch == nil {
+			return
+		}
+		if err := e.send(batch); err != nil {
+			e.gaveUp(len(batch), "closing", err)
+		}
+	}
+}
+
+// Close sends what is queued (second purges at once), once, and stops the queue.
+func (e *Edge) Close() error {
+	e.close.Do(func() { close(e.closing) })
+	<-e.stopped
+	return nil
+}
