@@ -93,7 +93,7 @@ type Edge struct {
 
 	stats struct {
 		sent, requests, failures, givenUp, overflows, second atomic.Uint64
-		coarsened, refused                                 atomic.Uint64
+		coarsened, refused                                   atomic.Uint64
 	}
 }
 

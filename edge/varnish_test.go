@@ -89,4 +89,3 @@ func TestVarnishPurgedByTag(t *testing.T) {
 		t.Fatalf("GET after the purge: %q, X-Varnish %q; want v1 from the origin", body, h.Get("X-Varnish"))
 	}
 }
-
