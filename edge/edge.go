@@ -80,12 +80,13 @@ type Edge struct {
 	pace    time.Duration
 	log     *slog.Logger
 
-	mu      sync.Mutex
-	pending []string            // keys to send now, in order
-	queued  map[string]struct{} // pending, as a set
-	later   []delayed           // second purges, by due time
-	nLater  int                 // keys in later
-	wake    chan struct{}
+	mu       sync.Mutex
+	pending  []string            // keys to send now, in order
+	queued   map[string]struct{} // pending, as a set
+	later    []delayed           // second purges, by due time
+	nLater   int                 // keys in later
+	inflight int                 // keys of the request being sent
+	wake     chan struct{}
 
 	closing chan struct{}
 	stopped chan struct{}
@@ -110,7 +111,7 @@ type Stats struct {
 	Failures  uint64 // purge requests that failed (each retried, unless given up)
 	GivenUp   uint64 // keys dropped after GiveUp, on a permanent error, or at Close
 	Overflows uint64 // times the queue was replaced by a purge of AllTag
-	Queued    int    // keys waiting now, first purges and second ones
+	Queued    int    // keys waiting now or being sent, first purges and second ones
 
 	Coarsened uint64 // stored responses whose row tags were coarsened to fit the header
 	Refused   uint64 // responses sent with the edge's no-store (see dumper.Edge)
@@ -203,7 +204,7 @@ func (e *Edge) MaxRender() time.Duration { return max(e.delay, 0) }
 // Stats returns the edge's counters.
 func (e *Edge) Stats() Stats {
 	e.mu.Lock()
-	q := len(e.pending) + e.nLater
+	q := len(e.pending) + e.nLater + e.inflight
 	e.mu.Unlock()
 	return Stats{
 		Sent:      e.stats.sent.Load(),

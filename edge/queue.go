@@ -57,8 +57,12 @@ func (e *Edge) Purge(tags ...string) {
 		return
 	}
 	keys := e.d.Keys(tags)
+	copies := 1
+	if e.delay > 0 {
+		copies = 2 // the second purge
+	}
 	e.mu.Lock()
-	if len(e.pending)+e.nLater+2*len(keys) > e.max {
+	if len(e.pending)+e.nLater+e.inflight+copies*len(keys) > e.max {
 		e.overflowLocked(len(keys))
 	} else {
 		e.addLocked(keys)
@@ -121,6 +125,7 @@ func (e *Edge) next(now time.Time) (batch []string, due time.Time) {
 	for _, k := range batch {
 		delete(e.queued, k)
 	}
+	e.inflight = n
 	return batch, time.Time{}
 }
 
@@ -136,6 +141,14 @@ func (e *Edge) requeue(batch []string) {
 		}
 	}
 	e.pending = append(keep, e.pending...)
+	e.inflight = 0
+}
+
+// landed records that the batch in flight was sent, or given up on.
+func (e *Edge) landed() {
+	e.mu.Lock()
+	e.inflight = 0
+	e.mu.Unlock()
 }
 
 // dropAll gives up on every pending key.
@@ -210,10 +223,12 @@ func (e *Edge) run() {
 		last = time.Now()
 		err := e.send(batch)
 		if err == nil {
+			e.landed()
 			failingSince, backoff = time.Time{}, 0
 			continue
 		}
 		if errors.Is(err, ErrPermanent) {
+			e.landed()
 			e.gaveUp(len(batch), "refused", err)
 			continue
 		}
@@ -266,7 +281,9 @@ func (e *Edge) flush() {
 		if batch == nil {
 			return
 		}
-		if err := e.send(batch); err != nil {
+		err := e.send(batch)
+		e.landed()
+		if err != nil {
 			e.gaveUp(len(batch), "closing", err)
 		}
 	}

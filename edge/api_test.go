@@ -1,0 +1,450 @@
+package edge
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dumperhq/dumper/internal/wait"
+)
+
+// fakeAPI is a local stand-in for a CDN's purge API: it checks each request as the API's
+// documentation says (method, path, authentication, body shape, limits), answers as the API
+// does, and records the keys purged. It can be down (503) or rate limiting (429).
+type fakeAPI struct {
+	t *testing.T
+	// check reads one request and returns the keys it purges, or a status and message
+	// with which the API refuses it.
+	check  func(r *http.Request, body []byte) (keys []string, status int, msg string)
+	answer string // the body of a success
+	code   int    // the status of a success; 0: 200
+
+	mu         sync.Mutex
+	purged     []string
+	requests   int
+	down       bool
+	limited    int // the next requests answered 429, with Retry-After: 1
+	limitedAt  time.Time
+	afterLimit time.Duration // from the last 429 to the request after it
+	refusals   int
+	srv        *httptest.Server
+}
+
+func newFakeAPI(t *testing.T, answer string, check func(*http.Request, []byte) ([]string, int, string)) *fakeAPI {
+	f := &fakeAPI{t: t, check: check, answer: answer}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests++
+	if !f.limitedAt.IsZero() {
+		f.afterLimit = time.Since(f.limitedAt)
+		f.limitedAt = time.Time{}
+	}
+	switch {
+	case f.down:
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	case f.limited > 0:
+		f.limited--
+		f.limitedAt = time.Now()
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, `{"success":false,"errors":[{"code":971,"message":"rate limited"}]}`, http.StatusTooManyRequests)
+		return
+	}
+	if r.Header.Get("Content-Type") != "application/json" {
+		f.refusals++
+		http.Error(w, "Content-Type must be application/json", http.StatusUnsupportedMediaType)
+		return
+	}
+	keys, status, msg := f.check(r, body)
+	if status != 0 {
+		f.refusals++
+		http.Error(w, msg, status)
+		return
+	}
+	f.purged = append(f.purged, keys...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(cmpOr(f.code, http.StatusOK))
+	io.WriteString(w, f.answer)
+}
+
+func (f *fakeAPI) set(fn func(f *fakeAPI)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+// has reports whether every key was purged at least n times.
+func (f *fakeAPI) has(keys []string, n int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range keys {
+		c := 0
+		for _, p := range f.purged {
+			if p == k {
+				c++
+			}
+		}
+		if c < n {
+			return false
+		}
+	}
+	return true
+}
+
+// strictJSON decodes body into v, refusing unknown fields and trailing data.
+func strictJSON(body []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if d.More() {
+		return fmt.Errorf("trailing data")
+	}
+	return nil
+}
+
+func fastlyAPI(t *testing.T) *fakeAPI {
+	return newFakeAPI(t, `{}`, func(r *http.Request, body []byte) ([]string, int, string) {
+		if r.Method != http.MethodPost || r.URL.Path != "/service/SVC/purge" {
+			return nil, http.StatusNotFound, "no such route " + r.Method + " " + r.URL.Path
+		}
+		if r.Header.Get("Fastly-Key") != "TOKEN" {
+			return nil, http.StatusUnauthorized, `{"msg":"Provided credentials are missing or invalid"}`
+		}
+		var req struct {
+			SurrogateKeys []string `json:"surrogate_keys"`
+		}
+		if err := strictJSON(body, &req); err != nil || len(req.SurrogateKeys) == 0 {
+			return nil, http.StatusBadRequest, "bad body"
+		}
+		if len(req.SurrogateKeys) > 256 {
+			return nil, http.StatusBadRequest, "more than 256 keys"
+		}
+		for _, k := range req.SurrogateKeys {
+			if len(k) > 1024 || strings.ContainsAny(k, " ") {
+				return nil, http.StatusBadRequest, "bad key"
+			}
+		}
+		return req.SurrogateKeys, 0, ""
+	})
+}
+
+func cloudflareAPI(t *testing.T) *fakeAPI {
+	return newFakeAPI(t, `{"success":true,"errors":[],"messages":[],"result":{"id":"abc"}}`, func(r *http.Request, body []byte) ([]string, int, string) {
+		if r.Method != http.MethodPost || r.URL.Path != "/client/v4/zones/ZONE/purge_cache" {
+			return nil, http.StatusNotFound, "no such route"
+		}
+		if r.Header.Get("Authorization") != "Bearer TOKEN" {
+			return nil, http.StatusForbidden, `{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}`
+		}
+		var req struct {
+			Tags []string `json:"tags"`
+		}
+		if err := strictJSON(body, &req); err != nil || len(req.Tags) == 0 {
+			return nil, http.StatusBadRequest, `{"success":false}`
+		}
+		if len(req.Tags) > 30 {
+			return nil, http.StatusBadRequest, `{"success":false,"errors":[{"code":1068,"message":"more than 30 tags"}]}`
+		}
+		for _, k := range req.Tags {
+			if strings.ContainsAny(k, " ,") || k != strings.ToLower(k) && false {
+				return nil, http.StatusBadRequest, `{"success":false}`
+			}
+		}
+		return req.Tags, 0, ""
+	})
+}
+
+func bunnyAPI(t *testing.T) *fakeAPI {
+	return newFakeAPI(t, ``, func(r *http.Request, body []byte) ([]string, int, string) {
+		if r.Method != http.MethodPost || r.URL.Path != "/pullzone/42/purgeCache" {
+			return nil, http.StatusNotFound, "no such route"
+		}
+		if r.Header.Get("AccessKey") != "KEY" {
+			return nil, http.StatusUnauthorized, "unauthorized"
+		}
+		var req struct {
+			CacheTag string `json:"CacheTag"`
+		}
+		if err := strictJSON(body, &req); err != nil || req.CacheTag == "" {
+			return nil, http.StatusBadRequest, "bad body"
+		}
+		return []string{req.CacheTag}, 0, ""
+	})
+}
+
+// akamaiAPI checks EdgeGrid signatures as Akamai's documentation describes them, with its
+// own code: the signing key is the HMAC-SHA256 of the timestamp under the client secret.
+func akamaiAPI(t *testing.T) *fakeAPI {
+	f := newFakeAPI(t, `{"httpStatus":201,"detail":"Request accepted","estimatedSeconds":5,"purgeId":"p","supportId":"s"}`, func(r *http.Request, body []byte) ([]string, int, string) {
+		if r.Method != http.MethodPost || r.URL.Path != "/ccu/v3/invalidate/tag/production" {
+			return nil, http.StatusNotFound, "no such route"
+		}
+		if len(body) > 50_000 {
+			return nil, http.StatusRequestEntityTooLarge, "body over 50,000 bytes"
+		}
+		auth := r.Header.Get("Authorization")
+		fields := map[string]string{}
+		for _, p := range strings.Split(strings.TrimPrefix(auth, "EG1-HMAC-SHA256 "), ";") {
+			if k, v, ok := strings.Cut(p, "="); ok {
+				fields[k] = v
+			}
+		}
+		if !strings.HasPrefix(auth, "EG1-HMAC-SHA256 ") || fields["client_token"] != "CT" || fields["access_token"] != "AT" || fields["nonce"] == "" {
+			return nil, http.StatusUnauthorized, "bad Authorization"
+		}
+		ts, err := time.Parse("20060102T15:04:05-0700", fields["timestamp"])
+		if err != nil || time.Since(ts).Abs() > time.Minute {
+			return nil, http.StatusUnauthorized, "bad timestamp"
+		}
+		mac := func(key []byte, s string) string {
+			m := hmac.New(sha256.New, key)
+			m.Write([]byte(s))
+			return base64.StdEncoding.EncodeToString(m.Sum(nil))
+		}
+		sum := sha256.Sum256(body)
+		signed := auth[:strings.Index(auth, "signature=")]
+		data := strings.Join([]string{"POST", "http", r.Host, r.URL.RequestURI(), "", base64.StdEncoding.EncodeToString(sum[:]), signed}, "\t")
+		if fields["signature"] != mac([]byte(mac([]byte("SECRET"), fields["timestamp"])), data) {
+			return nil, http.StatusUnauthorized, "signature mismatch"
+		}
+		var req struct {
+			Objects []string `json:"objects"`
+		}
+		if err := strictJSON(body, &req); err != nil || len(req.Objects) == 0 {
+			return nil, http.StatusBadRequest, "bad body"
+		}
+		for _, k := range req.Objects {
+			if len(k) > 128 || strings.IndexFunc(k, func(c rune) bool { return c > 0x7f || !akamaiByte(byte(c)) && c != '%' }) >= 0 {
+				return nil, http.StatusBadRequest, "bad tag " + k
+			}
+		}
+		return req.Objects, 0, ""
+	})
+	f.code = http.StatusCreated
+	return f
+}
+
+func manyTags(n int) []string {
+	var tags []string
+	for i := range n {
+		tags = append(tags, fmt.Sprintf("row:ice_creams:id=%d", i))
+	}
+	return tags
+}
+
+func testEdge(t *testing.T, o Options) *Edge {
+	t.Helper()
+	o.MinBackoff = cmpOr(o.MinBackoff, time.Millisecond)
+	o.MaxBackoff = cmpOr(o.MaxBackoff, 20*time.Millisecond)
+	o.Delay = cmpOr(o.Delay, -1)
+	e, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func TestPurgeAPIs(t *testing.T) {
+	tests := []struct {
+		name   string
+		d      Dialect
+		api    func(*testing.T) *fakeAPI
+		purger func(url string) Purger
+		tags   int
+	}{
+		{"fastly", Fastly, fastlyAPI, func(u string) Purger { return FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: u} }, 600},
+		{"cloudflare", Cloudflare, cloudflareAPI, func(u string) Purger { return CloudflarePurger{ZoneID: "ZONE", Token: "TOKEN", BaseURL: u} }, 100},
+		{"akamai", Akamai, akamaiAPI, func(u string) Purger {
+			return AkamaiPurger{Host: u, ClientToken: "CT", ClientSecret: "SECRET", AccessToken: "AT"}
+		}, 1200},
+		{"bunny", Bunny, bunnyAPI, func(u string) Purger { return BunnyPurger{PullZoneID: "42", AccessKey: "KEY", BaseURL: u} }, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := tt.api(t)
+			e := testEdge(t, Options{Dialect: tt.d, Purger: tt.purger(api.srv.URL)})
+			tags := manyTags(tt.tags)
+			e.Purge(tags...)
+			keys := tt.d.Keys(tags)
+			wait.For(t, 10*time.Second, "every key purged", func() bool { return api.has(keys, 1) && e.Stats().Sent == uint64(len(keys)) })
+			if api.refusals != 0 {
+				t.Fatalf("the API refused %d requests", api.refusals)
+			}
+			if s := e.Stats(); s.Failures != 0 || s.GivenUp != 0 || s.Sent != uint64(len(keys)) {
+				t.Fatalf("Stats %+v, want %d keys sent and no failure", s, len(keys))
+			}
+		})
+	}
+}
+
+func TestPurgeAPIRefusesBadCredentials(t *testing.T) {
+	api := fastlyAPI(t)
+	e := testEdge(t, Options{Dialect: Fastly, Purger: FastlyPurger{ServiceID: "SVC", Token: "WRONG", BaseURL: api.srv.URL}})
+	e.Purge("/a")
+	wait.For(t, 10*time.Second, "failures", func() bool { return e.Stats().Failures >= 3 })
+	if s := e.Stats(); s.Queued == 0 || s.GivenUp != 0 {
+		t.Fatalf("Stats %+v: a 401 is retried (the credentials may be fixed), the key kept", s)
+	}
+}
+
+// TestPurgeRateLimited: a 429 is retried, after its Retry-After and not before.
+func TestPurgeRateLimited(t *testing.T) {
+	api := cloudflareAPI(t)
+	api.set(func(f *fakeAPI) { f.limited = 1 })
+	e := testEdge(t, Options{Dialect: Cloudflare, Purger: CloudflarePurger{ZoneID: "ZONE", Token: "TOKEN", BaseURL: api.srv.URL}})
+	e.Purge("/a", "/b")
+	wait.For(t, 10*time.Second, "the purge after the 429", func() bool { return api.has([]string{"/a", "/b"}, 1) })
+	api.set(func(f *fakeAPI) {
+		if f.afterLimit < time.Second {
+			t.Errorf("retried %v after a 429 with Retry-After: 1", f.afterLimit)
+		}
+	})
+}
+
+// TestPurgesSurviveOutage: purges made while the edge is down are all sent once it is back.
+func TestPurgesSurviveOutage(t *testing.T) {
+	api := fastlyAPI(t)
+	api.set(func(f *fakeAPI) { f.down = true })
+	e := testEdge(t, Options{Dialect: Fastly, Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.srv.URL}})
+	var keys []string
+	for i := range 50 {
+		tags := manyTags(20)[i%20:]
+		e.Purge(tags...)
+		keys = append(keys, Fastly.Keys(tags)...)
+	}
+	wait.For(t, 10*time.Second, "failed attempts", func() bool { return e.Stats().Failures >= 5 })
+	if e.Stats().Queued == 0 {
+		t.Fatal("nothing queued while the edge is down")
+	}
+	api.set(func(f *fakeAPI) { f.down = false })
+	wait.For(t, 10*time.Second, "every purge sent after the outage", func() bool { return api.has(keys, 1) })
+	if s := e.Stats(); s.GivenUp != 0 || s.Overflows != 0 || s.Queued != 0 {
+		t.Fatalf("Stats %+v: want nothing given up, nothing left", s)
+	}
+}
+
+// TestPurgeQueueOverflow: past MaxQueued the queue is replaced by a purge of everything.
+func TestPurgeQueueOverflow(t *testing.T) {
+	api := fastlyAPI(t)
+	api.set(func(f *fakeAPI) { f.down = true })
+	var logs bytes.Buffer
+	e := testEdge(t, Options{Dialect: Fastly, MaxQueued: 100, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.srv.URL}})
+	e.Purge(manyTags(60)...)
+	if s := e.Stats(); s.Overflows != 0 || s.Queued != 61 {
+		t.Fatalf("Stats %+v: want 61 keys queued", s)
+	}
+	e.Purge("/a", "/b", "/c", "/d", "/e", "/f", "/g", "/h", "/i", "/j", "/k", "/l", "/m", "/n", "/o", "/p", "/q", "/r", "/s", "/t",
+		"/u", "/v", "/w", "/x", "/y", "/z", "/0", "/1", "/2", "/3", "/4", "/5", "/6", "/7", "/8", "/9", "/aa", "/ab", "/ac", "/ad")
+	if s := e.Stats(); s.Overflows != 1 || s.Queued != 1 {
+		t.Fatalf("Stats %+v: want one overflow, one key queued", s)
+	}
+	api.set(func(f *fakeAPI) { f.down = false })
+	wait.For(t, 10*time.Second, "the purge of everything", func() bool { return api.has([]string{AllTag}, 1) })
+	if !strings.Contains(logs.String(), "purge queue full") {
+		t.Fatalf("no warning logged: %s", logs.String())
+	}
+}
+
+// TestPurgeGivesUp: an edge failing for longer than GiveUp loses its pending purges,
+// counted and logged.
+func TestPurgeGivesUp(t *testing.T) {
+	api := fastlyAPI(t)
+	api.set(func(f *fakeAPI) { f.down = true })
+	var mu sync.Mutex
+	var logs bytes.Buffer
+	e := testEdge(t, Options{Dialect: Fastly, GiveUp: 30 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return logs.Write(p)
+		}), nil)),
+		Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.srv.URL}})
+	e.Purge("/a", "/b")
+	wait.For(t, 10*time.Second, "the purges given up", func() bool { return e.Stats().GivenUp == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "purges given up") {
+		t.Fatalf("nothing logged: %s", logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestPurgePermanentError: a request the API refuses as malformed is not retried forever.
+func TestPurgePermanentError(t *testing.T) {
+	api := newFakeAPI(t, `{}`, func(*http.Request, []byte) ([]string, int, string) { return nil, http.StatusBadRequest, "no" })
+	e := testEdge(t, Options{Dialect: Fastly, Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.srv.URL}})
+	e.Purge("/a")
+	wait.For(t, 10*time.Second, "the purge dropped", func() bool { return e.Stats().GivenUp == 1 })
+	if s := e.Stats(); s.Failures != 1 || s.Queued != 0 {
+		t.Fatalf("Stats %+v: want one failure, nothing queued", s)
+	}
+}
+
+// TestSecondPurge: every invalidation is purged twice, the second time Delay later.
+func TestSecondPurge(t *testing.T) {
+	api := fastlyAPI(t)
+	e := testEdge(t, Options{Dialect: Fastly, Delay: 50 * time.Millisecond,
+		Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.srv.URL}})
+	start := time.Now()
+	e.Purge("/a")
+	wait.For(t, 10*time.Second, "the first purge", func() bool { return api.has([]string{"/a"}, 1) })
+	wait.For(t, 10*time.Second, "the second purge", func() bool { return api.has([]string{"/a"}, 2) })
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Fatalf("second purge %v after the first call, before the 50ms delay", d)
+	}
+	if s := e.Stats(); s.Second != 1 || s.Requests != 2 {
+		t.Fatalf("Stats %+v, want 2 requests, one of them the second purge", s)
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	tests := []struct {
+		v    string
+		want time.Duration
+	}{
+		{"", 0}, {"3", 3 * time.Second}, {"-1", 0}, {"soon", 0},
+		{time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), 0},
+	}
+	for _, tt := range tests {
+		if got := retryAfter(http.Header{"Retry-After": {tt.v}}); got != tt.want {
+			t.Errorf("retryAfter(%q) = %v, want %v", tt.v, got, tt.want)
+		}
+	}
+	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	if got := retryAfter(http.Header{"Retry-After": {future}}); got < 59*time.Minute {
+		t.Errorf("retryAfter(an hour from now) = %v", got)
+	}
+}
+
+func TestKeysSorted(t *testing.T) {
+	k := Fastly.Keys([]string{"b", "a", "b"})
+	if !slices.Equal(k, []string{"a", "b"}) {
+		t.Fatalf("Keys = %q", k)
+	}
+}
