@@ -329,7 +329,9 @@ func ExampleObserver() {
 		fmt.Fprintln(w, "Vanilla")
 	}))
 
-	get := func() { site.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/icecream/vanilla", nil)) }
+	get := func() {
+		site.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/icecream/vanilla", nil))
+	}
 	get()
 	get()
 	ctx := dumper.WithSource(context.Background(), "admin", time.Now())

@@ -195,7 +195,7 @@ func (failingStore) Get(context.Context, string) (dumper.Lookup, error) {
 	return dumper.Lookup{}, errDown
 }
 func (failingStore) Set(context.Context, time.Duration, ...dumper.Item) error { return errDown }
-func (failingStore) Invalidate(context.Context, ...string) error             { return errDown }
+func (failingStore) Invalidate(context.Context, ...string) error              { return errDown }
 
 func TestObserverStoreErrors(t *testing.T) {
 	rec := &recorder{}
