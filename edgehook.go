@@ -58,7 +58,7 @@ func (cw *captureWriter) edgeSend(e *Entry, vary []string) http.ResponseWriter {
 	if len(vary) > 0 {
 		key = string(appendVariantKey(nil, key, vary, cw.r.Header))
 	}
-	l, err := cw.c.store.Get(context.WithoutCancel(cw.r.Context()), key)
+	l, err := cw.c.get(context.WithoutCancel(cw.r.Context()), key)
 	if err != nil || l.Entry == nil || l.Entry.Born != e.Born || l.Entry.Stored != e.Stored {
 		return edgeWriter{cw.w, edge}
 	}
