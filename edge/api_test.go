@@ -339,7 +339,7 @@ func TestPurgesSurviveOutage(t *testing.T) {
 		t.Fatal("nothing queued while the edge is down")
 	}
 	api.set(func(f *fakeAPI) { f.down = false })
-	wait.For(t, 10*time.Second, "every purge sent after the outage", func() bool { return api.has(keys, 1) })
+	wait.For(t, 10*time.Second, "every purge sent after the outage", func() bool { return api.has(keys, 1) && e.Stats().Queued == 0 })
 	if s := e.Stats(); s.GivenUp != 0 || s.Overflows != 0 || s.Queued != 0 {
 		t.Fatalf("Stats %+v: want nothing given up, nothing left", s)
 	}
@@ -362,7 +362,7 @@ func TestPurgeQueueOverflow(t *testing.T) {
 		t.Fatalf("Stats %+v: want one overflow, one key queued", s)
 	}
 	api.set(func(f *fakeAPI) { f.down = false })
-	wait.For(t, 10*time.Second, "the purge of everything", func() bool { return api.has([]string{AllTag}, 1) })
+	wait.For(t, 10*time.Second, "the purge of everything", func() bool { return api.has([]string{AllTag}, 1) && e.Stats().Queued == 0 })
 	if !strings.Contains(logs.String(), "purge queue full") {
 		t.Fatalf("no warning logged: %s", logs.String())
 	}
@@ -414,7 +414,7 @@ func TestSecondPurge(t *testing.T) {
 	start := time.Now()
 	e.Purge("/a")
 	wait.For(t, 10*time.Second, "the first purge", func() bool { return api.has([]string{"/a"}, 1) })
-	wait.For(t, 10*time.Second, "the second purge", func() bool { return api.has([]string{"/a"}, 2) })
+	wait.For(t, 10*time.Second, "the second purge", func() bool { return api.has([]string{"/a"}, 2) && e.Stats().Requests == 2 })
 	if d := time.Since(start); d < 50*time.Millisecond {
 		t.Fatalf("second purge %v after the first call, before the 50ms delay", d)
 	}
