@@ -73,6 +73,9 @@ func TestVarnishPurgedByTag(t *testing.T) {
 	if body != "v0" || !varnishHit(h) {
 		t.Fatalf("second GET: %q, X-Varnish %q; want v0 from Varnish", body, h.Get("X-Varnish"))
 	}
+	if cs := h.Get("Cache-Status"); !strings.HasSuffix(cs, ", varnish; hit") {
+		t.Errorf("Cache-Status %q, want dumper's then \"varnish; hit\"", cs)
+	}
 	if n := renders.Load(); n != 1 {
 		t.Fatalf("%d renders, want 1", n)
 	}

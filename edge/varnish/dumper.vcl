@@ -12,7 +12,9 @@
 #   - a response is kept only when dumper said so, by an xkey field with its tags and a
 #     Surrogate-Control max-age: anything else (no-store, or no tags: nothing could purge it)
 #     is passed on without being kept. No grace and no keep: a purged object is gone;
-#   - xkey and Surrogate-Control are removed before a response reaches a client.
+#   - xkey and Surrogate-Control are removed before a response reaches a client, and
+#     Varnish adds itself to Cache-Status (RFC 9211): "varnish; hit", "varnish; fwd=miss"
+#     or, for what it does not keep, "varnish; fwd=uri-miss; detail=uncacheable".
 # Its subroutines run before Varnish's built-in ones, which still apply (a request with a
 # Cookie or Authorization header is passed to the backend).
 
@@ -51,4 +53,17 @@ sub vcl_backend_response {
 sub vcl_deliver {
 	unset resp.http.Xkey;
 	unset resp.http.Surrogate-Control;
+	if (obj.hits > 0) {
+		set req.http.X-Dumper-Status = "varnish; hit";
+	} elsif (obj.uncacheable) {
+		set req.http.X-Dumper-Status = "varnish; fwd=uri-miss; detail=uncacheable";
+	} else {
+		set req.http.X-Dumper-Status = "varnish; fwd=miss; stored";
+	}
+	if (resp.http.Cache-Status) {
+		set resp.http.Cache-Status = resp.http.Cache-Status + ", " + req.http.X-Dumper-Status;
+	} else {
+		set resp.http.Cache-Status = req.http.X-Dumper-Status;
+	}
+	unset req.http.X-Dumper-Status;
 }

@@ -75,6 +75,7 @@ type load struct {
 	state map[string]*flavorState
 
 	reads, writes, hits  atomic.Int64
+	edgeHits             atomic.Int64 // hits served by an edge in front (Varnish)
 	mixed                atomic.Int64 // transactions of writeMixed
 	serverErrors, failed atomic.Int64 // 5xx; other failures (transport, wrong page)
 	stopWrites           atomic.Bool  // a write failed: its outcome is unknown
@@ -156,6 +157,9 @@ func (l *load) read(ctx context.Context, in *instance, page int, lang string) ma
 	if strings.Contains(cs, "hit") {
 		l.hits.Add(1)
 	}
+	if varnishHit(cs) {
+		l.edgeHits.Add(1)
+	}
 	wantLang := "en"
 	if lang == "fr" {
 		wantLang = "fr"
@@ -223,6 +227,9 @@ func (l *load) write(ctx context.Context, rng *rand.Rand, raw bool) {
 	} else {
 		err = l.apiWrite(ctx, in, f, v)
 		w.Bound, w.Via, w.Note = l.s.appBound, in.name, "api"
+		if l.s.edge != nil {
+			w.Via = "" // the edge's purge follows the write: every read gets the allowance
+		}
 	}
 	w.End = l.h.Now()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/cmd/internal/icecream"
+	"github.com/dumperhq/dumper/edge"
 	"github.com/dumperhq/dumper/internal/testservice"
 	"github.com/dumperhq/dumper/internal/wait"
 	"github.com/dumperhq/dumper/pgnotify"
@@ -53,6 +54,10 @@ type stack struct {
 	rawBound time.Duration
 	listener *pgnotify.Listener
 	listenAs string // the listener's application_name, to find its backend
+
+	// With an edge in front (Varnish): its purges, whose first is sent after the write
+	// returns, so that appBound applies to every read, through the same instance too.
+	edge *edge.Edge
 }
 
 func newClient(t *testing.T) *http.Client {

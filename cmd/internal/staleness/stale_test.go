@@ -41,6 +41,7 @@ func TestStaleReads(t *testing.T) {
 		stack func(t *testing.T) *stack
 	}{
 		{"memory-sqlite", memoryStack},
+		{"memory-sqlite-varnish", varnishStack},
 		{"redis-strict-2-instances", func(t *testing.T) *stack {
 			return redisStack(t, testservice.RedisAddr(t), true, time.Second)
 		}},
@@ -80,6 +81,9 @@ func TestStaleReads(t *testing.T) {
 			}
 			if len(notes) > 0 {
 				t.Logf("listeners: %s", strings.Join(notes, "; "))
+			}
+			if e := l.s.edge; e != nil {
+				t.Logf("edge: %d of the reads were Varnish hits; purges %+v", l.edgeHits.Load(), e.Stats())
 			}
 			if l.s.raw != nil && l.mixed.Load() == 0 {
 				t.Error("no transaction mixed GORM and raw SQL")
