@@ -41,6 +41,7 @@ import (
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/cmd/internal/icecream"
+	"github.com/dumperhq/dumper/edge"
 	"github.com/dumperhq/dumper/pgnotify"
 	"github.com/dumperhq/dumper/redisstore"
 	"github.com/jackc/pgx/v5"
@@ -66,6 +67,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	redisLocal := fs.Bool("redis-local", false, "with -redis: serve hot entries from process memory too, kept coherent through Redis pub/sub")
 	cacheBytes := fs.Int64("cache-bytes", 64<<20, "memory store budget in bytes (Options.MaxBytes); ignored with -redis")
 	explain := fs.Bool("explain", false, "serve /_dumper/explain?path=…: what each cached page depends on and what last invalidated it")
+	varnishURL := fs.String("varnish", "", "base URL of a Varnish in front running edge/varnish/dumper.vcl (http://127.0.0.1:6081): tag pages for it and purge it (docs/edge.md)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -89,7 +91,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	cfg := config{addr: *addr, dbPath: *dbPath, pgDSN: *pgDSN, redisURL: *redisURL, redisLocal: *redisLocal, explain: *explain, cacheBytes: *cacheBytes}
+	cfg := config{addr: *addr, dbPath: *dbPath, pgDSN: *pgDSN, redisURL: *redisURL, redisLocal: *redisLocal, explain: *explain, cacheBytes: *cacheBytes, varnishURL: *varnishURL}
 	if err := serve(ctx, logger, stderr, cfg); err != nil {
 		logger.Error("icecream: " + err.Error())
 		return 1
@@ -100,6 +102,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 // config is what the flags ask for.
 type config struct {
 	addr, dbPath, pgDSN, redisURL string
+	varnishURL                    string
 	redisLocal, explain           bool
 	cacheBytes                    int64
 }
@@ -162,6 +165,15 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 		if cfg.redisLocal {
 			cacheDesc = "redis + local tier"
 		}
+	}
+	if cfg.varnishURL != "" {
+		e, err := edge.New(edge.Options{Dialect: edge.Varnish, Purger: edge.VarnishPurger{URLs: []string{cfg.varnishURL}}, Logger: logger})
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		opts.Policy.Edge = e
+		opts.Observers = append(opts.Observers, e.Observer())
 	}
 	cache, err := dumper.New(opts)
 	if err != nil {

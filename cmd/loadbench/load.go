@@ -20,10 +20,11 @@ import (
 type target struct {
 	row       string
 	label     string
-	addr      string // where the reads go
-	writeAddr string // where the writer's PATCHes go (the origin, for Varnish)
-	purgeAddr string // Varnish: where the writer sends xkey purges after each PATCH
-	ctl       string // the server's control listener, for /stats ("" for Varnish)
+	addr      string        // where the reads go
+	writeAddr string        // where the writer's PATCHes go (the origin, for Varnish)
+	purgeAddr string        // Varnish: where the writer sends xkey purges after each PATCH
+	ctl       string        // the server's control listener, for /stats ("" for Varnish)
+	bound     time.Duration // the lateness its design allows a read after a write (0: none)
 	cpuPIDs   func() []int
 
 	vs   *versions
@@ -38,6 +39,7 @@ type result struct {
 	elapsed, serverCPU, clientCPU           time.Duration
 	roundTrips                              uint64
 	maxStaleAge                             time.Duration // longest time from a write's completion to the start of a request that missed it
+	staleBeyond                             uint64        // stale responses to requests that started later than the target's bound after the write they missed
 }
 
 func (r *result) rps() float64 { return float64(r.n) / r.elapsed.Seconds() }
@@ -120,6 +122,9 @@ func runSegment(t *target, d time.Duration, cfg *loadConfig, res *result) error 
 				if stale {
 					p.stale++
 					p.maxStaleAge = max(p.maxStaleAge, t0.Sub(missed))
+					if t0.Sub(missed) > t.bound {
+						p.staleBeyond++
+					}
 				}
 				if wrong {
 					p.wrongLang++
@@ -141,6 +146,7 @@ func runSegment(t *target, d time.Duration, cfg *loadConfig, res *result) error 
 		res.n += p.n
 		res.hits += p.hits
 		res.stale += p.stale
+		res.staleBeyond += p.staleBeyond
 		res.wrongLang += p.wrongLang
 		res.errs += p.errs
 		res.non200 += p.non200

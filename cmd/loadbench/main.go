@@ -49,6 +49,7 @@ type flags struct {
 	purge    bool
 
 	role, row, dir, prefix string // -role server
+	purgeURL               string // -role server, row varnish-dumper: the Varnish it purges
 }
 
 func run() error {
@@ -59,7 +60,7 @@ func run() error {
 	flag.IntVar(&f.conns, "conns", 32, "client connections (one request in flight each)")
 	flag.Float64Var(&f.writes, "writes", 5, "writes per second in the invalidation pass")
 	flag.StringVar(&f.redisURL, "redis", "redis://127.0.0.1:6379/0", `Redis for the Redis rows; "" skips them`)
-	flag.StringVar(&f.rows, "rows", "limit,bare,memory,redis-strict,redis-local,varnish", "rows to run")
+	flag.StringVar(&f.rows, "rows", "limit,bare,memory,redis-strict,redis-local,varnish,varnish-dumper", "rows to run")
 	flag.BoolVar(&f.pin, "pin", true, "pin servers to CPU 0 and the load generator to CPU 1 (taskset), each with GOMAXPROCS=1")
 	flag.BoolVar(&f.quick, "quick", false, "smoke run: -d 1s -rounds 1; memory mode: 1k and 10k entries")
 	flag.StringVar(&f.memSizes, "entries", "1000,100000,1000000", "memory mode: entry counts")
@@ -68,10 +69,11 @@ func run() error {
 	flag.StringVar(&f.row, "row", "", "internal: the server's row")
 	flag.StringVar(&f.dir, "dir", "", "internal: the server's directory")
 	flag.StringVar(&f.prefix, "prefix", "", "internal: the server's Redis prefix")
+	flag.StringVar(&f.purgeURL, "purge-url", "", "internal: the Varnish the server's edge purges")
 	flag.Parse()
 
 	if f.role == "server" {
-		return runServer(f.row, f.dir, f.redisURL, f.prefix)
+		return runServer(f.row, f.dir, f.redisURL, f.prefix, f.purgeURL)
 	}
 	if f.quick {
 		if !isSet("d") {
@@ -109,6 +111,7 @@ var allRows = []rowSpec{
 	{rowRedisStrict, "dumper, Redis strict"},
 	{rowRedisLocal, "dumper, Redis + local tier"},
 	{"varnish", "Varnish + xkey"},
+	{rowVarnishDriven, "Varnish driven by dumper"},
 }
 
 const (
@@ -164,13 +167,40 @@ func runLoad(f *flags) error {
 			continue
 		}
 		t := &target{row: rs.row, label: rs.label, vs: new(versions)}
+		if rs.row == rowVarnishDriven {
+			// Varnish's address first: the origin's edge purges it.
+			vaddr, err := freeAddr()
+			if err != nil {
+				return err
+			}
+			origin, stopOrigin, err := startServer(dir, rowVarnishDriven, f.redisURL, "", pin, "-purge-url", "http://"+vaddr)
+			if err != nil {
+				return err
+			}
+			cleanups = append(cleanups, stopOrigin)
+			v, err := startVarnish(dir, origin.info.Addr, pin, vaddr, true)
+			if err != nil {
+				skipped = append(skipped, rs.label+": SKIPPED: "+err.Error())
+				fmt.Fprintln(os.Stderr, "load: skipping Varnish driven by dumper:", err)
+				continue
+			}
+			cleanups = append(cleanups, v.stop)
+			t.addr, t.writeAddr, t.ctl = v.addr, origin.info.Addr, origin.info.Ctl
+			t.bound = edgeBound
+			if ver := varnishVersion(); ver != "" {
+				t.label = ver + " driven by dumper"
+			}
+			t.cpuPIDs = func() []int { return append(v.pids(), origin.pid) }
+			targets = append(targets, t)
+			continue
+		}
 		if rs.row == "varnish" {
 			origin, stopOrigin, err := startServer(dir, rowOrigin, f.redisURL, "", pin)
 			if err != nil {
 				return err
 			}
 			cleanups = append(cleanups, stopOrigin)
-			v, err := startVarnish(dir, origin.info.Addr, pin)
+			v, err := startVarnish(dir, origin.info.Addr, pin, "", false)
 			if err != nil {
 				skipped = append(skipped, rs.label+": SKIPPED: "+err.Error())
 				fmt.Fprintln(os.Stderr, "load: skipping Varnish:", err)
@@ -272,12 +302,13 @@ type server struct {
 
 // startServer runs this binary as a server for row, pinned to pin (if not empty) with
 // GOMAXPROCS=1, and returns once it listens. stop ends it.
-func startServer(dir, row, redisURL, prefix, pin string) (*server, func(), error) {
+func startServer(dir, row, redisURL, prefix, pin string, extra ...string) (*server, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, nil, err
 	}
 	args := []string{self, "-role", "server", "-row", row, "-dir", dir, "-redis", redisURL, "-prefix", prefix}
+	args = append(args, extra...)
 	if pin != "" {
 		args = append([]string{"taskset", "-c", pin}, args...)
 	}

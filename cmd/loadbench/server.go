@@ -17,6 +17,7 @@ import (
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/cmd/internal/icecream"
+	"github.com/dumperhq/dumper/edge"
 	"github.com/dumperhq/dumper/redisstore"
 	"github.com/redis/rueidis"
 )
@@ -29,6 +30,16 @@ const (
 	rowRedisStrict = "redis-strict" // behind dumper, Redis store, Strict
 	rowRedisLocal  = "redis-local"  // behind dumper, Redis store with the local tier
 	rowOrigin      = "origin"       // the demo's handler, uncached, with an xkey header: Varnish's backend
+
+	rowVarnishDriven = "varnish-dumper" // behind dumper (memory store) tagging for and purging the Varnish in front
+)
+
+// edgeDelay is the delay of the second purge of the Varnish that dumper drives, and
+// edgeBound the bound it states for reads through it: the second purge and the purge's own
+// latency, with a margin for a loaded machine.
+const (
+	edgeDelay = 2 * time.Second
+	edgeBound = edgeDelay + 250*time.Millisecond
 )
 
 // serverInfo is the first line a server process prints on stdout.
@@ -46,7 +57,7 @@ type serverStats struct {
 
 // runServer is the server role: it serves one row's origin on a free loopback port until its
 // standard input closes (the parent exited) or it gets SIGTERM/SIGINT.
-func runServer(row, dir, redisURL, prefix string) error {
+func runServer(row, dir, redisURL, prefix, purgeURL string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() { // the parent holds our stdin; EOF means it is gone
@@ -73,8 +84,18 @@ func runServer(row, dir, redisURL, prefix string) error {
 		h = icecream.NewHandler(db, nil)
 	case rowOrigin:
 		h = xkeyHeader(icecream.NewHandler(db, nil))
-	case rowMemory, rowLimit, rowRedisStrict, rowRedisLocal:
+	case rowMemory, rowLimit, rowRedisStrict, rowRedisLocal, rowVarnishDriven:
 		opts := dumper.Options{}
+		if row == rowVarnishDriven {
+			e, err := edge.New(edge.Options{Dialect: edge.Varnish, Delay: edgeDelay,
+				Purger: edge.VarnishPurger{URLs: []string{purgeURL}}})
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			opts.Policy.Edge = e
+			opts.Observers = []dumper.Observer{e.Observer()}
+		}
 		if row == rowRedisStrict || row == rowRedisLocal {
 			rs, err = redisstore.New(redisstore.Options{
 				URL: redisURL, Prefix: prefix, Strict: row == rowRedisStrict, MaxAge: 30 * time.Minute,

@@ -75,8 +75,12 @@ func printTable(w io.Writer, f *flags, m machineInfo, targets []*target, steady,
 	}
 	for i, t := range targets {
 		if r := &writes[i]; r.stale > 0 {
-			fmt.Fprintf(w, "- %s: %d stale responses under writes, to requests that started up to %s after the write they missed had completed.\n",
+			fmt.Fprintf(w, "- %s: %d stale responses under writes, to requests that started up to %s after the write they missed had completed",
 				t.label, r.stale, fmtDur(r.maxStaleAge))
+			if t.bound > 0 {
+				fmt.Fprintf(w, "; %d later than its stated bound of %s", r.staleBeyond, fmtDur(t.bound))
+			}
+			fmt.Fprintln(w, ".")
 		}
 	}
 	for _, s := range skipped {

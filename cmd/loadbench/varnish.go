@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/dumperhq/dumper/edge"
 )
 
 // vcl is the Varnish configuration: cache every GET/HEAD, keyed on the URL and the
@@ -76,36 +78,59 @@ type varnish struct {
 	addr string
 }
 
-// startVarnish starts varnishd in dir in front of the origin at originAddr, on a free
-// loopback port, pinned like the Go servers when pin is set. It returns an error that says
-// what to install when varnishd or the xkey vmod is missing.
-func startVarnish(dir, originAddr, pinCPU string) (*varnish, error) {
+// drivenVCL is the configuration of the Varnish that dumper drives: the VCL shipped with
+// package edge (edge/varnish/dumper.vcl), included after the backend and the purgers' ACL.
+const drivenVCL = `vcl 4.1;
+
+backend origin {
+	.host = "127.0.0.1";
+	.port = "%d";
+}
+
+acl dumper_purgers {
+	"127.0.0.1";
+}
+
+include "dumper.vcl";
+`
+
+// startVarnish starts varnishd in dir in front of the origin at originAddr, on addr (a free
+// loopback port if empty), pinned like the Go servers when pin is set: with the bench's VCL,
+// or, if driven, with edge's VCL, which keeps what dumper tags and purges by its tags. It
+// returns an error that says what to install when varnishd or the xkey vmod is missing.
+func startVarnish(dir, originAddr, pinCPU, addr string, driven bool) (*varnish, error) {
 	bin, err := exec.LookPath("varnishd")
 	if err != nil {
 		return nil, errors.New("varnishd not found: apt-get install -y varnish varnish-modules")
 	}
 	_, portStr, _ := net.SplitHostPort(originAddr)
 	port, _ := strconv.Atoi(portStr)
-	vclPath := filepath.Join(dir, "bench.vcl")
-	if err := os.WriteFile(vclPath, fmt.Appendf(nil, vcl, port), 0o644); err != nil {
+	name, text := "bench", vcl
+	if driven {
+		name, text = "driven", drivenVCL
+		if err := os.WriteFile(filepath.Join(dir, "dumper.vcl"), []byte(edge.VCL), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	vclPath := filepath.Join(dir, name+".vcl")
+	if err := os.WriteFile(vclPath, fmt.Appendf(nil, text, port), 0o644); err != nil {
 		return nil, err
 	}
 	// -C compiles the VCL and exits: it fails when vmod_xkey is missing.
-	if out, err := exec.Command(bin, "-C", "-j", "none", "-f", vclPath, "-n", filepath.Join(dir, "varnish-check")).CombinedOutput(); err != nil {
+	if out, err := exec.Command(bin, "-C", "-j", "none", "-p", "vcl_path="+dir, "-f", vclPath, "-n", filepath.Join(dir, name+"-check")).CombinedOutput(); err != nil {
 		msg := string(out)
 		if strings.Contains(msg, "xkey") {
 			return nil, fmt.Errorf("vmod_xkey not found (apt-get install -y varnish-modules): %s", firstLine(msg))
 		}
 		return nil, fmt.Errorf("varnishd -C: %v: %s", err, firstLine(msg))
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
+	if addr == "" {
+		if addr, err = freeAddr(); err != nil {
+			return nil, err
+		}
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	args := []string{bin, "-F", "-j", "none", "-n", filepath.Join(dir, "varnish"), "-a", addr, "-T", "none",
-		"-f", vclPath, "-s", "malloc,256m", "-p", "thread_pools=1"}
+	args := []string{bin, "-F", "-j", "none", "-n", filepath.Join(dir, name), "-a", addr, "-T", "none",
+		"-p", "vcl_path=" + dir, "-f", vclPath, "-s", "malloc,256m", "-p", "thread_pools=1"}
 	if pinCPU != "" {
 		args = append([]string{"taskset", "-c", pinCPU}, args...)
 	}
@@ -129,6 +154,16 @@ func startVarnish(dir, originAddr, pinCPU string) (*varnish, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// freeAddr returns a loopback address with a port free at the time of the call.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 func (v *varnish) pids() []int { return childrenOf(v.cmd.Process.Pid) }
