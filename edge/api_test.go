@@ -448,3 +448,25 @@ func TestKeysSorted(t *testing.T) {
 		t.Fatalf("Keys = %q", k)
 	}
 }
+
+// TestPurgeWait: with Wait, Purge returns once the edge has acknowledged the first purge of
+// its keys, or after Wait when it does not.
+func TestPurgeWait(t *testing.T) {
+	api := fastlyAPI(t)
+	e := testEdge(t, Options{Dialect: Fastly, Wait: time.Minute, Delay: time.Hour,
+		Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.srv.URL}})
+	for i := range 20 {
+		tags := manyTags(300)[i:]
+		e.Purge(tags...)
+		if !api.has(Fastly.Keys(tags), 1) {
+			t.Fatalf("Purge %d returned before the edge had every key", i)
+		}
+	}
+	api.set(func(f *fakeAPI) { f.down = true })
+	e2 := testEdge(t, Options{Dialect: Fastly, Wait: 20 * time.Millisecond,
+		Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.srv.URL}})
+	e2.Purge("/down")
+	if s := e2.Stats(); s.Queued == 0 {
+		t.Fatalf("Stats %+v: the purge should still be queued after Wait", s)
+	}
+}

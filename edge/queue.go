@@ -72,11 +72,49 @@ func (e *Edge) Purge(tags ...string) {
 			e.stats.second.Add(1)
 		}
 	}
+	target := e.added
 	e.mu.Unlock()
 	select {
 	case e.wake <- struct{}{}:
 	default:
 	}
+	if e.wait > 0 {
+		e.waitSent(target)
+	}
+}
+
+// waitSent waits, for at most Options.Wait, until the first target keys ever queued have
+// been sent (or given up on).
+func (e *Edge) waitSent(target uint64) {
+	timer := time.NewTimer(e.wait)
+	defer timer.Stop()
+	e.mu.Lock()
+	for e.done < target {
+		ch := e.progress
+		e.mu.Unlock()
+		select {
+		case <-ch:
+		case <-timer.C:
+			return
+		case <-e.stopped:
+			return
+		}
+		e.mu.Lock()
+	}
+	e.mu.Unlock()
+}
+
+// completedLocked records that n queued keys were sent or dropped, and wakes the waiters.
+func (e *Edge) completedLocked(n int) {
+	e.done += uint64(n)
+	close(e.progress)
+	e.progress = make(chan struct{})
+}
+
+func (e *Edge) completed(n int) {
+	e.mu.Lock()
+	e.completedLocked(n)
+	e.mu.Unlock()
 }
 
 // overflowLocked replaces everything queued by a purge of AllTag, now and after the delay.
@@ -85,6 +123,7 @@ func (e *Edge) overflowLocked(adding int) {
 	e.log.Warn("edge: purge queue full; purging everything the edge stored instead",
 		"dialect", e.d.String(), "queued", len(e.pending)+e.nLater, "adding", adding, "max", e.max)
 	all := []string{e.d.key(AllTag)}
+	e.completedLocked(int(e.added - e.done)) // the keys queued are replaced by the purge of everything
 	e.pending, e.later, e.nLater = nil, nil, 0
 	clear(e.queued)
 	e.addLocked(all)
@@ -99,6 +138,7 @@ func (e *Edge) addLocked(keys []string) {
 		if _, ok := e.queued[k]; !ok {
 			e.queued[k] = struct{}{}
 			e.pending = append(e.pending, k)
+			e.added++
 		}
 	}
 }
@@ -138,6 +178,8 @@ func (e *Edge) requeue(batch []string) {
 		if _, ok := e.queued[k]; !ok {
 			e.queued[k] = struct{}{}
 			keep = append(keep, k)
+		} else {
+			e.completedLocked(1) // queued again since: sent in that place
 		}
 	}
 	e.pending = append(keep, e.pending...)
@@ -157,6 +199,7 @@ func (e *Edge) dropAll(why string, err error) {
 	n := len(e.pending)
 	e.pending = nil
 	clear(e.queued)
+	e.completedLocked(n)
 	e.mu.Unlock()
 	e.gaveUp(n, why, err)
 }
@@ -224,11 +267,13 @@ func (e *Edge) run() {
 		err := e.send(batch)
 		if err == nil {
 			e.landed()
+			e.completed(len(batch))
 			failingSince, backoff = time.Time{}, 0
 			continue
 		}
 		if errors.Is(err, ErrPermanent) {
 			e.landed()
+			e.completed(len(batch))
 			e.gaveUp(len(batch), "refused", err)
 			continue
 		}
@@ -283,6 +328,7 @@ func (e *Edge) flush() {
 		}
 		err := e.send(batch)
 		e.landed()
+		e.completed(len(batch))
 		if err != nil {
 			e.gaveUp(len(batch), "closing", err)
 		}

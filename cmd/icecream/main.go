@@ -167,7 +167,8 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 		}
 	}
 	if cfg.varnishURL != "" {
-		e, err := edge.New(edge.Options{Dialect: edge.Varnish, Purger: edge.VarnishPurger{URLs: []string{cfg.varnishURL}}, Logger: logger})
+		e, err := edge.New(edge.Options{Dialect: edge.Varnish, Purger: edge.VarnishPurger{URLs: []string{cfg.varnishURL}},
+			Wait: 100 * time.Millisecond, Logger: logger})
 		if err != nil {
 			return err
 		}

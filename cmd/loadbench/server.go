@@ -36,8 +36,9 @@ const (
 
 // edgeDelay is the delay of the second purge of the Varnish that dumper drives, and
 // edgeBound the bound it states for reads through it: the second purge and the purge's own
-// latency, with a margin for a loaded machine.
+// latency, with a margin for a loaded machine; a write waits up to edgeWait for the first.
 const (
+	edgeWait  = 100 * time.Millisecond
 	edgeDelay = 2 * time.Second
 	edgeBound = edgeDelay + 250*time.Millisecond
 )
@@ -87,7 +88,7 @@ func runServer(row, dir, redisURL, prefix, purgeURL string) error {
 	case rowMemory, rowLimit, rowRedisStrict, rowRedisLocal, rowVarnishDriven:
 		opts := dumper.Options{}
 		if row == rowVarnishDriven {
-			e, err := edge.New(edge.Options{Dialect: edge.Varnish, Delay: edgeDelay,
+			e, err := edge.New(edge.Options{Dialect: edge.Varnish, Delay: edgeDelay, Wait: edgeWait,
 				Purger: edge.VarnishPurger{URLs: []string{purgeURL}}})
 			if err != nil {
 				return err

@@ -17,9 +17,11 @@ import (
 // lateness allowed to reads through Varnish: the second purge, plus the margin the purge
 // request itself needs on a loaded 2-core machine (as notifyBound's). A read through
 // Varnish that starts later than edgeBound after a write ended sees it.
+// edgeWait is how long a write waits for the first purge (edge.Options.Wait).
 const (
 	edgeDelay = time.Second
 	edgeBound = edgeDelay + 250*time.Millisecond
+	edgeWait  = 100 * time.Millisecond
 )
 
 // varnishStack is the memory stack behind a varnishd of its own, driven by dumper: every
@@ -30,7 +32,7 @@ func varnishStack(t *testing.T) *stack {
 	db := openSQLite(t, filepath.Join(t.TempDir(), "shop.db"), true)
 	srv := httptest.NewUnstartedServer(nil)
 	v := edgetest.StartVarnish(t, srv.Listener.Addr().String())
-	e, err := edge.New(edge.Options{Dialect: edge.Varnish, Delay: edgeDelay, Logger: testLogger(t),
+	e, err := edge.New(edge.Options{Dialect: edge.Varnish, Delay: edgeDelay, Wait: edgeWait, Logger: testLogger(t),
 		Purger: edge.VarnishPurger{URLs: []string{v.URL}}})
 	if err != nil {
 		t.Fatal(err)
