@@ -1,6 +1,7 @@
 package staleness_test
 
 import (
+	"context"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/cmd/internal/icecream"
+	"github.com/dumperhq/dumper/cmd/internal/staleness"
 	"github.com/dumperhq/dumper/edge"
 	"github.com/dumperhq/dumper/edge/edgetest"
 )
@@ -27,13 +29,19 @@ const (
 // varnishStack is the memory stack behind a varnishd of its own, driven by dumper: every
 // request, reads and writes, goes through Varnish; the cache tags what it stores for
 // Varnish and purges it of every invalidation, twice.
-func varnishStack(t *testing.T) *stack {
+func varnishStack(t *testing.T) *stack { return varnishStackWith(t, true) }
+
+// varnishStackWith is varnishStack, whose edge purges Varnish only if purge is set.
+func varnishStackWith(t *testing.T, purge bool) *stack {
 	t.Helper()
 	db := openSQLite(t, filepath.Join(t.TempDir(), "shop.db"), true)
 	srv := httptest.NewUnstartedServer(nil)
 	v := edgetest.StartVarnish(t, srv.Listener.Addr().String())
-	e, err := edge.New(edge.Options{Dialect: edge.Varnish, Delay: edgeDelay, Wait: edgeWait, Logger: testLogger(t),
-		Purger: edge.VarnishPurger{URLs: []string{v.URL}}})
+	o := edge.Options{Dialect: edge.Varnish, Delay: edgeDelay, Wait: edgeWait, Logger: testLogger(t)}
+	if purge {
+		o.Purger = edge.VarnishPurger{URLs: []string{v.URL}}
+	}
+	e, err := edge.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,3 +69,23 @@ func varnishStack(t *testing.T) *stack {
 
 // varnishHit reports a response Varnish served from its own store.
 func varnishHit(cacheStatus string) bool { return strings.HasSuffix(cacheStatus, "varnish; hit") }
+
+// TestCheckerCatchesUnpurgedVarnish runs the load through Varnish with dumper tagging pages
+// for it but never purging it: reads through Varnish keep the old pages, and the history must
+// show violations. It proves that the checker sees staleness through the edge.
+func TestCheckerCatchesUnpurgedVarnish(t *testing.T) {
+	s := varnishStackWith(t, false)
+	l := newLoad(t, s, seed(t))
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	l.run(ctx, 4, 1, 20*time.Millisecond)
+	writes, reads := l.h.Ops()
+	rep, err := staleness.Check(writes, reads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Violations) == 0 {
+		t.Fatalf("no violation found through an unpurged Varnish: %v", rep)
+	}
+	t.Logf("through an unpurged Varnish: %d operations checked, %d violations (as expected)", rep.Ops(), len(rep.Violations))
+}
