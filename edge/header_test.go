@@ -180,3 +180,29 @@ func TestRefuseTagsThatDoNotFit(t *testing.T) {
 		t.Fatalf("Cache-Status %q: dumper stores it all the same", rec.Header().Get("Cache-Status"))
 	}
 }
+
+// TestHeaderOnVariants: a response that varies is checked under its variant's key, and its
+// variants are tagged for the edge like any response.
+func TestHeaderOnVariants(t *testing.T) {
+	e := newEdge(t, edge.Options{Dialect: edge.Fastly})
+	c := newCache(t, e)
+	h := c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Vary", "Accept-Language")
+		io.WriteString(w, "page in "+r.Header.Get("Accept-Language"))
+	}))
+	for _, lang := range []string{"en", "fr", "en"} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Accept-Language", lang)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("Surrogate-Control"); !strings.HasPrefix(got, "max-age=") {
+			t.Fatalf("%s: Surrogate-Control %q (Cache-Status %q), want a max-age", lang, got, rec.Header().Get("Cache-Status"))
+		}
+		if got := rec.Header().Get("Surrogate-Key"); !strings.Contains(got, "/ ") && !strings.HasPrefix(got, "/ ") {
+			t.Fatalf("%s: Surrogate-Key %q lacks the path", lang, got)
+		}
+	}
+	if got := e.Stats().Refused; got != 0 {
+		t.Fatalf("Stats().Refused = %d, want 0", got)
+	}
+}
