@@ -227,7 +227,7 @@ func (l *load) write(ctx context.Context, rng *rand.Rand, raw bool) {
 	} else {
 		err = l.apiWrite(ctx, in, f, v)
 		w.Bound, w.Via, w.Note = l.s.appBound, in.name, "api"
-		if l.s.edge != nil {
+		if len(l.s.edges) > 0 {
 			w.Via = "" // the edge's purge follows the write: every read gets the allowance
 		}
 	}

@@ -55,9 +55,10 @@ type stack struct {
 	listener *pgnotify.Listener
 	listenAs string // the listener's application_name, to find its backend
 
-	// With an edge in front (Varnish): its purges, whose first is sent after the write
-	// returns, so that appBound applies to every read, through the same instance too.
-	edge *edge.Edge
+	// With edges in front (Varnish), one per instance: their purges, whose first may land
+	// after the write returns, so that appBound applies to every read, through the same
+	// instance too.
+	edges []*edge.Edge
 }
 
 func newClient(t *testing.T) *http.Client {

@@ -42,6 +42,9 @@ func TestStaleReads(t *testing.T) {
 	}{
 		{"memory-sqlite", memoryStack},
 		{"memory-sqlite-varnish", varnishStack},
+		{"redis-strict-2-instances-varnish", func(t *testing.T) *stack {
+			return varnishRedisStack(t, testservice.RedisAddr(t))
+		}},
 		{"redis-strict-2-instances", func(t *testing.T) *stack {
 			return redisStack(t, testservice.RedisAddr(t), true, time.Second)
 		}},
@@ -82,8 +85,11 @@ func TestStaleReads(t *testing.T) {
 			if len(notes) > 0 {
 				t.Logf("listeners: %s", strings.Join(notes, "; "))
 			}
-			if e := l.s.edge; e != nil {
-				t.Logf("edge: %d of the reads were Varnish hits; purges %+v", l.edgeHits.Load(), e.Stats())
+			for i, e := range l.s.edges {
+				if i == 0 {
+					t.Logf("edges: %d of the reads were Varnish hits", l.edgeHits.Load())
+				}
+				t.Logf("edge of %s: purges %+v", l.s.instances[i].name, e.Stats())
 			}
 			if l.s.raw != nil && l.mixed.Load() == 0 {
 				t.Error("no transaction mixed GORM and raw SQL")

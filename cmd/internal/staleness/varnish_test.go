@@ -13,6 +13,8 @@ import (
 	"github.com/dumperhq/dumper/cmd/internal/staleness"
 	"github.com/dumperhq/dumper/edge"
 	"github.com/dumperhq/dumper/edge/edgetest"
+	"github.com/dumperhq/dumper/internal/testservice"
+	"github.com/dumperhq/dumper/redisstore"
 )
 
 // edgeDelay is the delay of the second purge in the Varnish stack, and edgeBound the
@@ -63,8 +65,57 @@ func varnishStackWith(t *testing.T, purge bool) *stack {
 		instances: []*instance{{name: "varnish", url: v.URL, db: db, cache: cache}},
 		client:    newClient(t),
 		appBound:  edgeBound,
-		edge:      e,
+		edges:     []*edge.Edge{e},
 	}
+}
+
+// varnishRedisStack is two instances sharing one SQLite file and a strict Redis store, each
+// behind a varnishd of its own; each instance's edge purges both Varnish servers of the
+// invalidations it makes (an invalidation that reaches it from the other through Redis is
+// not reported to it, so each purge is sent once).
+func varnishRedisStack(t *testing.T, addr string) *stack {
+	t.Helper()
+	prefix := testservice.Unique("dumpertest-")
+	path := filepath.Join(t.TempDir(), "shop.db")
+	s := &stack{client: newClient(t), appBound: edgeBound}
+	var srvs []*httptest.Server
+	var urls []string
+	for range 2 {
+		srv := httptest.NewUnstartedServer(nil)
+		srvs = append(srvs, srv)
+		urls = append(urls, edgetest.StartVarnish(t, srv.Listener.Addr().String()).URL)
+	}
+	for i, name := range []string{"A", "B"} {
+		db := openSQLite(t, path, i == 0)
+		rs, err := redisstore.New(redisstore.Options{URL: "redis://" + addr, Prefix: prefix, Strict: true, Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = rs.Close() })
+		e, err := edge.New(edge.Options{Dialect: edge.Varnish, Delay: edgeDelay, Wait: edgeWait, Logger: testLogger(t),
+			Purger: edge.VarnishPurger{URLs: urls}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cache := newCache(t, dumper.Options{Store: rs, Policy: dumper.Policy{Edge: e}, Observers: []dumper.Observer{e.Observer()}})
+		handler, err := icecream.CachedHandler(db, cache, nil, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := srvs[i]
+		srv.Config.Handler = handler
+		srv.Start()
+		t.Cleanup(func() {
+			srv.Close()
+			_ = e.Close()
+			if st := e.Stats(); st.GivenUp != 0 || st.Overflows != 0 {
+				t.Errorf("edge of %s: stats %+v: purges lost", name, st)
+			}
+		})
+		s.instances = append(s.instances, &instance{name: name, url: urls[i], db: db, cache: cache, store: rs})
+		s.edges = append(s.edges, e)
+	}
+	return s
 }
 
 // varnishHit reports a response Varnish served from its own store.
