@@ -51,10 +51,16 @@ func retryAfter(h http.Header) time.Duration {
 
 // Purge queues purges of the edge for an invalidation of tags: the keys of [Dialect.Keys],
 // sent at once and again Options.Delay later. It does not wait: the queue sends them in
-// batches of the Purger's MaxKeys, in the background. Without a Purger it does nothing.
+// batches of the Purger's MaxKeys, in the background. Without a Purger, or after Close, it
+// does nothing.
 func (e *Edge) Purge(tags ...string) {
 	if e.purger == nil || len(tags) == 0 {
 		return
+	}
+	select {
+	case <-e.closing:
+		return // closed: nothing would send it
+	default:
 	}
 	keys := e.d.Keys(tags)
 	copies := 1
@@ -312,8 +318,8 @@ func (e *Edge) send(batch []string) error {
 	return nil
 }
 
-// flush sends, once each, the keys still queued, second purges included, and gives up on
-// those that fail.
+// flush sends, once each, the keys still queued, second purges included; at the first
+// failure it gives up on what is left.
 func (e *Edge) flush() {
 	e.mu.Lock()
 	for _, d := range e.later {
@@ -330,12 +336,16 @@ func (e *Edge) flush() {
 		e.landed()
 		e.completed(len(batch))
 		if err != nil {
+			// The edge is failing: do not hold Close up with every batch in turn.
 			e.gaveUp(len(batch), "closing", err)
+			e.dropAll("closing", err)
+			return
 		}
 	}
 }
 
-// Close sends what is queued (second purges at once), once, and stops the queue.
+// Close sends what is queued (second purges at once), once — giving up on the rest at the
+// first failure — and stops the queue.
 func (e *Edge) Close() error {
 	e.close.Do(func() { close(e.closing) })
 	<-e.stopped
