@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/dumperhq/dumper"
+	"github.com/dumperhq/dumper/internal/metriclabel"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -23,30 +24,6 @@ type Options struct {
 	// any other source is counted as "other". The list is copied.
 	Sources []string
 }
-
-// Buckets of the histograms, in seconds. A hit takes microseconds, a render or a store's
-// network round trip milliseconds, an invalidation driven by a database notification up
-// to seconds after its write.
-var (
-	requestBuckets      = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
-	renderBuckets       = prometheus.DefBuckets
-	storeBuckets        = []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}
-	invalidationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
-)
-
-// results are the values of the label result, indexed by dumper.Result (0 is "other").
-var results = [...]string{
-	other,
-	dumper.ResultHit:       "hit",
-	dumper.ResultMiss:      "miss",
-	dumper.ResultCoalesced: "coalesced",
-	dumper.ResultBypass:    "bypass",
-	dumper.ResultUnsafe:    "unsafe",
-	dumper.ResultRefused:   "refused",
-}
-
-// storeOps are the values of the label op: a store's operations.
-var storeOps = [...]string{"get", "set", "invalidate"}
 
 // A Collector counts what a cache reports to its observer and reads its store's figures
 // at scrape time, as a [prometheus.Collector]. Give [Collector.Observer] to the cache's
@@ -90,12 +67,12 @@ type Collector struct {
 
 	// The children of the request path's metrics, made once, so that counting a hit
 	// looks nothing up.
-	byResult   [len(results)][len(classes) + 1]prometheus.Counter
-	durationBy [len(results)]prometheus.Observer
-	storeBy    [len(storeOps) + 1]prometheus.Observer
-	errorsBy   [len(storeOps) + 1]prometheus.Counter
+	byResult   [len(metriclabel.Results)][len(metriclabel.Classes) + 1]prometheus.Counter
+	durationBy [len(metriclabel.Results)]prometheus.Observer
+	storeBy    [len(metriclabel.StoreOps) + 1]prometheus.Observer
+	errorsBy   [len(metriclabel.StoreOps) + 1]prometheus.Counter
 
-	sources, fwds, details *vocabulary
+	sources, fwds, details *metriclabel.Vocabulary
 
 	cache atomic.Pointer[dumper.Cache]
 }
@@ -115,50 +92,38 @@ func New(opts Options) *Collector {
 	}
 	m := &Collector{
 		requests:        counter("requests_total", "Requests the cache's middlewares handled, by result and status class.", "result", "status_class"),
-		requestDuration: histogram("request_duration_seconds", "Time from the middleware's start to the end of the response, by result.", requestBuckets, "result"),
+		requestDuration: histogram("request_duration_seconds", "Time from the middleware's start to the end of the response, by result.", metriclabel.RequestBuckets, "result"),
 		misses:          counter("misses_total", "Requests that ran the handler for want of a stored response, by Cache-Status fwd and detail (why the response was not stored, empty if it was).", "fwd", "detail"),
 		stores: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "dumper", Name: "stores_total",
 			Help: "Responses stored.", ConstLabels: cl}),
 		coalesced: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "dumper", Name: "coalesced_total",
 			Help: "Requests served from another request's render, without running the handler.", ConstLabels: cl}),
 		render: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "dumper", Name: "render_duration_seconds",
-			Help: "How long the handler ran, for misses and unsafe requests.", Buckets: renderBuckets, ConstLabels: cl}),
+			Help: "How long the handler ran, for misses and unsafe requests.", Buckets: metriclabel.RenderBuckets, ConstLabels: cl}),
 		invalidations: counter("invalidations_total", "Invalidations the cache applied to its store or tried to, by source.", "source"),
 		failures:      counter("invalidation_failures_total", "Invalidations the store failed, by source.", "source"),
 		tags:          counter("invalidated_tags_total", "Tags (paths included) named by the invalidations, by source.", "source"),
-		latency:       histogram("invalidation_latency_seconds", "Time from a write's commit to its invalidation applied, by source, when the source said when the write committed.", invalidationBuckets, "source"),
-		storeDuration: histogram("store_duration_seconds", "Round trips of the cache's store operations, by operation.", storeBuckets, "op"),
+		latency:       histogram("invalidation_latency_seconds", "Time from a write's commit to its invalidation applied, by source, when the source said when the write committed.", metriclabel.InvalidationBuckets, "source"),
+		storeDuration: histogram("store_duration_seconds", "Round trips of the cache's store operations, by operation.", metriclabel.StoreBuckets, "op"),
 		storeErrors:   counter("store_errors_total", "Store operations that failed, by operation.", "op"),
 
 		entries:   prometheus.NewDesc("dumper_store_entries", "Entries the store holds.", nil, cl),
 		bytes:     prometheus.NewDesc("dumper_store_bytes", "Bytes the store's entries use.", nil, cl),
 		evictions: prometheus.NewDesc("dumper_store_evictions_total", "Entries the store dropped for space or age.", nil, cl),
 
-		fwds:    newVocabulary(identity("", "uri-miss", "vary-miss", "stale", "request", "miss", "method", "bypass"), 8),
-		details: newVocabulary(identity(""), 32),
+		sources: metriclabel.Sources(opts.Sources),
+		fwds:    metriclabel.Fwds(),
+		details: metriclabel.Details(),
 	}
-	known := identity("request", "gorm", "pgnotify", "sql", "pgx", "purge")
-	known[""] = "direct"
-	for _, s := range opts.Sources {
-		if s != "" {
-			known[s] = s
-		}
-	}
-	m.sources = newVocabulary(known, 8)
-
-	for r, result := range results {
-		for c := range len(classes) + 1 {
-			m.byResult[r][c] = m.requests.WithLabelValues(result, classLabel(c))
+	for r, result := range metriclabel.Results {
+		for c := range len(metriclabel.Classes) + 1 {
+			m.byResult[r][c] = m.requests.WithLabelValues(result, metriclabel.ClassLabel(c))
 		}
 		m.durationBy[r] = m.requestDuration.WithLabelValues(result)
 	}
-	for i := range len(storeOps) + 1 {
-		op := other
-		if i < len(storeOps) {
-			op = storeOps[i]
-		}
-		m.storeBy[i] = m.storeDuration.WithLabelValues(op)
-		m.errorsBy[i] = m.storeErrors.WithLabelValues(op)
+	for i := range len(metriclabel.StoreOps) + 1 {
+		m.storeBy[i] = m.storeDuration.WithLabelValues(metriclabel.OpLabel(i))
+		m.errorsBy[i] = m.storeErrors.WithLabelValues(metriclabel.OpLabel(i))
 	}
 	return m
 }

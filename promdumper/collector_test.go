@@ -172,7 +172,7 @@ func TestSourcesBounded(t *testing.T) {
 	for _, s := range sources {
 		o.Invalidation(t.Context(), dumper.InvalidationEvent{Source: s})
 	}
-	wantLabels := map[string]float64{"pgnotify": 1, "purge": 1, "Import Job": 1, other: 1 + 1 + 1 + 12}
+	wantLabels := map[string]float64{"pgnotify": 1, "purge": 1, "Import Job": 1, "other": 1 + 1 + 1 + 12}
 	for i := range 8 {
 		wantLabels[fmt.Sprintf("job-%02d", i)] = 1
 	}
@@ -318,26 +318,5 @@ func TestHitAllocatesNothing(t *testing.T) {
 	ev := dumper.RequestEvent{Result: dumper.ResultHit, Status: 200, Duration: time.Microsecond}
 	if n := testing.AllocsPerRun(1000, func() { o.Request(ctx, ev) }); n != 0 {
 		t.Errorf("a hit allocates %v times, want 0", n)
-	}
-}
-
-// TestVocabulary: known values (renamed or not), then the first max short tokens, then
-// "other".
-func TestVocabulary(t *testing.T) {
-	t.Parallel()
-	v := newVocabulary(map[string]string{"": "direct", "gorm": "gorm"}, 2)
-	tests := []struct{ in, want string }{
-		{"", "direct"}, {"gorm", "gorm"}, {"a", "a"}, {"B", other}, {"b", "b"}, {"c", other},
-		{"a", "a"}, {"other", other}, {"x y", other}, {strings.Repeat("z", maxLabelBytes), other},
-	}
-	for _, tt := range tests {
-		if got := v.label(tt.in); got != tt.want {
-			t.Errorf("label(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-	for code, want := range map[int]string{0: "none", 99: "none", 100: "1xx", 204: "2xx", 304: "3xx", 451: "4xx", 599: "5xx", 600: "none"} {
-		if got := classLabel(classOf(code)); got != want {
-			t.Errorf("class of %d: %q, want %q", code, got, want)
-		}
 	}
 }

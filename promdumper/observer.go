@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/dumperhq/dumper"
+	"github.com/dumperhq/dumper/internal/metriclabel"
 )
 
 // Observer returns the observer that feeds the Collector, for [dumper.Options.Observers].
@@ -14,15 +15,12 @@ func (m *Collector) Observer() dumper.Observer {
 }
 
 func (m *Collector) request(_ context.Context, ev dumper.RequestEvent) {
-	r := int(ev.Result)
-	if r >= len(results) {
-		r = 0
-	}
-	m.byResult[r][classOf(ev.Status)].Inc()
+	r := metriclabel.Result(ev.Result)
+	m.byResult[r][metriclabel.Class(ev.Status)].Inc()
 	m.durationBy[r].Observe(ev.Duration.Seconds())
 	switch ev.Result {
 	case dumper.ResultMiss:
-		m.misses.WithLabelValues(m.fwds.label(ev.Fwd), m.details.label(ev.Detail)).Inc()
+		m.misses.WithLabelValues(m.fwds.Label(ev.Fwd), m.details.Label(ev.Detail)).Inc()
 	case dumper.ResultCoalesced:
 		m.coalesced.Inc()
 	}
@@ -35,7 +33,7 @@ func (m *Collector) request(_ context.Context, ev dumper.RequestEvent) {
 }
 
 func (m *Collector) invalidation(_ context.Context, ev dumper.InvalidationEvent) {
-	source := m.sources.label(ev.Source)
+	source := m.sources.Label(ev.Source)
 	m.invalidations.WithLabelValues(source).Inc()
 	m.tags.WithLabelValues(source).Add(float64(len(ev.Tags)))
 	if ev.Err != nil {
@@ -50,13 +48,7 @@ func (m *Collector) invalidation(_ context.Context, ev dumper.InvalidationEvent)
 }
 
 func (m *Collector) store(_ context.Context, ev dumper.StoreEvent) {
-	i := len(storeOps) // "other"
-	for j, op := range storeOps {
-		if ev.Op == op {
-			i = j
-			break
-		}
-	}
+	i := metriclabel.Op(ev.Op)
 	m.storeBy[i].Observe(ev.Duration.Seconds())
 	if ev.Err != nil {
 		m.errorsBy[i].Inc()
