@@ -23,6 +23,7 @@ type Cache struct {
 	flight  flight
 	stats   counters
 	explain *explainer // nil unless Options.Explain
+	obs     observers
 
 	// headers shares the names and repeating values of the headers of the entries the cache
 	// builds; see [Header].
@@ -58,6 +59,7 @@ func New(opts Options) (*Cache, error) {
 		c.store, c.closer = m, m
 	}
 	c.status = newStatusValues(c.name)
+	c.obs = newObservers(opts.Observers)
 	if opts.Explain {
 		c.explain = newExplainer()
 	}

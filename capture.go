@@ -50,8 +50,15 @@ func (m *middleware) render(w http.ResponseWriter, r *http.Request, ms miss) {
 		}
 		delete(req.Header, "Range")
 	}
+	began := m.c.requestStart()
 	m.next.ServeHTTP(cw, req)
 	cw.finish()
+	if began != (time.Time{}) {
+		m.c.observeRequest(r.Context(), ms.start, RequestEvent{
+			Result: ResultMiss, Fwd: cw.miss.fwd.String(), Detail: cw.miss.detail.String(),
+			Stored: cw.stored, Status: cw.status, Render: time.Since(began),
+		})
+	}
 }
 
 // conditionHeaders are the preconditions of RFC 9110 §13.1, which the cache evaluates
@@ -94,6 +101,7 @@ type captureWriter struct {
 	stripped    bool // the handler did not see the request's preconditions (see render)
 	status      int
 	wroteHeader bool
+	stored      bool        // the response was stored
 	header      http.Header // the response header as of WriteHeader, when buffering
 	buf         []byte
 }
@@ -290,6 +298,10 @@ func (cw *captureWriter) finish() {
 	}
 	e, vary := cw.entry()
 	d := cw.c.save(cw.r, cw.p, cw.miss.key, e, vary, cw.p.lifetime(cw.status, cw.cc.sMaxAge))
+	cw.stored = d == noDetail
+	if !cw.stored {
+		cw.miss.detail = d
+	}
 	respond(cw.w, cw.r, e, cw.c.forwarded(cw.miss.fwd, d == noDetail, d), false)
 }
 
@@ -363,7 +375,12 @@ func (c *Cache) save(r *http.Request, p *policy, key string, e *Entry, vary []st
 	} else {
 		items = append(items, Item{Key: key, Entry: e})
 	}
-	if err := c.store.Set(ctx, ttl, items...); err != nil {
+	start := c.storeStart()
+	err := c.store.Set(ctx, ttl, items...)
+	if start != (time.Time{}) {
+		c.observeStore(ctx, "set", start, err)
+	}
+	if err != nil {
 		c.storeError(ctx, "set", err)
 		return detailStoreError
 	}

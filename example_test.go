@@ -309,3 +309,39 @@ func ExamplePath() {
 	// dumper; hit: 50%41off
 	// dumper; fwd=stale; stored: 50%41off
 }
+
+// Observers see every request, invalidation and store operation: here a log of what the
+// cache did, as a metrics or tracing adapter would record it.
+func ExampleObserver() {
+	c, err := dumper.New(dumper.Options{Observers: []dumper.Observer{{
+		Request: func(_ context.Context, ev dumper.RequestEvent) {
+			fmt.Printf("request: %v fwd=%q stored=%v status=%d\n", ev.Result, ev.Fwd, ev.Stored, ev.Status)
+		},
+		Invalidation: func(_ context.Context, ev dumper.InvalidationEvent) {
+			fmt.Printf("invalidation from %q: %v\n", ev.Source, ev.Tags)
+		},
+	}}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	site := c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "Vanilla")
+	}))
+
+	get := func() {
+		site.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/icecream/vanilla", nil))
+	}
+	get()
+	get()
+	ctx := dumper.WithSource(context.Background(), "admin", time.Now())
+	if err := c.InvalidatePaths(ctx, "/icecream/vanilla"); err != nil {
+		log.Fatal(err)
+	}
+	get()
+	// Output:
+	// request: miss fwd="uri-miss" stored=true status=200
+	// request: hit fwd="" stored=false status=200
+	// invalidation from "admin": [/icecream/vanilla]
+	// request: miss fwd="stale" stored=true status=200
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"time"
 )
 
 // ErrNoDependencies is wrapped by the error of [Dependencies] and [Cache.Invalidate] for a
@@ -168,7 +169,12 @@ func (c *Cache) invalidate(ctx context.Context, tags []string) error {
 		slices.Sort(tags)
 		tags = slices.Compact(tags)
 	}
-	if err := c.store.Invalidate(ctx, tags...); err != nil {
+	start := c.storeStart()
+	err := c.store.Invalidate(ctx, tags...)
+	if start != (time.Time{}) {
+		c.observeInvalidation(ctx, tags, start, err)
+	}
+	if err != nil {
 		c.stats.errors.Add(1)
 		c.log.ErrorContext(ctx, "dumper: invalidation failed", "tags", tags, "err", err)
 		return fmt.Errorf("dumper: invalidate: %w", err)

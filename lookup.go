@@ -1,15 +1,20 @@
 package dumper
 
-import "net/http"
+import (
+	"context"
+	"net/http"
+	"time"
+)
 
 // A miss is a request that the cache forwards to the handler: why, and what it needs to
 // store the response.
 type miss struct {
-	key    string // the primary key, under which the response (or its variant record) is stored
-	path   string // the request's canonical path, whose tag every entry carries
-	fwd    fwd    // why the request missed
-	detail detail // why its response must not be stored, if it must not
-	born   uint64 // the store's clock, read before the handler runs
+	key    string    // the primary key, under which the response (or its variant record) is stored
+	path   string    // the request's canonical path, whose tag every entry carries
+	fwd    fwd       // why the request missed
+	detail detail    // why its response must not be stored, if it must not
+	born   uint64    // the store's clock, read before the handler runs
+	start  time.Time // when the middleware began handling the request, for its observers (zero if none)
 
 	// lastKey is the key looked up last: the variant key once the Vary is known. Concurrent
 	// misses for it are coalesced.
@@ -28,7 +33,7 @@ type miss struct {
 // nothing to store.
 func (m *middleware) lookup(r *http.Request, key, path string) (*Entry, miss, error) {
 	ms := miss{key: key, path: path, lastKey: key, fwd: fwdURIMiss}
-	l, err := m.c.store.Get(r.Context(), key)
+	l, err := m.c.get(r.Context(), key)
 	if err != nil {
 		m.c.storeError(r.Context(), "get", err)
 		ms.fwd, ms.detail = fwdMiss, detailStoreError
@@ -52,7 +57,7 @@ func (m *middleware) lookup(r *http.Request, key, path string) (*Entry, miss, er
 		return nil, ms, nil
 	}
 	ms.lastKey = string(vk)
-	l, err = m.c.store.Get(r.Context(), ms.lastKey)
+	l, err = m.c.get(r.Context(), ms.lastKey)
 	if err != nil {
 		m.c.storeError(r.Context(), "get", err)
 		ms.fwd, ms.detail = fwdMiss, detailStoreError
@@ -66,4 +71,15 @@ func (m *middleware) lookup(r *http.Request, key, path string) (*Entry, miss, er
 		ms.fwd = fwdStale
 	}
 	return nil, ms, nil
+}
+
+// get looks key up in the store, for the store's observers if there are any.
+func (c *Cache) get(ctx context.Context, key string) (Lookup, error) {
+	if len(c.obs.store) == 0 {
+		return c.store.Get(ctx, key)
+	}
+	start := time.Now()
+	l, err := c.store.Get(ctx, key)
+	c.observeStore(ctx, "get", start, err)
+	return l, err
 }

@@ -3,6 +3,7 @@ package dumper
 import (
 	"io"
 	"net/http"
+	"time"
 )
 
 // middleware is the handler returned by Cache.Middleware.
@@ -21,6 +22,7 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.serveOther(w, r)
 		return
 	}
+	start := m.c.requestStart()
 	if m.p.ignore != nil && m.p.ignore(r) {
 		m.serveIgnored(w, r)
 		return
@@ -43,11 +45,12 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e, ms, err := m.lookup(r, string(key), path)
 	_, auth := r.Header["Authorization"]
 	if e != nil && (!auth || e.Public) {
-		m.hit(w, r, e)
+		m.hit(w, r, e, start, ResultHit)
 		return
 	}
+	ms.start = start
 	if onlyIfCached(r) {
-		m.onlyIfCached(w)
+		m.onlyIfCached(w, r)
 		return
 	}
 	switch {
@@ -84,10 +87,14 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.render(w, r, ms)
 }
 
-// hit serves a stored response.
-func (m *middleware) hit(w http.ResponseWriter, r *http.Request, e *Entry) {
+// hit serves a stored response to a request handled since start, a hit or a coalesced
+// request (res).
+func (m *middleware) hit(w http.ResponseWriter, r *http.Request, e *Entry, start time.Time, res Result) {
 	m.c.stats.hits.Add(1)
-	respond(w, r, e, m.c.status.hit, m.p.sendAge)
+	code := respond(w, r, e, m.c.status.hit, m.p.sendAge)
+	if start != (time.Time{}) {
+		m.c.observeRequest(r.Context(), start, RequestEvent{Result: res, Status: code})
+	}
 }
 
 // wait waits for the render of the request that leads call, then serves what it stored. If
@@ -102,10 +109,11 @@ func (m *middleware) wait(w http.ResponseWriter, r *http.Request, c *call, ms mi
 	}
 	e, again, _ := m.lookup(r, ms.key, ms.path) // on a store error, again says so
 	if e == nil {
+		again.start = ms.start
 		m.render(w, r, again)
 		return
 	}
-	m.hit(w, r, e)
+	m.hit(w, r, e, ms.start, ResultCoalesced)
 }
 
 // hasBody reports whether a GET or HEAD request carries content (a Content-Length, chunks,
@@ -122,7 +130,9 @@ func onlyIfCached(r *http.Request) bool {
 // onlyIfCached answers a request marked only-if-cached that the cache cannot answer from the
 // store: with a 504 (Gateway Timeout), as RFC 9111 §5.2.1.7 says, without running the
 // handler.
-func (m *middleware) onlyIfCached(w http.ResponseWriter) {
+func (m *middleware) onlyIfCached(w http.ResponseWriter, r *http.Request) {
+	start := m.c.requestStart()
+	defer m.c.observeRequest(r.Context(), start, RequestEvent{Result: ResultRefused, Detail: detailOnlyIfCached.String(), Status: http.StatusGatewayTimeout})
 	m.c.stats.passes.Add(1)
 	h := w.Header()
 	h["Cache-Status"] = m.c.unanswered(detailOnlyIfCached)
@@ -136,7 +146,11 @@ func (m *middleware) onlyIfCached(w http.ResponseWriter) {
 func (m *middleware) bypass(w http.ResponseWriter, r *http.Request, d detail) {
 	m.c.stats.passes.Add(1)
 	w.Header()["Cache-Status"] = m.c.forwarded(fwdBypass, false, d)
+	start := m.c.requestStart()
 	m.next.ServeHTTP(w, r)
+	if start != (time.Time{}) {
+		m.c.observeRequest(r.Context(), start, RequestEvent{Result: ResultBypass, Fwd: fwdBypass.String(), Detail: d.String(), Render: time.Since(start)})
+	}
 }
 
 // serveIgnored handles a request that Policy.Ignore matches: it bypasses the cache, unless

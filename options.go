@@ -51,6 +51,11 @@ type Options struct {
 	// it. Off by default: it costs a lock and a copy of the tags per store and per
 	// invalidation.
 	Explain bool
+
+	// Observers are told of every request the cache's middlewares handle, every
+	// invalidation and every store operation, for metrics, traces and edge purges (see
+	// [Observer]). With none, the cache does no work for them.
+	Observers []Observer
 }
 
 // Policy decides which responses a middleware stores and how it answers browsers. The zero

@@ -9,16 +9,17 @@ import (
 )
 
 // respond sends a stored response with Cache-Status cs, and Age if age is set, or a 304 Not
-// Modified when the request's validators match it. The stored header slices are shared,
-// capped so that an append by a later writer copies them (see Header.copyTo).
-func respond(w http.ResponseWriter, r *http.Request, e *Entry, cs []string, age bool) {
+// Modified when the request's validators match it, and returns the status it sent (206 for
+// a range, which may have been a 416). The stored header slices are shared, capped so that
+// an append by a later writer copies them (see Header.copyTo).
+func respond(w http.ResponseWriter, r *http.Request, e *Entry, cs []string, age bool) int {
 	h := w.Header()
 	// RFC 9110 §13.2.2: If-Match, or else If-Unmodified-Since; then If-None-Match, or else
 	// If-Modified-Since; then Range (see respondRange).
 	if preconditionFailed(r, e.Status, e.Header) {
 		h["Cache-Status"] = cs
 		w.WriteHeader(http.StatusPreconditionFailed)
-		return
+		return http.StatusPreconditionFailed
 	}
 	if notModified(r, e.Status, e.Header) {
 		for _, k := range notModifiedHeaders {
@@ -28,11 +29,11 @@ func respond(w http.ResponseWriter, r *http.Request, e *Entry, cs []string, age 
 		}
 		h["Cache-Status"] = cs
 		w.WriteHeader(http.StatusNotModified)
-		return
+		return http.StatusNotModified
 	}
 	if ranged(r, e) {
 		respondRange(w, r, e, cs, age)
-		return
+		return http.StatusPartialContent
 	}
 	e.Header.copyTo(h)
 	h["Cache-Status"] = cs
@@ -43,6 +44,7 @@ func respond(w http.ResponseWriter, r *http.Request, e *Entry, cs []string, age 
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(e.Body)
 	}
+	return e.Status
 }
 
 // notModifiedHeaders are what a 304 carries (RFC 9110 §15.4.5).

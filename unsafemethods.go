@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // serveOther handles methods other than GET and HEAD: they are never answered from the
@@ -15,14 +16,22 @@ import (
 func (m *middleware) serveOther(w http.ResponseWriter, r *http.Request) {
 	m.c.stats.passes.Add(1)
 	w.Header()["Cache-Status"] = m.c.status.method
+	start := m.c.requestStart()
 	if r.Method == http.MethodOptions || r.Method == http.MethodTrace {
 		m.next.ServeHTTP(w, r)
+		if start != (time.Time{}) {
+			m.c.observeRequest(r.Context(), start, RequestEvent{Result: ResultUnsafe, Fwd: fwdMethod.String(), Render: time.Since(start)})
+		}
 		return
 	}
 	uw := &unsafeWriter{ResponseWriter: w, m: m, r: r}
 	m.next.ServeHTTP(uw, r)
 	if !uw.wroteHeader && !uw.hijacked {
+		uw.status = http.StatusOK
 		uw.invalidate() // the handler wrote nothing: an implicit 200
+	}
+	if start != (time.Time{}) {
+		m.c.observeRequest(r.Context(), start, RequestEvent{Result: ResultUnsafe, Fwd: fwdMethod.String(), Status: uw.status, Render: time.Since(start)})
 	}
 }
 
@@ -36,11 +45,13 @@ type unsafeWriter struct {
 	r           *http.Request
 	wroteHeader bool
 	hijacked    bool
+	status      int
 }
 
 func (uw *unsafeWriter) WriteHeader(code int) {
 	if !uw.wroteHeader && code >= 200 {
 		uw.wroteHeader = true
+		uw.status = code
 		if code < 400 {
 			uw.invalidate()
 		}
@@ -106,5 +117,9 @@ func (uw *unsafeWriter) invalidate() {
 		}
 	}
 	// The client may hang up; the invalidation must happen all the same.
-	_ = uw.m.c.invalidate(context.WithoutCancel(r.Context()), tags)
+	ctx := context.WithoutCancel(r.Context())
+	if len(uw.m.c.obs.invalidation) > 0 {
+		ctx = WithSource(ctx, SourceRequest, time.Now())
+	}
+	_ = uw.m.c.invalidate(ctx, tags)
 }
