@@ -98,10 +98,11 @@ type Recorder struct {
 	storeDuration   metric.Float64Histogram
 
 	// Attribute sets of the request path, made once, so that a hit builds none.
-	byResult [len(metriclabel.Results)]metric.MeasurementOption
-	byOp     [len(metriclabel.StoreOps) + 1]metric.MeasurementOption
-	spanHit  []attribute.KeyValue
-	plain    metric.MeasurementOption
+	addResult    [len(metriclabel.Results)][]metric.AddOption
+	recordResult [len(metriclabel.Results)][]metric.RecordOption
+	recordOp     [len(metriclabel.StoreOps) + 1][]metric.RecordOption
+	recordPlain  []metric.RecordOption
+	spanHit      []attribute.KeyValue
 
 	sources, fwds, details *metriclabel.Vocabulary
 
@@ -179,12 +180,13 @@ func New(opts Options) (*Recorder, error) {
 		return nil, err
 	}
 
-	r.plain = plain
+	r.recordPlain = []metric.RecordOption{plain}
 	for i, result := range metriclabel.Results {
-		r.byResult[i] = metric.WithAttributeSet(attribute.NewSet(r.name, CacheResult.String(result)))
+		set := metric.WithAttributeSet(attribute.NewSet(r.name, CacheResult.String(result)))
+		r.addResult[i], r.recordResult[i] = []metric.AddOption{set}, []metric.RecordOption{set}
 	}
-	for i := range r.byOp {
-		r.byOp[i] = metric.WithAttributeSet(attribute.NewSet(r.name, StoreOperation.String(metriclabel.OpLabel(i))))
+	for i := range r.recordOp {
+		r.recordOp[i] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(r.name, StoreOperation.String(metriclabel.OpLabel(i))))}
 	}
 	r.spanHit = []attribute.KeyValue{r.name, CacheResult.String("hit")}
 	return r, nil
@@ -225,11 +227,11 @@ func (r *Recorder) request(ctx context.Context, ev dumper.RequestEvent) {
 		r.requests.Add(ctx, 1, metric.WithAttributes(r.name, CacheResult.String(result),
 			CacheFwd.String(r.fwds.Label(ev.Fwd)), CacheDetail.String(r.details.Label(ev.Detail)), CacheStored.Bool(ev.Stored)))
 	} else {
-		r.requests.Add(ctx, 1, r.byResult[i])
+		r.requests.Add(ctx, 1, r.addResult[i]...)
 	}
-	r.requestDuration.Record(ctx, ev.Duration.Seconds(), r.byResult[i])
+	r.requestDuration.Record(ctx, ev.Duration.Seconds(), r.recordResult[i]...)
 	if ev.Render > 0 {
-		r.render.Record(ctx, ev.Render.Seconds(), r.plain)
+		r.render.Record(ctx, ev.Render.Seconds(), r.recordPlain...)
 	}
 }
 
@@ -257,7 +259,7 @@ func (r *Recorder) invalidation(ctx context.Context, ev dumper.InvalidationEvent
 func (r *Recorder) store(ctx context.Context, ev dumper.StoreEvent) {
 	i := metriclabel.Op(ev.Op)
 	if ev.Err == nil {
-		r.storeDuration.Record(ctx, ev.Duration.Seconds(), r.byOp[i])
+		r.storeDuration.Record(ctx, ev.Duration.Seconds(), r.recordOp[i]...)
 		return
 	}
 	op := StoreOperation.String(metriclabel.OpLabel(i))
