@@ -42,6 +42,7 @@ import (
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/cmd/internal/icecream"
 	"github.com/dumperhq/dumper/pgnotify"
+	"github.com/dumperhq/dumper/promdumper"
 	"github.com/dumperhq/dumper/redisstore"
 	"github.com/jackc/pgx/v5"
 	"gorm.io/driver/postgres"
@@ -135,7 +136,8 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 		return err
 	}
 
-	opts := dumper.Options{Logger: logger, MaxBytes: cfg.cacheBytes, Explain: cfg.explain}
+	metrics := promdumper.New(promdumper.Options{})
+	opts := dumper.Options{Logger: logger, MaxBytes: cfg.cacheBytes, Explain: cfg.explain, Observers: []dumper.Observer{metrics.Observer()}}
 	var listener *pgnotify.Listener
 	if cfg.pgDSN != "" {
 		config, err := pgx.ParseConfig(cfg.pgDSN)
@@ -168,6 +170,7 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 		return err
 	}
 	defer cache.Close()
+	metrics.Watch(cache)
 	if opts.Store == nil {
 		logger.Info("memory store", "budget_bytes", cfg.cacheBytes, "memory_limit_bytes", setMemoryLimit(cfg.cacheBytes))
 	}
@@ -184,12 +187,13 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 	if err != nil {
 		return err
 	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler(metrics))
 	if cfg.explain {
-		mux := http.NewServeMux()
 		mux.Handle("/_dumper/explain", cache.ExplainHandler())
-		mux.Handle("/", handler)
-		handler = mux
 	}
+	mux.Handle("/", handler)
+	handler = mux
 	if listener != nil {
 		listenCtx, stopListening := context.WithCancel(ctx)
 		listened := make(chan error, 1)
