@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/dumperhq/dumper"
@@ -12,15 +13,19 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
-// BenchmarkHit serves a stored 4 KiB page, without observers with the Recorder on the SDK (a manual reader), and
-// with a recording span too.
+// BenchmarkHit serves a stored 4 KiB page: without observers, with an observer that does
+// nothing (what the cache spends measuring and reporting), with the Recorder on the SDK (a
+// manual reader), and with it under a recording span.
 //
 //	go test -run '^$' -bench Hit -benchmem ./oteldumper/
 func BenchmarkHit(b *testing.B) {
-	for _, name := range []string{"none", "otel", "otel+span"} {
+	for _, name := range []string{"none", "empty", "otel", "otel+span"} {
 		b.Run(name, func(b *testing.B) {
 			var opts dumper.Options
-			if name != "none" {
+			if name == "empty" {
+				opts.Observers = []dumper.Observer{{Request: func(context.Context, dumper.RequestEvent) {}}}
+			}
+			if strings.HasPrefix(name, "otel") {
 				mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 				defer mp.Shutdown(context.Background())
 				rec, err := New(Options{MeterProvider: mp})

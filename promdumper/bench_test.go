@@ -2,6 +2,7 @@ package promdumper
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -9,14 +10,18 @@ import (
 	"github.com/dumperhq/dumper"
 )
 
-// BenchmarkHit serves a stored 4 KiB page, without observers and with the collector's.
+// BenchmarkHit serves a stored 4 KiB page: without observers, with an observer that does
+// nothing (what the cache spends measuring and reporting), and with the collector's.
 //
 //	go test -run '^$' -bench Hit -benchmem ./promdumper/
 func BenchmarkHit(b *testing.B) {
-	for _, name := range []string{"none", "prometheus"} {
+	for _, name := range []string{"none", "empty", "prometheus"} {
 		b.Run(name, func(b *testing.B) {
 			var opts dumper.Options
-			if name == "prometheus" {
+			switch name {
+			case "empty":
+				opts.Observers = []dumper.Observer{{Request: func(context.Context, dumper.RequestEvent) {}}}
+			case "prometheus":
 				opts.Observers = []dumper.Observer{New(Options{}).Observer()}
 			}
 			c, err := dumper.New(opts)
