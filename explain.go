@@ -43,7 +43,7 @@ type explained struct {
 // invalidationNote is the last invalidation of a tag that this process made.
 type invalidationNote struct {
 	at     time.Time
-	source string // the function outside package dumper that asked for it
+	source string // the source (see WithSource) and the function outside package dumper that asked for it
 	with   int    // how many tags it invalidated at once
 }
 
@@ -83,9 +83,13 @@ func (x *explainer) forget(ex *explained) {
 }
 
 // invalidated remembers an invalidation of tags, made by the caller of the cache's
-// invalidation method.
-func (x *explainer) invalidated(tags []string) {
-	note := invalidationNote{at: time.Now(), source: caller(), with: len(tags)}
+// invalidation method under ctx, which may name its source (see WithSource).
+func (x *explainer) invalidated(ctx context.Context, tags []string) {
+	who := caller()
+	if src, ok := ctx.Value(sourceKey{}).(source); ok && src.name != "" {
+		who = src.name + " (" + who + ")"
+	}
+	note := invalidationNote{at: time.Now(), source: who, with: len(tags)}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, t := range tags {

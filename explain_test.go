@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dumperhq/dumper"
 )
@@ -13,7 +14,7 @@ import (
 // renameVanilla stands for a data layer's write: the explain handler names the function that
 // asked for an invalidation.
 func renameVanilla(c *dumper.Cache) error {
-	return c.InvalidateTags(context.Background(), dumper.ChangeTags("ice_creams", []string{"id", "slug"},
+	return c.InvalidateTags(dumper.WithSource(context.Background(), "admin", time.Time{}), dumper.ChangeTags("ice_creams", []string{"id", "slug"},
 		map[string]string{"id": "1", "slug": "vanilla"}, map[string]string{"id": "1", "slug": "vanilla"})...)
 }
 
@@ -59,7 +60,7 @@ func TestExplain(t *testing.T) {
 		t.Errorf("%d variants dropped, want 2:\n%s", n, got)
 	}
 	if !strings.Contains(got, "invalidated since it was stored:\n    ice_creams slug=vanilla at ") ||
-		!strings.Contains(got, "by github.com/dumperhq/dumper_test.renameVanilla (3 tags in that invalidation)") {
+		!strings.Contains(got, "by admin (github.com/dumperhq/dumper_test.renameVanilla) (3 tags in that invalidation)") {
 		t.Errorf("explanation does not name the invalidation:\n%s", got)
 	}
 

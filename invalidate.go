@@ -181,7 +181,7 @@ func (c *Cache) invalidate(ctx context.Context, tags []string) error {
 	}
 	c.stats.invalidations.Add(uint64(len(tags)))
 	if c.explain != nil {
-		c.explain.invalidated(tags)
+		c.explain.invalidated(ctx, tags)
 	}
 	return nil
 }

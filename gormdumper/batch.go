@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dumperhq/dumper"
 )
@@ -59,6 +60,9 @@ func (b *batch) noteKeys(table string, v uint64) {
 
 func (b *batch) empty() bool { return len(b.paths) == 0 && len(b.tags) == 0 }
 
+// Source is the [dumper.InvalidationEvent] source of the plugin's invalidations.
+const Source = "gorm"
+
 // invalidate sends b to the invalidator: the paths, then the tags.
 func (p *Plugin) invalidate(ctx context.Context, b *batch) error {
 	for t, v := range b.keyVersions {
@@ -67,6 +71,7 @@ func (p *Plugin) invalidate(ctx context.Context, b *batch) error {
 		}
 	}
 	var errs []error
+	ctx = dumper.WithSource(ctx, Source, time.Now())
 	if len(b.paths) > 0 {
 		if err := p.inv.InvalidatePaths(ctx, b.paths...); err != nil {
 			errs = append(errs, err)

@@ -21,6 +21,9 @@ import (
 type Invalidator = dumper.Invalidator
 
 // Timeouts of the Listener's own round trips.
+// Source is the [dumper.InvalidationEvent] source of the listener's invalidations.
+const Source = "pgnotify"
+
 const (
 	connectTimeout = 10 * time.Second
 	closeTimeout   = time.Second
@@ -182,7 +185,7 @@ func (l *Listener) session(ctx context.Context, inv Invalidator) (liveAt time.Ti
 	}
 	// From here on every commit is heard. What committed before may not have been: drop the
 	// pages of every table before trusting the cache again.
-	if err := inv.InvalidateTags(ctx, l.allTags...); err != nil {
+	if err := inv.InvalidateTags(dumper.WithSource(ctx, Source, time.Time{}), l.allTags...); err != nil {
 		return time.Time{}, fmt.Errorf("pgnotify: invalidate after connecting: %w", err)
 	}
 	l.live.Store(true)
@@ -377,6 +380,7 @@ func (l *Listener) invalidate(ctx context.Context, inv Invalidator, batch []noti
 		return nil
 	}
 	l.o.log.DebugContext(ctx, "pgnotify: invalidate", "changes", len(batch), "paths", paths, "tags", tags)
+	ctx = dumper.WithSource(ctx, Source, time.Time{}) // a notification does not say when its commit was
 	if len(paths) > 0 {
 		if err := inv.InvalidatePaths(ctx, paths...); err != nil {
 			return fmt.Errorf("pgnotify: invalidate paths: %w", err)

@@ -201,6 +201,10 @@ func (rp *readPlan) values(args []any) ([]string, bool) {
 	return vals, true
 }
 
+// Source is the [dumper.InvalidationEvent] source of the invalidations of the SQL capture
+// (sqldumper and pgxdumper), made as a transaction commits or an autocommit write returns.
+const Source = "sql"
+
 // invalidate stamps tags, reporting a failure.
 func (a *Analyzer) invalidate(ctx context.Context, tags []string) error {
 	if len(tags) == 0 {
@@ -208,7 +212,7 @@ func (a *Analyzer) invalidate(ctx context.Context, tags []string) error {
 	}
 	slices.Sort(tags)
 	tags = slices.Compact(tags)
-	if err := a.inv.InvalidateTags(context.WithoutCancel(ctx), tags...); err != nil {
+	if err := a.inv.InvalidateTags(dumper.WithSource(context.WithoutCancel(ctx), Source, time.Now()), tags...); err != nil {
 		err = fmt.Errorf("%w: %w", ErrInvalidation, err)
 		a.report(ctx, err, "tags", tags)
 		return err
