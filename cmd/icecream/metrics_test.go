@@ -15,7 +15,8 @@ import (
 // TestMetrics scrapes the demo's /metrics around a miss and a hit of one page: the miss
 // moves the miss, store and entry figures and not the hits; the hit moves the hits alone
 // (and no entry);
-// scraping is not a request of the cache's. The last scrape prints what the README shows.
+// scraping is not a request of the cache's, and the scrape after the hit prints what the
+// README shows. A write through the API then counts invalidations by source.
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	base := demoURL(t, startDemo(t, []string{"-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "shop.db")}))
@@ -91,6 +92,36 @@ func TestMetrics(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(shown, "\n") {
 		t.Errorf("the README shows\n%s\nthe demo prints\n%s", strings.Join(shown, "\n"), strings.Join(got, "\n"))
+	}
+	// A write through the API: GORM invalidates the rows' pages, and the PATCH its own path.
+	req, err := http.NewRequest("PATCH", base+"/api/icecream/vanilla", strings.NewReader(`{"name":"Vanilla Bean"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PATCH: %d", resp.StatusCode)
+	}
+	afterWrite := scrape(t, base)
+	const (
+		gorm        = `dumper_invalidations_total{cache="dumper",source="gorm"}`
+		gormLatency = `dumper_invalidation_latency_seconds_count{cache="dumper",source="gorm"}`
+		request     = `dumper_invalidations_total{cache="dumper",source="request"}`
+		unsafe      = `dumper_requests_total{cache="dumper",result="unsafe",status_class="2xx"}`
+	)
+	for series, want := range map[string]float64{request: 1, unsafe: 1} {
+		if got := moved(afterHit, afterWrite, series); got != want {
+			t.Errorf("after the PATCH, %s moved by %v, want %v", series, got, want)
+		}
+	}
+	for _, series := range []string{gorm, gormLatency} {
+		if got := moved(afterHit, afterWrite, series); got < 1 {
+			t.Errorf("after the PATCH, %s moved by %v, want 1 or more (the write, and again after its commit)", series, got)
+		}
 	}
 }
 
