@@ -1,7 +1,9 @@
 package metriclabel
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/dumperhq/dumper"
@@ -53,6 +55,42 @@ func TestIndexes(t *testing.T) {
 	for op, want := range map[string]string{"get": "get", "set": "set", "invalidate": "invalidate", "scan": Other, "": Other} {
 		if got := OpLabel(Op(op)); got != want {
 			t.Errorf("op %q: %q, want %q", op, got, want)
+		}
+	}
+}
+
+// TestVocabularyConcurrent: goroutines meeting new values at once never give more than max
+// of them a value of their own, and each value keeps the one it got.
+func TestVocabularyConcurrent(t *testing.T) {
+	t.Parallel()
+	v := New(Identity("known"), 4)
+	var wg sync.WaitGroup
+	got := make([][]string, 8)
+	for g := range got {
+		wg.Go(func() {
+			for i := range 64 {
+				got[g] = append(got[g], v.Label(fmt.Sprintf("v%d", i%16)))
+			}
+		})
+	}
+	wg.Wait()
+	own := map[string]bool{}
+	for _, labels := range got {
+		for i, l := range labels {
+			if l != Other {
+				own[l] = true
+				if want := fmt.Sprintf("v%d", i%16); l != want {
+					t.Fatalf("value %s labelled %s", want, l)
+				}
+			}
+		}
+	}
+	if len(own) != 4 {
+		t.Errorf("%d values got their own label, want 4: %v", len(own), own)
+	}
+	for l := range own {
+		if v.Label(l) != l {
+			t.Errorf("%s lost its label", l)
 		}
 	}
 }
