@@ -51,4 +51,3 @@ func BenchmarkTokenMatches(b *testing.B) {
 		})
 	}
 }
-
