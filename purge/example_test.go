@@ -1,6 +1,9 @@
 package purge_test
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -55,4 +58,52 @@ func Example() {
 	// dumper; hit
 	// purge: 200 {"paths":["/icecream/vanilla"],"invalidated":["/icecream/vanilla"]}
 	// dumper; fwd=stale; stored
+}
+
+// An Authorize function that knows several clients by their tokens, compared in constant
+// time, and lets only some of them purge; who purged is in the log.
+func ExampleHandler_authorize() {
+	c, err := dumper.New(dumper.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	type client struct {
+		name     string
+		digest   [sha256.Size]byte
+		mayPurge bool
+	}
+	clients := []client{
+		{"deploy", sha256.Sum256([]byte("token-of-the-deploy-job")), true},
+		{"dashboard", sha256.Sum256([]byte("token-of-the-dashboard")), false},
+	}
+	h := &purge.Handler{Cache: c, Authorize: func(r *http.Request) (string, error) {
+		token, ok := purge.BearerToken(r)
+		if !ok {
+			return "", errors.New("no bearer token")
+		}
+		d := sha256.Sum256([]byte(token))
+		for _, cl := range clients {
+			if subtle.ConstantTimeCompare(d[:], cl.digest[:]) == 1 {
+				if !cl.mayPurge {
+					return cl.name, fmt.Errorf("%s may not purge: %w", cl.name, purge.ErrForbidden)
+				}
+				return cl.name, nil
+			}
+		}
+		return "", errors.New("unknown token")
+	}}
+
+	for _, token := range []string{"token-of-the-deploy-job", "token-of-the-dashboard", "guess"} {
+		r := httptest.NewRequest(http.MethodPost, "/_dumper/purge", strings.NewReader(`{"tags":["icecream:42"]}`))
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Printf("%d %s", w.Code, w.Body)
+	}
+	// Output:
+	// 200 {"tags":["icecream:42"],"invalidated":["icecream:42"]}
+	// 403 {"error":"purge: forbidden"}
+	// 401 {"error":"purge: unauthorized: send Authorization: Bearer <token>"}
 }
