@@ -48,8 +48,9 @@ type Handler struct {
 
 	// Authorize, if not nil, decides instead of Token whether r may purge, and returns who
 	// asks, for the log. An error refuses the request: one wrapping [ErrForbidden] with 403,
-	// any other with 401 (and WWW-Authenticate: Bearer). [BearerToken] reads the request's
-	// token. Authorize runs before the body is read.
+	// any other with 401 (and WWW-Authenticate: Bearer); who, if not empty, is logged with
+	// the refusal. [BearerToken] reads the request's token. Authorize runs before the body
+	// is read.
 	Authorize func(r *http.Request) (who string, err error)
 
 	// MaxBytes bounds the request body (0: DefaultMaxBytes, 256 KiB); a larger one is
@@ -106,7 +107,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if status == http.StatusForbidden {
 			msg = "purge: forbidden"
 		}
-		log.WarnContext(ctx, "dumper/purge: refused", remote, "status", status, "reason", err.Error())
+		attrs := []any{remote, "status", status, "reason", err.Error()}
+		if who != "" {
+			attrs = append(attrs, "who", who) // a client Authorize knows but forbids
+		}
+		log.WarnContext(ctx, "dumper/purge: refused", attrs...)
 		writeError(w, status, msg)
 		return
 	}

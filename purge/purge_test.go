@@ -366,6 +366,18 @@ func TestAuthorize(t *testing.T) {
 	if s.get(t, "/a") {
 		t.Error("GET /a after its purge: a hit")
 	}
+
+	h.Authorize = func(*http.Request) (string, error) {
+		return "dashboard", fmt.Errorf("dashboard may only read: %w", purge.ErrForbidden)
+	}
+	if w := post(t, h, `{"all":true}`, "Authorization", "Bearer x"); w.Code != http.StatusForbidden {
+		t.Fatalf("forbidden client: status = %d (body %q)", w.Code, w.Body)
+	}
+	got = logs.take()
+	if len(got) != 1 || got[0].Level != slog.LevelWarn || got[0].Attrs["who"] != "dashboard" || got[0].Attrs["status"] != "403" ||
+		got[0].Attrs["reason"] != "dashboard may only read: purge: forbidden" {
+		t.Fatalf("records = %+v, want one refusal of dashboard with 403", got)
+	}
 }
 
 // TestBearerToken: the scheme in any case, one header only, a token after it.
