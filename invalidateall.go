@@ -41,5 +41,8 @@ func (c *Cache) InvalidateAll(ctx context.Context) error {
 		c.log.ErrorContext(ctx, "dumper: invalidating everything failed", "err", err)
 		return fmt.Errorf("dumper: invalidate all: %w", err)
 	}
+	if c.explain != nil {
+		c.explain.invalidatedAll()
+	}
 	return nil
 }

@@ -3,6 +3,7 @@ package dumper_test
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/dumperhq/dumper"
@@ -72,5 +73,22 @@ func TestInvalidateAllUnsupported(t *testing.T) {
 	}
 	if w := do(t, site, http.MethodGet, "/a"); !isHit(w) {
 		t.Errorf("after a refused InvalidateAll: Cache-Status %q, want a hit", status(w))
+	}
+}
+
+// TestExplainInvalidateAll: the explanation of a page dropped by InvalidateAll says so, and
+// which function asked.
+func TestExplainInvalidateAll(t *testing.T) {
+	c := newCache(t, dumper.Options{Explain: true})
+	h, _ := counting(nil)
+	site := c.Middleware(h)
+	do(t, site, http.MethodGet, "/icecream/vanilla")
+	if err := c.InvalidateAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got := do(t, c.ExplainHandler(), http.MethodGet, "/?path=/icecream/vanilla").Body.String()
+	if !strings.Contains(got, ": dropped") || !strings.Contains(got, "invalidated since it was stored:\n    everything at ") ||
+		!strings.Contains(got, "by github.com/dumperhq/dumper_test.TestExplainInvalidateAll") {
+		t.Errorf("explanation does not name the InvalidateAll:\n%s", got)
 	}
 }
