@@ -22,7 +22,8 @@ import (
 // exactly (lower case); a member may appear once; paths and tags are arrays of strings; all
 // is a boolean, and true excludes paths and tags. Anything else — another member, a null, a
 // second value after the object, a body that is not UTF-8 — is refused with 400, and
-// nothing is purged.
+// nothing is purged. json.Marshal of a Request gives a body the handler accepts, provided it
+// names something.
 type Request struct {
 	Paths []string `json:"paths,omitempty"`
 	Tags  []string `json:"tags,omitempty"`
