@@ -68,6 +68,7 @@ func Run(t *testing.T, newStore func(t *testing.T) dumper.Store) {
 		{"BornAfterInvalidation", testBornAfterInvalidation},
 		{"InvalidateManyAtomic", testInvalidateManyAtomic},
 		{"InvalidateAll", testInvalidateAll},
+		{"InvalidateAllConcurrent", testInvalidateAllConcurrent},
 		{"TTL", testTTL},
 		{"Concurrent", testConcurrent},
 		{"CanceledContext", testCanceledContext},
@@ -560,6 +561,61 @@ func testInvalidateAll(t *testing.T, newStore func(t *testing.T) dumper.Store) {
 		}
 	}
 	mustMiss(t, s, keys[1])
+}
+
+// testInvalidateAllConcurrent stores entries from several goroutines, each born at a clock
+// value read just before, while InvalidateAll runs: afterwards no entry born at or before a
+// clock value read before the call is returned, whenever its store landed.
+func testInvalidateAllConcurrent(t *testing.T, newStore func(t *testing.T) dumper.Store) {
+	s := newStore(t)
+	all, ok := s.(dumper.AllInvalidator)
+	if !ok {
+		t.Skipf("%T does not implement dumper.AllInvalidator", s)
+	}
+	ctx := t.Context()
+	const workers, keysPerWorker = 4, 8
+	var (
+		wg     sync.WaitGroup
+		stop   atomic.Bool
+		stores atomic.Int64
+		errs   = make(chan error, workers)
+	)
+	for w := range workers {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				key := fmt.Sprintf("G http://example.com/all/%d/%d", w, i%keysPerWorker)
+				l, err := s.Get(ctx, key)
+				if err == nil {
+					err = s.Set(ctx, 0, dumper.Item{Key: key, Entry: sample(key, l.Now, fmt.Sprint("/all/", w), "all")})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				stores.Add(1)
+			}
+		})
+	}
+	wait.For(t, 10*time.Second, "stores to begin", func() bool { return stores.Load() >= workers*keysPerWorker })
+	before := now(t, s)
+	err := all.InvalidateAll(ctx)
+	stop.Store(true)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatalf("Get or Set: %v", e)
+	}
+	if err != nil {
+		t.Fatalf("InvalidateAll: %v", err)
+	}
+	for w := range workers {
+		for i := range keysPerWorker {
+			key := fmt.Sprintf("G http://example.com/all/%d/%d", w, i)
+			if l := get(t, s, key); l.Entry != nil && l.Entry.Born <= before {
+				t.Errorf("Get(%q) after InvalidateAll returned an entry born at %d, not after %d, a clock value read before the call", key, l.Entry.Born, before)
+			}
+		}
+	}
 }
 
 // testInvalidateManyAtomic checks that readers never see an invalidation of several tags
