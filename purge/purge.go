@@ -31,8 +31,8 @@ var _ Invalidator = (*dumper.Cache)(nil)
 // Handler is an http.Handler that purges Cache by the paths and tags a request names, or
 // entirely (see the package documentation for the protocol). Its fields are its
 // configuration; do not change them while it serves. A purge, once its request is read, runs
-// to its end even if the client goes away (the store's own timeouts still apply), so that a
-// client that gives up never leaves it half done.
+// to its end even if the client goes away (the store's own timeouts still apply): a client
+// that gives up does not cut it short.
 //
 // Mount it where only operators reach it, and outside the cached part of the site:
 //

@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -104,6 +105,18 @@ func TestPurgeEndpoint(t *testing.T) {
 	dropOnB("/icecream/vanilla")
 	if hit, _ := get(a, "/icecream/chocolate"); !hit {
 		t.Error("A: /icecream/chocolate, not purged, was a miss")
+	}
+
+	// A client that has gone away (its request's context is done) does not cut a purge short.
+	_, _, before := getBody(a, "/icecream/chocolate")
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	r := httptest.NewRequestWithContext(gone, http.MethodPost, "/_dumper/purge", strings.NewReader(`{"tags":["/icecream/chocolate"]}`))
+	r.Header.Set("Authorization", "Bearer token-"+prefix)
+	w := httptest.NewRecorder()
+	a.site.ServeHTTP(w, r)
+	if _, _, after := getBody(a, "/icecream/chocolate"); w.Code != http.StatusOK || after == before {
+		t.Errorf("purge by a client gone away: %d %s; A served %q before and %q after", w.Code, w.Body, before, after)
 	}
 
 	warm("/icecream/vanilla")
