@@ -42,7 +42,7 @@ type Options struct {
 //	dumper_invalidation_failures_total{source}   those the store failed
 //	dumper_invalidated_tags_total{source}        the tags (paths included) they named
 //	dumper_invalidation_latency_seconds{source}  from the write's commit to the invalidation applied, when the source said when
-//	dumper_store_duration_seconds{op}            store round trips, by operation ("get", "set", "invalidate")
+//	dumper_store_duration_seconds{op}            store round trips, by operation ("get", "set", "invalidate", "invalidate-all")
 //	dumper_store_errors_total{op}                store operations that failed
 //	dumper_store_entries, dumper_store_bytes     the store's entries and bytes (gauges; 0 if it does not report them)
 //	dumper_store_evictions_total                 entries the store dropped for space or age

@@ -204,6 +204,7 @@ func TestStoreOperations(t *testing.T) {
 # TYPE dumper_store_errors_total counter
 dumper_store_errors_total{cache="c",op="get"} 1
 dumper_store_errors_total{cache="c",op="invalidate"} 1
+dumper_store_errors_total{cache="c",op="invalidate-all"} 0
 dumper_store_errors_total{cache="c",op="other"} 1
 dumper_store_errors_total{cache="c",op="set"} 0
 `

@@ -1,7 +1,7 @@
 // Command icecream serves the ice-cream shop demo of dumper: pages cached forever and
 // refreshed the moment the flavors and sizes behind them change.
 //
-//	go run ./cmd/icecream [-addr 127.0.0.1:8080] [-db icecream.db | -postgres DSN] [-redis URL [-redis-local]] [-cache-bytes N] [-explain]
+//	go run ./cmd/icecream [-addr 127.0.0.1:8080] [-db icecream.db | -postgres DSN] [-redis URL [-redis-local]] [-cache-bytes N] [-explain] [-purge]
 //
 // It opens the database (SQLite by default), creates the tables, seeds three flavors and
 // three sizes when the shop is empty, and serves the shop behind a dumper cache: in memory by
@@ -19,6 +19,10 @@
 // their notifications (package pgnotify), so that writes made outside the application — a
 // psql session, a migration — refresh the pages they change, without a restart. While the
 // listener is disconnected the cache is bypassed.
+//
+// With -purge it serves POST /_dumper/purge (package purge), which purges pages by path, by
+// tag or all of them for a client that sends the bearer token held in ICECREAM_PURGE_TOKEN;
+// -purge without that variable is refused, since there is no default token.
 package main
 
 import (
@@ -67,6 +71,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	redisLocal := fs.Bool("redis-local", false, "with -redis: serve hot entries from process memory too, kept coherent through Redis pub/sub")
 	cacheBytes := fs.Int64("cache-bytes", 64<<20, "memory store budget in bytes (Options.MaxBytes); ignored with -redis")
 	explain := fs.Bool("explain", false, "serve /_dumper/explain?path=…: what each cached page depends on and what last invalidated it")
+	purgeOn := fs.Bool("purge", false, "serve POST "+purgePath+" (purge by path, tag or all), for the bearer token in $"+purgeTokenEnv)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -89,8 +94,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 
+	purgeToken := ""
+	if *purgeOn {
+		if purgeToken = os.Getenv(purgeTokenEnv); purgeToken == "" {
+			fmt.Fprintf(stderr, "icecream: -purge needs a token in $%s (openssl rand -hex 32 makes one)\n", purgeTokenEnv)
+			return 2
+		}
+	}
+
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg := config{addr: *addr, dbPath: *dbPath, pgDSN: *pgDSN, redisURL: *redisURL, redisLocal: *redisLocal, explain: *explain, cacheBytes: *cacheBytes}
+	cfg.purgeToken = purgeToken
 	if err := serve(ctx, logger, stderr, cfg); err != nil {
 		logger.Error("icecream: " + err.Error())
 		return 1
@@ -103,6 +117,7 @@ type config struct {
 	addr, dbPath, pgDSN, redisURL string
 	redisLocal, explain           bool
 	cacheBytes                    int64
+	purgeToken                    string // serve the purge endpoint, for this token
 }
 
 // memoryHeadroom is what the demo's process needs beyond its memory store's budget: the
@@ -191,6 +206,9 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 	mux.Handle("GET /metrics", metricsHandler(metrics))
 	if cfg.explain {
 		mux.Handle("/_dumper/explain", cache.ExplainHandler())
+	}
+	if cfg.purgeToken != "" {
+		mux.Handle(purgePath, purgeHandler(cache, cfg.purgeToken, logger))
 	}
 	mux.Handle("/", handler)
 	handler = mux

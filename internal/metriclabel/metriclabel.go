@@ -46,7 +46,7 @@ func Result(r dumper.Result) int {
 
 // StoreOps are the store operations an observer is told of; Op returns len(StoreOps) for
 // any other, whose value is Other.
-var StoreOps = [...]string{"get", "set", "invalidate"}
+var StoreOps = [...]string{"get", "set", "invalidate", "invalidate-all"}
 
 // Op returns the index in StoreOps of op, or len(StoreOps).
 func Op(op string) int {
