@@ -5,9 +5,10 @@
 // may store are kept until they are invalidated: by path with [Cache.InvalidatePaths] (every
 // variant of the path: every query string, every value of the headers the response varies
 // on), by tag with [Cache.InvalidateTags] (tags come from [Tag] or a response header), or by
-// model with [Cache.Invalidate] (a model declares the paths and tags that depend on it). A
-// successful POST, PUT, PATCH or DELETE invalidates its own path. Integrations call these for
-// you: package gormdumper on every GORM write, after commit.
+// model with [Cache.Invalidate] (a model declares the paths and tags that depend on it), or
+// all at once with [Cache.InvalidateAll]. A successful POST, PUT, PATCH or DELETE invalidates
+// its own path. Integrations call these for you: package gormdumper on every GORM write, after
+// commit; package purge serves them over HTTP, for operators.
 //
 // # Never stale
 //

@@ -30,6 +30,7 @@ type explainer struct {
 	inv     map[string]invalidationNote
 	invRing []string
 	invNext int
+	all     invalidationNote // the latest InvalidateAll; zero if none
 }
 
 // explained is a stored response as remembered for explaining it.
@@ -105,6 +106,15 @@ func (x *explainer) invalidated(ctx context.Context, tags []string) {
 	}
 }
 
+// invalidatedAll remembers an invalidation of everything, made by the caller of
+// [Cache.InvalidateAll].
+func (x *explainer) invalidatedAll() {
+	note := invalidationNote{at: time.Now(), source: caller()}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.all = note
+}
+
 // caller names the first function on the stack outside package dumper's root: who asked for
 // an invalidation (gormdumper after a commit, pgnotify's listener, a handler…).
 func caller() string {
@@ -131,7 +141,8 @@ func caller() string {
 // (the newest few thousand responses are remembered), each with whether the store still
 // holds it, its tags in readable form ("ice_creams slug=vanilla", "sizes id 1, 2",
 // "ice_creams (any row)"), and, for one that was dropped, the invalidations since it was
-// stored that named one of its tags: which tag, when, and which function asked for it. Without
+// stored that named one of its tags, or invalidated everything ([Cache.InvalidateAll]): which
+// tag, when, and which function asked for it. Without
 // ?path=, it lists the paths of the newest stored responses. Only this process's
 // invalidations are known; another instance's show as dropped without a known cause.
 func (c *Cache) ExplainHandler() http.Handler {
@@ -192,6 +203,7 @@ func (x *explainer) explainPath(ctx context.Context, s Store, tag string) string
 			}
 		}
 	}
+	all := x.all
 	x.mu.Unlock()
 	var b strings.Builder
 	if len(list) == 0 {
@@ -216,6 +228,9 @@ func (x *explainer) explainPath(ctx context.Context, s Store, tag string) string
 			if n, ok := notes[t]; ok && n.at.After(ex.stored) {
 				since = append(since, fmt.Sprintf("    %s at %s by %s (%d tags in that invalidation)", describeTag(t), n.at.UTC().Format(time.RFC3339Nano), n.source, n.with))
 			}
+		}
+		if all.at.After(ex.stored) {
+			since = append(since, fmt.Sprintf("    everything at %s by %s", all.at.UTC().Format(time.RFC3339Nano), all.source))
 		}
 		if len(since) > 0 {
 			b.WriteString("  invalidated since it was stored:\n")

@@ -172,7 +172,7 @@ func (c *Cache) invalidate(ctx context.Context, tags []string) error {
 	start := c.storeStart()
 	err := c.store.Invalidate(ctx, tags...)
 	if start != (time.Time{}) {
-		c.observeInvalidation(ctx, tags, start, err)
+		c.observeInvalidation(ctx, tags, false, start, err)
 	}
 	if err != nil {
 		c.stats.errors.Add(1)

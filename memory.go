@@ -69,6 +69,13 @@ func (m *MemoryStore) Invalidate(_ context.Context, tags ...string) error {
 	return nil
 }
 
+// InvalidateAll implements [AllInvalidator]: it advances the clock past every entry held, in
+// one step, and frees their memory.
+func (m *MemoryStore) InvalidateAll(context.Context) error {
+	m.s.InvalidateAll()
+	return nil
+}
+
 // Stats returns the store's figures.
 func (m *MemoryStore) Stats() StoreStats {
 	m.s.Settle()

@@ -103,6 +103,10 @@ type InvalidationEvent struct {
 	// not be kept or modified.
 	Tags []string
 
+	// All reports an invalidation of everything ([Cache.InvalidateAll]), which has no
+	// tags.
+	All bool
+
 	// Source is who asked, as [WithSource] said; empty for a call that did not say.
 	Source string
 
@@ -119,7 +123,7 @@ type InvalidationEvent struct {
 
 // A StoreEvent describes one operation on the cache's store.
 type StoreEvent struct {
-	Op       string // "get", "set" or "invalidate"
+	Op       string // "get", "set", "invalidate" or "invalidate-all"
 	Duration time.Duration
 	Err      error
 }
@@ -207,15 +211,19 @@ func (c *Cache) observeStore(ctx context.Context, op string, start time.Time, er
 	}
 }
 
-// observeInvalidation reports an invalidation of tags, sent to the store at start, to the
-// store and invalidation observers.
-func (c *Cache) observeInvalidation(ctx context.Context, tags []string, start time.Time, err error) {
-	c.observeStore(ctx, "invalidate", start, err)
+// observeInvalidation reports an invalidation of tags, or of everything (all), sent to the
+// store at start, to the store and invalidation observers.
+func (c *Cache) observeInvalidation(ctx context.Context, tags []string, all bool, start time.Time, err error) {
+	op := "invalidate"
+	if all {
+		op = "invalidate-all"
+	}
+	c.observeStore(ctx, op, start, err)
 	if len(c.obs.invalidation) == 0 {
 		return
 	}
 	src, _ := ctx.Value(sourceKey{}).(source)
-	ev := InvalidationEvent{Tags: tags, Source: src.name, Written: src.written, Duration: time.Since(start), Err: err}
+	ev := InvalidationEvent{Tags: tags, All: all, Source: src.name, Written: src.written, Duration: time.Since(start), Err: err}
 	for _, f := range c.obs.invalidation {
 		f(ctx, ev)
 	}

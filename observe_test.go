@@ -152,11 +152,15 @@ func TestObserverInvalidations(t *testing.T) {
 		t.Fatal(err)
 	}
 	do(t, h, "DELETE", "/y")
+	if err := c.InvalidateAll(dumper.WithSource(ctx, "purge", written)); err != nil {
+		t.Fatal(err)
+	}
 
 	want := []dumper.InvalidationEvent{
 		{Tags: []string{"a", "b"}, Source: "gorm", Written: written},
 		{Tags: []string{"/x"}},
 		{Tags: []string{"/y"}, Source: dumper.SourceRequest},
+		{All: true, Source: "purge", Written: written},
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -165,7 +169,7 @@ func TestObserverInvalidations(t *testing.T) {
 	}
 	for i, got := range rec.invals {
 		w := want[i]
-		if !slices.Equal(got.Tags, w.Tags) || got.Source != w.Source || got.Err != nil || got.Duration <= 0 {
+		if !slices.Equal(got.Tags, w.Tags) || got.All != w.All || got.Source != w.Source || got.Err != nil || got.Duration <= 0 {
 			t.Errorf("event %d: %+v, want %+v", i, got, w)
 		}
 		switch {
@@ -181,7 +185,7 @@ func TestObserverInvalidations(t *testing.T) {
 	for _, ev := range rec.stores {
 		ops = append(ops, ev.Op)
 	}
-	if want := []string{"invalidate", "invalidate", "invalidate"}; !slices.Equal(ops, want) {
+	if want := []string{"invalidate", "invalidate", "invalidate", "invalidate-all"}; !slices.Equal(ops, want) {
 		t.Errorf("store events %v, want %v", ops, want)
 	}
 }

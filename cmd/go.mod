@@ -1,6 +1,6 @@
 module github.com/dumperhq/dumper/cmd
 
-go 1.26
+go 1.26.0
 
 replace github.com/dumperhq/dumper => ../
 
@@ -9,6 +9,7 @@ replace github.com/dumperhq/dumper/internal/testservice => ../internal/testservi
 replace (
 	github.com/dumperhq/dumper/gormdumper => ../gormdumper
 	github.com/dumperhq/dumper/pgnotify => ../pgnotify
+	github.com/dumperhq/dumper/promdumper => ../promdumper
 	github.com/dumperhq/dumper/redisstore => ../redisstore
 	github.com/dumperhq/dumper/sqldumper => ../sqldumper
 )
@@ -18,19 +19,23 @@ require (
 	github.com/dumperhq/dumper/gormdumper v0.0.0-00010101000000-000000000000
 	github.com/dumperhq/dumper/internal/testservice v0.0.0-00010101000000-000000000000
 	github.com/dumperhq/dumper/pgnotify v0.0.0-00010101000000-000000000000
+	github.com/dumperhq/dumper/promdumper v0.0.0-00010101000000-000000000000
 	github.com/dumperhq/dumper/redisstore v0.0.0-00010101000000-000000000000
 	github.com/dumperhq/dumper/sqldumper v0.0.0-00010101000000-000000000000
 	github.com/glebarez/sqlite v1.11.0
 	github.com/jackc/pgx/v5 v5.12.0
+	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/rueidis v1.0.79
 	gorm.io/driver/postgres v1.6.3
 	gorm.io/gorm v1.31.2
 )
 
 require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/glebarez/go-sqlite v1.21.2 // indirect
-	github.com/google/uuid v1.3.0 // indirect
+	github.com/google/uuid v1.6.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
@@ -38,12 +43,16 @@ require (
 	github.com/jinzhu/now v1.1.5 // indirect
 	github.com/mattn/go-isatty v0.0.17 // indirect
 	github.com/maypok86/otter/v2 v2.4.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/pganalyze/pg_query_go/v6 v6.2.5 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.72.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
-	golang.org/x/sync v0.22.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
-	golang.org/x/text v0.41.0 // indirect
-	google.golang.org/protobuf v1.33.0 // indirect
+	golang.org/x/sync v0.23.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 	modernc.org/libc v1.22.5 // indirect
 	modernc.org/mathutil v1.5.0 // indirect
 	modernc.org/memory v1.5.0 // indirect

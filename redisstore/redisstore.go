@@ -465,6 +465,26 @@ func (s *Store) Invalidate(ctx context.Context, tags ...string) error {
 	return bad
 }
 
+// InvalidateAll implements [dumper.AllInvalidator]: one script moves the clock and the floor
+// to a new value, condemning every entry born before, and publishes the floor, so that local
+// tiers forget their older entries too. Condemned entries stay in Redis until they are read
+// (which deletes them) or expire. If Redis cannot be reached, the floor is moved in the
+// background once it can, and until then this instance serves nothing from the cache, as
+// for [Store.Invalidate].
+func (s *Store) InvalidateAll(ctx context.Context) error {
+	if err := s.flushPending(ctx); err != nil {
+		s.pending.add(nil)
+		s.pending.signal()
+		return err
+	}
+	if err := s.invalidate(ctx, nil); err != nil {
+		s.pending.add(nil)
+		s.pending.signal()
+		return err
+	}
+	return nil
+}
+
 // badTag reports whether t cannot be a tag of this store: empty, or holding a newline (the
 // separator of the scripts' arguments and messages).
 func badTag(t string) bool { return t == "" || strings.Contains(t, "\n") }

@@ -67,6 +67,8 @@ func Run(t *testing.T, newStore func(t *testing.T) dumper.Store) {
 		{"BornBeforeUnrelatedInvalidation", testBornBeforeUnrelatedInvalidation},
 		{"BornAfterInvalidation", testBornAfterInvalidation},
 		{"InvalidateManyAtomic", testInvalidateManyAtomic},
+		{"InvalidateAll", testInvalidateAll},
+		{"InvalidateAllConcurrent", testInvalidateAllConcurrent},
 		{"TTL", testTTL},
 		{"Concurrent", testConcurrent},
 		{"CanceledContext", testCanceledContext},
@@ -498,6 +500,122 @@ func testBornAfterInvalidation(t *testing.T, newStore func(t *testing.T) dumper.
 	mustHit(t, s, "k", e)
 	invalidate(t, s, "t")
 	mustMiss(t, s, "k")
+}
+
+// testInvalidateAll checks a store that implements [dumper.AllInvalidator] (it is skipped
+// for one that does not): every entry born before the call is gone, whatever its tags, and
+// one rendered before it and stored late is not served; the clock moves on, and entries born
+// afterwards are stored, served and invalidated as usual.
+func testInvalidateAll(t *testing.T, newStore func(t *testing.T) dumper.Store) {
+	s := newStore(t)
+	all, ok := s.(dumper.AllInvalidator)
+	if !ok {
+		t.Skipf("%T does not implement dumper.AllInvalidator", s)
+	}
+	born := now(t, s)
+	keys := []string{"G http://example.com/a", "G http://example.com/b", "G http://other.example/c?q=1"}
+	for i, key := range keys {
+		set(t, s, key, sample(key, born, fmt.Sprint("/", i), fmt.Sprint("tag:", i)), 0)
+	}
+	set(t, s, "G http://example.com/untagged", sample("G http://example.com/untagged", born), 0)
+	keys = append(keys, "G http://example.com/untagged")
+	mustHit(t, s, keys[0], sample(keys[0], born, "/0", "tag:0"))
+	late := now(t, s) // a rendering that starts before the call and is stored after it
+
+	if err := all.InvalidateAll(t.Context()); err != nil {
+		t.Fatalf("InvalidateAll: %v", err)
+	}
+	for _, key := range keys {
+		mustMiss(t, s, key)
+	}
+	set(t, s, "G http://example.com/late", sample("G http://example.com/late", late, "/late"), 0)
+	mustMiss(t, s, "G http://example.com/late")
+
+	after := now(t, s)
+	if after <= late {
+		t.Errorf("clock after InvalidateAll = %d, want more than %d", after, late)
+	}
+	e := sample(keys[0], after, "/0", "tag:0")
+	set(t, s, keys[0], e, 0)
+	if l := get(t, s, keys[0]); l.Entry == nil {
+		// Refused as a store may refuse an entry whose tags it keeps no record of; the next
+		// rendering is stored.
+		e = sample(keys[0], now(t, s), "/0", "tag:0")
+		set(t, s, keys[0], e, 0)
+	}
+	mustHit(t, s, keys[0], e)
+	invalidate(t, s, "tag:0")
+	mustMiss(t, s, keys[0])
+
+	// A second call in a row is no different.
+	e = sample(keys[1], now(t, s), "/1")
+	set(t, s, keys[1], e, 0)
+	if l := get(t, s, keys[1]); l.Entry == nil {
+		e = sample(keys[1], now(t, s), "/1")
+		set(t, s, keys[1], e, 0)
+	}
+	mustHit(t, s, keys[1], e)
+	for range 2 {
+		if err := all.InvalidateAll(t.Context()); err != nil {
+			t.Fatalf("InvalidateAll: %v", err)
+		}
+	}
+	mustMiss(t, s, keys[1])
+}
+
+// testInvalidateAllConcurrent stores entries from several goroutines, each born at a clock
+// value read just before, while InvalidateAll runs: afterwards no entry born at or before a
+// clock value read before the call is returned, whenever its store landed.
+func testInvalidateAllConcurrent(t *testing.T, newStore func(t *testing.T) dumper.Store) {
+	s := newStore(t)
+	all, ok := s.(dumper.AllInvalidator)
+	if !ok {
+		t.Skipf("%T does not implement dumper.AllInvalidator", s)
+	}
+	ctx := t.Context()
+	const workers, keysPerWorker = 4, 8
+	var (
+		wg     sync.WaitGroup
+		stop   atomic.Bool
+		stores atomic.Int64
+		errs   = make(chan error, workers)
+	)
+	for w := range workers {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				key := fmt.Sprintf("G http://example.com/all/%d/%d", w, i%keysPerWorker)
+				l, err := s.Get(ctx, key)
+				if err == nil {
+					err = s.Set(ctx, 0, dumper.Item{Key: key, Entry: sample(key, l.Now, fmt.Sprint("/all/", w), "all")})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				stores.Add(1)
+			}
+		})
+	}
+	wait.For(t, 10*time.Second, "stores to begin", func() bool { return stores.Load() >= workers*keysPerWorker })
+	before := now(t, s)
+	err := all.InvalidateAll(ctx)
+	stop.Store(true)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatalf("Get or Set: %v", e)
+	}
+	if err != nil {
+		t.Fatalf("InvalidateAll: %v", err)
+	}
+	for w := range workers {
+		for i := range keysPerWorker {
+			key := fmt.Sprintf("G http://example.com/all/%d/%d", w, i)
+			if l := get(t, s, key); l.Entry != nil && l.Entry.Born <= before {
+				t.Errorf("Get(%q) after InvalidateAll returned an entry born at %d, not after %d, a clock value read before the call", key, l.Entry.Born, before)
+			}
+		}
+	}
 }
 
 // testInvalidateManyAtomic checks that readers never see an invalidation of several tags

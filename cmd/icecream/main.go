@@ -1,7 +1,7 @@
 // Command icecream serves the ice-cream shop demo of dumper: pages cached forever and
 // refreshed the moment the flavors and sizes behind them change.
 //
-//	go run ./cmd/icecream [-addr 127.0.0.1:8080] [-db icecream.db | -postgres DSN] [-redis URL [-redis-local]] [-cache-bytes N] [-explain]
+//	go run ./cmd/icecream [-addr 127.0.0.1:8080] [-db icecream.db | -postgres DSN] [-redis URL [-redis-local]] [-cache-bytes N] [-explain] [-purge]
 //
 // It opens the database (SQLite by default), creates the tables, seeds three flavors and
 // three sizes when the shop is empty, and serves the shop behind a dumper cache: in memory by
@@ -19,6 +19,10 @@
 // their notifications (package pgnotify), so that writes made outside the application — a
 // psql session, a migration — refresh the pages they change, without a restart. While the
 // listener is disconnected the cache is bypassed.
+//
+// With -purge it serves POST /_dumper/purge (package purge), which purges pages by path, by
+// tag or all of them for a client that sends the bearer token held in ICECREAM_PURGE_TOKEN;
+// -purge without that variable is refused, since there is no default token.
 package main
 
 import (
@@ -43,6 +47,7 @@ import (
 	"github.com/dumperhq/dumper/cmd/internal/icecream"
 	"github.com/dumperhq/dumper/edge"
 	"github.com/dumperhq/dumper/pgnotify"
+	"github.com/dumperhq/dumper/promdumper"
 	"github.com/dumperhq/dumper/redisstore"
 	"github.com/jackc/pgx/v5"
 	"gorm.io/driver/postgres"
@@ -68,6 +73,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	cacheBytes := fs.Int64("cache-bytes", 64<<20, "memory store budget in bytes (Options.MaxBytes); ignored with -redis")
 	explain := fs.Bool("explain", false, "serve /_dumper/explain?path=…: what each cached page depends on and what last invalidated it")
 	varnishURL := fs.String("varnish", "", "base URL of a Varnish in front running edge/varnish/dumper.vcl (http://127.0.0.1:6081): tag pages for it and purge it (docs/edge.md)")
+	purgeOn := fs.Bool("purge", false, "serve POST "+purgePath+" (purge by path, tag or all), for the bearer token in $"+purgeTokenEnv)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -90,8 +96,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 
+	purgeToken := ""
+	if *purgeOn {
+		if purgeToken = os.Getenv(purgeTokenEnv); purgeToken == "" {
+			fmt.Fprintf(stderr, "icecream: -purge needs a token in $%s (openssl rand -hex 32 makes one)\n", purgeTokenEnv)
+			return 2
+		}
+	}
+
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg := config{addr: *addr, dbPath: *dbPath, pgDSN: *pgDSN, redisURL: *redisURL, redisLocal: *redisLocal, explain: *explain, cacheBytes: *cacheBytes, varnishURL: *varnishURL}
+	cfg.purgeToken = purgeToken
 	if err := serve(ctx, logger, stderr, cfg); err != nil {
 		logger.Error("icecream: " + err.Error())
 		return 1
@@ -105,6 +120,7 @@ type config struct {
 	varnishURL                    string
 	redisLocal, explain           bool
 	cacheBytes                    int64
+	purgeToken                    string // serve the purge endpoint, for this token
 }
 
 // memoryHeadroom is what the demo's process needs beyond its memory store's budget: the
@@ -138,7 +154,8 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 		return err
 	}
 
-	opts := dumper.Options{Logger: logger, MaxBytes: cfg.cacheBytes, Explain: cfg.explain}
+	metrics := promdumper.New(promdumper.Options{})
+	opts := dumper.Options{Logger: logger, MaxBytes: cfg.cacheBytes, Explain: cfg.explain, Observers: []dumper.Observer{metrics.Observer()}}
 	var listener *pgnotify.Listener
 	if cfg.pgDSN != "" {
 		config, err := pgx.ParseConfig(cfg.pgDSN)
@@ -181,6 +198,7 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 		return err
 	}
 	defer cache.Close()
+	metrics.Watch(cache)
 	if opts.Store == nil {
 		logger.Info("memory store", "budget_bytes", cfg.cacheBytes, "memory_limit_bytes", setMemoryLimit(cfg.cacheBytes))
 	}
@@ -197,12 +215,16 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 	if err != nil {
 		return err
 	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler(metrics))
 	if cfg.explain {
-		mux := http.NewServeMux()
 		mux.Handle("/_dumper/explain", cache.ExplainHandler())
-		mux.Handle("/", handler)
-		handler = mux
 	}
+	if cfg.purgeToken != "" {
+		mux.Handle(purgePath, purgeHandler(cache, cfg.purgeToken, logger))
+	}
+	mux.Handle("/", handler)
+	handler = mux
 	if listener != nil {
 		listenCtx, stopListening := context.WithCancel(ctx)
 		listened := make(chan error, 1)

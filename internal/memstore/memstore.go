@@ -115,6 +115,14 @@ func (s *Store[V]) Invalidate(tags []string) { s.clock.Invalidate(tags) }
 // [TagClock.InvalidateAt].
 func (s *Store[V]) InvalidateAt(tags []string, at uint64) { s.clock.InvalidateAt(tags, at) }
 
+// InvalidateAll makes every value held stale at once ([TagClock.InvalidateAll]) and drops
+// them, so that their memory is free at once. A value stored while it runs may be dropped
+// too, which can only cost a miss.
+func (s *Store[V]) InvalidateAll() {
+	s.clock.InvalidateAll()
+	s.cache.InvalidateAll()
+}
+
 // Forget makes every value born before at stale.
 func (s *Store[V]) Forget(at uint64) { s.clock.Forget(at) }
 

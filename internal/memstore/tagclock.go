@@ -75,6 +75,18 @@ func (t *TagClock) InvalidateAt(tags []string, at uint64) {
 	t.stamp(tags, max(at, t.clock.Load()))
 }
 
+// InvalidateAll advances the clock and makes every value born before its new value stale,
+// as if every tag had been invalidated, in one step; it returns the new value. A value born
+// at the new value or later is judged by the invalidations that follow, as usual.
+func (t *TagClock) InvalidateAll() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.clock.Load() + 1
+	t.floor = max(t.floor, now)
+	t.clock.Store(now)
+	return now
+}
+
 // Forget makes every value born before at stale, as if every tag had been invalidated at at.
 func (t *TagClock) Forget(at uint64) {
 	t.mu.Lock()
