@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/internal/wait"
 )
 
@@ -469,4 +470,28 @@ func TestPurgeWait(t *testing.T) {
 	if s := e2.Stats(); s.Queued == 0 {
 		t.Fatalf("Stats %+v: the purge should still be queued after Wait", s)
 	}
+}
+
+// TestObserverPurges: the observer purges an invalidation's tags, and everything the edge
+// stored for InvalidateAll.
+func TestObserverPurges(t *testing.T) {
+	api := fastlyAPI(t)
+	e := testEdge(t, Options{Dialect: Fastly, Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.srv.URL}})
+	c, err := dumper.New(dumper.Options{Policy: dumper.Policy{Edge: e}, Observers: []dumper.Observer{e.Observer()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.InvalidatePaths(t.Context(), "/icecream/vanilla"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.InvalidateTags(t.Context(), dumper.RowTag("ice_creams", "slug", "vanilla")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/icecream/vanilla", "row:ice_creams:slug=vanilla", "scan:ice_creams"}
+	wait.For(t, 10*time.Second, "the invalidations purged", func() bool { return api.has(want, 1) })
+	if err := c.InvalidateAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, 10*time.Second, "everything purged", func() bool { return api.has([]string{AllTag}, 1) })
 }
