@@ -281,12 +281,21 @@ func TestPurgeAPIs(t *testing.T) {
 			return AkamaiPurger{Host: u, ClientToken: "CT", ClientSecret: "SECRET", AccessToken: "AT"}
 		}, 1200},
 		{"bunny", Bunny, bunnyAPI, func(u string) Purger { return BunnyPurger{PullZoneID: "42", AccessKey: "KEY", BaseURL: u} }, 5},
+		{"akamai bodies over 50,000 bytes split", Akamai, akamaiAPI, func(u string) Purger {
+			return AkamaiPurger{Host: u, ClientToken: "CT", ClientSecret: "SECRET", AccessToken: "AT"}
+		}, -1000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			api := tt.api(t)
 			e := testEdge(t, Options{Dialect: tt.d, Purger: tt.purger(api.srv.URL)})
 			tags := manyTags(tt.tags)
+			if tt.tags < 0 { // long tags: 120 characters each
+				tags = nil
+				for i := range -tt.tags {
+					tags = append(tags, fmt.Sprintf("/%0119d", i))
+				}
+			}
 			e.Purge(tags...)
 			keys := tt.d.Keys(tags)
 			wait.For(t, 10*time.Second, "every key purged", func() bool { return api.has(keys, 1) && e.Stats().Sent == uint64(len(keys)) })
@@ -494,4 +503,51 @@ func TestObserverPurges(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait.For(t, 10*time.Second, "everything purged", func() bool { return api.has([]string{AllTag}, 1) })
+}
+
+// TestVarnishPurgerSplitsLines: no Xkey-Purge line passes 7,000 bytes, and every key is sent
+// to every server.
+func TestVarnishPurgerSplitsLines(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]map[string]bool{}
+	var longest int
+	servers := make([]string, 2)
+	for i := range servers {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			line := r.Header.Get("Xkey-Purge")
+			if r.Method != "PURGE" || line == "" {
+				http.Error(w, "bad purge", http.StatusBadRequest)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			longest = max(longest, len(line))
+			if got[r.Host] == nil {
+				got[r.Host] = map[string]bool{}
+			}
+			for _, k := range strings.Fields(line) {
+				got[r.Host][k] = true
+			}
+		}))
+		t.Cleanup(srv.Close)
+		servers[i] = srv.URL
+	}
+	var keys []string
+	for i := range 256 {
+		keys = append(keys, fmt.Sprintf("/%0100d", i))
+	}
+	if err := (VarnishPurger{URLs: servers}).Purge(t.Context(), keys); err != nil {
+		t.Fatal(err)
+	}
+	if longest > maxPurgeLine {
+		t.Fatalf("an Xkey-Purge line of %d bytes, over %d", longest, maxPurgeLine)
+	}
+	if len(got) != 2 {
+		t.Fatalf("purged %d servers, want 2", len(got))
+	}
+	for host, ks := range got {
+		if len(ks) != len(keys) {
+			t.Fatalf("%s got %d keys, want %d", host, len(ks), len(keys))
+		}
+	}
 }
