@@ -36,8 +36,11 @@ sub vcl_recv {
 
 sub vcl_backend_response {
 	if (!beresp.http.Xkey || beresp.http.Surrogate-Control !~ "(^|[ ,])max-age=[0-9]+") {
+		# A hit-for-miss object for a second: requests for it meanwhile go to dumper at
+		# once rather than queueing behind one another, and the next response that dumper
+		# tags is kept.
 		set beresp.uncacheable = true;
-		set beresp.ttl = 0s;
+		set beresp.ttl = 1s;
 		set beresp.grace = 0s;
 		set beresp.keep = 0s;
 		return (deliver);
