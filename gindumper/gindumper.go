@@ -63,7 +63,7 @@ func serveChain(w http.ResponseWriter, r *http.Request) {
 	if !hw.Written() && c.FullPath() == "" && hw.status == entry {
 		// gin writes its 404 or 405 body after the chain when nothing was written: write
 		// it here, within the render, so the response is whole.
-		if body, ok := routerBodies[entry]; ok {
+		if body := routerBody(entry); body != "" {
 			hw.Header()["Content-Type"] = []string{"text/plain"}
 			_, _ = hw.WriteString(body)
 		}
@@ -71,11 +71,16 @@ func serveChain(w http.ResponseWriter, r *http.Request) {
 	hw.WriteHeaderNow() // a status set without a body (c.Status(204)) goes out now, as gin does
 }
 
-// routerBodies are the bodies gin's router writes for a request it could not route, when the
-// chain wrote nothing.
-var routerBodies = map[int]string{
-	http.StatusNotFound:         "404 page not found",
-	http.StatusMethodNotAllowed: "405 method not allowed",
+// routerBody returns the body gin's router writes, with status code, for a request it could
+// not route when the chain wrote nothing; "" for other codes.
+func routerBody(code int) string {
+	switch code {
+	case http.StatusNotFound:
+		return "404 page not found"
+	case http.StatusMethodNotAllowed:
+		return "405 method not allowed"
+	}
+	return ""
 }
 
 // findOuter returns the outerWriter beneath w: w itself when the middleware passes its writer
