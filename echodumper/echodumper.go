@@ -57,12 +57,25 @@ func serveChain(w http.ResponseWriter, r *http.Request) {
 	o := findOuter(w)
 	c := o.c
 	c.SetRequest(r)
-	c.SetResponse(echo.NewResponse(w, c.Echo()))
-	if err := o.next(c); err != nil {
-		c.Error(err)
-		o.err = err
+	res := echo.NewResponse(w, c.Echo())
+	c.SetResponse(res)
+	err := o.next(c)
+	o.err = err
+	if err == nil || c.Get(handledKey) != nil {
+		return // no error, or one an adapter nested inside (a group's) handled in the render
 	}
+	if res.Committed {
+		// The error came after the response started: what was written is not the page,
+		// and the error handler cannot replace it.
+		dumper.NoStore(r.Context())
+	}
+	c.Error(err)
+	c.Set(handledKey, true)
 }
+
+// handledKey marks, in the echo context, that an adapter handed the chain's error to the error
+// handler within its render.
+const handledKey = "github.com/dumperhq/dumper/echodumper.handled"
 
 // findOuter returns the outerWriter beneath w: w itself when the middleware passes its writer
 // on (a bypass), or the writer that the middleware's own writers unwrap to.

@@ -153,12 +153,21 @@ func TestServer(t *testing.T) {
 					return echo.NewHTTPError(http.StatusNotFound, "no such flavor")
 				})
 				e.GET("/broken", func(c *echo.Context) error { runs.Add(1); return errors.New("database down") })
+				e.GET("/late", func(c *echo.Context) error {
+					runs.Add(1)
+					_ = c.String(http.StatusOK, "partial")
+					return errors.New("template failed")
+				})
 			},
 			steps: []step{
 				{method: "GET", target: "/missing", code: 404, cacheStatus: byStatus, body: "{\"message\":\"no such flavor\"}\n"},
 				{method: "GET", target: "/missing", code: 404, cacheStatus: byStatus, body: "{\"message\":\"no such flavor\"}\n", runs: 2},
 				{method: "GET", target: "/broken", code: 500, cacheStatus: byStatus, body: "{\"message\":\"Internal Server Error\"}\n"},
 				{method: "GET", target: "/broken", code: 500, cacheStatus: byStatus, body: "{\"message\":\"Internal Server Error\"}\n", runs: 4},
+				// An error after the page started: the error handler cannot replace it, and
+				// it is not stored.
+				{method: "GET", target: "/late", code: 200, cacheStatus: "dumper; fwd=uri-miss; detail=handler", body: "partial", runs: 5},
+				{method: "GET", target: "/late", code: 200, cacheStatus: "dumper; fwd=uri-miss; detail=handler", body: "partial", runs: 6},
 			},
 		},
 		{

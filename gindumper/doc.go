@@ -26,6 +26,10 @@
 //     sqldumper and pgxdumper given that context count. gin.Context passed as a context
 //     carries it only with engine.ContextWithFallback set.
 //
+// A render in which a handler reported an error (c.Error, c.AbortWithError) is not stored:
+// what it wrote is not the page. When it wrote nothing, the status is held in gin's writer as
+// usual, so an error middleware in front of the cache can still write the error response.
+//
 // After the middleware, the handlers in front of it (a logger) see gin's writer with what
 // went out, the stored page, a 304, or the rendered response, and the request as it came.
 //

@@ -59,7 +59,15 @@ func serveChain(w http.ResponseWriter, r *http.Request) {
 	hw := &handlerWriter{w: w, gin: o.ResponseWriter, status: entry, size: noWritten}
 	c.Writer = hw
 	c.Request = r
+	errs := len(c.Errors)
 	c.Next()
+	if len(c.Errors) > errs {
+		// A handler reported an error (c.Error, c.AbortWithError): what it wrote, if
+		// anything, is not the page. Nor is the 200 a render that wrote nothing would get,
+		// while an error middleware in front may still answer (gin's writer holds the
+		// status until the first byte).
+		dumper.NoStore(r.Context())
+	}
 	if !hw.Written() && c.FullPath() == "" && hw.status == entry {
 		// gin writes its 404 or 405 body after the chain when nothing was written: write
 		// it here, within the render, so the response is whole.

@@ -3,6 +3,7 @@ package gindumper_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -682,5 +683,51 @@ func TestSameAsNetHTTP(t *testing.T) {
 			t.Errorf("%s %s %v:\ngin      %d %v %q\nnet/http %d %v %q", req.method, req.target, req.header,
 				g.Code, g.Header(), g.Body, n.Code, n.Header(), n.Body)
 		}
+	}
+}
+
+// TestHandlerErrors: a response whose handler reported an error with c.Error is not stored,
+// and an error middleware in front of the cache can still answer when the handler wrote
+// nothing, as it can without the cache.
+func TestHandlerErrors(t *testing.T) {
+	t.Parallel()
+	errorPage := func(g *gin.Context) {
+		g.Next()
+		if len(g.Errors) > 0 && !g.Writer.Written() {
+			g.JSON(http.StatusInternalServerError, gin.H{"error": g.Errors.Last().Error()})
+		}
+	}
+	tests := []struct {
+		name   string
+		front  bool // an error middleware in front of the cache
+		handle func(g *gin.Context)
+		want   step
+	}{
+		{"c.Error, nothing written, answered in front", true, func(g *gin.Context) { _ = g.Error(errors.New("db down")) },
+			step{code: 500, cacheStatus: "dumper; fwd=uri-miss; detail=handler", body: `{"error":"db down"}`}},
+		{"c.Error after a page", true, func(g *gin.Context) { g.String(http.StatusOK, "partial"); _ = g.Error(errors.New("db down")) },
+			step{code: 200, cacheStatus: "dumper; fwd=uri-miss; detail=handler", body: "partial"}},
+		{"c.AbortWithError", false, func(g *gin.Context) { _ = g.AbortWithError(http.StatusBadGateway, errors.New("upstream")) },
+			step{code: 502, cacheStatus: "dumper; fwd=uri-miss; detail=status"}},
+		{"c.Status and c.Error, nothing in front", false, func(g *gin.Context) { g.Status(http.StatusNotFound); _ = g.Error(errors.New("gone")) },
+			step{code: 404, cacheStatus: "dumper; fwd=uri-miss; detail=status"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newCache(t)
+			r := gin.New()
+			if tt.front {
+				r.Use(errorPage)
+			}
+			r.Use(gindumper.Middleware(c))
+			var runs atomic.Int64
+			r.GET("/p", func(g *gin.Context) { runs.Add(1); tt.handle(g) })
+			for i := range 2 {
+				s := tt.want
+				s.method, s.target, s.runs = "GET", "/p", int64(i+1)
+				s.do(t, r, &runs)
+			}
+		})
 	}
 }
