@@ -1,94 +1,26 @@
 package echodumper_test
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/echodumper"
+	"github.com/dumperhq/dumper/internal/adaptertest"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 )
-
-func newCache(t *testing.T) *dumper.Cache {
-	t.Helper()
-	c, err := dumper.New(dumper.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 func newEcho() *echo.Echo {
 	e := echo.New()
 	e.Logger.SetOutput(io.Discard)
 	return e
-}
-
-// step is one request of a scenario and what its response must be.
-type step struct {
-	method, target string
-	header         []string // name, value pairs
-	code           int
-	cacheStatus    string // "-": no Cache-Status
-	body           string
-	runs           int64 // the handler's run count after the request; 0: not checked
-	also           func(t *testing.T, w *httptest.ResponseRecorder)
-}
-
-func (s step) do(t *testing.T, h http.Handler, runs *atomic.Int64) {
-	t.Helper()
-	r := httptest.NewRequest(s.method, s.target, nil)
-	for i := 0; i+1 < len(s.header); i += 2 {
-		r.Header.Add(s.header[i], s.header[i+1])
-	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	what := s.method + " " + s.target
-	if w.Code != s.code {
-		t.Errorf("%s: status %d, want %d (body %q)", what, w.Code, s.code, w.Body)
-	}
-	cs, want := w.Header().Get("Cache-Status"), s.cacheStatus
-	if want == "-" {
-		want = ""
-	}
-	if cs != want {
-		t.Errorf("%s: Cache-Status %q, want %q", what, cs, want)
-	}
-	if got := w.Body.String(); got != s.body {
-		t.Errorf("%s: body %q, want %q", what, got, s.body)
-	}
-	if s.runs != 0 && runs.Load() != s.runs {
-		t.Errorf("%s: the handler ran %d times, want %d", what, runs.Load(), s.runs)
-	}
-	if s.also != nil {
-		s.also(t, w)
-	}
-}
-
-const (
-	stored   = "dumper; fwd=uri-miss; stored"
-	hit      = "dumper; hit"
-	byStatus = "dumper; fwd=uri-miss; detail=status"
-)
-
-func wantHeader(name, value string) func(*testing.T, *httptest.ResponseRecorder) {
-	return func(t *testing.T, w *httptest.ResponseRecorder) {
-		t.Helper()
-		if got := w.Header().Get(name); got != value {
-			t.Errorf("%s: %q, want %q", name, got, value)
-		}
-	}
 }
 
 // TestServer runs scenarios through an echo server with the middleware for the whole server:
@@ -99,7 +31,7 @@ func TestServer(t *testing.T) {
 		name   string
 		policy *dumper.Policy
 		setup  func(e *echo.Echo, runs *atomic.Int64)
-		steps  []step
+		steps  []adaptertest.Step
 	}{
 		{
 			name: "c.String, route params",
@@ -108,11 +40,11 @@ func TestServer(t *testing.T) {
 					return c.String(http.StatusOK, fmt.Sprintf("n=%d %s", runs.Add(1), c.Param("slug")))
 				})
 			},
-			steps: []step{
-				{method: "GET", target: "/icecream/vanilla", code: 200, cacheStatus: stored, body: "n=1 vanilla"},
-				{method: "GET", target: "/icecream/vanilla", code: 200, cacheStatus: hit, body: "n=1 vanilla", runs: 1,
-					also: wantHeader("Content-Type", "text/plain; charset=UTF-8")},
-				{method: "GET", target: "/icecream/chocolate", code: 200, cacheStatus: stored, body: "n=2 chocolate"},
+			steps: []adaptertest.Step{
+				{Method: "GET", Target: "/icecream/vanilla", Code: 200, CacheStatus: adaptertest.Stored, Body: "n=1 vanilla"},
+				{Method: "GET", Target: "/icecream/vanilla", Code: 200, CacheStatus: adaptertest.Hit, Body: "n=1 vanilla", Runs: 1,
+					Also: adaptertest.WantHeader("Content-Type", "text/plain; charset=UTF-8")},
+				{Method: "GET", Target: "/icecream/chocolate", Code: 200, CacheStatus: adaptertest.Stored, Body: "n=2 chocolate"},
 			},
 		},
 		{
@@ -125,13 +57,13 @@ func TestServer(t *testing.T) {
 				e.GET("/blob", func(c echo.Context) error { runs.Add(1); return c.Blob(http.StatusOK, "image/png", []byte("png")) })
 				e.GET("/none", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
 			},
-			steps: []step{
-				{method: "GET", target: "/json", code: 200, cacheStatus: stored, body: "{\"flavor\":\"vanilla\"}\n"},
-				{method: "GET", target: "/json", code: 200, cacheStatus: hit, body: "{\"flavor\":\"vanilla\"}\n", runs: 1,
-					also: wantHeader("Content-Type", "application/json")},
-				{method: "GET", target: "/blob", code: 200, cacheStatus: stored, body: "png"},
-				{method: "GET", target: "/blob", code: 200, cacheStatus: hit, body: "png", runs: 2, also: wantHeader("Content-Type", "image/png")},
-				{method: "GET", target: "/none", code: 204, cacheStatus: byStatus},
+			steps: []adaptertest.Step{
+				{Method: "GET", Target: "/json", Code: 200, CacheStatus: adaptertest.Stored, Body: "{\"flavor\":\"vanilla\"}\n"},
+				{Method: "GET", Target: "/json", Code: 200, CacheStatus: adaptertest.Hit, Body: "{\"flavor\":\"vanilla\"}\n", Runs: 1,
+					Also: adaptertest.WantHeader("Content-Type", "application/json")},
+				{Method: "GET", Target: "/blob", Code: 200, CacheStatus: adaptertest.Stored, Body: "png"},
+				{Method: "GET", Target: "/blob", Code: 200, CacheStatus: adaptertest.Hit, Body: "png", Runs: 2, Also: adaptertest.WantHeader("Content-Type", "image/png")},
+				{Method: "GET", Target: "/none", Code: 204, CacheStatus: adaptertest.ByStatus},
 			},
 		},
 		{
@@ -148,15 +80,15 @@ func TestServer(t *testing.T) {
 					return errors.New("template failed")
 				})
 			},
-			steps: []step{
-				{method: "GET", target: "/missing", code: 404, cacheStatus: byStatus, body: "{\"message\":\"no such flavor\"}\n"},
-				{method: "GET", target: "/missing", code: 404, cacheStatus: byStatus, body: "{\"message\":\"no such flavor\"}\n", runs: 2},
-				{method: "GET", target: "/broken", code: 500, cacheStatus: byStatus, body: "{\"message\":\"Internal Server Error\"}\n"},
-				{method: "GET", target: "/broken", code: 500, cacheStatus: byStatus, body: "{\"message\":\"Internal Server Error\"}\n", runs: 4},
+			steps: []adaptertest.Step{
+				{Method: "GET", Target: "/missing", Code: 404, CacheStatus: adaptertest.ByStatus, Body: "{\"message\":\"no such flavor\"}\n"},
+				{Method: "GET", Target: "/missing", Code: 404, CacheStatus: adaptertest.ByStatus, Body: "{\"message\":\"no such flavor\"}\n", Runs: 2},
+				{Method: "GET", Target: "/broken", Code: 500, CacheStatus: adaptertest.ByStatus, Body: "{\"message\":\"Internal Server Error\"}\n"},
+				{Method: "GET", Target: "/broken", Code: 500, CacheStatus: adaptertest.ByStatus, Body: "{\"message\":\"Internal Server Error\"}\n", Runs: 4},
 				// An error after the page started: the error handler cannot replace it, and
 				// it is not stored.
-				{method: "GET", target: "/late", code: 200, cacheStatus: "dumper; fwd=uri-miss; detail=handler", body: "partial", runs: 5},
-				{method: "GET", target: "/late", code: 200, cacheStatus: "dumper; fwd=uri-miss; detail=handler", body: "partial", runs: 6},
+				{Method: "GET", Target: "/late", Code: 200, CacheStatus: "dumper; fwd=uri-miss; detail=handler", Body: "partial", Runs: 5},
+				{Method: "GET", Target: "/late", Code: 200, CacheStatus: "dumper; fwd=uri-miss; detail=handler", Body: "partial", Runs: 6},
 			},
 		},
 		{
@@ -169,14 +101,14 @@ func TestServer(t *testing.T) {
 				})
 				e.GET("/broken", func(c echo.Context) error { runs.Add(1); return echo.ErrServiceUnavailable })
 			},
-			steps: []step{
-				{method: "GET", target: "/missing", code: 404, cacheStatus: stored, body: "{\"message\":\"no such flavor\"}\n"},
-				{method: "GET", target: "/missing", code: 404, cacheStatus: hit, body: "{\"message\":\"no such flavor\"}\n", runs: 1,
-					also: wantHeader("Content-Type", "application/json")},
-				{method: "GET", target: "/nowhere", code: 404, cacheStatus: stored, body: "{\"message\":\"Not Found\"}\n"},
-				{method: "GET", target: "/nowhere", code: 404, cacheStatus: hit, body: "{\"message\":\"Not Found\"}\n"},
-				{method: "GET", target: "/broken", code: 503, cacheStatus: byStatus, body: "{\"message\":\"Service Unavailable\"}\n"},
-				{method: "GET", target: "/broken", code: 503, cacheStatus: byStatus, body: "{\"message\":\"Service Unavailable\"}\n", runs: 3},
+			steps: []adaptertest.Step{
+				{Method: "GET", Target: "/missing", Code: 404, CacheStatus: adaptertest.Stored, Body: "{\"message\":\"no such flavor\"}\n"},
+				{Method: "GET", Target: "/missing", Code: 404, CacheStatus: adaptertest.Hit, Body: "{\"message\":\"no such flavor\"}\n", Runs: 1,
+					Also: adaptertest.WantHeader("Content-Type", "application/json")},
+				{Method: "GET", Target: "/nowhere", Code: 404, CacheStatus: adaptertest.Stored, Body: "{\"message\":\"Not Found\"}\n"},
+				{Method: "GET", Target: "/nowhere", Code: 404, CacheStatus: adaptertest.Hit, Body: "{\"message\":\"Not Found\"}\n"},
+				{Method: "GET", Target: "/broken", Code: 503, CacheStatus: adaptertest.ByStatus, Body: "{\"message\":\"Service Unavailable\"}\n"},
+				{Method: "GET", Target: "/broken", Code: 503, CacheStatus: adaptertest.ByStatus, Body: "{\"message\":\"Service Unavailable\"}\n", Runs: 3},
 			},
 		},
 		{
@@ -184,10 +116,10 @@ func TestServer(t *testing.T) {
 			setup: func(e *echo.Echo, runs *atomic.Int64) {
 				e.POST("/form", func(c echo.Context) error { return nil })
 			},
-			steps: []step{
-				{method: "GET", target: "/nowhere", code: 404, cacheStatus: byStatus, body: "{\"message\":\"Not Found\"}\n"},
-				{method: "GET", target: "/form", code: 405, cacheStatus: byStatus, body: "{\"message\":\"Method Not Allowed\"}\n",
-					also: wantHeader("Allow", "OPTIONS, POST")},
+			steps: []adaptertest.Step{
+				{Method: "GET", Target: "/nowhere", Code: 404, CacheStatus: adaptertest.ByStatus, Body: "{\"message\":\"Not Found\"}\n"},
+				{Method: "GET", Target: "/form", Code: 405, CacheStatus: adaptertest.ByStatus, Body: "{\"message\":\"Method Not Allowed\"}\n",
+					Also: adaptertest.WantHeader("Allow", "OPTIONS, POST")},
 			},
 		},
 		{
@@ -196,14 +128,14 @@ func TestServer(t *testing.T) {
 				e.Match([]string{"GET", "HEAD"}, "/both", func(c echo.Context) error { runs.Add(1); return c.String(http.StatusOK, "both") })
 				e.GET("/get", func(c echo.Context) error { runs.Add(1); return c.String(http.StatusOK, "get") })
 			},
-			steps: []step{
-				{method: "HEAD", target: "/both", code: 200, cacheStatus: stored, also: wantHeader("Content-Length", "4")},
-				{method: "GET", target: "/both", code: 200, cacheStatus: hit, body: "both", runs: 1},
-				{method: "HEAD", target: "/both", code: 200, cacheStatus: hit, runs: 1},
-				{method: "GET", target: "/get", code: 200, cacheStatus: stored, body: "get", runs: 2},
+			steps: []adaptertest.Step{
+				{Method: "HEAD", Target: "/both", Code: 200, CacheStatus: adaptertest.Stored, Also: adaptertest.WantHeader("Content-Length", "4")},
+				{Method: "GET", Target: "/both", Code: 200, CacheStatus: adaptertest.Hit, Body: "both", Runs: 1},
+				{Method: "HEAD", Target: "/both", Code: 200, CacheStatus: adaptertest.Hit, Runs: 1},
+				{Method: "GET", Target: "/get", Code: 200, CacheStatus: adaptertest.Stored, Body: "get", Runs: 2},
 				// echo answers 405 to a HEAD on a GET route; the cache does not answer it
 				// from the GET's page.
-				{method: "HEAD", target: "/get", code: 405, cacheStatus: "-", runs: 2},
+				{Method: "HEAD", Target: "/get", Code: 405, CacheStatus: "-", Runs: 2},
 			},
 		},
 		{
@@ -215,10 +147,10 @@ func TestServer(t *testing.T) {
 					return c.String(http.StatusOK, "page")
 				})
 			},
-			steps: []step{
-				{method: "GET", target: "/p", code: 200, cacheStatus: stored, body: "page", also: wantHeader("Etag", `"v1"`)},
-				{method: "GET", target: "/p", header: []string{"If-None-Match", `"v1"`}, code: 304, cacheStatus: hit, runs: 1},
-				{method: "GET", target: "/p", header: []string{"If-None-Match", `"v0"`}, code: 200, cacheStatus: hit, body: "page", runs: 1},
+			steps: []adaptertest.Step{
+				{Method: "GET", Target: "/p", Code: 200, CacheStatus: adaptertest.Stored, Body: "page", Also: adaptertest.WantHeader("Etag", `"v1"`)},
+				{Method: "GET", Target: "/p", Header: []string{"If-None-Match", `"v1"`}, Code: 304, CacheStatus: adaptertest.Hit, Runs: 1},
+				{Method: "GET", Target: "/p", Header: []string{"If-None-Match", `"v0"`}, Code: 200, CacheStatus: adaptertest.Hit, Body: "page", Runs: 1},
 			},
 		},
 		{
@@ -232,14 +164,14 @@ func TestServer(t *testing.T) {
 				})
 				e.DELETE("/icecream/:slug", func(c echo.Context) error { return echo.ErrForbidden })
 			},
-			steps: []step{
-				{method: "GET", target: "/icecream/vanilla", code: 200, cacheStatus: stored, body: "n=1"},
-				{method: "PATCH", target: "/icecream/vanilla", code: 204, cacheStatus: "dumper; fwd=method"},
-				{method: "GET", target: "/icecream/vanilla", code: 200, cacheStatus: "dumper; fwd=stale; stored", body: "n=2"},
-				{method: "DELETE", target: "/icecream/vanilla", code: 403, cacheStatus: "dumper; fwd=method", body: "{\"message\":\"Forbidden\"}\n"},
-				{method: "GET", target: "/icecream/vanilla", code: 200, cacheStatus: hit, body: "n=2"}, // a refusal invalidates nothing
-				{method: "POST", target: "/icecream?slug=vanilla", code: 201, cacheStatus: "dumper; fwd=method"},
-				{method: "GET", target: "/icecream/vanilla", code: 200, cacheStatus: "dumper; fwd=stale; stored", body: "n=3"}, // by Location
+			steps: []adaptertest.Step{
+				{Method: "GET", Target: "/icecream/vanilla", Code: 200, CacheStatus: adaptertest.Stored, Body: "n=1"},
+				{Method: "PATCH", Target: "/icecream/vanilla", Code: 204, CacheStatus: "dumper; fwd=method"},
+				{Method: "GET", Target: "/icecream/vanilla", Code: 200, CacheStatus: "dumper; fwd=stale; stored", Body: "n=2"},
+				{Method: "DELETE", Target: "/icecream/vanilla", Code: 403, CacheStatus: "dumper; fwd=method", Body: "{\"message\":\"Forbidden\"}\n"},
+				{Method: "GET", Target: "/icecream/vanilla", Code: 200, CacheStatus: adaptertest.Hit, Body: "n=2"}, // a refusal invalidates nothing
+				{Method: "POST", Target: "/icecream?slug=vanilla", Code: 201, CacheStatus: "dumper; fwd=method"},
+				{Method: "GET", Target: "/icecream/vanilla", Code: 200, CacheStatus: "dumper; fwd=stale; stored", Body: "n=3"}, // by Location
 			},
 		},
 		{
@@ -254,16 +186,16 @@ func TestServer(t *testing.T) {
 					return c.String(http.StatusOK, "c")
 				})
 			},
-			steps: []step{
-				{method: "GET", target: "/private", code: 200, cacheStatus: "dumper; fwd=uri-miss; detail=private", body: "mine"},
-				{method: "GET", target: "/cookie", code: 200, cacheStatus: "dumper; fwd=uri-miss; detail=set-cookie", body: "c"},
+			steps: []adaptertest.Step{
+				{Method: "GET", Target: "/private", Code: 200, CacheStatus: "dumper; fwd=uri-miss; detail=private", Body: "mine"},
+				{Method: "GET", Target: "/cookie", Code: 200, CacheStatus: "dumper; fwd=uri-miss; detail=set-cookie", Body: "c"},
 			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := newCache(t)
+			c := adaptertest.NewCache(t)
 			e := newEcho()
 			if tt.policy != nil {
 				e.Use(echodumper.MiddlewareWith(c, *tt.policy))
@@ -273,55 +205,21 @@ func TestServer(t *testing.T) {
 			var runs atomic.Int64
 			tt.setup(e, &runs)
 			for _, s := range tt.steps {
-				s.do(t, e, &runs)
+				s.Do(t, e, &runs)
 			}
 		})
 	}
 }
 
-// TestRenderContext checks that the request's context in a handler carries the render: what
-// dumper.Tag and the data layers' capture (dumper.ReadRows, which gormdumper, sqldumper and
-// pgxdumper call with the context a query gets) record counts.
+// TestRenderContext: the request's context in an echo handler carries the render.
 func TestRenderContext(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name       string
-		handle     func(c echo.Context)
-		invalidate string // the tag invalidated
-		stale      bool   // whether that drops the page
-	}{
-		{"Tag", func(c echo.Context) { dumper.Tag(c.Request().Context(), "icecream:1") }, "icecream:1", true},
-		{"ReadRows", func(c echo.Context) { dumper.ReadRows(c.Request().Context(), "ice_creams", "slug", "vanilla") },
-			dumper.RowTag("ice_creams", "slug", "vanilla"), true},
-		{"ReadRows, another row written", func(c echo.Context) { dumper.ReadRows(c.Request().Context(), "ice_creams", "slug", "vanilla") },
-			dumper.RowTag("ice_creams", "slug", "chocolate"), false},
-		{"a Cache-Tag header", func(c echo.Context) { c.Response().Header().Set("Cache-Tag", "icecream:1") }, "icecream:1", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c := newCache(t)
-			e := newEcho()
-			e.Use(echodumper.Middleware(c))
-			var runs atomic.Int64
-			e.GET("/p", func(ec echo.Context) error {
-				if !dumper.Rendering(ec.Request().Context()) {
-					t.Error("the handler's request context is not the render's")
-				}
-				tt.handle(ec)
-				return ec.String(http.StatusOK, fmt.Sprintf("n=%d", runs.Add(1)))
-			})
-			step{method: "GET", target: "/p", code: 200, cacheStatus: stored, body: "n=1", also: wantHeader("Cache-Tag", "")}.do(t, e, &runs)
-			if err := c.InvalidateTags(t.Context(), tt.invalidate); err != nil {
-				t.Fatal(err)
-			}
-			want := step{method: "GET", target: "/p", code: 200, cacheStatus: hit, body: "n=1"}
-			if tt.stale {
-				want = step{method: "GET", target: "/p", code: 200, cacheStatus: "dumper; fwd=stale; stored", body: "n=2"}
-			}
-			want.do(t, e, &runs)
-		})
-	}
+	adaptertest.RenderContext(t, func(c *dumper.Cache, page func(*http.Request, http.Header) string) http.Handler {
+		e := newEcho()
+		e.Use(echodumper.Middleware(c))
+		e.GET("/p", func(c echo.Context) error { return c.String(http.StatusOK, page(c.Request(), c.Response().Header())) })
+		return e
+	})
 }
 
 // TestContextValues shows what the key leaves out: values a middleware in front sets with
@@ -329,7 +227,7 @@ func TestRenderContext(t *testing.T) {
 // calls dumper.NoStore (or the response says Vary or private).
 func TestContextValues(t *testing.T) {
 	t.Parallel()
-	c := newCache(t)
+	c := adaptertest.NewCache(t)
 	e := newEcho()
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -348,13 +246,13 @@ func TestContextValues(t *testing.T) {
 		}
 		return c.String(http.StatusOK, fmt.Sprintf("hello %q", u))
 	})
-	for _, s := range []step{
-		{method: "GET", target: "/me", header: []string{"X-User", "ada"}, code: 200, cacheStatus: "dumper; fwd=uri-miss; detail=handler", body: `hello "ada"`},
-		{method: "GET", target: "/me", header: []string{"X-User", "bob"}, code: 200, cacheStatus: "dumper; fwd=uri-miss; detail=handler", body: `hello "bob"`},
-		{method: "GET", target: "/me", code: 200, cacheStatus: stored, body: `hello ""`},
-		{method: "GET", target: "/me", code: 200, cacheStatus: hit, body: `hello ""`, runs: 3},
+	for _, s := range []adaptertest.Step{
+		{Method: "GET", Target: "/me", Header: []string{"X-User", "ada"}, Code: 200, CacheStatus: "dumper; fwd=uri-miss; detail=handler", Body: `hello "ada"`},
+		{Method: "GET", Target: "/me", Header: []string{"X-User", "bob"}, Code: 200, CacheStatus: "dumper; fwd=uri-miss; detail=handler", Body: `hello "bob"`},
+		{Method: "GET", Target: "/me", Code: 200, CacheStatus: adaptertest.Stored, Body: `hello ""`},
+		{Method: "GET", Target: "/me", Code: 200, CacheStatus: adaptertest.Hit, Body: `hello ""`, Runs: 3},
 	} {
-		s.do(t, e, &runs)
+		s.Do(t, e, &runs)
 	}
 }
 
@@ -365,7 +263,7 @@ func TestContextValues(t *testing.T) {
 // run within the render, and what they add is stored.
 func TestResponseAfterMiddleware(t *testing.T) {
 	t.Parallel()
-	c := newCache(t)
+	c := adaptertest.NewCache(t)
 	e := newEcho()
 	type seen struct {
 		committed bool
@@ -405,11 +303,11 @@ func TestResponseAfterMiddleware(t *testing.T) {
 		want                 seen
 		cacheStatus          string
 	}{
-		{"miss", "GET", "/p", nil, seen{true, 200, 5, "GET", false, 1}, stored},
-		{"hit", "GET", "/p", nil, seen{true, 200, 5, "GET", false, 1}, hit},
-		{"304", "GET", "/p", []string{"If-None-Match", `"v1"`}, seen{true, 304, 0, "GET", false, 1}, hit},
-		{"HEAD", "HEAD", "/p", nil, seen{true, 200, 0, "HEAD", false, 1}, hit},
-		{"error", "GET", "/err", nil, seen{true, 418, int64(len("{\"message\":\"I'm a teapot\"}\n")), "GET", true, 1}, byStatus},
+		{"miss", "GET", "/p", nil, seen{true, 200, 5, "GET", false, 1}, adaptertest.Stored},
+		{"hit", "GET", "/p", nil, seen{true, 200, 5, "GET", false, 1}, adaptertest.Hit},
+		{"304", "GET", "/p", []string{"If-None-Match", `"v1"`}, seen{true, 304, 0, "GET", false, 1}, adaptertest.Hit},
+		{"HEAD", "HEAD", "/p", nil, seen{true, 200, 0, "HEAD", false, 1}, adaptertest.Hit},
+		{"error", "GET", "/err", nil, seen{true, 418, int64(len("{\"message\":\"I'm a teapot\"}\n")), "GET", true, 1}, adaptertest.ByStatus},
 	}
 	for _, tt := range tests {
 		rq := httptest.NewRequest(tt.method, tt.target, nil)
@@ -436,7 +334,7 @@ func TestResponseAfterMiddleware(t *testing.T) {
 // TestGroupPolicy gives a group and a route their own policies under the server's middleware.
 func TestGroupPolicy(t *testing.T) {
 	t.Parallel()
-	c := newCache(t)
+	c := adaptertest.NewCache(t)
 	e := newEcho()
 	e.Use(echodumper.Middleware(c))
 	var runs atomic.Int64
@@ -451,15 +349,15 @@ func TestGroupPolicy(t *testing.T) {
 	e.GET("/missing", func(c echo.Context) error { return echo.ErrNotFound })
 	e.GET("/one", func(c echo.Context) error { return c.String(http.StatusOK, "one") },
 		echodumper.MiddlewareWith(c, dumper.Policy{BrowserCacheControl: "max-age=60"}))
-	for _, s := range []step{
-		{method: "GET", target: "/reports/2", code: 404, cacheStatus: stored, body: "{\"message\":\"no report\"}\n"},
-		{method: "GET", target: "/reports/2", code: 404, cacheStatus: hit, body: "{\"message\":\"no report\"}\n", runs: 1},
-		{method: "GET", target: "/reports/1", code: 200, cacheStatus: stored, body: "report 1"},
-		{method: "GET", target: "/missing", code: 404, cacheStatus: byStatus, body: "{\"message\":\"Not Found\"}\n"},
-		{method: "GET", target: "/one", code: 200, cacheStatus: stored, body: "one", also: wantHeader("Cache-Control", "max-age=60")},
-		{method: "GET", target: "/one", code: 200, cacheStatus: hit, body: "one", also: wantHeader("Cache-Control", "max-age=60")},
+	for _, s := range []adaptertest.Step{
+		{Method: "GET", Target: "/reports/2", Code: 404, CacheStatus: adaptertest.Stored, Body: "{\"message\":\"no report\"}\n"},
+		{Method: "GET", Target: "/reports/2", Code: 404, CacheStatus: adaptertest.Hit, Body: "{\"message\":\"no report\"}\n", Runs: 1},
+		{Method: "GET", Target: "/reports/1", Code: 200, CacheStatus: adaptertest.Stored, Body: "report 1"},
+		{Method: "GET", Target: "/missing", Code: 404, CacheStatus: adaptertest.ByStatus, Body: "{\"message\":\"Not Found\"}\n"},
+		{Method: "GET", Target: "/one", Code: 200, CacheStatus: adaptertest.Stored, Body: "one", Also: adaptertest.WantHeader("Cache-Control", "max-age=60")},
+		{Method: "GET", Target: "/one", Code: 200, CacheStatus: adaptertest.Hit, Body: "one", Also: adaptertest.WantHeader("Cache-Control", "max-age=60")},
 	} {
-		s.do(t, e, &runs)
+		s.Do(t, e, &runs)
 	}
 	if got := c.Stats().Stores; got != 3 {
 		t.Errorf("%d stores, want 3", got)
@@ -469,18 +367,18 @@ func TestGroupPolicy(t *testing.T) {
 // TestRouteOnly puts the middleware on one route only.
 func TestRouteOnly(t *testing.T) {
 	t.Parallel()
-	c := newCache(t)
+	c := adaptertest.NewCache(t)
 	e := newEcho()
 	var runs atomic.Int64
 	e.GET("/cached", func(c echo.Context) error { return c.String(http.StatusOK, fmt.Sprintf("n=%d", runs.Add(1))) }, echodumper.Middleware(c))
 	e.GET("/plain", func(c echo.Context) error { return c.String(http.StatusOK, "plain") })
-	for _, s := range []step{
-		{method: "GET", target: "/cached", code: 200, cacheStatus: stored, body: "n=1"},
-		{method: "GET", target: "/cached", code: 200, cacheStatus: hit, body: "n=1"},
-		{method: "GET", target: "/plain", code: 200, cacheStatus: "-", body: "plain"},
-		{method: "GET", target: "/nowhere", code: 404, cacheStatus: "-", body: "{\"message\":\"Not Found\"}\n"},
+	for _, s := range []adaptertest.Step{
+		{Method: "GET", Target: "/cached", Code: 200, CacheStatus: adaptertest.Stored, Body: "n=1"},
+		{Method: "GET", Target: "/cached", Code: 200, CacheStatus: adaptertest.Hit, Body: "n=1"},
+		{Method: "GET", Target: "/plain", Code: 200, CacheStatus: "-", Body: "plain"},
+		{Method: "GET", Target: "/nowhere", Code: 404, CacheStatus: "-", Body: "{\"message\":\"Not Found\"}\n"},
 	} {
-		s.do(t, e, &runs)
+		s.Do(t, e, &runs)
 	}
 }
 
@@ -488,7 +386,7 @@ func TestRouteOnly(t *testing.T) {
 // out, and nothing is stored.
 func TestPanicUnderRecover(t *testing.T) {
 	t.Parallel()
-	c := newCache(t)
+	c := adaptertest.NewCache(t)
 	e := newEcho()
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}), echodumper.Middleware(c))
 	var runs atomic.Int64
@@ -499,168 +397,42 @@ func TestPanicUnderRecover(t *testing.T) {
 		}
 		return c.String(http.StatusOK, "whole")
 	})
-	step{method: "GET", target: "/p", code: 500, cacheStatus: "-", body: "{\"message\":\"Internal Server Error\"}\n"}.do(t, e, &runs)
-	step{method: "GET", target: "/p", code: 200, cacheStatus: stored, body: "whole"}.do(t, e, &runs)
+	adaptertest.Step{Method: "GET", Target: "/p", Code: 500, CacheStatus: "-", Body: "{\"message\":\"Internal Server Error\"}\n"}.Do(t, e, &runs)
+	adaptertest.Step{Method: "GET", Target: "/p", Code: 200, CacheStatus: adaptertest.Stored, Body: "whole"}.Do(t, e, &runs)
 }
 
 // TestCoalescing sends concurrent misses for one page through echo: the handler runs once.
 func TestCoalescing(t *testing.T) {
 	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		c := newCache(t)
+	adaptertest.Coalescing(t, func(c *dumper.Cache, page func() string) http.Handler {
 		e := newEcho()
 		e.Use(echodumper.Middleware(c))
-		started, release := make(chan struct{}), make(chan struct{})
-		var runs atomic.Int64
-		e.GET("/p", func(c echo.Context) error {
-			if runs.Add(1) == 1 {
-				close(started)
-				<-release
-			}
-			return c.String(http.StatusOK, "page")
-		})
-		const n = 8
-		res := make([]*httptest.ResponseRecorder, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				res[i] = httptest.NewRecorder()
-				e.ServeHTTP(res[i], httptest.NewRequest("GET", "/p", nil))
-			})
-		}
-		<-started
-		synctest.Wait()
-		if got := c.Stats().Coalesced; got != n-1 {
-			t.Errorf("%d requests wait for the render, want %d", got, n-1)
-		}
-		close(release)
-		wg.Wait()
-		if runs.Load() != 1 {
-			t.Fatalf("the handler ran %d times for %d concurrent misses, want 1", runs.Load(), n)
-		}
-		hits := 0
-		for _, w := range res {
-			if w.Body.String() != "page" {
-				t.Errorf("body %q", w.Body)
-			}
-			if w.Header().Get("Cache-Status") == hit {
-				hits++
-			}
-		}
-		if hits != n-1 {
-			t.Errorf("%d hits, want %d", hits, n-1)
-		}
+		e.GET("/p", func(c echo.Context) error { return c.String(http.StatusOK, page()) })
+		return e
 	})
 }
 
-// TestWriterInterfaces runs handlers over a real server: a flushed response streams through
-// (its first part reaches the client before the handler returns) and is not stored; a
-// hijacked connection belongs to the handler; http.ResponseController reaches the server's
-// writer.
+// TestWriterInterfaces: c.Response() streams, hijacks and reaches the server's writer through
+// http.ResponseController, over a real server.
 func TestWriterInterfaces(t *testing.T) {
 	t.Parallel()
-	c := newCache(t)
-	e := newEcho()
-	e.Use(echodumper.Middleware(c))
-	firstRead := make(chan struct{})
-	e.GET("/stream", func(c echo.Context) error {
-		_, _ = io.WriteString(c.Response(), "first\n")
-		c.Response().Flush()
-		<-firstRead
-		_, err := io.WriteString(c.Response(), "second\n")
-		return err
+	adaptertest.WriterInterfaces(t, func(c *dumper.Cache, routes map[string]http.HandlerFunc) http.Handler {
+		e := newEcho()
+		e.Use(echodumper.Middleware(c))
+		for path, h := range routes {
+			e.GET(path, func(c echo.Context) error { h(c.Response(), c.Request()); return nil })
+		}
+		return e
 	})
-	e.GET("/hijack", func(c echo.Context) error {
-		conn, rw, err := c.Response().Hijack()
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		_, _ = rw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked")
-		return rw.Flush()
-	})
-	e.GET("/deadline", func(c echo.Context) error {
-		if err := http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
-			t.Errorf("SetWriteDeadline through the adapter: %v", err)
-		}
-		return c.String(http.StatusOK, "deadline")
-	})
-	srv := httptest.NewServer(e)
-	defer srv.Close()
-
-	res, err := http.Get(srv.URL + "/stream")
-	if err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(res.Body)
-	line, err := br.ReadString('\n')
-	if err != nil || line != "first\n" {
-		t.Fatalf("first part %q, %v", line, err)
-	}
-	close(firstRead)
-	rest, _ := io.ReadAll(br)
-	res.Body.Close()
-	if string(rest) != "second\n" || res.Header.Get("Cache-Status") != "dumper; fwd=uri-miss; detail=streamed" {
-		t.Errorf("stream: rest %q, Cache-Status %q", rest, res.Header.Get("Cache-Status"))
-	}
-	for _, tt := range []struct{ path, body, cacheStatus string }{
-		{"/hijack", "hijacked", ""},
-		{"/hijack", "hijacked", ""},
-		{"/deadline", "deadline", stored},
-		{"/deadline", "deadline", hit},
-	} {
-		res, err := http.Get(srv.URL + tt.path)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.path, err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if string(b) != tt.body || res.Header.Get("Cache-Status") != tt.cacheStatus {
-			t.Errorf("%s: body %q, Cache-Status %q; want %q, %q", tt.path, b, res.Header.Get("Cache-Status"), tt.body, tt.cacheStatus)
-		}
-	}
 }
 
-// TestSameAsNetHTTP renders the same page through echo with the adapter and through the
-// net/http middleware: the responses are the same, header and body.
+// TestSameAsNetHTTP: echo with the adapter answers as the net/http middleware does.
 func TestSameAsNetHTTP(t *testing.T) {
 	t.Parallel()
-	page := func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Vary", "Accept-Language")
-		w.Header().Set("Content-Type", "text/html")
-		fmt.Fprintf(w, "<p>%s %s</p>", r.URL.RequestURI(), r.Header.Get("Accept-Language"))
-	}
-	ce, cn := newCache(t), newCache(t)
-	e := newEcho()
-	e.Use(echodumper.Middleware(ce))
-	e.Match([]string{"GET", "HEAD"}, "/p", echo.WrapHandler(http.HandlerFunc(page)))
-	std := cn.Middleware(http.HandlerFunc(page))
-	for _, req := range []struct {
-		method, target string
-		header         []string
-	}{
-		{"GET", "/p?a=1", []string{"Accept-Language", "fr"}},
-		{"GET", "/p?a=1", []string{"Accept-Language", "fr"}},
-		{"GET", "/p?a=1", []string{"Accept-Language", "en"}},
-		{"HEAD", "/p?a=1", []string{"Accept-Language", "en"}},
-		{"GET", "/p?a=1", []string{"Accept-Language", "en", "If-None-Match", `"nope"`}},
-		{"GET", "/p?a=2", []string{"Authorization", "Bearer x"}},
-		{"GET", "/p", []string{"Cache-Control", "only-if-cached"}},
-		{"GET", "/p", []string{"Range", "bytes=0-1"}},
-	} {
-		var got [2]*httptest.ResponseRecorder
-		for i, h := range []http.Handler{e, std} {
-			rq := httptest.NewRequest(req.method, req.target, nil)
-			for j := 0; j+1 < len(req.header); j += 2 {
-				rq.Header.Set(req.header[j], req.header[j+1])
-			}
-			got[i] = httptest.NewRecorder()
-			h.ServeHTTP(got[i], rq)
-		}
-		g, n := got[0], got[1]
-		if g.Code != n.Code || g.Body.String() != n.Body.String() || fmt.Sprint(g.Header()) != fmt.Sprint(n.Header()) {
-			t.Errorf("%s %s %v:\necho     %d %v %q\nnet/http %d %v %q", req.method, req.target, req.header,
-				g.Code, g.Header(), g.Body, n.Code, n.Header(), n.Body)
-		}
-	}
+	adaptertest.SameAsNetHTTP(t, func(c *dumper.Cache, page http.HandlerFunc) http.Handler {
+		e := newEcho()
+		e.Use(echodumper.Middleware(c))
+		e.Match([]string{"GET", "HEAD"}, "/p", echo.WrapHandler(page))
+		return e
+	})
 }

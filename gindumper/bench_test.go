@@ -1,96 +1,40 @@
 package gindumper_test
 
 import (
-	"bytes"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/gindumper"
+	"github.com/dumperhq/dumper/internal/adaptertest"
 	"github.com/gin-gonic/gin"
 )
 
-// discardWriter keeps nothing but the status; its header map survives reset, so that serving
-// into it allocates nothing of its own (as in the root module's benchmarks).
-type discardWriter struct {
-	h      http.Header
-	status int
-}
-
-func (w *discardWriter) Header() http.Header { return w.h }
-func (w *discardWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return len(p), nil
-}
-func (w *discardWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-}
-
-// BenchmarkHit serves a stored 4 KiB page four ways, to price the adapter:
-//   - nethttp: the net/http middleware around a net/http handler, the baseline;
+// BenchmarkHit prices the adapter on a hit, against the net/http middleware ("nethttp"):
 //   - gin/wraph: a gin engine whose route is that middleware (gin.WrapH): gin's own cost;
 //   - gin/adapter: a gin engine with gindumper.Middleware in front of a gin handler;
-//   - gin/nocache: a gin handler writing the page, without the cache.
+//   - gin/nocache: the gin handler, without the cache.
 func BenchmarkHit(b *testing.B) {
 	gin.SetMode(gin.ReleaseMode)
-	body := bytes.Repeat([]byte("<p>Pistachio, hazelnut, stracciatella.</p>\n"), 100)[:4<<10]
-	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write(body)
-	})
-	ginPage := func(g *gin.Context) { g.Data(http.StatusOK, "text/html; charset=utf-8", body) }
-	newCache := func(b *testing.B) *dumper.Cache {
-		c, err := dumper.New(dumper.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { c.Close() })
-		return c
+	ginPage := func(body []byte) gin.HandlerFunc {
+		return func(g *gin.Context) { g.Data(http.StatusOK, "text/html; charset=utf-8", body) }
 	}
-	handlers := []struct {
-		name    string
-		handler func(c *dumper.Cache) http.Handler
-		hit     bool
-	}{
-		{"nethttp", func(c *dumper.Cache) http.Handler { return c.Middleware(page) }, true},
-		{"gin/wraph", func(c *dumper.Cache) http.Handler {
+	adaptertest.BenchmarkHit(b,
+		adaptertest.BenchCase{Name: "gin/wraph", Hit: true, Handler: func(c *dumper.Cache, page http.HandlerFunc, _ []byte) http.Handler {
 			r := gin.New()
 			r.GET("/p", gin.WrapH(c.Middleware(page)))
 			return r
-		}, true},
-		{"gin/adapter", func(c *dumper.Cache) http.Handler {
+		}},
+		adaptertest.BenchCase{Name: "gin/adapter", Hit: true, Handler: func(c *dumper.Cache, _ http.HandlerFunc, body []byte) http.Handler {
 			r := gin.New()
 			r.Use(gindumper.Middleware(c))
-			r.GET("/p", ginPage)
+			r.GET("/p", ginPage(body))
 			return r
-		}, true},
-		{"gin/nocache", func(c *dumper.Cache) http.Handler {
+		}},
+		adaptertest.BenchCase{Name: "gin/nocache", Handler: func(_ *dumper.Cache, _ http.HandlerFunc, body []byte) http.Handler {
 			r := gin.New()
-			r.GET("/p", ginPage)
+			r.GET("/p", ginPage(body))
 			return r
-		}, false},
-	}
-	for _, hh := range handlers {
-		b.Run(hh.name, func(b *testing.B) {
-			h := hh.handler(newCache(b))
-			r := httptest.NewRequest(http.MethodGet, "/p", nil)
-			w := &discardWriter{h: make(http.Header, 16)}
-			h.ServeHTTP(w, r)
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				clear(w.h)
-				w.status = 0
-				h.ServeHTTP(w, r)
-			}
-			if hh.hit && w.h.Get("Cache-Status") != "dumper; hit" {
-				b.Fatalf("Cache-Status %q, want a hit", w.h.Get("Cache-Status"))
-			}
-		})
-	}
+		}},
+	)
 }

@@ -1,94 +1,25 @@
 package gindumper_test
 
 import (
-	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/gindumper"
+	"github.com/dumperhq/dumper/internal/adaptertest"
 	"github.com/gin-gonic/gin"
 )
 
 func TestMain(m *testing.M) {
 	gin.SetMode(gin.ReleaseMode)
 	os.Exit(m.Run())
-}
-
-func newCache(t *testing.T) *dumper.Cache {
-	t.Helper()
-	c, err := dumper.New(dumper.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// step is one request of a scenario and what its response must be.
-type step struct {
-	method, target string
-	header         []string // name, value pairs
-	code           int
-	cacheStatus    string // "-": no Cache-Status
-	body           string
-	runs           int64 // the handler's run count after the request; 0: not checked
-	also           func(t *testing.T, w *httptest.ResponseRecorder)
-}
-
-func (s step) do(t *testing.T, h http.Handler, runs *atomic.Int64) {
-	t.Helper()
-	r := httptest.NewRequest(s.method, s.target, nil)
-	for i := 0; i+1 < len(s.header); i += 2 {
-		r.Header.Add(s.header[i], s.header[i+1])
-	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	what := s.method + " " + s.target
-	if w.Code != s.code {
-		t.Errorf("%s: status %d, want %d (body %q)", what, w.Code, s.code, w.Body)
-	}
-	cs, want := w.Header().Get("Cache-Status"), s.cacheStatus
-	if want == "-" {
-		want = ""
-	}
-	if cs != want {
-		t.Errorf("%s: Cache-Status %q, want %q", what, cs, want)
-	}
-	if got := w.Body.String(); got != s.body {
-		t.Errorf("%s: body %q, want %q", what, got, s.body)
-	}
-	if s.runs != 0 && runs.Load() != s.runs {
-		t.Errorf("%s: the handler ran %d times, want %d", what, runs.Load(), s.runs)
-	}
-	if s.also != nil {
-		s.also(t, w)
-	}
-}
-
-const (
-	stored = "dumper; fwd=uri-miss; stored"
-	hit    = "dumper; hit"
-)
-
-func wantHeader(name, value string) func(*testing.T, *httptest.ResponseRecorder) {
-	return func(t *testing.T, w *httptest.ResponseRecorder) {
-		t.Helper()
-		if got := w.Header().Get(name); got != value {
-			t.Errorf("%s: %q, want %q", name, got, value)
-		}
-	}
 }
 
 // TestEngine runs scenarios through a gin engine with the middleware for the whole engine:
@@ -98,7 +29,7 @@ func TestEngine(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup func(r *gin.Engine, c *dumper.Cache, runs *atomic.Int64)
-		steps []step
+		steps []adaptertest.Step
 	}{
 		{
 			name: "c.String, route params",
@@ -107,12 +38,12 @@ func TestEngine(t *testing.T) {
 					g.String(http.StatusOK, "n=%d %s", runs.Add(1), g.Param("slug"))
 				})
 			},
-			steps: []step{
-				{method: "GET", target: "/icecream/vanilla", code: 200, cacheStatus: stored, body: "n=1 vanilla",
-					also: wantHeader("Content-Type", "text/plain; charset=utf-8")},
-				{method: "GET", target: "/icecream/vanilla", code: 200, cacheStatus: hit, body: "n=1 vanilla", runs: 1,
-					also: wantHeader("Content-Type", "text/plain; charset=utf-8")},
-				{method: "GET", target: "/icecream/chocolate", code: 200, cacheStatus: stored, body: "n=2 chocolate"},
+			steps: []adaptertest.Step{
+				{Method: "GET", Target: "/icecream/vanilla", Code: 200, CacheStatus: adaptertest.Stored, Body: "n=1 vanilla",
+					Also: adaptertest.WantHeader("Content-Type", "text/plain; charset=utf-8")},
+				{Method: "GET", Target: "/icecream/vanilla", Code: 200, CacheStatus: adaptertest.Hit, Body: "n=1 vanilla", Runs: 1,
+					Also: adaptertest.WantHeader("Content-Type", "text/plain; charset=utf-8")},
+				{Method: "GET", Target: "/icecream/chocolate", Code: 200, CacheStatus: adaptertest.Stored, Body: "n=2 chocolate"},
 			},
 		},
 		{
@@ -121,13 +52,13 @@ func TestEngine(t *testing.T) {
 				r.GET("/json", func(g *gin.Context) { runs.Add(1); g.JSON(http.StatusOK, gin.H{"flavor": "vanilla"}) })
 				r.GET("/data", func(g *gin.Context) { runs.Add(1); g.Data(http.StatusOK, "image/png", []byte("png")) })
 			},
-			steps: []step{
-				{method: "GET", target: "/json", code: 200, cacheStatus: stored, body: `{"flavor":"vanilla"}`},
-				{method: "GET", target: "/json", code: 200, cacheStatus: hit, body: `{"flavor":"vanilla"}`, runs: 1,
-					also: wantHeader("Content-Type", "application/json; charset=utf-8")},
-				{method: "GET", target: "/data", code: 200, cacheStatus: stored, body: "png"},
-				{method: "GET", target: "/data", code: 200, cacheStatus: hit, body: "png", runs: 2,
-					also: wantHeader("Content-Type", "image/png")},
+			steps: []adaptertest.Step{
+				{Method: "GET", Target: "/json", Code: 200, CacheStatus: adaptertest.Stored, Body: `{"flavor":"vanilla"}`},
+				{Method: "GET", Target: "/json", Code: 200, CacheStatus: adaptertest.Hit, Body: `{"flavor":"vanilla"}`, Runs: 1,
+					Also: adaptertest.WantHeader("Content-Type", "application/json; charset=utf-8")},
+				{Method: "GET", Target: "/data", Code: 200, CacheStatus: adaptertest.Stored, Body: "png"},
+				{Method: "GET", Target: "/data", Code: 200, CacheStatus: adaptertest.Hit, Body: "png", Runs: 2,
+					Also: adaptertest.WantHeader("Content-Type", "image/png")},
 			},
 		},
 		{
@@ -140,11 +71,11 @@ func TestEngine(t *testing.T) {
 					g.String(http.StatusOK, "ok")
 				})
 			},
-			steps: []step{
-				{method: "GET", target: "/none", code: 204, cacheStatus: "dumper; fwd=uri-miss; detail=status"},
-				{method: "GET", target: "/none", code: 204, cacheStatus: "dumper; fwd=uri-miss; detail=status", runs: 2},
-				{method: "GET", target: "/later", code: 200, cacheStatus: stored, body: "ok"},
-				{method: "GET", target: "/later", code: 200, cacheStatus: hit, body: "ok"},
+			steps: []adaptertest.Step{
+				{Method: "GET", Target: "/none", Code: 204, CacheStatus: "dumper; fwd=uri-miss; detail=status"},
+				{Method: "GET", Target: "/none", Code: 204, CacheStatus: "dumper; fwd=uri-miss; detail=status", Runs: 2},
+				{Method: "GET", Target: "/later", Code: 200, CacheStatus: adaptertest.Stored, Body: "ok"},
+				{Method: "GET", Target: "/later", Code: 200, CacheStatus: adaptertest.Hit, Body: "ok"},
 			},
 		},
 		{
@@ -153,11 +84,11 @@ func TestEngine(t *testing.T) {
 				r.HandleMethodNotAllowed = true
 				r.POST("/form", func(g *gin.Context) { runs.Add(1) })
 			},
-			steps: []step{
-				{method: "GET", target: "/nowhere", code: 404, cacheStatus: "dumper; fwd=uri-miss; detail=status", body: "404 page not found",
-					also: wantHeader("Content-Type", "text/plain")},
-				{method: "GET", target: "/form", code: 405, cacheStatus: "dumper; fwd=uri-miss; detail=status", body: "405 method not allowed",
-					also: wantHeader("Allow", "POST")},
+			steps: []adaptertest.Step{
+				{Method: "GET", Target: "/nowhere", Code: 404, CacheStatus: "dumper; fwd=uri-miss; detail=status", Body: "404 page not found",
+					Also: adaptertest.WantHeader("Content-Type", "text/plain")},
+				{Method: "GET", Target: "/form", Code: 405, CacheStatus: "dumper; fwd=uri-miss; detail=status", Body: "405 method not allowed",
+					Also: adaptertest.WantHeader("Allow", "POST")},
 			},
 		},
 		{
@@ -166,14 +97,14 @@ func TestEngine(t *testing.T) {
 				r.Match([]string{"GET", "HEAD"}, "/both", func(g *gin.Context) { runs.Add(1); g.String(http.StatusOK, "both") })
 				r.GET("/get", func(g *gin.Context) { runs.Add(1); g.String(http.StatusOK, "get") })
 			},
-			steps: []step{
-				{method: "HEAD", target: "/both", code: 200, cacheStatus: stored, also: wantHeader("Content-Length", "4")},
-				{method: "GET", target: "/both", code: 200, cacheStatus: hit, body: "both", runs: 1},
-				{method: "HEAD", target: "/both", code: 200, cacheStatus: hit, runs: 1},
-				{method: "GET", target: "/get", code: 200, cacheStatus: stored, body: "get", runs: 2},
+			steps: []adaptertest.Step{
+				{Method: "HEAD", Target: "/both", Code: 200, CacheStatus: adaptertest.Stored, Also: adaptertest.WantHeader("Content-Length", "4")},
+				{Method: "GET", Target: "/both", Code: 200, CacheStatus: adaptertest.Hit, Body: "both", Runs: 1},
+				{Method: "HEAD", Target: "/both", Code: 200, CacheStatus: adaptertest.Hit, Runs: 1},
+				{Method: "GET", Target: "/get", Code: 200, CacheStatus: adaptertest.Stored, Body: "get", Runs: 2},
 				// gin answers 404 to a HEAD on a GET route; the cache does not answer it
 				// from the GET's page.
-				{method: "HEAD", target: "/get", code: 404, cacheStatus: "-", body: "404 page not found", runs: 2}, // the server drops the body
+				{Method: "HEAD", Target: "/get", Code: 404, CacheStatus: "-", Body: "404 page not found", Runs: 2}, // the server drops the body
 			},
 		},
 		{
@@ -181,10 +112,10 @@ func TestEngine(t *testing.T) {
 			setup: func(r *gin.Engine, c *dumper.Cache, runs *atomic.Int64) {
 				r.GET("/p", func(g *gin.Context) { runs.Add(1); g.Header("ETag", `"v1"`); g.String(http.StatusOK, "page") })
 			},
-			steps: []step{
-				{method: "GET", target: "/p", code: 200, cacheStatus: stored, body: "page", also: wantHeader("Etag", `"v1"`)},
-				{method: "GET", target: "/p", header: []string{"If-None-Match", `"v1"`}, code: 304, cacheStatus: hit, runs: 1},
-				{method: "GET", target: "/p", header: []string{"If-None-Match", `"v0"`}, code: 200, cacheStatus: hit, body: "page", runs: 1},
+			steps: []adaptertest.Step{
+				{Method: "GET", Target: "/p", Code: 200, CacheStatus: adaptertest.Stored, Body: "page", Also: adaptertest.WantHeader("Etag", `"v1"`)},
+				{Method: "GET", Target: "/p", Header: []string{"If-None-Match", `"v1"`}, Code: 304, CacheStatus: adaptertest.Hit, Runs: 1},
+				{Method: "GET", Target: "/p", Header: []string{"If-None-Match", `"v0"`}, Code: 200, CacheStatus: adaptertest.Hit, Body: "page", Runs: 1},
 			},
 		},
 		{
@@ -200,9 +131,9 @@ func TestEngine(t *testing.T) {
 					g.String(http.StatusOK, "page")
 				})
 			},
-			steps: []step{
-				{method: "GET", target: "/p", header: []string{"If-None-Match", `"v1"`}, code: 304, cacheStatus: stored},
-				{method: "GET", target: "/p", code: 200, cacheStatus: hit, body: "page", runs: 1},
+			steps: []adaptertest.Step{
+				{Method: "GET", Target: "/p", Header: []string{"If-None-Match", `"v1"`}, Code: 304, CacheStatus: adaptertest.Stored},
+				{Method: "GET", Target: "/p", Code: 200, CacheStatus: adaptertest.Hit, Body: "page", Runs: 1},
 			},
 		},
 		{
@@ -216,14 +147,14 @@ func TestEngine(t *testing.T) {
 				})
 				r.DELETE("/icecream/:slug", func(g *gin.Context) { g.AbortWithStatus(http.StatusForbidden) })
 			},
-			steps: []step{
-				{method: "GET", target: "/icecream/vanilla", code: 200, cacheStatus: stored, body: "n=1"},
-				{method: "PATCH", target: "/icecream/vanilla", code: 204, cacheStatus: "dumper; fwd=method"},
-				{method: "GET", target: "/icecream/vanilla", code: 200, cacheStatus: "dumper; fwd=stale; stored", body: "n=2"},
-				{method: "DELETE", target: "/icecream/vanilla", code: 403, cacheStatus: "dumper; fwd=method"},
-				{method: "GET", target: "/icecream/vanilla", code: 200, cacheStatus: hit, body: "n=2"}, // a refusal invalidates nothing
-				{method: "POST", target: "/icecream?slug=vanilla", code: 201, cacheStatus: "dumper; fwd=method"},
-				{method: "GET", target: "/icecream/vanilla", code: 200, cacheStatus: "dumper; fwd=stale; stored", body: "n=3"}, // by Location
+			steps: []adaptertest.Step{
+				{Method: "GET", Target: "/icecream/vanilla", Code: 200, CacheStatus: adaptertest.Stored, Body: "n=1"},
+				{Method: "PATCH", Target: "/icecream/vanilla", Code: 204, CacheStatus: "dumper; fwd=method"},
+				{Method: "GET", Target: "/icecream/vanilla", Code: 200, CacheStatus: "dumper; fwd=stale; stored", Body: "n=2"},
+				{Method: "DELETE", Target: "/icecream/vanilla", Code: 403, CacheStatus: "dumper; fwd=method"},
+				{Method: "GET", Target: "/icecream/vanilla", Code: 200, CacheStatus: adaptertest.Hit, Body: "n=2"}, // a refusal invalidates nothing
+				{Method: "POST", Target: "/icecream?slug=vanilla", Code: 201, CacheStatus: "dumper; fwd=method"},
+				{Method: "GET", Target: "/icecream/vanilla", Code: 200, CacheStatus: "dumper; fwd=stale; stored", Body: "n=3"}, // by Location
 			},
 		},
 		{
@@ -237,9 +168,9 @@ func TestEngine(t *testing.T) {
 				}
 				r.GET("/secret", auth, func(g *gin.Context) { runs.Add(1); g.String(http.StatusOK, "secret") })
 			},
-			steps: []step{
-				{method: "GET", target: "/secret", code: 401, cacheStatus: "dumper; fwd=uri-miss; detail=status", body: `{"error":"no key"}`},
-				{method: "GET", target: "/secret", code: 401, cacheStatus: "dumper; fwd=uri-miss; detail=status", body: `{"error":"no key"}`, runs: 2},
+			steps: []adaptertest.Step{
+				{Method: "GET", Target: "/secret", Code: 401, CacheStatus: "dumper; fwd=uri-miss; detail=status", Body: `{"error":"no key"}`},
+				{Method: "GET", Target: "/secret", Code: 401, CacheStatus: "dumper; fwd=uri-miss; detail=status", Body: `{"error":"no key"}`, Runs: 2},
 			},
 		},
 		{
@@ -248,102 +179,46 @@ func TestEngine(t *testing.T) {
 				r.GET("/private", func(g *gin.Context) { g.Header("Cache-Control", "private"); g.String(http.StatusOK, "mine") })
 				r.GET("/cookie", func(g *gin.Context) { g.SetCookie("s", "1", 0, "/", "", false, true); g.String(http.StatusOK, "c") })
 			},
-			steps: []step{
-				{method: "GET", target: "/private", code: 200, cacheStatus: "dumper; fwd=uri-miss; detail=private", body: "mine"},
-				{method: "GET", target: "/cookie", code: 200, cacheStatus: "dumper; fwd=uri-miss; detail=set-cookie", body: "c"},
+			steps: []adaptertest.Step{
+				{Method: "GET", Target: "/private", Code: 200, CacheStatus: "dumper; fwd=uri-miss; detail=private", Body: "mine"},
+				{Method: "GET", Target: "/cookie", Code: 200, CacheStatus: "dumper; fwd=uri-miss; detail=set-cookie", Body: "c"},
 			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := newCache(t)
+			c := adaptertest.NewCache(t)
 			r := gin.New()
 			r.Use(gindumper.Middleware(c))
 			var runs atomic.Int64
 			tt.setup(r, c, &runs)
 			for _, s := range tt.steps {
-				s.do(t, r, &runs)
+				s.Do(t, r, &runs)
 			}
 		})
 	}
 }
 
-// TestRenderContext checks that the request's context in a handler, and the gin context
-// itself with ContextWithFallback, carry the render: what dumper.Tag, dumper.NoStore and the
-// data layers' capture (dumper.ReadRows, which gormdumper, sqldumper and pgxdumper call with
-// the context a query gets) record counts.
+// TestRenderContext: the request's context in a gin handler carries the render; so does the
+// gin context itself, with ContextWithFallback.
 func TestRenderContext(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name       string
-		fallback   bool
-		handle     func(g *gin.Context)
-		invalidate func(ctx context.Context, c *dumper.Cache) error
-		stale      bool // whether the invalidation drops the page
-	}{
-		{
-			name:       "Tag(c.Request.Context())",
-			handle:     func(g *gin.Context) { dumper.Tag(g.Request.Context(), "icecream:1") },
-			invalidate: func(ctx context.Context, c *dumper.Cache) error { return c.InvalidateTags(ctx, "icecream:1") },
-			stale:      true,
-		},
-		{
-			name:       "Tag(c) with ContextWithFallback",
-			fallback:   true,
-			handle:     func(g *gin.Context) { dumper.Tag(g, "icecream:1") },
-			invalidate: func(ctx context.Context, c *dumper.Cache) error { return c.InvalidateTags(ctx, "icecream:1") },
-			stale:      true,
-		},
-		{
-			name:   "ReadRows(c.Request.Context())",
-			handle: func(g *gin.Context) { dumper.ReadRows(g.Request.Context(), "ice_creams", "slug", "vanilla") },
-			invalidate: func(ctx context.Context, c *dumper.Cache) error {
-				return c.InvalidateTags(ctx, dumper.RowTag("ice_creams", "slug", "vanilla"))
-			},
-			stale: true,
-		},
-		{
-			name:   "ReadRows, another row written",
-			handle: func(g *gin.Context) { dumper.ReadRows(g.Request.Context(), "ice_creams", "slug", "vanilla") },
-			invalidate: func(ctx context.Context, c *dumper.Cache) error {
-				return c.InvalidateTags(ctx, dumper.RowTag("ice_creams", "slug", "chocolate"))
-			},
-		},
-		{
-			name:   "a Cache-Tag header set with c.Header",
-			handle: func(g *gin.Context) { g.Header("Cache-Tag", "icecream:1") },
-			invalidate: func(ctx context.Context, c *dumper.Cache) error {
-				return c.InvalidateTags(ctx, "icecream:1")
-			},
-			stale: true,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ContextWithFallback=%v", fallback), func(t *testing.T) {
 			t.Parallel()
-			c := newCache(t)
-			r := gin.New()
-			r.ContextWithFallback = tt.fallback
-			r.Use(gindumper.Middleware(c))
-			var runs atomic.Int64
-			r.GET("/p", func(g *gin.Context) {
-				if !dumper.Rendering(g.Request.Context()) {
-					t.Error("the handler's request context is not the render's")
-				}
-				tt.handle(g)
-				g.String(http.StatusOK, "n=%d", runs.Add(1))
+			adaptertest.RenderContext(t, func(c *dumper.Cache, page func(*http.Request, http.Header) string) http.Handler {
+				r := gin.New()
+				r.ContextWithFallback = fallback
+				r.Use(gindumper.Middleware(c))
+				r.GET("/p", func(g *gin.Context) {
+					if fallback && !dumper.Rendering(g) {
+						t.Error("the gin context does not carry the render")
+					}
+					g.String(http.StatusOK, page(g.Request, g.Writer.Header()))
+				})
+				return r
 			})
-			step{method: "GET", target: "/p", code: 200, cacheStatus: stored, body: "n=1",
-				also: wantHeader("Cache-Tag", "")}.do(t, r, &runs)
-			if err := tt.invalidate(t.Context(), c); err != nil {
-				t.Fatal(err)
-			}
-			want := step{method: "GET", target: "/p", code: 200, cacheStatus: hit, body: "n=1"}
-			if tt.stale {
-				want = step{method: "GET", target: "/p", code: 200, cacheStatus: "dumper; fwd=stale; stored", body: "n=2"}
-			}
-			want.do(t, r, &runs)
 		})
 	}
 }
@@ -353,7 +228,7 @@ func TestRenderContext(t *testing.T) {
 // calls dumper.NoStore (or the response says Vary or private).
 func TestContextValues(t *testing.T) {
 	t.Parallel()
-	c := newCache(t)
+	c := adaptertest.NewCache(t)
 	r := gin.New()
 	r.Use(func(g *gin.Context) {
 		if u := g.GetHeader("X-User"); u != "" {
@@ -369,14 +244,14 @@ func TestContextValues(t *testing.T) {
 		}
 		g.String(http.StatusOK, "hello %q", u)
 	})
-	steps := []step{
-		{method: "GET", target: "/me", header: []string{"X-User", "ada"}, code: 200, cacheStatus: "dumper; fwd=uri-miss; detail=handler", body: `hello "ada"`},
-		{method: "GET", target: "/me", header: []string{"X-User", "bob"}, code: 200, cacheStatus: "dumper; fwd=uri-miss; detail=handler", body: `hello "bob"`},
-		{method: "GET", target: "/me", code: 200, cacheStatus: stored, body: `hello ""`},
-		{method: "GET", target: "/me", code: 200, cacheStatus: hit, body: `hello ""`, runs: 3},
+	steps := []adaptertest.Step{
+		{Method: "GET", Target: "/me", Header: []string{"X-User", "ada"}, Code: 200, CacheStatus: "dumper; fwd=uri-miss; detail=handler", Body: `hello "ada"`},
+		{Method: "GET", Target: "/me", Header: []string{"X-User", "bob"}, Code: 200, CacheStatus: "dumper; fwd=uri-miss; detail=handler", Body: `hello "bob"`},
+		{Method: "GET", Target: "/me", Code: 200, CacheStatus: adaptertest.Stored, Body: `hello ""`},
+		{Method: "GET", Target: "/me", Code: 200, CacheStatus: adaptertest.Hit, Body: `hello ""`, Runs: 3},
 	}
 	for _, s := range steps {
-		s.do(t, r, &runs)
+		s.Do(t, r, &runs)
 	}
 }
 
@@ -385,7 +260,7 @@ func TestContextValues(t *testing.T) {
 // it can still add headers to a response from the cache.
 func TestWriterAfterMiddleware(t *testing.T) {
 	t.Parallel()
-	c := newCache(t)
+	c := adaptertest.NewCache(t)
 	r := gin.New()
 	type seen struct {
 		status, size int
@@ -435,7 +310,7 @@ func TestWriterAfterMiddleware(t *testing.T) {
 // policy decides (it stores 404s), and the response is stored once.
 func TestGroupPolicy(t *testing.T) {
 	t.Parallel()
-	c := newCache(t)
+	c := adaptertest.NewCache(t)
 	r := gin.New()
 	r.Use(gindumper.Middleware(c))
 	var runs atomic.Int64
@@ -453,16 +328,16 @@ func TestGroupPolicy(t *testing.T) {
 	route.GET("/one", gindumper.MiddlewareWith(c, dumper.Policy{BrowserCacheControl: "max-age=60"}), func(g *gin.Context) {
 		g.String(http.StatusOK, "one")
 	})
-	steps := []step{
-		{method: "GET", target: "/reports/2", code: 404, cacheStatus: stored, body: "no report"},
-		{method: "GET", target: "/reports/2", code: 404, cacheStatus: hit, body: "no report", runs: 1},
-		{method: "GET", target: "/reports/1", code: 200, cacheStatus: stored, body: "report 1"},
-		{method: "GET", target: "/missing", code: 404, cacheStatus: "dumper; fwd=uri-miss; detail=status", body: "missing"},
-		{method: "GET", target: "/one", code: 200, cacheStatus: stored, body: "one", also: wantHeader("Cache-Control", "max-age=60")},
-		{method: "GET", target: "/one", code: 200, cacheStatus: hit, body: "one", also: wantHeader("Cache-Control", "max-age=60")},
+	steps := []adaptertest.Step{
+		{Method: "GET", Target: "/reports/2", Code: 404, CacheStatus: adaptertest.Stored, Body: "no report"},
+		{Method: "GET", Target: "/reports/2", Code: 404, CacheStatus: adaptertest.Hit, Body: "no report", Runs: 1},
+		{Method: "GET", Target: "/reports/1", Code: 200, CacheStatus: adaptertest.Stored, Body: "report 1"},
+		{Method: "GET", Target: "/missing", Code: 404, CacheStatus: "dumper; fwd=uri-miss; detail=status", Body: "missing"},
+		{Method: "GET", Target: "/one", Code: 200, CacheStatus: adaptertest.Stored, Body: "one", Also: adaptertest.WantHeader("Cache-Control", "max-age=60")},
+		{Method: "GET", Target: "/one", Code: 200, CacheStatus: adaptertest.Hit, Body: "one", Also: adaptertest.WantHeader("Cache-Control", "max-age=60")},
 	}
 	for _, s := range steps {
-		s.do(t, r, &runs)
+		s.Do(t, r, &runs)
 	}
 	if got := c.Stats().Stores; got != 3 {
 		t.Errorf("%d stores, want 3", got)
@@ -473,19 +348,19 @@ func TestGroupPolicy(t *testing.T) {
 // no Cache-Status.
 func TestRouteOnly(t *testing.T) {
 	t.Parallel()
-	c := newCache(t)
+	c := adaptertest.NewCache(t)
 	r := gin.New()
 	var runs atomic.Int64
 	r.GET("/cached", gindumper.Middleware(c), func(g *gin.Context) { g.String(http.StatusOK, "n=%d", runs.Add(1)) })
 	r.GET("/plain", func(g *gin.Context) { g.String(http.StatusOK, "plain") })
-	steps := []step{
-		{method: "GET", target: "/cached", code: 200, cacheStatus: stored, body: "n=1"},
-		{method: "GET", target: "/cached", code: 200, cacheStatus: hit, body: "n=1"},
-		{method: "GET", target: "/plain", code: 200, cacheStatus: "-", body: "plain"},
-		{method: "GET", target: "/nowhere", code: 404, cacheStatus: "-", body: "404 page not found"},
+	steps := []adaptertest.Step{
+		{Method: "GET", Target: "/cached", Code: 200, CacheStatus: adaptertest.Stored, Body: "n=1"},
+		{Method: "GET", Target: "/cached", Code: 200, CacheStatus: adaptertest.Hit, Body: "n=1"},
+		{Method: "GET", Target: "/plain", Code: 200, CacheStatus: "-", Body: "plain"},
+		{Method: "GET", Target: "/nowhere", Code: 404, CacheStatus: "-", Body: "404 page not found"},
 	}
 	for _, s := range steps {
-		s.do(t, r, &runs)
+		s.Do(t, r, &runs)
 	}
 }
 
@@ -493,7 +368,7 @@ func TestRouteOnly(t *testing.T) {
 // and nothing is stored.
 func TestPanicUnderRecovery(t *testing.T) {
 	t.Parallel()
-	c := newCache(t)
+	c := adaptertest.NewCache(t)
 	r := gin.New()
 	gin.DefaultErrorWriter = io.Discard
 	r.Use(gin.RecoveryWithWriter(io.Discard), gindumper.Middleware(c))
@@ -505,185 +380,49 @@ func TestPanicUnderRecovery(t *testing.T) {
 		}
 		g.String(http.StatusOK, "whole")
 	})
-	step{method: "GET", target: "/p", code: 500, cacheStatus: "-"}.do(t, r, &runs)
-	step{method: "GET", target: "/p", code: 200, cacheStatus: stored, body: "whole"}.do(t, r, &runs)
+	adaptertest.Step{Method: "GET", Target: "/p", Code: 500, CacheStatus: "-"}.Do(t, r, &runs)
+	adaptertest.Step{Method: "GET", Target: "/p", Code: 200, CacheStatus: adaptertest.Stored, Body: "whole"}.Do(t, r, &runs)
 }
 
 // TestCoalescing sends concurrent misses for one page through gin: the handler runs once.
 func TestCoalescing(t *testing.T) {
 	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		c := newCache(t)
+	adaptertest.Coalescing(t, func(c *dumper.Cache, page func() string) http.Handler {
 		r := gin.New()
 		r.Use(gindumper.Middleware(c))
-		started, release := make(chan struct{}), make(chan struct{})
-		var runs atomic.Int64
-		r.GET("/p", func(g *gin.Context) {
-			if runs.Add(1) == 1 {
-				close(started)
-				<-release
-			}
-			g.String(http.StatusOK, "page")
-		})
-		const n = 8
-		res := make([]*httptest.ResponseRecorder, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				res[i] = httptest.NewRecorder()
-				r.ServeHTTP(res[i], httptest.NewRequest("GET", "/p", nil))
-			})
-		}
-		<-started
-		synctest.Wait()
-		if got := c.Stats().Coalesced; got != n-1 {
-			t.Errorf("%d requests wait for the render, want %d", got, n-1)
-		}
-		close(release)
-		wg.Wait()
-		if runs.Load() != 1 {
-			t.Fatalf("the handler ran %d times for %d concurrent misses, want 1", runs.Load(), n)
-		}
-		hits := 0
-		for _, w := range res {
-			if w.Body.String() != "page" {
-				t.Errorf("body %q", w.Body)
-			}
-			if w.Header().Get("Cache-Status") == hit {
-				hits++
-			}
-		}
-		if hits != n-1 {
-			t.Errorf("%d hits, want %d", hits, n-1)
-		}
+		r.GET("/p", func(g *gin.Context) { g.String(http.StatusOK, page()) })
+		return r
 	})
 }
 
-// TestWriterInterfaces runs handlers over a real server: a flushed response streams through
-// (its first part reaches the client before the handler returns) and is not stored; a
-// hijacked connection belongs to the handler; http.ResponseController reaches the server's
-// writer; io.Copy into c.Writer uses its ReadFrom and the response is stored.
+// TestWriterInterfaces: c.Writer streams, hijacks, reaches the server's writer through
+// http.ResponseController, and is an io.ReaderFrom, over a real server.
 func TestWriterInterfaces(t *testing.T) {
 	t.Parallel()
-	c := newCache(t)
-	r := gin.New()
-	r.Use(gindumper.Middleware(c))
-	firstRead := make(chan struct{})
-	r.GET("/stream", func(g *gin.Context) {
-		g.String(http.StatusOK, "first\n")
-		g.Writer.Flush()
-		<-firstRead // the client has the first part
-		g.String(http.StatusOK, "second\n")
+	adaptertest.WriterInterfaces(t, func(c *dumper.Cache, routes map[string]http.HandlerFunc) http.Handler {
+		r := gin.New()
+		r.Use(gindumper.Middleware(c))
+		for path, h := range routes {
+			r.GET(path, func(g *gin.Context) {
+				if _, ok := g.Writer.(io.ReaderFrom); !ok {
+					t.Errorf("c.Writer %T is not an io.ReaderFrom", g.Writer)
+				}
+				h(g.Writer, g.Request)
+			})
+		}
+		return r
 	})
-	r.GET("/hijack", func(g *gin.Context) {
-		conn, rw, err := g.Writer.Hijack()
-		if err != nil {
-			t.Errorf("Hijack: %v", err)
-			return
-		}
-		defer conn.Close()
-		_, _ = rw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked")
-		_ = rw.Flush()
-	})
-	r.GET("/deadline", func(g *gin.Context) {
-		rc := http.NewResponseController(g.Writer)
-		if err := rc.SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
-			t.Errorf("SetWriteDeadline through the adapter: %v", err)
-		}
-		g.String(http.StatusOK, "deadline")
-	})
-	r.GET("/copy", func(g *gin.Context) {
-		if _, ok := g.Writer.(io.ReaderFrom); !ok {
-			t.Errorf("c.Writer %T is not an io.ReaderFrom", g.Writer)
-		}
-		g.Header("Content-Type", "text/plain")
-		if _, err := io.Copy(g.Writer, strings.NewReader("copied")); err != nil {
-			t.Error(err)
-		}
-	})
-	srv := httptest.NewServer(r)
-	defer srv.Close()
-
-	res, err := http.Get(srv.URL + "/stream")
-	if err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(res.Body)
-	line, err := br.ReadString('\n')
-	if err != nil || line != "first\n" {
-		t.Fatalf("first part %q, %v", line, err)
-	}
-	close(firstRead)
-	rest, _ := io.ReadAll(br)
-	res.Body.Close()
-	if string(rest) != "second\n" || res.Header.Get("Cache-Status") != "dumper; fwd=uri-miss; detail=streamed" {
-		t.Errorf("stream: rest %q, Cache-Status %q", rest, res.Header.Get("Cache-Status"))
-	}
-
-	for _, tt := range []struct{ path, body, cacheStatus string }{
-		{"/hijack", "hijacked", ""},
-		{"/hijack", "hijacked", ""},
-		{"/deadline", "deadline", stored},
-		{"/deadline", "deadline", hit},
-		{"/copy", "copied", stored},
-		{"/copy", "copied", hit},
-	} {
-		res, err := http.Get(srv.URL + tt.path)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.path, err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if string(b) != tt.body || res.Header.Get("Cache-Status") != tt.cacheStatus {
-			t.Errorf("%s: body %q, Cache-Status %q; want %q, %q", tt.path, b, res.Header.Get("Cache-Status"), tt.body, tt.cacheStatus)
-		}
-	}
 }
 
-// TestSameAsNetHTTP renders the same pages through gin with the adapter and through the
-// net/http middleware: the responses are the same, header and body.
+// TestSameAsNetHTTP: gin with the adapter answers as the net/http middleware does.
 func TestSameAsNetHTTP(t *testing.T) {
 	t.Parallel()
-	page := func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Vary", "Accept-Language")
-		w.Header().Set("Content-Type", "text/html")
-		fmt.Fprintf(w, "<p>%s %s</p>", r.URL.RequestURI(), r.Header.Get("Accept-Language"))
-	}
-	cg, cn := newCache(t), newCache(t)
-	r := gin.New()
-	r.Use(gindumper.Middleware(cg))
-	r.Match([]string{"GET", "HEAD"}, "/p", gin.WrapF(page))
-	mux := http.NewServeMux()
-	mux.HandleFunc("/p", page)
-	std := cn.Middleware(mux)
-	for _, req := range []struct {
-		method, target string
-		header         []string
-	}{
-		{"GET", "/p?a=1", []string{"Accept-Language", "fr"}},
-		{"GET", "/p?a=1", []string{"Accept-Language", "fr"}},
-		{"GET", "/p?a=1", []string{"Accept-Language", "en"}},
-		{"HEAD", "/p?a=1", []string{"Accept-Language", "en"}},
-		{"GET", "/p?a=1", []string{"Accept-Language", "en", "If-None-Match", `"nope"`}},
-		{"GET", "/p?a=2", []string{"Authorization", "Bearer x"}},
-		{"GET", "/p", []string{"Cache-Control", "only-if-cached"}},
-		{"GET", "/p", []string{"Range", "bytes=0-1"}},
-	} {
-		var got [2]*httptest.ResponseRecorder
-		for i, h := range []http.Handler{r, std} {
-			rq := httptest.NewRequest(req.method, req.target, nil)
-			for j := 0; j+1 < len(req.header); j += 2 {
-				rq.Header.Set(req.header[j], req.header[j+1])
-			}
-			got[i] = httptest.NewRecorder()
-			h.ServeHTTP(got[i], rq)
-		}
-		g, n := got[0], got[1]
-		if g.Code != n.Code || g.Body.String() != n.Body.String() || fmt.Sprint(g.Header()) != fmt.Sprint(n.Header()) {
-			t.Errorf("%s %s %v:\ngin      %d %v %q\nnet/http %d %v %q", req.method, req.target, req.header,
-				g.Code, g.Header(), g.Body, n.Code, n.Header(), n.Body)
-		}
-	}
+	adaptertest.SameAsNetHTTP(t, func(c *dumper.Cache, page http.HandlerFunc) http.Handler {
+		r := gin.New()
+		r.Use(gindumper.Middleware(c))
+		r.Match([]string{"GET", "HEAD"}, "/p", gin.WrapF(page))
+		return r
+	})
 }
 
 // TestHandlerErrors: a response whose handler reported an error with c.Error is not stored,
@@ -701,21 +440,21 @@ func TestHandlerErrors(t *testing.T) {
 		name   string
 		front  bool // an error middleware in front of the cache
 		handle func(g *gin.Context)
-		want   step
+		want   adaptertest.Step
 	}{
 		{"c.Error, nothing written, answered in front", true, func(g *gin.Context) { _ = g.Error(errors.New("db down")) },
-			step{code: 500, cacheStatus: "dumper; fwd=uri-miss; detail=handler", body: `{"error":"db down"}`}},
+			adaptertest.Step{Code: 500, CacheStatus: "dumper; fwd=uri-miss; detail=handler", Body: `{"error":"db down"}`}},
 		{"c.Error after a page", true, func(g *gin.Context) { g.String(http.StatusOK, "partial"); _ = g.Error(errors.New("db down")) },
-			step{code: 200, cacheStatus: "dumper; fwd=uri-miss; detail=handler", body: "partial"}},
+			adaptertest.Step{Code: 200, CacheStatus: "dumper; fwd=uri-miss; detail=handler", Body: "partial"}},
 		{"c.AbortWithError", false, func(g *gin.Context) { _ = g.AbortWithError(http.StatusBadGateway, errors.New("upstream")) },
-			step{code: 502, cacheStatus: "dumper; fwd=uri-miss; detail=status"}},
+			adaptertest.Step{Code: 502, CacheStatus: "dumper; fwd=uri-miss; detail=status"}},
 		{"c.Status and c.Error, nothing in front", false, func(g *gin.Context) { g.Status(http.StatusNotFound); _ = g.Error(errors.New("gone")) },
-			step{code: 404, cacheStatus: "dumper; fwd=uri-miss; detail=status"}},
+			adaptertest.Step{Code: 404, CacheStatus: "dumper; fwd=uri-miss; detail=status"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := newCache(t)
+			c := adaptertest.NewCache(t)
 			r := gin.New()
 			if tt.front {
 				r.Use(errorPage)
@@ -725,8 +464,8 @@ func TestHandlerErrors(t *testing.T) {
 			r.GET("/p", func(g *gin.Context) { runs.Add(1); tt.handle(g) })
 			for i := range 2 {
 				s := tt.want
-				s.method, s.target, s.runs = "GET", "/p", int64(i+1)
-				s.do(t, r, &runs)
+				s.Method, s.Target, s.Runs = "GET", "/p", int64(i+1)
+				s.Do(t, r, &runs)
 			}
 		})
 	}
