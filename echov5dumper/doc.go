@@ -24,11 +24,11 @@
 //   - An error the handlers return goes to echo's error handler (Echo.HTTPErrorHandler)
 //     within the render, so the error response is the one the cache judges and sends: a 404
 //     is stored, as a 404, only when the policy's Statuses say so, and a 5xx only if they
-//     list it (the default stores 200s alone). The router's 404 and 405 are such errors. An error
-//     returned after the handler started its response is not stored: what it wrote is not
-//     the page, and the error handler cannot replace it. The middleware then returns the
-//     error, as echo's logger middleware does, for the middleware in front to see; the error
-//     handler must skip a committed response, as echo's default does.
+//     list it (the default stores 200s alone). The router's 404 and 405 are such errors.
+//     An error returned after the handler started its response is not stored: what it
+//     wrote is not the page, and the error handler cannot replace it. The middleware then
+//     returns the error, as echo's logger middleware does, for the middleware in front to
+//     see; the error handler must skip a committed response, as echo's default does.
 //   - c.Request() is the request the middleware renders: its context carries the render, so
 //     dumper.Tag(c.Request().Context(), …), dumper.NoStore, and the capture of gormdumper,
 //     sqldumper and pgxdumper given that context count.

@@ -470,3 +470,34 @@ func TestHandlerErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestStream: c.Stream and c.SSEvent, over a real server, pass through (gin's CloseNotify
+// reaches the server's writer) and are not stored: SSEvent sets Cache-Control: no-cache.
+func TestStream(t *testing.T) {
+	t.Parallel()
+	c := adaptertest.NewCache(t)
+	r := gin.New()
+	r.Use(gindumper.Middleware(c))
+	r.GET("/events", func(g *gin.Context) {
+		n := 0
+		g.Stream(func(w io.Writer) bool {
+			n++
+			g.SSEvent("flavor", fmt.Sprintf("vanilla %d", n))
+			return n < 2
+		})
+	})
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	for range 2 {
+		res, err := http.Get(srv.URL + "/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		want := "event:flavor\ndata:vanilla 1\n\nevent:flavor\ndata:vanilla 2\n\n"
+		if string(b) != want || res.Header.Get("Cache-Status") != "dumper; fwd=uri-miss; detail=no-cache" {
+			t.Errorf("body %q, Cache-Status %q; want %q, no-cache", b, res.Header.Get("Cache-Status"), want)
+		}
+	}
+}
