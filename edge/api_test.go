@@ -447,8 +447,11 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
-	if got := retryAfter(http.Header{"Retry-After": {future}}); got < 59*time.Minute {
+	if got := retryAfter(http.Header{"Retry-After": {future}}); got < 59*time.Minute || got > maxRetryAfter {
 		t.Errorf("retryAfter(an hour from now) = %v", got)
+	}
+	if got := retryAfter(http.Header{"Retry-After": {"9227000000"}}); got != maxRetryAfter {
+		t.Errorf("retryAfter(9227000000) = %v, want the cap %v", got, maxRetryAfter)
 	}
 }
 
@@ -550,4 +553,16 @@ func TestVarnishPurgerSplitsLines(t *testing.T) {
 			t.Fatalf("%s got %d keys, want %d", host, len(ks), len(keys))
 		}
 	}
+}
+
+// FuzzRetryAfter checks that any Retry-After value gives a wait that is not negative.
+func FuzzRetryAfter(f *testing.F) {
+	for _, v := range []string{"", "0", "120", "-5", "Wed, 21 Oct 2015 07:28:00 GMT", "99999999999999999999", "1.5"} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if d := retryAfter(http.Header{"Retry-After": {v}}); d < 0 || d > maxRetryAfter {
+			t.Fatalf("retryAfter(%q) = %v", v, d)
+		}
+	})
 }

@@ -27,24 +27,30 @@ var ErrPermanent = errors.New("edge: purge refused")
 
 // A RateLimitError is an edge's answer that it takes no more purges for now (HTTP 429).
 type RateLimitError struct {
-	After time.Duration // how long to wait, from Retry-After; zero if it said nothing
+	After time.Duration // how long to wait, from Retry-After (at most an hour); zero if it said nothing
 }
 
 func (e *RateLimitError) Error() string {
 	return fmt.Sprintf("edge: rate limited (retry after %v)", e.After)
 }
 
-// retryAfter reads a Retry-After field: seconds, or an HTTP date.
+// maxRetryAfter caps the wait a Retry-After field asks for.
+const maxRetryAfter = time.Hour
+
+// retryAfter reads a Retry-After field: seconds, or an HTTP date; at most an hour.
 func retryAfter(h http.Header) time.Duration {
 	v := h.Get("Retry-After")
 	if v == "" {
 		return 0
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+		if n > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter
+		}
 		return time.Duration(n) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
+		return min(max(time.Until(t), 0), maxRetryAfter)
 	}
 	return 0
 }
