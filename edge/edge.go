@@ -90,16 +90,18 @@ type Edge struct {
 	wait    time.Duration
 	log     *slog.Logger
 
-	mu       sync.Mutex
-	pending  []string            // keys to send now, in order
-	queued   map[string]struct{} // pending, as a set
-	later    []delayed           // second purges, by due time
-	nLater   int                 // keys in later
-	inflight int                 // keys of the request being sent
-	added    uint64              // keys ever put in pending
-	done     uint64              // keys of pending ever sent or dropped, in order
-	progress chan struct{}       // closed and replaced when done grows
-	wake     chan struct{}
+	mu         sync.Mutex
+	pending    []string            // keys to send now, in order
+	queued     map[string]struct{} // pending, as a set
+	later      []delayed           // second purges, by due time
+	nLater     int                 // keys in later
+	inflight   int                 // keys of the request being sent
+	added      uint64              // keys ever put in pending
+	done       uint64              // keys of pending ever sent or dropped, in order
+	progress   chan struct{}       // closed and replaced when done grows
+	epoch      uint64              // overflows so far
+	takenEpoch uint64              // epoch when the batch in flight was taken
+	wake       chan struct{}
 
 	closing chan struct{}
 	stopped chan struct{}

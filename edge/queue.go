@@ -137,6 +137,7 @@ func (e *Edge) overflowLocked(adding int) {
 	all := []string{e.d.key(AllTag)}
 	e.completedLocked(int(e.added - e.done)) // the keys queued are replaced by the purge of everything
 	e.pending, e.later, e.nLater = nil, nil, 0
+	e.epoch++ // a batch in flight that fails is not queued again: dumper-all covers it
 	clear(e.queued)
 	e.addLocked(all)
 	if e.delay > 0 {
@@ -178,6 +179,7 @@ func (e *Edge) next(now time.Time) (batch []string, due time.Time) {
 		delete(e.queued, k)
 	}
 	e.inflight = n
+	e.takenEpoch = e.epoch
 	return batch, time.Time{}
 }
 
@@ -185,6 +187,10 @@ func (e *Edge) next(now time.Time) (batch []string, due time.Time) {
 func (e *Edge) requeue(batch []string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.inflight = 0
+	if e.takenEpoch != e.epoch {
+		return // the queue overflowed meanwhile: the purge of everything covers the batch
+	}
 	keep := make([]string, 0, len(batch)+len(e.pending))
 	for _, k := range batch {
 		if _, ok := e.queued[k]; !ok {
@@ -195,7 +201,6 @@ func (e *Edge) requeue(batch []string) {
 		}
 	}
 	e.pending = append(keep, e.pending...)
-	e.inflight = 0
 }
 
 // landed records that the batch in flight was sent, or given up on.
