@@ -58,10 +58,15 @@ func (r *keyRegistry) ensureCatalog(db *gorm.DB, table string) bool {
 		return true
 	}
 	cols, err := readCatalogKeys(db.Statement.Context, db.Statement.ConnPool, table)
+	var acts fkActions
+	if err == nil {
+		acts, err = readCatalogActions(db.Statement.Context, db.Statement.ConnPool, table)
+	}
 	if err != nil {
 		r.loaded.Store(table, catalogFailed)
 		return false
 	}
+	r.actions.Store(table, acts)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var tables map[string]*keyColumns
@@ -113,6 +118,7 @@ func (r *keyRegistry) refresh() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.loaded.Clear()
+	r.actions.Clear()
 	m := r.tables.Load()
 	if m == nil {
 		return
@@ -177,3 +183,69 @@ func quoteRelation(table string) string {
 // drops a unique index, a unique constraint or a foreign key, in every process, as the SQL
 // capture's Refresh. Writes in flight stamp their tables' tags.
 func (p *Plugin) RefreshKeys() { p.keys.refresh() }
+
+// catalogActionsQuery returns the tables whose rows the foreign-key actions of the catalog
+// (ON DELETE or ON UPDATE CASCADE, SET NULL, SET DEFAULT) may change when rows of the relation
+// named by $1 are deleted ('d') or updated ('u'), transitively: the rows an action changes may
+// set off the actions of the tables that reference theirs, of either kind.
+const catalogActionsQuery = `WITH RECURSIVE
+fk AS (SELECT c.conrelid AS child, c.confrelid AS parent, c.confdeltype IN ('c', 'n', 'd') AS del,
+		c.confupdtype IN ('c', 'n', 'd') AS upd
+	FROM pg_catalog.pg_constraint AS c WHERE c.contype = 'f'),
+changed(kind, rel) AS (
+	SELECT 'd', fk.child FROM fk WHERE fk.parent = pg_catalog.to_regclass($1::text) AND fk.del
+	UNION SELECT 'u', fk.child FROM fk WHERE fk.parent = pg_catalog.to_regclass($1::text) AND fk.upd
+	UNION SELECT changed.kind, fk.child FROM fk JOIN changed ON fk.parent = changed.rel WHERE fk.del OR fk.upd)
+SELECT changed.kind, r.relname::text FROM changed JOIN pg_catalog.pg_class AS r ON r.oid = changed.rel`
+
+// fkActions are the tables whose rows the catalog's foreign-key actions may change when rows
+// of a table are deleted or updated (catalogActionsQuery), by bare name.
+type fkActions struct{ deleted, updated []string }
+
+// readCatalogActions runs catalogActionsQuery for table on pool.
+func readCatalogActions(ctx context.Context, pool gorm.ConnPool, table string) (fkActions, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	var acts fkActions
+	rows, err := pool.QueryContext(ctx, catalogActionsQuery, quoteRelation(table))
+	if err != nil {
+		return acts, fmt.Errorf("gormdumper: read the foreign-key actions on %s: %w", table, err)
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var kind, name string
+		if err := rows.Scan(&kind, &name); err != nil {
+			return acts, fmt.Errorf("gormdumper: read the foreign-key actions on %s: %w", table, err)
+		}
+		if kind == "d" {
+			acts.deleted = append(acts.deleted, name)
+		} else {
+			acts.updated = append(acts.updated, name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return acts, fmt.Errorf("gormdumper: read the foreign-key actions on %s: %w", table, err)
+	}
+	return acts, nil
+}
+
+// actionTables returns the tables that the catalog's foreign-key actions may change when rows
+// of table (as the statement names it) are deleted (del) or updated, reading the catalog
+// first if it was not; ok is false where the catalog is used but could not be read.
+func (r *keyRegistry) actionTables(db *gorm.DB, table string, del bool) (tables []string, ok bool) {
+	if !r.usesCatalog() {
+		return nil, true
+	}
+	if !r.ensureCatalog(db, table) {
+		return nil, false
+	}
+	v, found := r.actions.Load(table)
+	if !found {
+		return nil, false // refreshed in between
+	}
+	if del {
+		return v.(fkActions).deleted, true
+	}
+	return v.(fkActions).updated, true
+}

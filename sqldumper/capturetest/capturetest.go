@@ -55,6 +55,33 @@ type Config struct {
 	Seed uint64
 	// Writes is the number of writes; 0 means 300.
 	Writes int
+
+	// Setup, if not nil, are statements run after the generated tables are made and
+	// filled: tables of the layer's own reads and writes (a join table of an ORM's models).
+	Setup []string
+	// Reads, if not nil, returns reads of a layer's own API (an ORM's queries) on the
+	// generated tables, rendered as pages besides the generated SQL reads.
+	Reads func(g *Gen) []Read
+	// Write, if not nil, returns the next write of a layer's own API, or false to let the
+	// generator make a SQL write through one of the layers.
+	Write func(g *Gen) (Write, bool)
+}
+
+// A Read is a read of a layer's own API (an ORM's query), as a page renders it.
+type Read struct {
+	Desc string
+	// Run runs the read with ctx and returns its result as text. Called outside a
+	// render, it must record nothing and give the database's current result: the run
+	// calls it so to check the page.
+	Run func(ctx context.Context) (string, error)
+}
+
+// A Write is a write of a layer's own API.
+type Write struct {
+	Desc string
+	// Run makes the write; its error is ignored (a write the database rejects is part of
+	// the run).
+	Run func(ctx context.Context) error
 }
 
 // Result holds the figures of a run.
@@ -106,6 +133,9 @@ func Run(t *testing.T, cfg Config) Result {
 	defer direct.Close()
 	g := &gen{rng: rng, direct: direct}
 	g.setup(t)
+	for _, q := range cfg.Setup {
+		g.must(t, q)
+	}
 
 	store := &tagStore{tags: map[string][]string{}}
 	ms, err := dumper.NewMemoryStore(64 << 20)
@@ -121,22 +151,37 @@ func Run(t *testing.T, cfg Config) Result {
 	inv := &recorder{next: cache}
 	layers := cfg.Layers(inv)
 	reads := g.reads(layers)
+	if cfg.Reads != nil {
+		for _, r := range cfg.Reads(&Gen{g}) {
+			reads = append(reads, read{sql: r.Desc, own: r.Run})
+		}
+	}
 	site := cache.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		i, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/read/"))
 		rd := reads[i]
-		rows, err := rd.layer.Query(r.Context(), rd.sql, rd.args...)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
+		var body string
+		if rd.own != nil {
+			var err error
+			if body, err = rd.own(r.Context()); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+		} else {
+			rows, err := rd.layer.Query(r.Context(), rd.sql, rd.args...)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			body = format(rows)
 		}
 		w.Header().Set("X-Capture-Read", strconv.Itoa(i))
-		fmt.Fprint(w, format(rows))
+		fmt.Fprint(w, body)
 	}))
 	get := func(i int) (body string, stored bool) {
 		w := httptest.NewRecorder()
 		site.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/read/"+strconv.Itoa(i), nil))
 		if w.Code != http.StatusOK {
-			t.Fatalf("read %s through %s: %d %s", reads[i].sql, reads[i].layer.Name, w.Code, w.Body)
+			t.Fatalf("read %s%s: %d %s", reads[i].sql, reads[i].through(), w.Code, w.Body)
 		}
 		cs := w.Header().Get("Cache-Status")
 		return w.Body.String(), strings.Contains(cs, "hit") || strings.Contains(cs, "stored")
@@ -156,6 +201,11 @@ func Run(t *testing.T, cfg Config) Result {
 	res := Result{Seed: seed}
 	for range nWrites {
 		w := g.write(layers)
+		if cfg.Write != nil {
+			if own, ok := cfg.Write(&Gen{g}); ok {
+				w = write{desc: own.Desc, run: func(ctx context.Context) { _ = own.Run(ctx) }}
+			}
+		}
 		inv.take()
 		w.run(context.Background())
 		stamps := inv.take()
@@ -177,8 +227,8 @@ func Run(t *testing.T, cfg Config) Result {
 				}
 				if changed && !hit {
 					res.Misses++
-					t.Errorf("miss: %s changed the result of read %d, %s %v (through %s), from %q to %q; the page's tags %v, the write stamped %v",
-						w, i, rd.sql, rd.args, rd.layer.Name, results[i], now, store.get(i), stamps)
+					t.Errorf("miss: %s changed the result of read %d, %s %v%s, from %q to %q; the page's tags %v, the write stamped %v",
+						w, i, rd.sql, rd.args, rd.through(), results[i], now, store.get(i), stamps)
 				}
 			}
 			body, ok := get(i)
@@ -195,17 +245,28 @@ func Run(t *testing.T, cfg Config) Result {
 	return res
 }
 
-// queryAll runs every read on the database directly, in one round trip.
+// queryAll runs every read again outside a render: the SQL reads on the database directly,
+// in one round trip, and the layers' own reads through them.
 func queryAll(t *testing.T, conn *pgx.Conn, reads []read) []string {
 	t.Helper()
 	b := &pgx.Batch{}
 	for _, rd := range reads {
-		b.Queue(rd.sql, rd.args...)
+		if rd.own == nil {
+			b.Queue(rd.sql, rd.args...)
+		}
 	}
 	br := conn.SendBatch(context.Background(), b)
 	defer br.Close()
 	out := make([]string, len(reads))
 	for i, rd := range reads {
+		if rd.own != nil {
+			body, err := rd.own(context.Background())
+			if err != nil {
+				t.Fatalf("%s: %v", rd.sql, err)
+			}
+			out[i] = body
+			continue
+		}
 		rows, err := br.Query()
 		if err != nil {
 			t.Fatalf("%s: %v", rd.sql, err)
