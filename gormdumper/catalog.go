@@ -230,19 +230,117 @@ func readCatalogActions(ctx context.Context, pool gorm.ConnPool, table string) (
 	return acts, nil
 }
 
-// actionTables returns the tables that the catalog's foreign-key actions may change when rows
-// of table (as the statement names it) are deleted (del) or updated, reading the catalog
-// first if it was not; ok is false where the catalog is used but could not be read.
+// sqliteActionsQuery lists the foreign keys that reference the table ? (its name in any case),
+// with the tables that hold them and their actions, from SQLite's schema.
+const sqliteActionsQuery = `SELECT m.name, upper(p.on_delete), upper(p.on_update)
+FROM sqlite_master AS m, pragma_foreign_key_list(m.name) AS p
+WHERE m.type = 'table' AND lower(p."table") = lower(?)`
+
+// readSQLiteActions is readCatalogActions for SQLite, which has no catalog query to follow
+// the actions transitively: it follows them table by table.
+func readSQLiteActions(ctx context.Context, pool gorm.ConnPool, table string) (fkActions, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	type fk struct {
+		child    string
+		del, upd bool
+	}
+	refs := map[string][]fk{} // parent, in lower case → its referencing foreign keys
+	load := func(parent string) ([]fk, error) {
+		key := strings.ToLower(parent)
+		if fks, ok := refs[key]; ok {
+			return fks, nil
+		}
+		rows, err := pool.QueryContext(ctx, sqliteActionsQuery, parent)
+		if err != nil {
+			return nil, fmt.Errorf("gormdumper: read the foreign keys that reference %s: %w", parent, err)
+		}
+		defer func() { _ = rows.Close() }()
+		var fks []fk
+		for rows.Next() {
+			var child, del, upd string
+			if err := rows.Scan(&child, &del, &upd); err != nil {
+				return nil, fmt.Errorf("gormdumper: read the foreign keys that reference %s: %w", parent, err)
+			}
+			act := func(a string) bool { return a == "CASCADE" || a == "SET NULL" || a == "SET DEFAULT" }
+			fks = append(fks, fk{child, act(del), act(upd)})
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("gormdumper: read the foreign keys that reference %s: %w", parent, err)
+		}
+		refs[key] = fks
+		return fks, nil
+	}
+	// closure returns the tables changed when rows of table are deleted (del) or updated:
+	// the children with such an action, and then every table with an action on those.
+	closure := func(del bool) ([]string, error) {
+		var out []string
+		seen := map[string]bool{}
+		fks, err := load(table)
+		if err != nil {
+			return nil, err
+		}
+		var queue []string
+		for _, f := range fks {
+			if (del && f.del || !del && f.upd) && !seen[strings.ToLower(f.child)] {
+				seen[strings.ToLower(f.child)] = true
+				queue = append(queue, f.child)
+			}
+		}
+		for len(queue) > 0 {
+			t := queue[0]
+			queue = queue[1:]
+			out = append(out, t)
+			fks, err := load(t)
+			if err != nil {
+				return nil, err
+			}
+			for _, f := range fks {
+				if (f.del || f.upd) && !seen[strings.ToLower(f.child)] {
+					seen[strings.ToLower(f.child)] = true
+					queue = append(queue, f.child)
+				}
+			}
+		}
+		return out, nil
+	}
+	var acts fkActions
+	var err error
+	if acts.deleted, err = closure(true); err != nil {
+		return acts, err
+	}
+	acts.updated, err = closure(false)
+	return acts, err
+}
+
+// actionTables returns the tables that the foreign-key actions of the database may change
+// when rows of table (as the statement names it) are deleted (del) or updated: on PostgreSQL
+// from the catalog, read first if it was not; on SQLite from its schema, read once per table
+// until Refresh. ok is false when they could not be read.
 func (r *keyRegistry) actionTables(db *gorm.DB, table string, del bool) (tables []string, ok bool) {
-	if !r.usesCatalog() {
+	var v any
+	switch {
+	case r.usesCatalog():
+		if !r.ensureCatalog(db, table) {
+			return nil, false
+		}
+		var found bool
+		if v, found = r.actions.Load(table); !found {
+			return nil, false // refreshed in between
+		}
+	case r.dialect == "sqlite":
+		var found bool
+		if v, found = r.actions.Load(table); !found {
+			acts, err := readSQLiteActions(db.Statement.Context, db.Statement.ConnPool, bareTable(table))
+			if err != nil {
+				return nil, false
+			}
+			r.actions.Store(table, acts)
+			v = acts
+		}
+	default:
 		return nil, true
-	}
-	if !r.ensureCatalog(db, table) {
-		return nil, false
-	}
-	v, found := r.actions.Load(table)
-	if !found {
-		return nil, false // refreshed in between
 	}
 	if del {
 		return v.(fkActions).deleted, true

@@ -30,7 +30,7 @@ type ChainLeaf struct {
 }
 
 // Bare and BareChild are models whose foreign key, with its ON DELETE CASCADE, only the
-// database declares (a migration made it): on PostgreSQL the catalog tells.
+// database declares (a migration made it).
 type Bare struct{ ID uint }
 
 type BareChild struct {
@@ -88,35 +88,38 @@ func TestForeignKeyActionChain(t *testing.T) {
 	})
 }
 
-// TestCatalogForeignKeyActions: on PostgreSQL, a foreign-key action that no model declares
-// is read from the catalog: deleting the parent invalidates the page of a child it deletes.
+// TestCatalogForeignKeyActions: a foreign-key action that no model declares is read from the
+// database (PostgreSQL's catalog, SQLite's schema): deleting the parent invalidates the page
+// of a child it deletes.
 func TestCatalogForeignKeyActions(t *testing.T) {
 	t.Parallel()
-	db := openPostgres(t, &gorm.Config{Logger: logger.Discard})
-	for _, s := range []string{
-		`CREATE TABLE bares (id bigint PRIMARY KEY)`,
-		`CREATE TABLE bare_children (id bigint PRIMARY KEY, bare_id bigint NOT NULL REFERENCES bares (id) ON DELETE CASCADE)`,
-		`INSERT INTO bares VALUES (1), (2)`,
-		`INSERT INTO bare_children VALUES (1, 1), (2, 2)`,
-	} {
-		if err := db.Exec(s).Error; err != nil {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db := b.open(t, &gorm.Config{Logger: logger.Discard})
+		for _, s := range []string{
+			`CREATE TABLE bares (id bigint PRIMARY KEY)`,
+			`CREATE TABLE bare_children (id bigint PRIMARY KEY, bare_id bigint NOT NULL REFERENCES bares (id) ON DELETE CASCADE)`,
+			`INSERT INTO bares VALUES (1), (2)`,
+			`INSERT INTO bare_children VALUES (1, 1), (2, 2)`,
+		} {
+			if err := db.Exec(s).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		get := pageOf(t, db, func(db *gorm.DB) string {
+			var c BareChild
+			return fmt.Sprint(db.First(&c, 1).Error)
+		})
+		get()
+		if hit, _, _ := get(); !hit {
+			t.Fatal("page not stored")
+		}
+		if err := db.Delete(&Bare{ID: 1}).Error; err != nil {
 			t.Fatal(err)
 		}
-	}
-	get := pageOf(t, db, func(db *gorm.DB) string {
-		var c BareChild
-		return fmt.Sprint(db.First(&c, 1).Error)
+		if _, body, fresh := get(); body != fresh {
+			t.Errorf("after deleting the parent: served %q, the database gives %q", body, fresh)
+		}
 	})
-	get()
-	if hit, _, _ := get(); !hit {
-		t.Fatal("page not stored")
-	}
-	if err := db.Delete(&Bare{ID: 1}).Error; err != nil {
-		t.Fatal(err)
-	}
-	if _, body, fresh := get(); body != fresh {
-		t.Errorf("after deleting the parent: served %q, the database gives %q", body, fresh)
-	}
 }
 
 // TestUpdateKeyByCondition: an update by condition that sets the primary key names no row
