@@ -179,9 +179,11 @@ func quoteRelation(table string) string {
 }
 
 // RefreshKeys makes the plugin read again, at their next use, the key columns that the
-// database catalog gives its tables (on PostgreSQL): call it after a migration that adds or
-// drops a unique index, a unique constraint or a foreign key, in every process, as the SQL
-// capture's Refresh. Writes in flight stamp their tables' tags.
+// database catalog gives its tables (on PostgreSQL) and the foreign-key actions on them (on
+// PostgreSQL and SQLite): call it after a migration that adds or drops a unique index, a
+// unique constraint or a foreign key, in every process, as the SQL capture's Refresh. Writes
+// in flight stamp their tables' tags. A schema change made with db.Exec through a
+// [WriteAnalyzer] (gormpg) refreshes by itself.
 func (p *Plugin) RefreshKeys() { p.keys.refresh() }
 
 // catalogActionsQuery returns the tables whose rows the foreign-key actions of the catalog

@@ -125,8 +125,9 @@
 //
 // A delete also invalidates the table tags of the tables whose rows foreign-key actions
 // change in turn: those the relations of the models declare (constraint:OnDelete:CASCADE, SET
-// NULL, SET DEFAULT), followed through CASCADE, and on PostgreSQL those of the catalog's foreign
-// keys (ON DELETE for deletes, ON UPDATE for updates, transitively).
+// NULL, SET DEFAULT), followed through CASCADE, and those of the database's foreign keys (ON
+// DELETE for deletes, ON UPDATE for updates, transitively), from PostgreSQL's catalog or
+// SQLite's schema.
 //
 // Raw SQL writes (db.Exec, db.Raw) are seen only through a [WriteAnalyzer] in
 // [Options.Analyzer] (package gormpg, on PostgreSQL); otherwise call the cache's

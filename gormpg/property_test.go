@@ -70,11 +70,12 @@ const joinTable = `CREATE TABLE t0_t3 (
 // association changes, transactions), in one run. After each write every page whose result
 // changed must carry a tag the write stamped.
 func TestCaptureProperty(t *testing.T) {
+	t.Parallel()
 	_, dsn := testservice.PostgresSchema(t, "gormcapture")
 	var db *gorm.DB
 	res := capturetest.Run(t, capturetest.Config{
 		DSN:    dsn,
-		Writes: 150,
+		Writes: 100,
 		Setup:  []string{joinTable, `INSERT INTO t0_t3 SELECT t0.id, t3.id FROM t0, t3 WHERE (t0.id + t3.id) % 4 = 0`},
 		Layers: func(inv dumper.Invalidator) []capturetest.Layer {
 			db = openGORM(t, dsn)
