@@ -270,6 +270,20 @@ func ormReads(g *capturetest.Gen, db *gorm.DB) []capturetest.Read {
 
 func ptr[T any](v T) *T { return &v }
 
+// withID returns a model value of m's table with only its primary key set, as an
+// application names a row to update or delete.
+func withID(m model, id int) any {
+	switch m.table {
+	case "t0":
+		return &T0{ID: id}
+	case "t1":
+		return &T1{ID: id}
+	case "t2":
+		return &T2{ID: id}
+	}
+	return &T3{ID: id}
+}
+
 // setN sets the n column of a model value.
 func setN(v any, n int) {
 	switch v := v.(type) {
@@ -339,32 +353,46 @@ func ormStep(g *capturetest.Gen) step {
 		v := row(g, m, id)
 		return step{fmt.Sprintf("Save %s %+v", m.table, v), func(db *gorm.DB) error { return db.Save(v).Error }}
 	case 3:
-		return step{fmt.Sprintf("%s %d Updates(n=%d, s=%s)", m.table, id, k, w), func(db *gorm.DB) error {
-			v := m.one()
-			return db.Model(v).Where("id = ?", id).Updates(map[string]any{"n": k, "s": w}).Error
+		if rng.IntN(2) == 0 { // by the model's key
+			return step{fmt.Sprintf("%s Model(%d).Updates(n=%d, s=%s)", m.table, id, k, w), func(db *gorm.DB) error {
+				return db.Model(withID(m, id)).Updates(map[string]any{"n": k, "s": w}).Error
+			}}
+		}
+		return step{fmt.Sprintf("%s Where(id=%d).Updates(n=%d, s=%s)", m.table, id, k, w), func(db *gorm.DB) error {
+			return db.Model(m.one()).Where("id = ?", id).Updates(map[string]any{"n": k, "s": w}).Error
 		}}
-	case 4: // a key changes
+	case 4: // a key changes, named by the model's key or by a condition
+		byModel := rng.IntN(2) == 0
+		update := func(db *gorm.DB, col string, v any) error {
+			if byModel {
+				return db.Model(withID(m, id)).Update(col, v).Error
+			}
+			return db.Model(m.one()).Where("id = ?", id).Update(col, v).Error
+		}
+		desc := func(col string, v any) string {
+			if byModel {
+				return fmt.Sprintf("%s Model(%d).Update(%s=%v)", m.table, id, col, v)
+			}
+			return fmt.Sprintf("%s Where(id=%d).Update(%s=%v)", m.table, id, col, v)
+		}
 		if m.slug && rng.IntN(2) == 0 {
 			s := g.Slug(m.table, id)
-			return step{fmt.Sprintf("%s %d Update(slug=%s)", m.table, id, s), func(db *gorm.DB) error {
-				return db.Model(m.one()).Where("id = ?", id).Update("slug", s).Error
-			}}
+			return step{desc("slug", s), func(db *gorm.DB) error { return update(db, "slug", s) }}
 		}
 		if m.parent != "" {
 			p := g.Pick(g.IDs(m.parent))
-			return step{fmt.Sprintf("%s %d Update(ref=%d)", m.table, id, p), func(db *gorm.DB) error {
-				return db.Model(m.one()).Where("id = ?", id).Update("ref", p).Error
-			}}
+			return step{desc("ref", p), func(db *gorm.DB) error { return update(db, "ref", p) }}
 		}
 		nid := g.Fresh(ids)
-		return step{fmt.Sprintf("%s %d Update(id=%d)", m.table, id, nid), func(db *gorm.DB) error {
-			return db.Model(m.one()).Where("id = ?", id).Update("id", nid).Error
-		}}
+		return step{desc("id", nid), func(db *gorm.DB) error { return update(db, "id", nid) }}
 	case 5: // bulk, by condition
 		return step{fmt.Sprintf("%s Where(n < %d).Update(n+1)", m.table, k), func(db *gorm.DB) error {
 			return db.Model(m.one()).Where("n < ?", k).Update("n", gorm.Expr("n + 1")).Error
 		}}
 	case 6:
+		if rng.IntN(2) == 0 {
+			return step{fmt.Sprintf("Delete %s Model(%d)", m.table, id), func(db *gorm.DB) error { return db.Delete(withID(m, id)).Error }}
+		}
 		return step{fmt.Sprintf("Delete %s %d", m.table, id), func(db *gorm.DB) error { return db.Delete(m.one(), id).Error }}
 	case 7:
 		return step{fmt.Sprintf("Delete %s Where(n = %d)", m.table, k), func(db *gorm.DB) error {
