@@ -14,6 +14,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -102,6 +103,10 @@ type Result struct {
 	Invalidated int // pairs where the stored page carried a tag the write stamped
 	Misses      int // changed but not invalidated: must be 0
 	NotStored   int // pairs where the page was not stored (unclassifiable read)
+
+	// ByWriter splits Changed and Invalidated by what made the write: the name of the
+	// layer of a generated SQL write, or "own" for one of Config.Write.
+	ByWriter map[string][2]int
 }
 
 // Ratio is the over-invalidation ratio: pages invalidated per page whose result changed.
@@ -113,8 +118,19 @@ func (r Result) Ratio() float64 {
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("seed=%d writes=%d checks=%d changed=%d invalidated=%d misses=%d not-stored=%d over-invalidation=%.2f",
+	s := fmt.Sprintf("seed=%d writes=%d checks=%d changed=%d invalidated=%d misses=%d not-stored=%d over-invalidation=%.2f",
 		r.Seed, r.Writes, r.Checks, r.Changed, r.Invalidated, r.Misses, r.NotStored, r.Ratio())
+	if len(r.ByWriter) > 1 {
+		for _, name := range slices.Sorted(maps.Keys(r.ByWriter)) {
+			c := r.ByWriter[name]
+			ratio := 0.0
+			if c[0] > 0 {
+				ratio = float64(c[1]) / float64(c[0])
+			}
+			s += fmt.Sprintf("; writes through %s: changed=%d invalidated=%d over-invalidation=%.2f", name, c[0], c[1], ratio)
+		}
+	}
+	return s
 }
 
 // Run runs the property test and reports each miss and each stale page as an error of t.
@@ -215,7 +231,7 @@ func Run(t *testing.T, cfg Config) Result {
 	for i := range reads {
 		results[i], stored[i] = get(i)
 	}
-	res := Result{Seed: seed}
+	res := Result{Seed: seed, ByWriter: map[string][2]int{}}
 	for range nWrites {
 		var w write
 		if !cfg.OwnOnly {
@@ -242,12 +258,16 @@ func Run(t *testing.T, cfg Config) Result {
 				res.NotStored++
 			} else {
 				hit := intersects(store.get(i), stamps)
+				by := res.ByWriter[w.writer()]
 				if changed {
 					res.Changed++
+					by[0]++
 				}
 				if hit {
 					res.Invalidated++
+					by[1]++
 				}
+				res.ByWriter[w.writer()] = by
 				if changed && !hit {
 					res.Misses++
 					t.Errorf("miss: %s changed the result of read %d, %s %v%s, from %q to %q; the page's tags %v, the write stamped %v",

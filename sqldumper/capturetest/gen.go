@@ -258,6 +258,14 @@ type write struct {
 	run   func(ctx context.Context)
 }
 
+// writer names what made the write, for Result.ByWriter.
+func (w write) writer() string {
+	if w.layer.Name == "" {
+		return "own"
+	}
+	return w.layer.Name
+}
+
 func (w write) String() string {
 	if w.layer.Name == "" {
 		return w.desc
