@@ -93,7 +93,7 @@ func TestCaptureProperty(t *testing.T) {
 			if g.Rand().IntN(3) == 0 {
 				return capturetest.Write{}, false // a generated SQL write, through db.Exec
 			}
-			return ormWrite(g, db), true
+			return ormWrite(g, db, true), true
 		},
 	})
 	if res.Misses > 0 {
@@ -298,11 +298,15 @@ func setN(v any, n int) {
 	}
 }
 
-// ormWrite generates a write of GORM's own API.
-func ormWrite(g *capturetest.Gen, db *gorm.DB) capturetest.Write {
+// ormWrite generates a write of GORM's own API, or with raw (a WriteAnalyzer sees them) now
+// and then one of db.Exec with ? placeholders, alone or in a transaction with GORM's.
+func ormWrite(g *capturetest.Gen, db *gorm.DB, raw bool) capturetest.Write {
 	rng := g.Rand()
 	if rng.IntN(10) == 0 { // a transaction of two writes
 		a, b := ormStep(g), ormStep(g)
+		if raw && rng.IntN(2) == 0 {
+			a = rawStep(g)
+		}
 		return capturetest.Write{Desc: "transaction [" + a.Desc + "; " + b.Desc + "]", Run: func(ctx context.Context) error {
 			return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 				if err := a.run(tx); err != nil {
@@ -313,7 +317,35 @@ func ormWrite(g *capturetest.Gen, db *gorm.DB) capturetest.Write {
 		}}
 	}
 	s := ormStep(g)
+	if raw && rng.IntN(8) == 0 {
+		s = rawStep(g)
+	}
 	return capturetest.Write{Desc: s.Desc, Run: func(ctx context.Context) error { return s.run(db.WithContext(ctx)) }}
+}
+
+// rawStep generates a write of hand-written SQL with GORM's ? placeholders.
+func rawStep(g *capturetest.Gen) step {
+	rng := g.Rand()
+	m := models[rng.IntN(len(models))]
+	ids := g.IDs(m.table)
+	id, k := g.Pick(ids), rng.IntN(10)
+	var q string
+	var args []any
+	switch rng.IntN(4) {
+	case 0:
+		q, args = "UPDATE "+m.table+" SET n = ? WHERE id = ?", []any{k, id}
+	case 1:
+		q, args = "DELETE FROM "+m.table+" WHERE id IN ?", []any{[]int{id, g.Pick(ids)}}
+	case 2:
+		if m.slug {
+			q, args = "UPDATE "+m.table+" SET s = ? WHERE id = ? AND slug = ?", []any{g.Word(), id, g.PickSlug(g.Slugs(m.table))}
+		} else {
+			q, args = "UPDATE "+m.table+" SET s = ? WHERE id = ?", []any{g.Word(), id}
+		}
+	default:
+		q, args = "INSERT INTO t3 (id, n, s) VALUES (?, ?, ?)", []any{g.Fresh(g.IDs("t3")), k, g.Word()}
+	}
+	return step{fmt.Sprintf("db.Exec(%s, %v)", q, args), func(db *gorm.DB) error { return db.Exec(q, args...).Error }}
 }
 
 type step struct {

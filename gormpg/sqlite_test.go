@@ -45,7 +45,7 @@ func TestCapturePropertySQLite(t *testing.T) {
 			return nil
 		},
 		Reads: func(g *capturetest.Gen) []capturetest.Read { return ormReads(g, db) },
-		Write: func(g *capturetest.Gen) (capturetest.Write, bool) { return ormWrite(g, db), true },
+		Write: func(g *capturetest.Gen) (capturetest.Write, bool) { return ormWrite(g, db, false), true },
 	})
 	if res.Misses > 0 {
 		t.Errorf("%d misses", res.Misses)
