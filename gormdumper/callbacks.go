@@ -333,8 +333,9 @@ func upsert(stmt *gorm.Statement, w *write) (updating, byKey bool) {
 
 // stampActions adds to b the table tags of the tables whose rows foreign-key actions may
 // change when the statement deletes or updates rows of its table, which it does not name:
-// those of the catalog's foreign keys (on PostgreSQL; the database tag if the catalog cannot
-// be read) and, for a delete, those the models' relations declare (the constraint: tag).
+// those of the database's foreign keys (PostgreSQL's catalog, SQLite's schema; the database
+// tag if they cannot be read) and, for a delete, those the models' relations declare (the
+// constraint: tag).
 func (p *Plugin) stampActions(db *gorm.DB, op op, w *write, b *batch) {
 	if w.table == "" {
 		return

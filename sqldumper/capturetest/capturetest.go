@@ -7,7 +7,10 @@
 // INSERT … SELECT, upserts, transactions, texts of several statements) made through the
 // layers. After each write it re-runs every read on the database directly; every read whose
 // result changed must carry, on the entry the cache holds, a tag the write stamped, and the
-// cache must serve it fresh. Every data layer of dumper runs it ([Run]).
+// cache must serve it fresh. Every data layer of dumper runs it ([Run]); a layer with an API
+// of its own (an ORM: gormpg runs GORM) adds reads and writes of that API on the same tables
+// ([Config.Reads], [Config.Write]), checked the same way, and may run them alone, on another
+// database ([Config.OwnOnly]).
 package capturetest
 
 import (
