@@ -13,7 +13,13 @@
 // names by every key column, the table tags of the tables written otherwise, and
 // [dumper.DatabaseTag] for what cannot be attributed (SQL the parser rejects, DDL, CALL…);
 // gormdumper invalidates them when the statement has run and again after GORM's transaction
-// commits.
+// commits. The SQL and its values are those GORM sends to the driver: ? placeholders bound as
+// $1, $2…, IN ? expanded, SQL written with $1 passed on with its values.
+//
+// Outside a transaction, a write made with db.Raw(…).Row(), Rows() or Scan() is invalidated
+// when the query returns, which may be just before PostgreSQL commits it: make writes with
+// db.Exec, db.Raw(…).Find, or in a transaction. Transaction statements in the SQL text
+// (db.Exec("BEGIN")) are not followed.
 //
 // It is a package of its own, not part of gormdumper, because the parser is C code (cgo):
 // gormdumper stays a pure Go package for SQLite and MySQL users.
