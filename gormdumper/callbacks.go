@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dumperhq/dumper"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/schema"
@@ -128,15 +129,16 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 			return nil
 		}
 		b.addTags(TableTag(bareTable(w.table)))
+		if op != opCreate {
+			p.stampActions(db, op, w, b)
+		}
 		return nil
 	}
 	if op == opCreate && doNothing(db.Statement) && db.RowsAffected == 0 {
 		return nil // every row was there already: nothing written
 	}
-	if op == opDelete {
-		for _, t := range referencingTables(w.schema) {
-			b.addTags(TableTag(t))
-		}
+	if op == opDelete || op == opUpdate {
+		p.stampActions(db, op, w, b)
 	}
 	if w.joins != nil {
 		if op == opDelete {
@@ -173,7 +175,10 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 			return p.load(db, w.schema, w.from, w.schema.PrimaryFields, unionKeys(st.keys, w.keys), false, b)
 		}
 		keys = unionKeys(st.keys, w.keys)
-		bulk = len(keys) == 0
+		// Rows the model did not name before the write are not known, whatever it names
+		// after: GORM gives the model the values it set, a primary key among them
+		// (db.Model(&T{}).Where(…).Update("id", 5)).
+		bulk = len(st.keys) == 0
 	case opDelete:
 		keys = nil // gone, or hidden by a soft delete: collected before
 		bulk = len(st.keys) == 0 && len(w.keys) == 0 && !(st.selected && st.byKey)
@@ -326,11 +331,37 @@ func upsert(stmt *gorm.Statement, w *write) (updating, byKey bool) {
 	return true, slices.Equal(names, pk)
 }
 
+// stampActions adds to b the table tags of the tables whose rows foreign-key actions may
+// change when the statement deletes or updates rows of its table, which it does not name:
+// those of the database's foreign keys (PostgreSQL's catalog, SQLite's schema; the database
+// tag if they cannot be read) and, for a delete, those the models' relations declare (the
+// constraint: tag).
+func (p *Plugin) stampActions(db *gorm.DB, op op, w *write, b *batch) {
+	if w.table == "" {
+		return
+	}
+	tables, ok := p.keys.actionTables(db, w.table, op == opDelete)
+	if !ok {
+		b.addTags(dumper.DatabaseTag)
+	}
+	if op == opDelete && w.schema != nil {
+		tables = append(tables, referencingTables(w.schema, nil)...)
+	}
+	for _, t := range tables {
+		b.addTags(TableTag(bareTable(t)))
+	}
+}
+
 // referencingTables returns the tables whose foreign keys, as the relations of the model s
 // declare them (the constraint: tag), reference s's table with an ON DELETE action that
 // changes their rows (CASCADE, SET NULL, SET DEFAULT): a delete from s's table changes rows
-// of theirs that it does not name.
-func referencingTables(s *schema.Schema) []string {
+// of theirs that it does not name. It follows CASCADE through the models of those tables:
+// their rows deleted in turn set off their own actions. seen holds the models visited.
+func referencingTables(s *schema.Schema, seen map[*schema.Schema]bool) []string {
+	if seen == nil {
+		seen = map[*schema.Schema]bool{}
+	}
+	seen[s] = true
 	var out []string
 	for _, rel := range s.Relationships.Relations {
 		c := rel.ParseConstraint()
@@ -338,7 +369,12 @@ func referencingTables(s *schema.Schema) []string {
 			continue
 		}
 		switch strings.ToUpper(strings.TrimSpace(c.OnDelete)) {
-		case "CASCADE", "SET NULL", "SET DEFAULT":
+		case "CASCADE":
+			out = append(out, bareTable(c.Schema.Table))
+			if !seen[c.Schema] {
+				out = append(out, referencingTables(c.Schema, seen)...)
+			}
+		case "SET NULL", "SET DEFAULT":
 			out = append(out, bareTable(c.Schema.Table))
 		}
 	}

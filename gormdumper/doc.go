@@ -34,7 +34,7 @@
 // could name another relation: one holding SELECT, FROM, JOIN, EXISTS, TABLE, VALUES,
 // LATERAL or WITH as a word, or a call of a function other than a few pure built-ins (lower,
 // upper, coalesce, count, … — see docs/capture.md). An [Analyzer]
-// ([Options.Analyzer]) can classify those instead. Outside a render the callbacks record
+// ([Options.Analyzer]; package gormpg's on PostgreSQL) can classify those instead. Outside a render the callbacks record
 // nothing and cost a context lookup.
 //
 // A table's key columns are, over every model the plugin has seen on it, the primary key, the
@@ -123,8 +123,15 @@
 //
 //	dumper.Tag(r.Context(), gormdumper.TableTag("ice_creams"))
 //
-// Raw SQL writes (db.Exec, db.Raw) are not seen at all: call the cache's InvalidatePaths or
-// InvalidateTags yourself after them, or let pgnotify's triggers see them.
+// A delete also invalidates the table tags of the tables whose rows foreign-key actions
+// change in turn: those the relations of the models declare (constraint:OnDelete:CASCADE, SET
+// NULL, SET DEFAULT), followed through CASCADE, and those of the database's foreign keys (ON
+// DELETE for deletes, ON UPDATE for updates, transitively), from PostgreSQL's catalog or
+// SQLite's schema.
+//
+// Raw SQL writes (db.Exec, db.Raw) are seen only through a [WriteAnalyzer] in
+// [Options.Analyzer] (package gormpg, on PostgreSQL); otherwise call the cache's
+// InvalidatePaths or InvalidateTags yourself after them, or let pgnotify's triggers see them.
 //
 // # Transactions
 //

@@ -64,10 +64,11 @@ func (k *keyColumns) with(schema, catalog func(map[string]dumper.KeyKind) map[st
 type keyRegistry struct {
 	dialect string // the dialector's name: text keys only where comparison is byte-wise
 
-	seen   sync.Map // seenKey → struct{}: (model, table) pairs registered
-	loaded sync.Map // table name, as statements give it → catalogState: catalog read
-	mu     sync.Mutex
-	tables atomic.Pointer[map[string]*keyColumns] // copied on write under mu
+	seen    sync.Map // seenKey → struct{}: (model, table) pairs registered
+	loaded  sync.Map // table name, as statements give it → catalogState: catalog read
+	actions sync.Map // table name, as statements give it → fkActions, from the catalog
+	mu      sync.Mutex
+	tables  atomic.Pointer[map[string]*keyColumns] // copied on write under mu
 }
 
 type seenKey struct {

@@ -54,7 +54,9 @@ type Options struct {
 
 	// Analyzer, if not nil, classifies the reads the plugin cannot read from GORM's clauses:
 	// db.Raw and db.Exec in a render, and queries with a JOIN or FROM written in SQL. Nil
-	// means such a read keeps its response out of the cache (dumper.NoStore).
+	// means such a read keeps its response out of the cache (dumper.NoStore). If it is also
+	// a [WriteAnalyzer] (package gormpg's, on PostgreSQL), the writes of hand-written SQL
+	// are invalidated by what it says they stamp; otherwise they are not seen.
 	Analyzer Analyzer
 }
 
@@ -74,6 +76,7 @@ type Plugin struct {
 	failWrites bool
 	readCap    bool
 	analyzer   Analyzer
+	writes     WriteAnalyzer // analyzer, if it is one
 	keys       *keyRegistry
 
 	// txPools are the pools, seen at Initialize, that are transactions already (a gorm.DB
@@ -94,9 +97,10 @@ func NewWithOptions(inv Invalidator, opts Options) *Plugin {
 		log = slog.New(slog.DiscardHandler)
 	}
 	commits, _ := inv.(CommitRecorder)
+	writes, _ := opts.Analyzer.(WriteAnalyzer)
 	return &Plugin{
 		inv: inv, commits: commits, log: log, onError: opts.OnError, failWrites: opts.FailWrites,
-		readCap: !opts.NoReadCapture, analyzer: opts.Analyzer, keys: &keyRegistry{},
+		readCap: !opts.NoReadCapture, analyzer: opts.Analyzer, writes: writes, keys: &keyRegistry{},
 	}
 }
 
@@ -131,6 +135,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		{cb.Delete().Before("gorm:commit_or_rollback_transaction").
 			Register("gormdumper:after_delete", p.after(opDelete)), "after_delete"},
 	}
+	regs = append(regs, p.registerRaw(db)...)
 	if p.readCap {
 		regs = append(regs, p.registerReads(db)...)
 	}

@@ -23,15 +23,13 @@ type Analyzer interface {
 	Read(ctx context.Context, sql string, vars []any)
 }
 
-// registerReads registers the read-capture callbacks on the Query, Row and Raw processors.
+// registerReads registers the read-capture callbacks on the Query and Row processors; the
+// callbacks of hand-written SQL are registerRaw's.
 func (p *Plugin) registerReads(db *gorm.DB) []registration {
 	cb := db.Callback()
 	return []registration{
-		{cb.Query().Before("gorm:query").Register("gormdumper:raw_query", p.readRaw), "raw_query"},
 		{cb.Query().After("gorm:query").Before("gorm:preload").Register("gormdumper:query", p.read), "query"},
-		{cb.Row().Before("gorm:row").Register("gormdumper:raw_row", p.readRaw), "raw_row"},
 		{cb.Row().After("gorm:row").Register("gormdumper:row", p.read), "row"},
-		{cb.Raw().Before("gorm:raw").Register("gormdumper:raw", p.readRaw), "raw"},
 	}
 }
 

@@ -7,13 +7,17 @@
 // INSERT … SELECT, upserts, transactions, texts of several statements) made through the
 // layers. After each write it re-runs every read on the database directly; every read whose
 // result changed must carry, on the entry the cache holds, a tag the write stamped, and the
-// cache must serve it fresh. Every data layer of dumper runs it ([Run]).
+// cache must serve it fresh. Every data layer of dumper runs it ([Run]); a layer with an API
+// of its own (an ORM: gormpg runs GORM) adds reads and writes of that API on the same tables
+// ([Config.Reads], [Config.Write]), checked the same way, and may run them alone, on another
+// database ([Config.OwnOnly]).
 package capturetest
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -55,6 +59,42 @@ type Config struct {
 	Seed uint64
 	// Writes is the number of writes; 0 means 300.
 	Writes int
+
+	// Direct, if not nil, is the database the run makes its tables in and reads ids and
+	// slugs from, instead of DSN's. With OwnOnly it need not be PostgreSQL (SQLite, for an
+	// ORM's layer); it is not closed.
+	Direct *sql.DB
+	// OwnOnly leaves out the generated SQL reads and writes: the run reads through Reads
+	// and writes through Write (which must then return a write) only, and needs no
+	// PostgreSQL. Layers may return no layer.
+	OwnOnly bool
+
+	// Setup, if not nil, are statements run after the generated tables are made and
+	// filled: tables of the layer's own reads and writes (a join table of an ORM's models).
+	Setup []string
+	// Reads, if not nil, returns reads of a layer's own API (an ORM's queries) on the
+	// generated tables, rendered as pages besides the generated SQL reads.
+	Reads func(g *Gen) []Read
+	// Write, if not nil, returns the next write of a layer's own API, or false to let the
+	// generator make a SQL write through one of the layers.
+	Write func(g *Gen) (Write, bool)
+}
+
+// A Read is a read of a layer's own API (an ORM's query), as a page renders it.
+type Read struct {
+	Desc string
+	// Run runs the read with ctx and returns its result as text. Called outside a
+	// render, it must record nothing and give the database's current result: the run
+	// calls it so to check the page.
+	Run func(ctx context.Context) (string, error)
+}
+
+// A Write is a write of a layer's own API.
+type Write struct {
+	Desc string
+	// Run makes the write; its error is ignored (a write the database rejects is part of
+	// the run).
+	Run func(ctx context.Context) error
 }
 
 // Result holds the figures of a run.
@@ -66,6 +106,10 @@ type Result struct {
 	Invalidated int // pairs where the stored page carried a tag the write stamped
 	Misses      int // changed but not invalidated: must be 0
 	NotStored   int // pairs where the page was not stored (unclassifiable read)
+
+	// ByWriter splits Changed and Invalidated by what made the write: the name of the
+	// layer of a generated SQL write, or "own" for one of Config.Write.
+	ByWriter map[string][2]int
 }
 
 // Ratio is the over-invalidation ratio: pages invalidated per page whose result changed.
@@ -77,8 +121,19 @@ func (r Result) Ratio() float64 {
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("seed=%d writes=%d checks=%d changed=%d invalidated=%d misses=%d not-stored=%d over-invalidation=%.2f",
+	s := fmt.Sprintf("seed=%d writes=%d checks=%d changed=%d invalidated=%d misses=%d not-stored=%d over-invalidation=%.2f",
 		r.Seed, r.Writes, r.Checks, r.Changed, r.Invalidated, r.Misses, r.NotStored, r.Ratio())
+	if len(r.ByWriter) > 1 {
+		for _, name := range slices.Sorted(maps.Keys(r.ByWriter)) {
+			c := r.ByWriter[name]
+			ratio := 0.0
+			if c[0] > 0 {
+				ratio = float64(c[1]) / float64(c[0])
+			}
+			s += fmt.Sprintf("; writes through %s: changed=%d invalidated=%d over-invalidation=%.2f", name, c[0], c[1], ratio)
+		}
+	}
+	return s
 }
 
 // Run runs the property test and reports each miss and each stale page as an error of t.
@@ -99,13 +154,19 @@ func Run(t *testing.T, cfg Config) Result {
 	t.Logf("capturetest seed %d (set CAPTURE_SEED to replay)", seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
-	direct, err := sql.Open("pgx", cfg.DSN)
-	if err != nil {
-		t.Fatal(err)
+	direct := cfg.Direct
+	if direct == nil {
+		var err error
+		if direct, err = sql.Open("pgx", cfg.DSN); err != nil {
+			t.Fatal(err)
+		}
+		defer direct.Close()
 	}
-	defer direct.Close()
 	g := &gen{rng: rng, direct: direct}
 	g.setup(t)
+	for _, q := range cfg.Setup {
+		g.must(t, q)
+	}
 
 	store := &tagStore{tags: map[string][]string{}}
 	ms, err := dumper.NewMemoryStore(64 << 20)
@@ -120,42 +181,73 @@ func Run(t *testing.T, cfg Config) Result {
 	defer cache.Close()
 	inv := &recorder{next: cache}
 	layers := cfg.Layers(inv)
-	reads := g.reads(layers)
+	var reads []read
+	if !cfg.OwnOnly {
+		reads = g.reads(layers)
+	}
+	if cfg.Reads != nil {
+		for _, r := range cfg.Reads(&Gen{g}) {
+			reads = append(reads, read{sql: r.Desc, own: r.Run})
+		}
+	}
 	site := cache.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		i, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/read/"))
 		rd := reads[i]
-		rows, err := rd.layer.Query(r.Context(), rd.sql, rd.args...)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
+		var body string
+		if rd.own != nil {
+			var err error
+			if body, err = rd.own(r.Context()); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+		} else {
+			rows, err := rd.layer.Query(r.Context(), rd.sql, rd.args...)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			body = format(rows)
 		}
 		w.Header().Set("X-Capture-Read", strconv.Itoa(i))
-		fmt.Fprint(w, format(rows))
+		fmt.Fprint(w, body)
 	}))
 	get := func(i int) (body string, stored bool) {
 		w := httptest.NewRecorder()
 		site.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/read/"+strconv.Itoa(i), nil))
 		if w.Code != http.StatusOK {
-			t.Fatalf("read %s through %s: %d %s", reads[i].sql, reads[i].layer.Name, w.Code, w.Body)
+			t.Fatalf("read %s%s: %d %s", reads[i].sql, reads[i].through(), w.Code, w.Body)
 		}
 		cs := w.Header().Get("Cache-Status")
 		return w.Body.String(), strings.Contains(cs, "hit") || strings.Contains(cs, "stored")
 	}
 
-	dc, err := pgx.Connect(context.Background(), cfg.DSN)
-	if err != nil {
-		t.Fatal(err)
+	var dc *pgx.Conn
+	if !cfg.OwnOnly {
+		if dc, err = pgx.Connect(context.Background(), cfg.DSN); err != nil {
+			t.Fatal(err)
+		}
+		defer dc.Close(context.Background())
 	}
-	defer dc.Close(context.Background())
 
 	results := make([]string, len(reads))
 	stored := make([]bool, len(reads))
 	for i := range reads {
 		results[i], stored[i] = get(i)
 	}
-	res := Result{Seed: seed}
+	res := Result{Seed: seed, ByWriter: map[string][2]int{}}
 	for range nWrites {
-		w := g.write(layers)
+		var w write
+		if !cfg.OwnOnly {
+			w = g.write(layers)
+		}
+		if cfg.Write != nil {
+			if own, ok := cfg.Write(&Gen{g}); ok {
+				w = write{desc: own.Desc, run: func(ctx context.Context) { _ = own.Run(ctx) }}
+			}
+		}
+		if w.run == nil {
+			t.Fatal("capturetest: OwnOnly, and Write returned no write")
+		}
 		inv.take()
 		w.run(context.Background())
 		stamps := inv.take()
@@ -169,16 +261,20 @@ func Run(t *testing.T, cfg Config) Result {
 				res.NotStored++
 			} else {
 				hit := intersects(store.get(i), stamps)
+				by := res.ByWriter[w.writer()]
 				if changed {
 					res.Changed++
+					by[0]++
 				}
 				if hit {
 					res.Invalidated++
+					by[1]++
 				}
+				res.ByWriter[w.writer()] = by
 				if changed && !hit {
 					res.Misses++
-					t.Errorf("miss: %s changed the result of read %d, %s %v (through %s), from %q to %q; the page's tags %v, the write stamped %v",
-						w, i, rd.sql, rd.args, rd.layer.Name, results[i], now, store.get(i), stamps)
+					t.Errorf("miss: %s changed the result of read %d, %s %v%s, from %q to %q; the page's tags %v, the write stamped %v",
+						w, i, rd.sql, rd.args, rd.through(), results[i], now, store.get(i), stamps)
 				}
 			}
 			body, ok := get(i)
@@ -195,17 +291,31 @@ func Run(t *testing.T, cfg Config) Result {
 	return res
 }
 
-// queryAll runs every read on the database directly, in one round trip.
+// queryAll runs every read again outside a render: the SQL reads on the database directly,
+// in one round trip, and the layers' own reads through them.
 func queryAll(t *testing.T, conn *pgx.Conn, reads []read) []string {
 	t.Helper()
 	b := &pgx.Batch{}
 	for _, rd := range reads {
-		b.Queue(rd.sql, rd.args...)
+		if rd.own == nil {
+			b.Queue(rd.sql, rd.args...)
+		}
 	}
-	br := conn.SendBatch(context.Background(), b)
-	defer br.Close()
+	var br pgx.BatchResults
+	if b.Len() > 0 {
+		br = conn.SendBatch(context.Background(), b)
+		defer br.Close()
+	}
 	out := make([]string, len(reads))
 	for i, rd := range reads {
+		if rd.own != nil {
+			body, err := rd.own(context.Background())
+			if err != nil {
+				t.Fatalf("%s: %v", rd.sql, err)
+			}
+			out[i] = body
+			continue
+		}
 		rows, err := br.Query()
 		if err != nil {
 			t.Fatalf("%s: %v", rd.sql, err)

@@ -136,11 +136,20 @@ func Text(v any) string {
 	return fmt.Sprint(v)
 }
 
-// A read is a page's query.
+// A read is a page's query: SQL through a layer, or a layer's own read (own, described by
+// sql).
 type read struct {
 	sql   string
 	args  []any
 	layer Layer
+	own   func(ctx context.Context) (string, error)
+}
+
+func (r read) through() string {
+	if r.own != nil {
+		return ""
+	}
+	return " (through " + r.layer.Name + ")"
 }
 
 func (g *gen) pick(list []int) int {
@@ -249,7 +258,20 @@ type write struct {
 	run   func(ctx context.Context)
 }
 
-func (w write) String() string { return w.desc + " (through " + w.layer.Name + ")" }
+// writer names what made the write, for Result.ByWriter.
+func (w write) writer() string {
+	if w.layer.Name == "" {
+		return "own"
+	}
+	return w.layer.Name
+}
+
+func (w write) String() string {
+	if w.layer.Name == "" {
+		return w.desc
+	}
+	return w.desc + " (through " + w.layer.Name + ")"
+}
 
 // stmt is a statement of a write.
 type stmt struct {

@@ -93,13 +93,8 @@ func (s *Session) done(ctx context.Context, sh *Shape, args []any, tag string, e
 	if !sh.effects {
 		return nil
 	}
-	if err != nil && isServerError(err) && (len(sh.stmts) <= 1 || sh.err != nil) {
-		if sh.err != nil && sqlState(err) != "42601" {
-			// The server parsed what the capture's parser rejected and then failed: part of
-			// a text of several statements may have been made.
-		} else {
-			return s.failed(sh)
-		}
+	if rejected(sh, err) {
+		return s.failed(sh)
 	}
 	p, perr := s.a.resolve(ctx, sh)
 	if perr != nil {
@@ -150,6 +145,18 @@ func (s *Session) done(ctx context.Context, sh *Shape, args []any, tag string, e
 		return ierr
 	}
 	return nil
+}
+
+// rejected reports whether err says that the server rejected the statement of shape sh as a
+// whole, so that it changed nothing: an error with an SQLSTATE, from a text of one statement or
+// one the capture's parser rejected too (a syntax error). When the server parsed what the
+// capture's parser rejected and then failed, part of a text of several statements may have
+// been made.
+func rejected(sh *Shape, err error) bool {
+	if err == nil || !isServerError(err) || (len(sh.stmts) > 1 && sh.err == nil) {
+		return false
+	}
+	return sh.err == nil || sqlState(err) == "42601"
 }
 
 // failed follows a statement the server rejected: it changed nothing, but a transaction
