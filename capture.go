@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -19,7 +20,7 @@ import (
 // stored, and at the latest when render returns.
 func (m *middleware) render(w http.ResponseWriter, r *http.Request, ms miss) {
 	m.c.stats.misses.Add(1)
-	cw := &captureWriter{w: w, p: m.p, c: m.c, r: r, miss: ms, start: time.Now()}
+	cw := &captureWriter{w: w, p: m.p, c: m.c, r: r, miss: ms, start: time.Now(), front: snapshot(w.Header())}
 	rs := &renderState{c: m.c, cw: cw}
 	cw.rs = rs
 	defer cw.releaseWaiters() // even if the handler panics
@@ -28,22 +29,14 @@ func (m *middleware) render(w http.ResponseWriter, r *http.Request, ms miss) {
 	switch {
 	case ms.detail != noDetail:
 		cw.mode = passing // the request reaches the handler as it came
-	case auth && r.Method == http.MethodHead:
-		// HEAD is rendered as GET only to be stored, and a response to a request with
-		// Authorization mostly is not: the request reaches the handler as it came, and
-		// the response says why it was not stored, as the GET's would.
-		cw.mode = passing
-		cw.miss.detail = detailAuthorization
 	case auth:
 		// Most responses to it will not be stored: keep the handler's own conditions.
-	case r.Method == http.MethodHead || hasConditions(r.Header):
+	case hasConditions(r.Header):
 		// Render the full response, which the cache stores and then answers the request
-		// from (see respond): with a 304 or a 412, or headers only for HEAD, which ignores
-		// Range (RFC 9110 §14.2: range requests are defined for GET only).
-		// Should the response turn out not storable, the preconditions are evaluated
-		// against it before it is sent (see answerPreconditions).
-		cw.stripped = hasConditions(r.Header)
-		req.Method = http.MethodGet
+		// from (see respond): with a 304 or a 412. Should the response turn out not
+		// storable, the preconditions are evaluated against it before it is sent (see
+		// answerPreconditions).
+		cw.stripped = true
 		req.Header = r.Header.Clone()
 		for _, k := range conditionHeaders {
 			delete(req.Header, k)
@@ -103,8 +96,13 @@ type captureWriter struct {
 	wroteHeader bool
 	stored      bool        // the response was stored
 	header      http.Header // the response header as of WriteHeader, when buffering
-	buf         []byte
-	start       time.Time // when the render began (see edgeSend)
+
+	// front is what the response header held before the handler ran: fields that a
+	// middleware in front of the cache set for this request (a request id, a user's
+	// name), which are not the handler's to store.
+	front http.Header
+	buf   []byte
+	start time.Time // when the render began (see edgeSend)
 }
 
 func (cw *captureWriter) Header() http.Header { return cw.w.Header() }
@@ -350,6 +348,11 @@ func (cw *captureWriter) entry() (*Entry, []string) {
 	if p.edge != nil {
 		p.edge.Header(h, tags)
 	}
+	for k, v := range cw.front {
+		if slices.Equal(h[k], v) {
+			delete(h, k) // set in front of the cache, for this request only: it sets it again for the next
+		}
+	}
 	hdr, tags := buildHeaderWith(cw.c.headers, h, tags)
 	e := &Entry{
 		Kind:   StoredResponse,
@@ -423,4 +426,12 @@ func bodyETag(body []byte) string {
 	out = strconv.AppendUint(out, crc64.Checksum(body, crc64.MakeTable(crc64.ECMA)), 36)
 	out = append(out, '"')
 	return string(out)
+}
+
+// snapshot returns a copy of h, or nil if it is empty.
+func snapshot(h http.Header) http.Header {
+	if len(h) == 0 {
+		return nil
+	}
+	return h.Clone()
 }

@@ -69,6 +69,12 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ms.detail == noDetail && hasToken(r.Header["Cache-Control"], "no-store") {
 		ms.detail = detailRequestNoStore
 	}
+	if r.Method == http.MethodHead && ms.detail == noDetail {
+		// The handler a HEAD reaches may not be the GET's (a route of its own, under a
+		// router that chose it before the middleware ran): it answers the HEAD as it
+		// came, and only a GET's response is stored. A hit answers HEAD from it.
+		ms.detail = detailHead
+	}
 	if _, ok := r.Header["Range"]; ok && ms.detail == noDetail && r.Method == http.MethodGet {
 		// The handler answers the range as it came, and its 206 is not stored; a hit
 		// answers it from the stored 200 (see respond).

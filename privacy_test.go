@@ -189,3 +189,34 @@ func TestFloodStaysWithinBudget(t *testing.T) {
 		t.Error("no evictions: the flood did not test the bound")
 	}
 }
+
+// TestFrontHeadersAreNotStored: header fields that a middleware in front of the cache sets for
+// one request (a request id, the user's name) are not stored with the page, and each hit
+// carries its own request's.
+func TestFrontHeadersAreNotStored(t *testing.T) {
+	t.Parallel()
+	c := newCache(t)
+	page := c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Page", "1")
+		fmt.Fprint(w, "the page")
+	}))
+	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", r.Header.Get("X-Id"))
+		w.Header().Set("X-User", r.Header.Get("X-Id"))
+		page.ServeHTTP(w, r)
+	})
+	for i, id := range []string{"alice", "bob", "carol"} {
+		w := do(t, front, "GET", "/p", "X-Id", id)
+		if i > 0 && !isHit(w) {
+			t.Fatalf("%s: %q, want a hit", id, status(w))
+		}
+		for _, k := range []string{"X-Request-Id", "X-User"} {
+			if got := w.Header().Values(k); len(got) != 1 || got[0] != id {
+				t.Errorf("%s: %s %q, want %q", id, k, got, id)
+			}
+		}
+		if w.Header().Get("X-Page") != "1" {
+			t.Errorf("%s: the handler's own header is lost", id)
+		}
+	}
+}

@@ -47,6 +47,7 @@ const (
 	detailRequestTarget  // a bypass: the key cannot represent the request-target or the Host (a NUL, a space, a "/" in the Host)
 	detailRequestBody    // a bypass: a GET or HEAD with a body, which the handler could render
 	detailRange          // a GET with Range that missed: the handler answers it, and nothing is stored
+	detailHead           // a HEAD that missed: the handler answers it, and nothing is stored (a hit answers HEAD from the GET's response)
 	detailOnlyIfCached   // the request says only-if-cached and nothing was stored for it: a 504 from the cache, the handler does not run
 
 	// The storage rules (see refuse), judged when the handler sends the status.
@@ -77,6 +78,7 @@ var detailNames = [...]string{
 	detailRequestTarget:  "request-target",
 	detailRequestBody:    "request-body",
 	detailRange:          "range",
+	detailHead:           "head",
 	detailOnlyIfCached:   "only-if-cached",
 	detailStatus:         "status",
 	detailNoStore:        "no-store",

@@ -28,6 +28,7 @@ const (
 	Hit      = "dumper; hit"
 	Stale    = "dumper; fwd=stale; stored"
 	ByStatus = "dumper; fwd=uri-miss; detail=status"
+	HeadMiss = "dumper; fwd=uri-miss; detail=head"
 )
 
 // NewCache returns a cache with the zero Options, closed when the test ends.
