@@ -41,6 +41,9 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	path := requestPath(r)
 	e, ms, err := m.lookup(r, string(key), path)
+	if ms.soft != nil && m.serveSoft(w, r, ms) {
+		return // a stale response, while it is replaced (see soft.go)
+	}
 	_, auth := r.Header["Authorization"]
 	if e != nil && (!auth || e.Public) {
 		m.hit(w, r, e)

@@ -67,6 +67,11 @@ const (
 	detailAborted        // the request was cancelled while the handler ran
 	detailHandler        // the handler called NoStore, or a nested middleware's Policy.Ignore matched
 	detailLengthMismatch // the body is not as long as the handler's Content-Length
+
+	// A stale hit (see serveStale): not a reason not to store, but why a condemned entry
+	// was served.
+	detailStale        // served while one background render replaces it
+	detailStaleIfError // served because the render that was to replace it failed
 )
 
 var detailNames = [...]string{
@@ -93,6 +98,8 @@ var detailNames = [...]string{
 	detailAborted:        "aborted",
 	detailHandler:        "handler",
 	detailLengthMismatch: "length-mismatch",
+	detailStale:          "stale",
+	detailStaleIfError:   "stale-if-error",
 }
 
 func (d detail) String() string { return detailNames[d] }
