@@ -82,9 +82,9 @@ func (c *Cache) softWindows(p *policy, cc cacheControl) (whileRevalidate, ifErro
 	return uint16(w / time.Second), uint16(e / time.Second)
 }
 
-// softWindow is how long past its invalidation a store keeps e.
-func (e *Entry) softWindow() time.Duration {
-	return time.Duration(max(e.StaleWhileRevalidate, e.StaleIfError)) * time.Second
+// softWindow is how long past its invalidation a store keeps e, and when e was made.
+func (e *Entry) softWindow() (time.Duration, int64) {
+	return time.Duration(max(e.StaleWhileRevalidate, e.StaleIfError)) * time.Second, e.Stored
 }
 
 // serveSoft answers a request whose entry was found condemned but within its soft window

@@ -252,8 +252,8 @@ func TestSoftIfError(t *testing.T) {
 }
 
 // TestSoftInvalidatedDuringRevalidation checks that a render that started before an
-// invalidation does not replace the entry, and that the entry, invalidated twice, is not
-// served stale any more.
+// invalidation does not replace the entry; the entry, invalidated twice, is still served
+// stale, its age counted from when it was stored, while the next render replaces it.
 func TestSoftInvalidatedDuringRevalidation(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
@@ -266,16 +266,28 @@ func TestSoftInvalidatedDuringRevalidation(t *testing.T) {
 		})
 		mw := c.MiddlewareWith(dumper.Policy{StaleWhileRevalidate: time.Minute})(p)
 		get(t, mw)
+		time.Sleep(10 * time.Second)
 		invalidateP(t, c)
 		wantStale(t, get(t, mw), 0, "stale", "n=1 ")
 		synctest.Wait() // run 2 is blocked
+		time.Sleep(5 * time.Second)
 		invalidateP(t, c)
 		close(p.gate)
-		synctest.Wait() // run 2 is done: rendered before the second invalidation, not stored
+		synctest.Wait()                               // run 2 is done: rendered before the second invalidation, not stored
+		wantStale(t, get(t, mw), 15, "stale", "n=1 ") // 15 s since it was stored
+		synctest.Wait()                               // run 3 replaces it
 		w := get(t, mw)
-		wantStatus(t, w, "dumper; fwd=stale; stored")
+		wantStatus(t, w, "dumper; hit")
 		wantBody(t, w, "n=3 ")
-		wantStatus(t, get(t, mw), "dumper; hit")
+		// Past the window counted from when it was stored, it is gone.
+		time.Sleep(10 * time.Second)
+		invalidateP(t, c)
+		time.Sleep(10 * time.Second)
+		invalidateP(t, c)
+		time.Sleep(40*time.Second + time.Millisecond)
+		if w := get(t, mw); strings.Contains(status(w), "detail=stale") {
+			t.Errorf("60 s after it was stored: %q", status(w))
+		}
 	})
 }
 

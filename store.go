@@ -34,9 +34,11 @@ import (
 // of the two windows past the first invalidation of one of its tags after it was born, and
 // Get returns it meanwhile with Lookup.Stale set and how long ago that invalidation was
 // stamped, by the store's own clock, in Lookup.StaleFor. A store that cannot tell when that
-// first invalidation was (a tag invalidated again since, a floor moved past Born) treats the
-// entry as past its window; an entry past its window is never returned again. A store that
-// does not support soft invalidation ignores the windows: every invalidation is hard.
+// first invalidation was (a tag invalidated again since) may count the age from when it
+// stored the entry, which that invalidation cannot precede since Set skips an entry already
+// condemned, or treat the entry as past its window: StaleFor is never less than the age. An
+// entry past its window is never returned again. A store that does not support soft
+// invalidation ignores the windows: every invalidation is hard.
 //
 // Implementations must be safe for concurrent use. Each method is designed to be one round
 // trip to a remote store. Run the conformance suite in package storetest against any
@@ -79,7 +81,8 @@ type Lookup struct {
 	// Now is the store's clock at the time of the lookup.
 	Now uint64
 	// StaleFor is, for an Entry returned with Stale, how long before the lookup the
-	// invalidation that condemned it was stamped, by the store's clock.
+	// invalidation that condemned it was stamped, by the store's clock, or an upper bound of
+	// it (see [Store]).
 	StaleFor time.Duration
 }
 

@@ -36,13 +36,15 @@ import "github.com/redis/rueidis"
 // tiers forget their older entries too.
 //
 // Soft invalidation (dumper.Store): an entry with a soft window has a field s, the window in
-// ms. When one of its tags has a stamp above born, the entry is kept while its age, the Redis
-// time since the first invalidation after born, is within s: that first invalidation is the
-// tag's current stamp when the tag's p key names that stamp and a previous one not above
-// born, and its time is the one the p key gives. A p key that is missing, unreadable or out
-// of date (a stamp given without it: by a release without soft invalidation) leaves the
-// first invalidation unknown, and the entry is deleted as by a hard invalidation; so is one
-// past its window, or born below the floor.
+// ms, and w, the Redis time in µs it was stored at. When one of its tags has a stamp above
+// born, the entry is kept while its age, the Redis time since the first invalidation after
+// born, is within s: that first invalidation is the tag's current stamp when the tag's p key
+// names that stamp and a previous one not above born, and its time is the one the p key
+// gives. When the first invalidation is not known (the tag was invalidated again since, its
+// stamp is missing, or its p key is missing, unreadable or out of date: a stamp given by a
+// release without soft invalidation), the age counts from w, which that invalidation cannot
+// precede, since storing refuses a condemned entry. An entry past its window, or born below
+// the floor, is deleted as by a hard invalidation.
 //
 // Values that are not ours (a string where a hash belongs, a stamp that is not a number…)
 // never make a script fail: an unreadable entry or stamp counts as stale, and is replaced by
@@ -87,7 +89,7 @@ end
 var getLua = rueidis.NewLuaScript(clockLua + `
 local now, floor = clock(KEYS[1], ARGV[2])
 local ns = string.format('%d', now)
-local h = redis.pcall('HMGET', KEYS[2], 'b', 't', 'v', 's')
+local h = redis.pcall('HMGET', KEYS[2], 'b', 't', 'v', 's', 'w')
 if h.err then
   -- not a hash: something else wrote under our key; treat it as a stale entry
   redis.call('DEL', KEYS[2])
@@ -96,6 +98,7 @@ end
 if not h[3] then return {ns, 0} end
 local born = tonumber(h[1])
 local window = tonumber(h[4])
+local stored = tonumber(h[5])
 local stale = (born == nil) or born < floor
 local hard = stale
 local since = nil
@@ -104,18 +107,24 @@ if not stale and h[2] then
     local s = stamp(ARGV[1] .. tag)
     if (not s) or s > born then
       stale = true
-      if (not s) or (not window) then
+      if not window then
         hard = true
         break
       end
-      local p = redis.pcall('GET', ARGV[3] .. tag)
+      local p = nil
+      if s then p = redis.pcall('GET', ARGV[3] .. tag) end
       local at, prev, us = nil, nil, nil
       if type(p) == 'string' then
         at, prev, us = string.match(p, '^(%d+) (%d+) (%d+)$')
       end
       if (not at) or tonumber(at) ~= s or tonumber(prev) > born then
-        hard = true
-        break
+        -- The first invalidation since born is not known; it came after the entry was
+        -- stored, since storing refuses a condemned entry.
+        if not stored then
+          hard = true
+          break
+        end
+        us = stored
       end
       us = tonumber(us)
       if (not since) or us < since then since = us end
@@ -164,7 +173,7 @@ if refuse then return 0 end
 for i = 2, #KEYS do
   redis.call('DEL', KEYS[i])
   redis.call('HSET', KEYS[i], 'b', ARGV[2], 't', ARGV[5], 'v', ARGV[6 + i])
-  if ARGV[7] ~= '0' then redis.call('HSET', KEYS[i], 's', ARGV[7]) end
+  if ARGV[7] ~= '0' then redis.call('HSET', KEYS[i], 's', ARGV[7], 'w', string.format('%d', micros())) end
   redis.call('PEXPIRE', KEYS[i], ARGV[3])
 end
 return 1

@@ -24,7 +24,7 @@ type Store[V comparable] struct {
 	cache     *otter.Cache[string, item[V]]
 	clock     *TagClock
 	stamp     func(V) ([]string, uint64)
-	window    func(V) time.Duration // nil: no value has a soft window
+	window    func(V) (time.Duration, int64) // nil: no value has a soft window
 	evictions atomic.Uint64
 }
 
@@ -48,8 +48,9 @@ type Options[V comparable] struct {
 	// Stamp returns the tags and the birth time of v, which Get checks against the clock.
 	Stamp func(v V) (tags []string, born uint64)
 	// Window, if not nil, returns the soft window of v: how long past the invalidation that
-	// condemned it v is kept for GetSoft (0: not at all). Nil means none has one.
-	Window func(v V) time.Duration
+	// condemned it v is kept for GetSoft (0: not at all); and the wall time v was made, in
+	// Unix nanoseconds (0: unknown), before it was stored. Nil means none has a window.
+	Window func(v V) (window time.Duration, made int64)
 }
 
 // New returns a store configured by o.
@@ -89,8 +90,10 @@ func (s *Store[V]) Get(key string) (v V, ok, stale bool, now uint64) {
 
 // GetSoft is Get, except that a value condemned by an invalidation given at most its soft
 // window (Options.Window) ago is returned, with stale set and age the time since that
-// invalidation. A value past its window, or whose first invalidation since it was born is
-// not known (see [TagClock.StaleSince]), is removed.
+// invalidation. When the first invalidation since the value was born is not known (see
+// [TagClock.StaleSince]), age is the time since the value was made, which that invalidation
+// cannot precede: Set refuses a value already condemned. A value past its window, or whose
+// age cannot be told, is removed.
 func (s *Store[V]) GetSoft(key string) (v V, ok, stale bool, age time.Duration, now uint64) {
 	now = s.clock.Now()
 	it, found := s.cache.GetIfPresent(key)
@@ -102,8 +105,9 @@ func (s *Store[V]) GetSoft(key string) (v V, ok, stale bool, age time.Duration, 
 	// evicted.
 	tags, born := s.stamp(it.v)
 	var window time.Duration
+	var made int64
 	if s.window != nil {
-		window = s.window(it.v)
+		window, made = s.window(it.v)
 	}
 	switch {
 	case window == 0:
@@ -114,8 +118,12 @@ func (s *Store[V]) GetSoft(key string) (v V, ok, stale bool, age time.Duration, 
 	default:
 		condemned, known, since := s.clock.StaleSince(tags, born)
 		if condemned {
-			age = max(time.Duration(time.Now().UnixNano()-since), 0)
-			if !known || age > window {
+			wall := time.Now().UnixNano()
+			if !known {
+				since = made
+			}
+			age = time.Duration(wall - since)
+			if since <= 0 || age < 0 || age > window {
 				s.remove(key, it)
 				return v, false, true, 0, now
 			}

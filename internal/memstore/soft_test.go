@@ -53,18 +53,18 @@ func TestGetSoft(t *testing.T) {
 			MaxTags:  16,
 			Weigh:    func(_ string, v *value) int { return v.weight },
 			Stamp:    func(v *value) ([]string, uint64) { return v.tags, v.born },
-			Window: func(v *value) time.Duration {
+			Window: func(v *value) (time.Duration, int64) {
 				if v.name == "soft" {
-					return 10 * time.Second
+					return 10 * time.Second, v.made
 				}
-				return 0
+				return 0, 0
 			},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		s.Set("soft", &value{name: "soft", tags: []string{"t"}, weight: 1}, 0)
+		s.Set("soft", &value{name: "soft", tags: []string{"t"}, weight: 1, made: time.Now().UnixNano()}, 0)
 		s.Set("hard", &value{name: "hard", tags: []string{"t"}, weight: 1}, 0)
 		s.Invalidate([]string{"t"})
 		time.Sleep(4 * time.Second)
@@ -77,12 +77,27 @@ func TestGetSoft(t *testing.T) {
 		if _, ok, stale, _, _ := s.GetSoft("hard"); ok || !stale {
 			t.Fatalf("GetSoft of an entry without a window: ok %v, stale %v", ok, stale)
 		}
-		time.Sleep(6*time.Second + 1)
+		// Invalidated again: the first invalidation is not known any more, and the age
+		// counts from when the value was made.
+		time.Sleep(time.Second)
+		s.Invalidate([]string{"t"})
+		if _, ok, stale, age, _ := s.GetSoft("soft"); !ok || !stale || age != 5*time.Second {
+			t.Fatalf("GetSoft after two invalidations = %v, %v, %v; want the value, 5s old", ok, stale, age)
+		}
+		time.Sleep(5*time.Second + 1)
 		if _, ok, stale, _, _ := s.GetSoft("soft"); ok || !stale {
 			t.Fatalf("GetSoft past the window: ok %v, stale %v; want a stale miss", ok, stale)
 		}
 		if _, ok, stale, _, _ := s.GetSoft("soft"); ok || stale {
 			t.Fatalf("GetSoft after the entry went past its window: ok %v, stale %v; want it gone", ok, stale)
+		}
+		// A value made at an unknown time is gone as soon as its first invalidation is not
+		// known.
+		s.Set("unknown", &value{name: "soft", tags: []string{"u"}, born: s.clock.Now(), weight: 1}, 0)
+		s.Invalidate([]string{"u"})
+		s.Invalidate([]string{"u"})
+		if _, ok, _, _, _ := s.GetSoft("unknown"); ok {
+			t.Fatal("GetSoft returned a value made at an unknown time, invalidated twice")
 		}
 	})
 }
