@@ -5,7 +5,9 @@ package dumper
 // "<name>; fwd=<why>", followed by "; stored" when the handler's response was stored, and by
 // "; detail=<reason>" when the response could not be stored, or was not for this request.
 // A response the cache makes up itself, without the handler and without an entry (the 504
-// to only-if-cached), says "<name>; detail=<reason>". This file holds that vocabulary.
+// to only-if-cached), says "<name>; detail=<reason>". A stale entry served under soft
+// invalidation (soft.go) says "<name>; hit; ttl=-<age>; detail=stale" or detail=stale-if-error.
+// This file holds that vocabulary.
 
 // A fwd is why a request went to the handler: the fwd parameter of Cache-Status
 // (RFC 9211 §2.2).
