@@ -109,7 +109,8 @@ func (m *middleware) serveSoft(w http.ResponseWriter, r *http.Request, ms miss) 
 		m.c.soft.staleServed.Add(1)
 		m.serveStale(w, r, e, age, detailStale)
 		return true
-	case age <= time.Duration(e.StaleIfError)*time.Second:
+	case age <= time.Duration(e.StaleIfError)*time.Second && !onlyIfCached(r):
+		// (A request that wants a stored response or nothing must not run the handler.)
 		if m.revalidate(r, ms, false) == revalidateFailed {
 			m.c.soft.staleIfError.Add(1)
 			m.serveStale(w, r, e, age, detailStaleIfError)

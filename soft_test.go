@@ -96,6 +96,9 @@ func TestSoftIsOptIn(t *testing.T) {
 		if s := c.Stats(); s.StaleServed+s.Revalidations != 0 {
 			t.Errorf("Stats = %+v, want no stale serve nor revalidation", s)
 		}
+		if ck := do(t, mw, "POST", "/p").Header().Values("Set-Cookie"); len(ck) != 0 {
+			t.Errorf("a cache without soft invalidation set cookies %q", ck)
+		}
 	})
 }
 
@@ -389,6 +392,31 @@ func TestSoftWriterKey(t *testing.T) {
 	if _, err := dumper.New(dumper.Options{WriterKey: []byte("short")}); err == nil {
 		t.Error("New accepted a 5-byte WriterKey")
 	}
+}
+
+// TestSoftOnlyIfCached checks that a request that wants a stored response or nothing gets the
+// stale entry within stale-while-revalidate, and never runs the handler for stale-if-error.
+func TestSoftOnlyIfCached(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCache(t)
+		p := newPage(nil)
+		mw := c.MiddlewareWith(dumper.Policy{StaleWhileRevalidate: 10 * time.Second, StaleIfError: time.Minute})(p)
+		get(t, mw)
+		invalidateP(t, c)
+		wantStale(t, get(t, mw, "Cache-Control", "only-if-cached"), 0, "stale", "n=1 ")
+		synctest.Wait() // the background render replaces it
+		invalidateP(t, c)
+		time.Sleep(20 * time.Second)
+		runs := p.runs.Load()
+		if w := get(t, mw, "Cache-Control", "only-if-cached"); w.Code != http.StatusGatewayTimeout {
+			t.Errorf("only-if-cached past stale-while-revalidate: %d %q, want a 504", w.Code, status(w))
+		}
+		synctest.Wait()
+		if p.runs.Load() != runs {
+			t.Error("only-if-cached ran the handler")
+		}
+	})
 }
 
 func TestSoftNotForAuthorization(t *testing.T) {
