@@ -13,7 +13,7 @@ type Stats struct {
 	Coalesced     uint64 // requests that waited for another's render instead of running the handler
 	Errors        uint64 // store operations that failed (the request was served from the handler)
 
-	// Soft invalidation (docs/soft.md).
+	// Soft invalidation (docs/soft.md). Stale responses are not counted in Hits.
 	StaleServed          uint64 // stale entries served while they were revalidated
 	StaleIfError         uint64 // stale entries served because the render to replace them failed
 	Revalidations        uint64 // renders run to replace a stale entry, in the background or not
