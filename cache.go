@@ -24,6 +24,7 @@ type Cache struct {
 	stats   counters
 	explain *explainer // nil unless Options.Explain
 	obs     observers
+	soft    softState // soft.go
 
 	// headers shares the names and repeating values of the headers of the entries the cache
 	// builds; see [Header].
@@ -58,6 +59,10 @@ func New(opts Options) (*Cache, error) {
 		}
 		c.store, c.closer = m, m
 	}
+	if err := c.soft.init(c.store, c.policy, opts.WriterKey); err != nil {
+		c.Close()
+		return nil, err
+	}
 	c.status = newStatusValues(c.name)
 	c.obs = newObservers(opts.Observers)
 	if opts.Explain {
@@ -88,6 +93,9 @@ func (c *Cache) MiddlewareWith(p Policy) func(http.Handler) http.Handler {
 	cp, err := p.compile()
 	if err != nil {
 		panic(err)
+	}
+	if cp.soft.on() {
+		c.soft.used.Store(true)
 	}
 	return func(next http.Handler) http.Handler {
 		return &middleware{c: c, p: cp, next: next}

@@ -12,6 +12,9 @@ type cacheControl struct {
 	noStore, noCache, private, public bool
 	maxAge                            bool          // present, whatever its value
 	sMaxAge                           time.Duration // -1: absent
+
+	// The soft windows of RFC 5861 (see softWindows); -1: absent.
+	staleWhileRevalidate, staleIfError time.Duration
 }
 
 // parseCacheControl reads every Cache-Control field line of a message. Unknown directives are
@@ -20,7 +23,7 @@ type cacheControl struct {
 // directive, which is the stricter reading; a lifetime given twice counts at its shortest
 // (RFC 9111 §4.2.1 allows the first or treating the response as stale).
 func parseCacheControl(lines []string) cacheControl {
-	cc := cacheControl{sMaxAge: -1}
+	cc := cacheControl{sMaxAge: -1, staleWhileRevalidate: -1, staleIfError: -1}
 	for _, line := range lines {
 		for line != "" {
 			var d string
@@ -41,6 +44,10 @@ func parseCacheControl(lines []string) cacheControl {
 				cc.maxAge = true
 			case "s-maxage":
 				cc.sMaxAge = minAge(cc.sMaxAge, deltaSeconds(arg))
+			case "stale-while-revalidate":
+				cc.staleWhileRevalidate = minAge(cc.staleWhileRevalidate, deltaSeconds(arg))
+			case "stale-if-error":
+				cc.staleIfError = minAge(cc.staleIfError, deltaSeconds(arg))
 			}
 		}
 	}

@@ -364,6 +364,7 @@ func (cw *captureWriter) entry() (*Entry, []string) {
 		Stored: time.Now().UnixNano(),
 		Public: cw.cc.public || cw.cc.sMaxAge > 0,
 	}
+	e.StaleWhileRevalidate, e.StaleIfError = cw.c.softWindows(cw.p, cw.cc)
 	return e, vary
 }
 
@@ -379,7 +380,8 @@ func (c *Cache) save(r *http.Request, p *policy, key string, e *Entry, vary []st
 	d := noDetail
 	if len(vary) > 0 {
 		hdr, tags := buildHeaderWith(c.headers, http.Header{"Vary": vary}, e.Tags)
-		rec := &Entry{Kind: VariantRecord, Header: hdr, Tags: tags, Born: e.Born, Stored: e.Stored}
+		rec := &Entry{Kind: VariantRecord, Header: hdr, Tags: tags, Born: e.Born, Stored: e.Stored,
+			StaleWhileRevalidate: e.StaleWhileRevalidate, StaleIfError: e.StaleIfError}
 		items = append(items, Item{Key: key, Entry: rec})
 		if vk := appendVariantKey(nil, key, vary, r.Header); len(vk) <= p.maxKey {
 			items = append(items, Item{Key: string(vk), Entry: e})

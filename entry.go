@@ -24,6 +24,14 @@ type Entry struct {
 	// Public reports that the response may be served to requests carrying Authorization.
 	Public bool
 
+	// StaleWhileRevalidate and StaleIfError are the entry's soft windows, in seconds: how
+	// long past the invalidation that condemned it the entry may still be served, while one
+	// background render replaces it, and when the render fails (docs/soft.md). Zero, the
+	// default, means not at all: the entry is gone when invalidated. A store that supports
+	// soft invalidation (see [Store]) keeps an invalidated entry for the longer of the two;
+	// any other store ignores them.
+	StaleWhileRevalidate, StaleIfError uint16
+
 	Status int    // HTTP status code; 0 for a variant record
 	Header Header // response header as sent to clients (ETag, Content-Length, Cache-Control…)
 	Body   []byte // response body
@@ -90,6 +98,10 @@ const entryVersion = 2
 const (
 	flagPublic        = 1 << 0
 	flagVariantRecord = 1 << 1
+	// flagSoft says that the soft windows follow the flags, as two uvarints; an entry
+	// without them is encoded as before, and releases that do not know the flag read an
+	// entry with them as corrupt (a miss).
+	flagSoft = 1 << 2
 )
 
 // ErrCorruptEntry is returned by [Entry.UnmarshalBinary] for bytes it cannot decode. Stores
@@ -109,6 +121,9 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 	if e.Public {
 		flags |= flagPublic
 	}
+	if e.StaleWhileRevalidate != 0 || e.StaleIfError != 0 {
+		flags |= flagSoft
+	}
 	n := 32 + len(e.Body)
 	for k, vs := range e.Header.All() {
 		n += len(k) + 4
@@ -125,6 +140,10 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 	b = binary.AppendUvarint(b, e.Born)
 	b = binary.AppendVarint(b, e.Stored)
 	b = append(b, flags)
+	if flags&flagSoft != 0 {
+		b = binary.AppendUvarint(b, uint64(e.StaleWhileRevalidate))
+		b = binary.AppendUvarint(b, uint64(e.StaleIfError))
+	}
 	b = appendStrings(b, e.Tags)
 	b = binary.AppendUvarint(b, uint64(e.Header.Len()))
 	for k, vs := range e.Header.All() {
@@ -148,6 +167,10 @@ func (e *Entry) UnmarshalBinary(data []byte) error {
 	born := d.uvarint()
 	stored := d.varint()
 	flags := d.byte()
+	var swr, sie uint64
+	if flags&flagSoft != 0 {
+		swr, sie = d.uvarint(), d.uvarint()
+	}
 	tags := d.views()
 	nh := d.count(2)
 	var h http.Header
@@ -168,8 +191,10 @@ func (e *Entry) UnmarshalBinary(data []byte) error {
 	}
 	switch {
 	case d.err != nil:
-	case flags&^(flagPublic|flagVariantRecord) != 0:
+	case flags&^(flagPublic|flagVariantRecord|flagSoft) != 0:
 		d.err = fmt.Errorf("flags %#x", flags)
+	case swr > 0xffff || sie > 0xffff || flags&flagSoft != 0 && swr == 0 && sie == 0:
+		d.err = fmt.Errorf("soft windows %d and %d", swr, sie)
 	case kind == VariantRecord && status != 0, kind == StoredResponse && (status < 100 || status > 999):
 		d.err = fmt.Errorf("status %d for kind %d", status, kind)
 	}
@@ -186,6 +211,9 @@ func (e *Entry) UnmarshalBinary(data []byte) error {
 		Born:   born,
 		Stored: stored,
 		Public: flags&flagPublic != 0,
+
+		StaleWhileRevalidate: uint16(swr),
+		StaleIfError:         uint16(sie),
 	}
 	return nil
 }

@@ -27,7 +27,9 @@ func entriesEqual(a, b *Entry) bool {
 		slices.Equal(a.Tags, b.Tags) &&
 		a.Born == b.Born &&
 		a.Stored == b.Stored &&
-		a.Public == b.Public
+		a.Public == b.Public &&
+		a.StaleWhileRevalidate == b.StaleWhileRevalidate &&
+		a.StaleIfError == b.StaleIfError
 }
 
 func mustMarshal(t *testing.T, e *Entry) []byte {
@@ -47,6 +49,8 @@ var fuzzEntries = []*Entry{
 	{Kind: VariantRecord, Header: NewHeader(http.Header{"Vary": {"Accept"}}), Tags: []string{"/v"}, Born: 1 << 63, Stored: -1},
 	{Status: 304, Header: NewHeader(http.Header{"Etag": {`W/"x,y"`}, "X-Empty": {""}}), Body: []byte{}},
 	{Status: 999, Body: []byte{0, 0xff, '\n'}, Tags: []string{"", "☃", "a\x00b"}},
+	{Status: 200, Body: []byte("soft"), Tags: []string{"/s"}, StaleWhileRevalidate: 30, StaleIfError: 65535},
+	{Kind: VariantRecord, Header: NewHeader(http.Header{"Vary": {"Accept"}}), Tags: []string{"/s"}, StaleIfError: 1},
 }
 
 func FuzzEntryDecode(f *testing.F) {
@@ -65,6 +69,8 @@ func FuzzEntryDecode(f *testing.F) {
 	f.Add([]byte{entryVersion, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})                      // huge header count
 	f.Add([]byte{entryVersion, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}) // huge body
 	f.Add([]byte{entryVersion, 0x80, 0x00, 0, 0, 0, 0, 0, 0, 0})                                     // non-minimal varint
+	f.Add([]byte{entryVersion, 200, 1, 0, 0, flagSoft, 0, 0, 0, 0, 0})                               // soft flag with no window
+	f.Add([]byte{entryVersion, 200, 1, 0, 0, flagSoft, 0xff, 0xff, 0x04, 0, 0, 0, 0})                // a window over 65535 s
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var e Entry
 		if err := e.UnmarshalBinary(data); err != nil {
@@ -503,7 +509,7 @@ func FuzzCacheControl(f *testing.F) {
 		ws := []string{"", " ", "\t", "  "}
 		sp := func(i int) string { return ws[int(spaces>>(2*(i%4)))&3] }
 		var parts []string
-		want := cacheControl{sMaxAge: -1}
+		want := cacheControl{sMaxAge: -1, staleWhileRevalidate: -1, staleIfError: -1}
 		quoteArg := which&(1<<8) != 0
 		arg := func(n uint32) string {
 			if quoteArg {

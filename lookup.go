@@ -23,6 +23,11 @@ type miss struct {
 	// leads is the coalesced call this request leads, if any: the requests waiting on it are
 	// woken once the response is stored, or known not to be.
 	leads *call
+
+	// soft is the entry found condemned but within its soft window (see [Store]), and
+	// staleFor how long ago the invalidation was; nil for a plain miss.
+	soft     *Entry
+	staleFor time.Duration
 }
 
 // lookup finds the entry for a request, or says why there is none: under its primary key,
@@ -46,6 +51,9 @@ func (m *middleware) lookup(r *http.Request, key, path string) (*Entry, miss, er
 			ms.fwd = fwdStale
 		}
 		return nil, ms, nil
+	case l.Stale && l.Entry.Kind != VariantRecord:
+		ms.fwd, ms.soft, ms.staleFor = fwdStale, l.Entry, l.StaleFor
+		return nil, ms, nil
 	case l.Entry.Kind != VariantRecord:
 		return l.Entry, ms, nil
 	}
@@ -65,6 +73,8 @@ func (m *middleware) lookup(r *http.Request, key, path string) (*Entry, miss, er
 	}
 	ms.born = max(ms.born, l.Now) // a store may answer the first lookup locally, without a clock
 	switch {
+	case l.Entry != nil && l.Stale && l.Entry.Kind != VariantRecord:
+		ms.fwd, ms.soft, ms.staleFor = fwdStale, l.Entry, l.StaleFor
 	case l.Entry != nil && l.Entry.Kind != VariantRecord:
 		return l.Entry, ms, nil
 	case l.Stale:

@@ -14,14 +14,19 @@ import (
 // ([Entry.Size]: the Entry, body, header and tags), its key and the store's bookkeeping for
 // it, so that the heap the entries take after a collection stays within the budget. It also
 // remembers the tags invalidated most recently, as 64-bit hashes, one per KiB of budget and
-// at least 1024, whatever their length, at about 80 bytes each: their table takes its part
-// of the budget (about 8 %, at most half), so the budget bounds it too. When the table has to
+// at least 1024, whatever their length, at about 96 bytes each: their table takes its part
+// of the budget (about 9 %, at most half), so the budget bounds it too. When the table has to
 // forget a tag, entries older than that invalidation are dropped too, which can only make the
 // cache miss early, never serve stale. A flood of invalidations of distinct tags (successful
 // POSTs to distinct paths, say) therefore empties the cache sooner, but never grows its
 // memory.
+//
+// It supports soft invalidation (see [Store]): an entry with a soft window is kept past its
+// invalidation for that window, judged by the wall time at which the store stamped the
+// invalidation; and it is a [Leaser] for the caches that share it.
 type MemoryStore struct {
-	s *memstore.Store[*Entry]
+	s      *memstore.Store[*Entry]
+	leases memstore.Leases
 }
 
 // NewMemoryStore returns a memory store whose live memory is bounded by maxBytes (0: 64 MiB),
@@ -39,6 +44,7 @@ func NewMemoryStore(maxBytes int64) (*MemoryStore, error) {
 		MaxTags:  int(max(maxBytes>>10, 1024)),
 		Weigh:    weigh,
 		Stamp:    stamp,
+		Window:   (*Entry).softWindow,
 	})
 	if err != nil {
 		return nil, errorf("memory store: %v", err)
@@ -48,11 +54,17 @@ func NewMemoryStore(maxBytes int64) (*MemoryStore, error) {
 
 // Get implements [Store].
 func (m *MemoryStore) Get(_ context.Context, key string) (Lookup, error) {
-	e, ok, stale, now := m.s.Get(key)
+	e, ok, stale, age, now := m.s.GetSoft(key)
 	if !ok {
 		e = nil
 	}
-	return Lookup{Entry: e, Stale: stale, Now: now}, nil
+	return Lookup{Entry: e, Stale: stale, Now: now, StaleFor: age}, nil
+}
+
+// Lease implements [Leaser], for the caches sharing this store in this process.
+func (m *MemoryStore) Lease(_ context.Context, key string, ttl time.Duration) (release func(), ok bool, err error) {
+	release, ok = m.leases.Take(key, ttl)
+	return release, ok, nil
 }
 
 // Set implements [Store].

@@ -28,6 +28,7 @@ func newMemoryStore(t *testing.T, maxBytes int64) *dumper.MemoryStore {
 
 func TestMemoryStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) dumper.Store { return newMemoryStore(t, 0) })
+	storetest.RunSoft(t, func(t *testing.T) dumper.Store { return newMemoryStore(t, 0) })
 }
 
 func TestNewMemoryStore(t *testing.T) {

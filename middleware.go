@@ -43,12 +43,15 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	path := requestPath(r)
 	e, ms, err := m.lookup(r, string(key), path)
+	ms.start = start
+	if ms.soft != nil && m.serveSoft(w, r, ms) {
+		return // a stale response, while it is replaced (see soft.go)
+	}
 	_, auth := r.Header["Authorization"]
 	if e != nil && (!auth || e.Public) {
 		m.hit(w, r, e, start, ResultHit)
 		return
 	}
-	ms.start = start
 	if onlyIfCached(r) {
 		m.onlyIfCached(w, r)
 		return

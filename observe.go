@@ -48,6 +48,10 @@ const (
 	// ResultRefused: a request marked only-if-cached with nothing stored for it, answered
 	// with a 504 without running the handler.
 	ResultRefused
+	// ResultStale: served an invalidated response within its soft window (see
+	// [Policy.StaleWhileRevalidate]); RequestEvent.Detail says "stale" while it is
+	// revalidated, "stale-if-error" when the render failed.
+	ResultStale
 )
 
 var resultNames = [...]string{
@@ -57,10 +61,11 @@ var resultNames = [...]string{
 	ResultBypass:    "bypass",
 	ResultUnsafe:    "unsafe",
 	ResultRefused:   "refused",
+	ResultStale:     "stale",
 }
 
-// String returns the result's name: "hit", "miss", "coalesced", "bypass", "unsafe" or
-// "refused".
+// String returns the result's name: "hit", "miss", "coalesced", "bypass", "unsafe",
+// "refused" or "stale".
 func (r Result) String() string {
 	if int(r) < len(resultNames) && resultNames[r] != "" {
 		return resultNames[r]

@@ -254,7 +254,7 @@ func TestObserverStoreOps(t *testing.T) {
 func TestResultString(t *testing.T) {
 	for r, want := range map[dumper.Result]string{
 		dumper.ResultHit: "hit", dumper.ResultMiss: "miss", dumper.ResultCoalesced: "coalesced",
-		dumper.ResultBypass: "bypass", dumper.ResultUnsafe: "unsafe", dumper.ResultRefused: "refused",
+		dumper.ResultBypass: "bypass", dumper.ResultUnsafe: "unsafe", dumper.ResultRefused: "refused", dumper.ResultStale: "stale",
 		0: "unknown", 200: "unknown",
 	} {
 		if got := r.String(); got != want {

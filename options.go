@@ -45,6 +45,11 @@ type Options struct {
 	// to the invalidation calls (Warn; see [Cache.InvalidatePaths]). Nil means no logging.
 	Logger *slog.Logger
 
+	// WriterKey signs the cookie that lets a client that made a write bypass stale responses
+	// (docs/soft.md). Instances that share a store must share it, at least 16 bytes. Nil
+	// means a random key made by New, which suits a single instance.
+	WriterKey []byte
+
 	// Explain makes the cache remember, in process memory and within fixed bounds, the tags
 	// of the responses it stores and the last invalidation of each tag it makes, so that
 	// [Cache.ExplainHandler] can say what a cached page depends on and what last invalidated
@@ -146,6 +151,18 @@ type Policy struct {
 	// the edge from storing a response that it could not purge or that was stale on arrival
 	// (see [Edge]). Nil means none: responses carry only what the handler set.
 	Edge Edge
+	// StaleWhileRevalidate and StaleIfError turn soft invalidation on for the route's
+	// responses (docs/soft.md): an invalidated response may still be served for this long
+	// past its invalidation, while one background render replaces it, and when the handler
+	// fails (a 5xx, a panic, a timeout). A response's own Cache-Control
+	// stale-while-revalidate and stale-if-error (RFC 5861) set its windows instead. Zero,
+	// the default, means none: an invalidated response is never served. Neither may exceed
+	// an hour; the directives of a response count as an hour at most. Soft invalidation
+	// needs a store that supports it (see [Store]): the memory store and redisstore do.
+	StaleWhileRevalidate, StaleIfError time.Duration
+
+	// RevalidateTimeout bounds a background render. Zero means 10 seconds.
+	RevalidateTimeout time.Duration
 }
 
 // DefaultKeyHeaders returns the [Policy.KeyHeaders] used when a policy names none: the
@@ -210,6 +227,7 @@ type policy struct {
 	sendAge       bool
 	keyHeaders    *headerSet
 	edge          Edge
+	soft          softPolicy
 }
 
 // headerSet is a set of canonical header names, with a table of their first bytes to rule
@@ -276,6 +294,10 @@ func (p Policy) compile() (*policy, error) {
 			c.keyHeaders.names[h] = true
 			c.keyHeaders.first[h[0]] = true
 		}
+	}
+	var err error
+	if c.soft, err = p.compileSoft(); err != nil {
+		errs = append(errs, err)
 	}
 	c.tagHeader = textproto.CanonicalMIMEHeaderKey(p.TagHeader)
 	if c.tagHeader == "" {

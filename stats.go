@@ -13,6 +13,12 @@ type Stats struct {
 	Coalesced     uint64 // requests that waited for another's render instead of running the handler
 	Errors        uint64 // store operations that failed (the request was served from the handler)
 
+	// Soft invalidation (docs/soft.md). Stale responses are not counted in Hits.
+	StaleServed          uint64 // stale entries served while they were revalidated
+	StaleIfError         uint64 // stale entries served because the render to replace them failed
+	Revalidations        uint64 // renders run to replace a stale entry, in the background or not
+	RevalidationFailures uint64 // those that failed: a 5xx, a panic, the timeout
+
 	Entries   int64  // entries held by the store
 	Bytes     int64  // bytes they use
 	Evictions uint64 // entries the store dropped for space or age
@@ -37,6 +43,11 @@ func (c *Cache) Stats() Stats {
 		Invalidations: c.stats.invalidations.Load(),
 		Coalesced:     c.stats.coalesced.Load(),
 		Errors:        c.stats.errors.Load(),
+
+		StaleServed:          c.soft.staleServed.Load(),
+		StaleIfError:         c.soft.staleIfError.Load(),
+		Revalidations:        c.soft.revalidations.Load(),
+		RevalidationFailures: c.soft.revalidationFailures.Load(),
 	}
 	if ss, ok := c.store.(interface{ Stats() StoreStats }); ok {
 		st := ss.Stats()

@@ -5,7 +5,9 @@ package dumper
 // "<name>; fwd=<why>", followed by "; stored" when the handler's response was stored, and by
 // "; detail=<reason>" when the response could not be stored, or was not for this request.
 // A response the cache makes up itself, without the handler and without an entry (the 504
-// to only-if-cached), says "<name>; detail=<reason>". This file holds that vocabulary.
+// to only-if-cached), says "<name>; detail=<reason>". A stale entry served under soft
+// invalidation (soft.go) says "<name>; hit; ttl=-<age>; detail=stale" or detail=stale-if-error.
+// This file holds that vocabulary.
 
 // A fwd is why a request went to the handler: the fwd parameter of Cache-Status
 // (RFC 9211 §2.2).
@@ -68,6 +70,11 @@ const (
 	detailAborted        // the request was cancelled while the handler ran
 	detailHandler        // the handler called NoStore, or a nested middleware's Policy.Ignore matched
 	detailLengthMismatch // the body is not as long as the handler's Content-Length
+
+	// A stale hit (see serveStale): not a reason not to store, but why a condemned entry
+	// was served.
+	detailStale        // served while one background render replaces it
+	detailStaleIfError // served because the render that was to replace it failed
 )
 
 var detailNames = [...]string{
@@ -95,6 +102,8 @@ var detailNames = [...]string{
 	detailAborted:        "aborted",
 	detailHandler:        "handler",
 	detailLengthMismatch: "length-mismatch",
+	detailStale:          "stale",
+	detailStaleIfError:   "stale-if-error",
 }
 
 func (d detail) String() string { return detailNames[d] }

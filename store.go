@@ -28,6 +28,18 @@ import (
 // trip): a record only chooses the key looked up next, whose entry is judged on its own, and
 // the cache stores a new record with every response that varies.
 //
+// An entry may have a soft window ([Entry.StaleWhileRevalidate], [Entry.StaleIfError]):
+// how long past the invalidation that condemned it it may still be served, by the rules of
+// docs/soft.md. A store that supports soft invalidation keeps such an entry for the longer
+// of the two windows past the first invalidation of one of its tags after it was born, and
+// Get returns it meanwhile with Lookup.Stale set and how long ago that invalidation was
+// stamped, by the store's own clock, in Lookup.StaleFor. A store that cannot tell when that
+// first invalidation was (a tag invalidated again since) may count the age from when it
+// stored the entry, which that invalidation cannot precede since Set skips an entry already
+// condemned, or treat the entry as past its window: StaleFor is never less than the age. An
+// entry past its window is never returned again. A store that does not support soft
+// invalidation ignores the windows: every invalidation is hard.
+//
 // Implementations must be safe for concurrent use. Each method is designed to be one round
 // trip to a remote store. Run the conformance suite in package storetest against any
 // implementation.
@@ -37,7 +49,8 @@ type Store interface {
 	// the lookup: a response rendered after Get returns may be stored with Born set to it.
 	//
 	// Get must never return an entry one of whose tags was invalidated by an Invalidate call
-	// that returned before Get was called. A variant record is the exception (see above).
+	// that returned before Get was called, but with Lookup.Stale set, within the entry's soft
+	// window (see above). A variant record is the exception (see above).
 	Get(ctx context.Context, key string) (Lookup, error)
 
 	// Set stores each item's entry under its key, replacing what is there, for at most ttl
@@ -63,10 +76,14 @@ type Lookup struct {
 	// Entry is the entry found, or nil.
 	Entry *Entry
 	// Stale reports that an entry was stored under the key but has been invalidated or has
-	// expired; Entry is nil then. It only refines the Cache-Status of a miss.
+	// expired. Entry is nil then, unless the entry is within its soft window (see [Store]).
 	Stale bool
 	// Now is the store's clock at the time of the lookup.
 	Now uint64
+	// StaleFor is, for an Entry returned with Stale, how long before the lookup the
+	// invalidation that condemned it was stamped, by the store's clock, or an upper bound of
+	// it (see [Store]).
+	StaleFor time.Duration
 }
 
 // Item is an entry and the key to store it under, for [Store.Set].

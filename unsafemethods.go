@@ -94,6 +94,7 @@ func (uw *unsafeWriter) Unwrap() http.ResponseWriter { return uw.ResponseWriter 
 
 func (uw *unsafeWriter) invalidate() {
 	r := uw.r
+	uw.m.markWriter(uw.ResponseWriter.Header()) // its next requests get no stale page (writer.go)
 	path := requestPath(r)
 	// A page is cached under a key that holds its target as sent, so a target longer than a
 	// key may be was never cached. The canonical path can be longer than the target (each

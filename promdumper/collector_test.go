@@ -33,6 +33,7 @@ func TestRequests(t *testing.T) {
 		{Result: dumper.ResultBypass, Fwd: "bypass"},
 		{Result: dumper.ResultUnsafe, Fwd: "method", Status: 204, Render: time.Second},
 		{Result: dumper.ResultRefused, Detail: "only-if-cached", Status: 504},
+		{Result: dumper.ResultStale, Detail: "stale", Status: 200},
 		{Result: dumper.Result(200), Status: 700},
 	} {
 		o.Request(ctx, ev)
@@ -42,7 +43,7 @@ func TestRequests(t *testing.T) {
 # TYPE dumper_requests_total counter
 ` + requestLines("pages", map[string]int{
 		"hit/2xx": 1, "hit/3xx": 1, "miss/2xx": 2, "miss/4xx": 1, "coalesced/2xx": 1,
-		"bypass/none": 1, "unsafe/2xx": 1, "refused/5xx": 1, "other/none": 1,
+		"bypass/none": 1, "unsafe/2xx": 1, "refused/5xx": 1, "stale/2xx": 1, "other/none": 1,
 	}) + `
 # HELP dumper_misses_total Requests that ran the handler for want of a stored response, by Cache-Status fwd and detail (why the response was not stored, empty if it was).
 # TYPE dumper_misses_total counter
@@ -72,7 +73,7 @@ dumper_coalesced_total{cache="pages"} 1
 // with the counts given as "result/class" (0 elsewhere), in the exposition's order.
 func requestLines(cache string, counts map[string]int) string {
 	var b strings.Builder
-	sorted := []string{"bypass", "coalesced", "hit", "miss", "other", "refused", "unsafe"}
+	sorted := []string{"bypass", "coalesced", "hit", "miss", "other", "refused", "stale", "unsafe"}
 	for _, r := range sorted {
 		for _, c := range []string{"1xx", "2xx", "3xx", "4xx", "5xx", "none"} {
 			fmt.Fprintf(&b, "dumper_requests_total{cache=%q,result=%q,status_class=%q} %d\n", cache, r, c, counts[r+"/"+c])

@@ -97,6 +97,7 @@ type Store struct {
 
 	clockKey, tagPrefix, entryPrefix, channel string
 	recordPrefix                              string // records.go
+	softPrefix, leasePrefix                   string // soft.go
 
 	// records keeps variant records (which headers a URL's responses vary on) in memory, so
 	// that a hit on a varied page is one round trip. A record only chooses which key to look
@@ -157,6 +158,8 @@ func New(o Options) (*Store, error) {
 	s.entryPrefix = slot + ":e:"
 	s.channel = slot + ":inv"
 	s.recordPrefix = slot + ":r:"
+	s.softPrefix = slot + ":p:"
+	s.leasePrefix = slot + ":l:"
 	var co rueidis.ClientOption
 	if o.Client == nil {
 		if o.URL == "" {
@@ -312,7 +315,7 @@ func (s *Store) Get(ctx context.Context, key string) (dumper.Lookup, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	s.roundTrips.Add(1)
-	vals, err := getLua.Exec(ctx, client, []string{s.clockKey, s.entryPrefix + key}, []string{s.tagPrefix, s.channel}).ToArray()
+	vals, err := getLua.Exec(ctx, client, []string{s.clockKey, s.entryPrefix + key}, []string{s.tagPrefix, s.channel, s.softPrefix}).ToArray()
 	if err != nil {
 		return dumper.Lookup{}, s.fail("get", err)
 	}
@@ -333,6 +336,18 @@ func (s *Store) Get(ctx context.Context, key string) (dumper.Lookup, error) {
 	case state == 1:
 		l.Stale = true
 		return l, nil
+	case state == 3 && len(vals) > 4:
+		// Within its soft window: returned stale, and not kept in the local tier, which
+		// serves only what is valid.
+		age, err := vals[4].ToString()
+		if err != nil {
+			return dumper.Lookup{}, s.fail("get", err)
+		}
+		us, err := strconv.ParseInt(age, 10, 64)
+		if err != nil {
+			return dumper.Lookup{}, s.fail("get", err)
+		}
+		l.Stale, l.StaleFor, useLocal = true, time.Duration(us)*time.Microsecond, false
 	case state != 2 || len(vals) < 3:
 		return l, nil
 	}
@@ -381,7 +396,7 @@ func (s *Store) Set(ctx context.Context, ttl time.Duration, items ...dumper.Item
 	for len(items) > 0 {
 		first := items[0].Entry
 		n := 1
-		for n < len(items) && items[n].Entry.Born == first.Born && slices.Equal(items[n].Entry.Tags, first.Tags) {
+		for n < len(items) && items[n].Entry.Born == first.Born && slices.Equal(items[n].Entry.Tags, first.Tags) && softWindow(items[n].Entry) == softWindow(first) {
 			n++
 		}
 		if err := s.set(ctx, ms, items[:n]); err != nil {
@@ -401,7 +416,8 @@ func (s *Store) set(ctx context.Context, ttlMS string, items []dumper.Item) erro
 	}
 	keys := make([]string, 1, len(items)+1)
 	keys[0] = s.clockKey
-	args := []string{s.tagPrefix, strconv.FormatUint(e.Born, 10), ttlMS, s.stampTTL, strings.Join(e.Tags, "\n"), s.channel}
+	args := []string{s.tagPrefix, strconv.FormatUint(e.Born, 10), ttlMS, s.stampTTL, strings.Join(e.Tags, "\n"), s.channel,
+		strconv.FormatInt(softWindow(e).Milliseconds(), 10)}
 	for _, it := range items {
 		b, err := it.Entry.MarshalBinary()
 		if err != nil {
@@ -497,7 +513,7 @@ func (s *Store) invalidate(ctx context.Context, tags []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	args := append([]string{s.tagPrefix, s.stampTTL, s.channel}, tags...)
+	args := append([]string{s.tagPrefix, s.stampTTL, s.channel, s.softPrefix}, tags...)
 	s.roundTrips.Add(1)
 	now, err := invalidateLua.Exec(ctx, client, []string{s.clockKey}, args).ToString()
 	if err != nil {

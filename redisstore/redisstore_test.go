@@ -25,11 +25,17 @@ func TestConformanceStrict(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) dumper.Store {
 		return newStore(t, redisstore.Options{Strict: true, Timeout: 5 * time.Second})
 	})
+	storetest.RunSoft(t, func(t *testing.T) dumper.Store {
+		return newStore(t, redisstore.Options{Strict: true, Timeout: 5 * time.Second})
+	})
 }
 
 func TestConformanceLocalTier(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) dumper.Store {
+		return newStore(t, redisstore.Options{Timeout: 5 * time.Second})
+	})
+	storetest.RunSoft(t, func(t *testing.T) dumper.Store {
 		return newStore(t, redisstore.Options{Timeout: 5 * time.Second})
 	})
 }

@@ -15,15 +15,16 @@ import (
 // by the table's fill) and of the frequency sketch (8 to 16). A Weigh function adds it.
 const EntryOverhead = 104
 
-// TagBytes is what the tag clock spends on each tag it remembers: its node (32 bytes) and
+// TagBytes is what the tag clock spends on each tag it remembers: its node (48 bytes) and
 // its share of the map (18 to 37 bytes by the map's fill), rounded up.
-const TagBytes = 80
+const TagBytes = 96
 
 // Store holds values of type V. It is safe for concurrent use.
 type Store[V comparable] struct {
 	cache     *otter.Cache[string, item[V]]
 	clock     *TagClock
 	stamp     func(V) ([]string, uint64)
+	window    func(V) (time.Duration, int64) // nil: no value has a soft window
 	evictions atomic.Uint64
 }
 
@@ -46,11 +47,15 @@ type Options[V comparable] struct {
 	Weigh func(key string, v V) int
 	// Stamp returns the tags and the birth time of v, which Get checks against the clock.
 	Stamp func(v V) (tags []string, born uint64)
+	// Window, if not nil, returns the soft window of v: how long past the invalidation that
+	// condemned it v is kept for GetSoft (0: not at all); and the wall time v was made, in
+	// Unix nanoseconds (0: unknown), before it was stored. Nil means none has a window.
+	Window func(v V) (window time.Duration, made int64)
 }
 
 // New returns a store configured by o.
 func New[V comparable](o Options[V]) (*Store[V], error) {
-	s := &Store[V]{clock: NewTagClock(o.MaxTags), stamp: o.Stamp}
+	s := &Store[V]{clock: NewTagClock(o.MaxTags), stamp: o.Stamp, window: o.Window}
 	maxWeight := max(o.MaxBytes-int64(max(o.MaxTags, 1))*TagBytes, o.MaxBytes/2, 1)
 	weigh := o.Weigh
 	c, err := otter.New(&otter.Options[string, item[V]]{
@@ -72,27 +77,66 @@ func New[V comparable](o Options[V]) (*Store[V], error) {
 }
 
 // Get returns the value under key if it is there and still valid; stale reports a value that
-// was there but is no longer valid (it is removed). now is the clock read before the lookup.
+// was there but is no longer valid (it is removed, unless GetSoft may still return it). now
+// is the clock read before the lookup.
 func (s *Store[V]) Get(key string) (v V, ok, stale bool, now uint64) {
+	v, ok, stale, _, now = s.GetSoft(key)
+	if stale {
+		var zero V
+		return zero, false, true, now
+	}
+	return v, ok, false, now
+}
+
+// GetSoft is Get, except that a value condemned by an invalidation given at most its soft
+// window (Options.Window) ago is returned, with stale set and age the time since that
+// invalidation. When the first invalidation since the value was born is not known (see
+// [TagClock.StaleSince]), age is the time since the value was made, which that invalidation
+// cannot precede: Set refuses a value already condemned. A value past its window, or whose
+// age cannot be told, is removed.
+func (s *Store[V]) GetSoft(key string) (v V, ok, stale bool, age time.Duration, now uint64) {
 	now = s.clock.Now()
 	it, found := s.cache.GetIfPresent(key)
 	if !found {
-		return v, false, false, now
+		return v, false, false, 0, now
 	}
 	// Expiry is checked here rather than by otter, so that entries without a lifetime (the
 	// usual case) cost no clock read. An expired entry holds its space until it is read or
 	// evicted.
-	if tags, born := s.stamp(it.v); s.clock.Stale(tags, born) {
-		s.remove(key, it)
-		return v, false, true, now
+	tags, born := s.stamp(it.v)
+	var window time.Duration
+	var made int64
+	if s.window != nil {
+		window, made = s.window(it.v)
+	}
+	switch {
+	case window == 0:
+		if s.clock.Stale(tags, born) {
+			s.remove(key, it)
+			return v, false, true, 0, now
+		}
+	default:
+		condemned, known, since := s.clock.StaleSince(tags, born)
+		if condemned {
+			wall := time.Now().UnixNano()
+			if !known {
+				since = made
+			}
+			age = time.Duration(wall - since)
+			if since <= 0 || age < 0 || age > window {
+				s.remove(key, it)
+				return v, false, true, 0, now
+			}
+			stale = true
+		}
 	}
 	if it.expires != 0 && time.Now().UnixNano() > it.expires {
 		if s.remove(key, it) {
 			s.evictions.Add(1)
 		}
-		return v, false, true, now
+		return v, false, true, 0, now
 	}
-	return it.v, true, false, now
+	return it.v, true, stale, age, now
 }
 
 // Set stores v under key for at most ttl (0: no limit), unless one of its tags was already

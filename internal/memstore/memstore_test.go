@@ -13,6 +13,7 @@ type value struct {
 	tags   []string
 	born   uint64
 	weight int
+	made   int64 // Unix ns, for Options.Window
 }
 
 func newStore(t *testing.T, maxBytes int64, maxTags int) *Store[*value] {
@@ -48,7 +49,7 @@ func get(s *Store[*value], key string) lookup {
 
 // set stores the value name under key.
 func set(s *Store[*value], key, name string, tags []string, born uint64, ttl time.Duration, weight int) {
-	s.Set(key, &value{name, tags, born, weight}, ttl)
+	s.Set(key, &value{name: name, tags: tags, born: born, weight: weight}, ttl)
 }
 
 func TestStoreGetSet(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // TagClock is the invalidation clock of a store: a counter advanced by every invalidation and,
@@ -11,7 +12,7 @@ import (
 // is stale when one of its tags was invalidated after born.
 //
 // The table keeps at most max tags, each as a 64-bit hash, so its memory does not depend on
-// how long tags are: about 64 bytes a tag. Two tags with the same hash share a stamp, which
+// how long tags are: about 96 bytes a tag. Two tags with the same hash share a stamp, which
 // can only make values stale early. When the table is full the tag invalidated longest ago
 // is forgotten and its time becomes the floor: a tag the table does not hold counts as
 // invalidated at the floor. Forgetting too can only make values stale early, never late.
@@ -29,6 +30,8 @@ type TagClock struct {
 type tagNode struct {
 	hash       uint64
 	at         uint64
+	before     uint64 // the stamp before at (0: none)
+	wall       int64  // the wall time at was given, in Unix nanoseconds
 	prev, next *tagNode
 }
 
@@ -56,6 +59,32 @@ func (t *TagClock) Stale(tags []string, born uint64) bool {
 		}
 	}
 	return false
+}
+
+// StaleSince reports whether one of tags was invalidated after born and, if so, whether the
+// wall time of the first such invalidation is known, and that time (Unix nanoseconds). It
+// is known when each tag invalidated after born was invalidated once since born: a tag
+// invalidated twice since, or a floor above born, leaves it unknown.
+func (t *TagClock) StaleSince(tags []string, born uint64) (stale, known bool, since int64) {
+	if born >= t.clock.Load() {
+		return false, false, 0
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.floor > born {
+		return true, false, 0
+	}
+	for _, tag := range tags {
+		n := t.at[maphash.String(t.seed, tag)]
+		switch {
+		case n == nil || n.at <= born:
+		case n.before > born:
+			return true, false, 0
+		case !stale || n.wall < since:
+			stale, since = true, n.wall
+		}
+	}
+	return stale, stale, since
 }
 
 // Invalidate advances the clock and marks every tag as invalidated at the new value, and
@@ -118,7 +147,10 @@ func (t *TagClock) stamp(tags []string, now uint64) uint64 {
 		} else {
 			t.unlink(n)
 		}
-		n.at = now
+		if n.at != now {
+			n.before, n.at = n.at, now
+		}
+		n.wall = time.Now().UnixNano()
 		t.pushBack(n)
 	}
 	for len(t.at) > t.max {

@@ -34,6 +34,7 @@ var Results = [...]string{
 	dumper.ResultBypass:    "bypass",
 	dumper.ResultUnsafe:    "unsafe",
 	dumper.ResultRefused:   "refused",
+	dumper.ResultStale:     "stale",
 }
 
 // Result returns the index in Results of r.

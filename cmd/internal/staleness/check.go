@@ -23,6 +23,9 @@ type Violation struct {
 func (v Violation) String() string {
 	r := v.Read
 	s := fmt.Sprintf("%s via %q [%v, %v]: %s v%d: %s", r.What, r.Via, r.Start, r.End, r.Entity, r.Version, v.Reason)
+	if r.Client != "" {
+		s = "client " + r.Client + ": " + s
+	}
 	if w := v.Missed; w != nil {
 		s += fmt.Sprintf(" (v%d by %s via %q ended at %v, %v before the read started; allowed %v)",
 			w.Version, w.Note, w.Via, w.End, v.Late, w.Bound)
@@ -35,11 +38,19 @@ type Report struct {
 	Writes, Reads int
 	Violations    []Violation
 	// LateReads counts the reads that returned an older version than a write ended before
-	// they started, within that write's allowance.
+	// they started, within that write's allowance; Late lists them, each with its age.
 	LateReads int
+	Late      []Late
 	// MaxLateness is the longest any read (allowed or not) started after the end of a write
 	// newer than what it got: a lower bound of how late that write was seen.
 	MaxLateness time.Duration
+}
+
+// A Late read returned an older version than a write that had ended Age before it
+// started (the first such write to end), within the allowance of the writes it missed.
+type Late struct {
+	Read Read
+	Age  time.Duration
 }
 
 // Ops is the number of operations checked.
@@ -133,16 +144,18 @@ func (e *entity) prepare(name string) error {
 	return nil
 }
 
-// allowed is how late a read through via may see w.
-func allowed(w *Write, via string) time.Duration {
-	if w.Via != "" && w.Via == via {
+// allowed is how late a read through via by client may see w: not at all if it is w's
+// client (read your writes) or goes through w's instance, else w's bound.
+func allowed(w *Write, via, client string) time.Duration {
+	if w.Via != "" && w.Via == via || w.Client != "" && w.Client == client {
 		return 0
 	}
 	return w.Bound
 }
 
-func (e *entity) deadlines(via string) []int {
-	if d, ok := e.deadline[via]; ok {
+func (e *entity) deadlines(via, client string) []int {
+	key := via + "\x00" + client
+	if d, ok := e.deadline[key]; ok {
 		return d
 	}
 	n := len(e.writes)
@@ -151,12 +164,12 @@ func (e *entity) deadlines(via string) []int {
 		d[i] = i
 		if i+1 < n {
 			a, b := &e.writes[d[i+1]], &e.writes[i]
-			if a.End+allowed(a, via) < b.End+allowed(b, via) {
+			if a.End+allowed(a, via, client) < b.End+allowed(b, via, client) {
 				d[i] = d[i+1]
 			}
 		}
 	}
-	e.deadline[via] = d
+	e.deadline[key] = d
 	return d
 }
 
@@ -181,12 +194,13 @@ func (e *entity) judge(r Read, rep *Report) {
 	}
 	late := r.Start - first.End
 	rep.MaxLateness = max(rep.MaxLateness, late)
-	w := &e.writes[e.deadlines(r.Via)[next]]
-	if w.End+allowed(w, r.Via) < r.Start {
+	w := &e.writes[e.deadlines(r.Via, r.Client)[next]]
+	if w.End+allowed(w, r.Via, r.Client) < r.Start {
 		missed := *w
 		rep.Violations = append(rep.Violations, Violation{Read: r, Missed: &missed, Late: r.Start - w.End,
 			Reason: "stale: older than a write that ended before the read started"})
 		return
 	}
 	rep.LateReads++
+	rep.Late = append(rep.Late, Late{Read: r, Age: late})
 }

@@ -17,6 +17,10 @@ func r(v int64, start, end int, via string) Read {
 	return Read{Entity: "a", Version: v, Start: time.Duration(start) * ms, End: time.Duration(end) * ms, Via: via, What: "GET /a"}
 }
 
+func withClient(w Write, client string) Write { w.Client = client; return w }
+
+func clientRead(r Read, client string) Read { r.Client = client; return r }
+
 func TestCheck(t *testing.T) {
 	t.Parallel()
 	initial := w(0, 0, 0, 0, "")
@@ -47,6 +51,10 @@ func TestCheck(t *testing.T) {
 			reads: []Read{r(0, 30, 31, ""), r(0, 71, 75, "")}, violations: 1, late: 1, maxLateness: 51 * ms, reason: "stale"},
 		{name: "no allowance through the writing instance", writes: []Write{initial, w(1, 10, 20, 50*ms, "A")},
 			reads: []Read{r(0, 30, 31, "B"), r(0, 30, 31, "A")}, violations: 1, late: 1, maxLateness: 10 * ms, reason: "stale"},
+		{name: "no allowance for the writing client (read your writes)",
+			writes:     []Write{initial, withClient(w(1, 10, 20, 50*ms, ""), "writer")},
+			reads:      []Read{r(0, 30, 31, ""), clientRead(r(0, 30, 31, ""), "writer"), clientRead(r(0, 30, 31, ""), "other")},
+			violations: 1, late: 2, maxLateness: 10 * ms, reason: "stale"},
 		{name: "a later strict write ends the allowance of an earlier bounded one",
 			writes: []Write{initial, w(1, 10, 20, time.Second, ""), w(2, 30, 40, 0, "")},
 			reads:  []Read{r(0, 35, 36, ""), r(1, 41, 42, ""), r(0, 41, 42, "")}, violations: 2, late: 1, maxLateness: 21 * ms, reason: "stale"},
@@ -64,8 +72,8 @@ func TestCheck(t *testing.T) {
 			if got := len(rep.Violations); got != tt.violations {
 				t.Errorf("violations: got %d, want %d\n%v", got, tt.violations, rep)
 			}
-			if rep.LateReads != tt.late {
-				t.Errorf("late reads: got %d, want %d", rep.LateReads, tt.late)
+			if rep.LateReads != tt.late || len(rep.Late) != tt.late {
+				t.Errorf("late reads: got %d (%d listed), want %d", rep.LateReads, len(rep.Late), tt.late)
 			}
 			if rep.MaxLateness != tt.maxLateness {
 				t.Errorf("max lateness: got %v, want %v", rep.MaxLateness, tt.maxLateness)

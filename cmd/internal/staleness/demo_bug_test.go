@@ -30,7 +30,7 @@ func TestDemoSQLiteConcurrentWrites(t *testing.T) {
 	for _, f := range []string{"vanilla", "chocolate"} {
 		wg.Go(func() {
 			for v := range 50 {
-				if err := l.apiWrite(t.Context(), in, f, int64(v)); err != nil {
+				if err := l.apiWrite(t.Context(), l.s.client, in, f, int64(v)); err != nil {
 					mu.Lock()
 					failures = append(failures, err)
 					mu.Unlock()

@@ -103,7 +103,7 @@ func TestFaultListenerKilled(t *testing.T) {
 		}
 		wait.For(t, 10*time.Second, "the listener to notice", func() bool { return !s.listener.Live() })
 		for range 3 {
-			l.write(t.Context(), rng, true)
+			l.write(t.Context(), rng, true, 0)
 			if !s.listener.Live() {
 				duringOutage++
 			}

@@ -34,6 +34,10 @@ type Write struct {
 	// no allowance (an instance's own invalidations are synchronous); empty means Bound
 	// applies to every read.
 	Via string
+	// Client names the client that made the write. A read by the same client gets no
+	// allowance (read your writes: with soft invalidation, the cache serves others a stale
+	// page within Bound, never the writer); empty means none.
+	Client string
 	// Note says how the write was made ("api", "sql"…), for reports.
 	Note string
 }
@@ -46,6 +50,7 @@ type Read struct {
 	// Start and End are when the request was sent and when its body had been read in full.
 	Start, End time.Duration
 	Via        string // the instance that answered
+	Client     string // the client that made the request (see [Write.Client]); empty: anonymous
 	What       string // the request, for reports ("GET /sizes/small fr")
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"regexp"
 	"slices"
@@ -75,11 +76,13 @@ type load struct {
 	state map[string]*flavorState
 
 	reads, writes, hits  atomic.Int64
-	edgeHits             atomic.Int64 // hits served by an edge in front (Varnish)
-	mixed                atomic.Int64 // transactions of writeMixed
-	serverErrors, failed atomic.Int64 // 5xx; other failures (transport, wrong page)
-	stopWrites           atomic.Bool  // a write failed: its outcome is unknown
-	logged               atomic.Int64 // failures logged, to keep the log short
+	edgeHits             atomic.Int64   // hits served by an edge in front (Varnish)
+	staleHits            atomic.Int64   // hits that said detail=stale (soft invalidation)
+	writers              []*http.Client // with soft invalidation: each writer's own, with a cookie jar
+	mixed                atomic.Int64   // transactions of writeMixed
+	serverErrors, failed atomic.Int64   // 5xx; other failures (transport, wrong page)
+	stopWrites           atomic.Bool    // a write failed: its outcome is unknown
+	logged               atomic.Int64   // failures logged, to keep the log short
 }
 
 // flavorState serializes the writes of one flavor, so that versions follow commit order.
@@ -97,7 +100,7 @@ func newLoad(t *testing.T, s *stack, seed uint64) *load {
 	ctx := t.Context()
 	for _, f := range flavors {
 		start := l.h.Now()
-		if err := l.apiWrite(ctx, s.instances[0], f, 0); err != nil {
+		if err := l.apiWrite(ctx, l.s.client, s.instances[0], f, 0); err != nil {
 			t.Fatal(err)
 		}
 		l.h.AddWrite(staleness.Write{Entity: f, Version: 0, Start: start, End: l.h.Now(), Note: "setup"})
@@ -112,8 +115,8 @@ func (l *load) failf(format string, args ...any) {
 	}
 }
 
-// get fetches a page from in, in French if lang is "fr".
-func (l *load) get(ctx context.Context, in *instance, path, lang string) (status int, cacheStatus, body string, err error) {
+// get fetches a page from in with client, in French if lang is "fr".
+func (l *load) get(ctx context.Context, client *http.Client, in *instance, path, lang string) (status int, cacheStatus, body string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.url+path, nil)
 	if err != nil {
 		return 0, "", "", err
@@ -122,7 +125,7 @@ func (l *load) get(ctx context.Context, in *instance, path, lang string) (status
 	if lang != "" {
 		req.Header.Set("Accept-Language", lang)
 	}
-	res, err := l.s.client.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		return 0, "", "", err
 	}
@@ -134,10 +137,15 @@ func (l *load) get(ctx context.Context, in *instance, path, lang string) (status
 // read fetches a page and records a read of each flavor it shows. It returns the versions
 // seen, nil if the request failed.
 func (l *load) read(ctx context.Context, in *instance, page int, lang string) map[string]int64 {
+	return l.readAs(ctx, l.s.client, "", in, page, lang)
+}
+
+// readAs is read by the named client (empty: anonymous).
+func (l *load) readAs(ctx context.Context, client *http.Client, who string, in *instance, page int, lang string) map[string]int64 {
 	p := pages[page]
 	what := fmt.Sprintf("GET %s %q on %s", p.path, lang, in.name)
 	start := l.h.Now()
-	status, cs, body, err := l.get(ctx, in, p.path, lang)
+	status, cs, body, err := l.get(ctx, client, in, p.path, lang)
 	end := l.h.Now()
 	switch {
 	case ctx.Err() != nil:
@@ -159,6 +167,9 @@ func (l *load) read(ctx context.Context, in *instance, page int, lang string) ma
 	}
 	if varnishHit(cs) {
 		l.edgeHits.Add(1)
+	}
+	if strings.Contains(cs, "detail=stale") {
+		l.staleHits.Add(1)
 	}
 	wantLang := "en"
 	if lang == "fr" {
@@ -182,13 +193,14 @@ func (l *load) read(ctx context.Context, in *instance, page int, lang string) ma
 		l.failf("%s: shows flavors %v, want %v", what, got, want)
 	}
 	for f, v := range seen {
-		l.h.AddRead(staleness.Read{Entity: f, Version: v, Start: start, End: end, Via: in.name, What: what})
+		l.h.AddRead(staleness.Read{Entity: f, Version: v, Start: start, End: end, Via: in.name, Client: who, What: what})
 	}
 	return seen
 }
 
-// apiWrite renames flavor to its version v through in's API (GORM and the gormdumper plugin).
-func (l *load) apiWrite(ctx context.Context, in *instance, flavor string, v int64) error {
+// apiWrite renames flavor to its version v through in's API (GORM and the gormdumper plugin),
+// with client.
+func (l *load) apiWrite(ctx context.Context, client *http.Client, in *instance, flavor string, v int64) error {
 	body := fmt.Sprintf(`{"name":"%s v%d"}`, flavor, v)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, in.url+"/api/icecream/"+flavor, strings.NewReader(body))
 	if err != nil {
@@ -196,7 +208,7 @@ func (l *load) apiWrite(ctx context.Context, in *instance, flavor string, v int6
 	}
 	req.Host = host
 	req.Header.Set("Content-Type", "application/json")
-	res, err := l.s.client.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		return err
 	}
@@ -209,8 +221,9 @@ func (l *load) apiWrite(ctx context.Context, in *instance, flavor string, v int6
 }
 
 // write renames a flavor to its next version, through an instance's API or, if raw, with
-// raw SQL that only the NOTIFY listener sees.
-func (l *load) write(ctx context.Context, rng *rand.Rand, raw bool) {
+// raw SQL that only the NOTIFY listener sees. With soft invalidation, writer who writes
+// through its own client and then reads the flavor's page with it, as the writing client.
+func (l *load) write(ctx context.Context, rng *rand.Rand, raw bool, who int) {
 	f := flavors[rng.IntN(len(flavors))]
 	in := l.s.instances[rng.IntN(len(l.s.instances))]
 	st := l.state[f]
@@ -225,10 +238,20 @@ func (l *load) write(ctx context.Context, rng *rand.Rand, raw bool) {
 		_, err = l.s.raw.Exec(ctx, "UPDATE ice_creams SET name = $1 WHERE slug = $2", fmt.Sprintf("%s v%d", f, v), f)
 		w.Bound, w.Note = l.s.rawBound, "sql"
 	} else {
-		err = l.apiWrite(ctx, in, f, v)
+		client := l.s.client
+		if l.s.softBound > 0 {
+			client = l.writers[who]
+			w.Client = fmt.Sprintf("writer-%d", who)
+		}
+		err = l.apiWrite(ctx, client, in, f, v)
 		w.Bound, w.Via, w.Note = l.s.appBound, in.name, "api"
 		if len(l.s.edges) > 0 {
 			w.Via = "" // the edge's purge follows the write: every read gets the allowance
+		}
+		if l.s.softBound > 0 {
+			// Soft invalidation serves other clients stale through every instance, the
+			// writer's own included; never the writing client.
+			w.Bound, w.Via = max(l.s.appBound, l.s.softBound), ""
 		}
 	}
 	w.End = l.h.Now()
@@ -242,6 +265,16 @@ func (l *load) write(ctx context.Context, rng *rand.Rand, raw bool) {
 	st.version = v
 	l.writes.Add(1)
 	l.h.AddWrite(w)
+	if w.Client != "" {
+		// Read your writes: the writer's next request sees its write, on any instance.
+		page := slices.IndexFunc(pages, func(p struct {
+			path  string
+			shows []string
+		}) bool {
+			return p.path == "/icecream/"+f
+		})
+		l.readAs(ctx, l.writers[who], w.Client, l.s.instances[rng.IntN(len(l.s.instances))], page, langs[rng.IntN(len(langs))])
+	}
 }
 
 // writeMixed renames two flavors in one GORM transaction through an instance's database:
@@ -300,6 +333,17 @@ func (l *load) run(ctx context.Context, readers, writers int, pace time.Duration
 			}
 		})
 	}
+	if l.s.softBound > 0 {
+		for range writers {
+			jar, err := cookiejar.New(nil)
+			if err != nil {
+				l.t.Fatal(err)
+			}
+			c := *l.s.client
+			c.Jar = jar
+			l.writers = append(l.writers, &c)
+		}
+	}
 	for i := range writers {
 		rng := rand.New(rand.NewPCG(l.seed, uint64(1000+i)))
 		wg.Go(func() {
@@ -316,9 +360,9 @@ func (l *load) run(ctx context.Context, readers, writers int, pace time.Duration
 				}
 				switch kind := rng.IntN(3); {
 				case l.s.raw == nil || kind == 0:
-					l.write(ctx, rng, false)
+					l.write(ctx, rng, false, i)
 				case kind == 1:
-					l.write(ctx, rng, true)
+					l.write(ctx, rng, true, i)
 				default:
 					l.writeMixed(ctx, rng)
 				}

@@ -48,6 +48,10 @@ type stack struct {
 	// instances (0: strict everywhere).
 	appBound time.Duration
 
+	// softBound is the caches' stale-while-revalidate window, the allowance of a write
+	// through the API for every client but the writer's (0: hard invalidation).
+	softBound time.Duration
+
 	// With PostgreSQL: a pool for raw SQL writes, which bypass the application, the
 	// listener that sees them, and the allowance of those writes.
 	raw      *pgxpool.Pool
@@ -118,9 +122,33 @@ func memoryStack(t *testing.T) *stack {
 	return &stack{instances: []*instance{serve(t, "A", db, newCache(t, dumper.Options{}))}, client: newClient(t)}
 }
 
+// softMemoryStack is memoryStack with soft invalidation: a stale-while-revalidate window.
+func softMemoryStack(t *testing.T, window time.Duration) *stack {
+	t.Helper()
+	db := openSQLite(t, filepath.Join(t.TempDir(), "shop.db"), true)
+	c := newCache(t, dumper.Options{Policy: dumper.Policy{StaleWhileRevalidate: window}})
+	return &stack{instances: []*instance{serve(t, "A", db, c)}, client: newClient(t), softBound: window}
+}
+
+// softRedisStack is redisStack with soft invalidation: a stale-while-revalidate window, and
+// one key for the writers' cookies.
+func softRedisStack(t *testing.T, addr string, strict bool, window time.Duration) *stack {
+	t.Helper()
+	o := dumper.Options{WriterKey: []byte("the instances of the shop share this key"), Policy: dumper.Policy{StaleWhileRevalidate: window}}
+	s := redisStackWith(t, addr, strict, time.Second, o)
+	s.softBound = window
+	return s
+}
+
 // redisStack is two instances sharing one SQLite file and, through Redis at addr, one key
 // prefix; strict or with the local tier. timeout is the store's operation timeout.
 func redisStack(t *testing.T, addr string, strict bool, timeout time.Duration) *stack {
+	t.Helper()
+	return redisStackWith(t, addr, strict, timeout, dumper.Options{})
+}
+
+// redisStackWith is redisStack with the caches' options o (its Store set for each).
+func redisStackWith(t *testing.T, addr string, strict bool, timeout time.Duration, o dumper.Options) *stack {
 	t.Helper()
 	prefix := testservice.Unique("dumpertest-")
 	path := filepath.Join(t.TempDir(), "shop.db")
@@ -135,7 +163,8 @@ func redisStack(t *testing.T, addr string, strict bool, timeout time.Duration) *
 		if !strict {
 			wait.For(t, 10*time.Second, "the local tier in use", rs.LocalTierInUse)
 		}
-		in := serve(t, name, db, newCache(t, dumper.Options{Store: rs}))
+		o.Store = rs
+		in := serve(t, name, db, newCache(t, o))
 		in.store = rs
 		s.instances = append(s.instances, in)
 	}

@@ -97,3 +97,68 @@ func TestStaleReads(t *testing.T) {
 		})
 	}
 }
+
+// softWindow is the stale-while-revalidate window of TestStaleReadsSoft.
+const softWindow = 2 * time.Second
+
+// TestStaleReadsSoft drives the stack as TestStaleReads does, with soft invalidation: every
+// read that is late is reported with its age, and none may be later than the window past
+// the write, nor late at all for the client that made the write, which reads the page it
+// wrote right after each write.
+func TestStaleReadsSoft(t *testing.T) {
+	seed := seed(t)
+	run := 3 * time.Second
+	if long() {
+		run = 60 * time.Second
+	}
+	configs := []struct {
+		name  string
+		stack func(t *testing.T) *stack
+	}{
+		{"memory-sqlite", func(t *testing.T) *stack { return softMemoryStack(t, softWindow) }},
+		{"redis-strict-2-instances", func(t *testing.T) *stack {
+			return softRedisStack(t, testservice.RedisAddr(t), true, softWindow)
+		}},
+	}
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			l := newLoad(t, c.stack(t), seed)
+			ctx, cancel := context.WithTimeout(t.Context(), run)
+			defer cancel()
+			l.run(ctx, 8, 2, 50*time.Millisecond)
+			rep := l.settle(10 * time.Second)
+			var byWriter, maxAge = 0, time.Duration(0)
+			for _, late := range rep.Late {
+				maxAge = max(maxAge, late.Age)
+				if late.Read.Client != "" {
+					byWriter++
+				}
+			}
+			for _, v := range rep.Violations {
+				if v.Read.Client != "" {
+					byWriter++
+				}
+			}
+			t.Logf("%s: %v; %d page reads (%d hits, %d stale hits), %d writes; %d stale reads, the oldest %v past the write (bound %v); %d by the writing client",
+				c.name, rep, l.reads.Load(), l.hits.Load(), l.staleHits.Load(), l.writes.Load(), len(rep.Late), maxAge, softWindow, byWriter)
+			if testing.Verbose() {
+				for i, late := range rep.Late {
+					if i == 20 {
+						t.Logf("  … and %d more", len(rep.Late)-i)
+						break
+					}
+					t.Logf("  stale read %s of %s v%d, %v past the write", late.Read.What, late.Read.Entity, late.Read.Version, late.Age)
+				}
+			}
+			if byWriter != 0 {
+				t.Errorf("%d stale reads by the writing client, want 0", byWriter)
+			}
+			if maxAge > softWindow {
+				t.Errorf("a read %v past the write, beyond the window %v", maxAge, softWindow)
+			}
+			if l.staleHits.Load() == 0 {
+				t.Error("no stale hit: the run did not exercise soft invalidation")
+			}
+		})
+	}
+}

@@ -1,0 +1,137 @@
+package dumper
+
+import (
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// Soft invalidation (docs/soft.md): an entry that opted in is kept by its store past the
+// invalidation that condemned it, for its soft window, and served meanwhile to everybody but
+// the client that made the write, while one render replaces it. This file holds the
+// decision; revalidate.go the render, writer.go the writer's cookie.
+
+// maxSoft is the longest soft window: a Policy may not ask for more, and the directives of
+// a response count as this at most.
+const maxSoft = time.Hour
+
+// defaultRevalidateTimeout bounds a background render when the Policy does not.
+const defaultRevalidateTimeout = 10 * time.Second
+
+// softPolicy is the soft part of a compiled Policy.
+type softPolicy struct {
+	whileRevalidate, ifError time.Duration
+	timeout                  time.Duration
+}
+
+func (sp softPolicy) on() bool { return sp.whileRevalidate > 0 || sp.ifError > 0 }
+
+func (p Policy) compileSoft() (softPolicy, error) {
+	sp := softPolicy{whileRevalidate: p.StaleWhileRevalidate, ifError: p.StaleIfError, timeout: p.RevalidateTimeout}
+	for _, d := range []time.Duration{p.StaleWhileRevalidate, p.StaleIfError} {
+		if d < 0 || d > maxSoft || d%time.Second != 0 {
+			return softPolicy{}, errorf("Policy.StaleWhileRevalidate and StaleIfError must be whole seconds from 0 to %v, not %v", maxSoft, d)
+		}
+	}
+	if sp.timeout < 0 {
+		return softPolicy{}, errorf("negative Policy.RevalidateTimeout %v", sp.timeout)
+	}
+	if sp.timeout == 0 {
+		sp.timeout = defaultRevalidateTimeout
+	}
+	return sp, nil
+}
+
+// softState is a cache's machinery for soft invalidation.
+type softState struct {
+	leaser Leaser // nil: the store is not a Leaser, and revalidations are coalesced per process
+
+	// used reports that the cache has a soft policy or has met a soft entry: from then on,
+	// unsafe requests get the writer's cookie.
+	used      atomic.Bool
+	writerKey []byte
+
+	staleServed, staleIfError, revalidations, revalidationFailures atomic.Uint64
+}
+
+// init sets the machinery up in New.
+func (s *softState) init(store Store, p *policy, writerKey []byte) error {
+	s.leaser, _ = store.(Leaser)
+	if p.soft.on() {
+		s.used.Store(true)
+	}
+	k, err := newWriterKey(writerKey)
+	s.writerKey = k
+	return err
+}
+
+// softWindows returns the soft windows of a response, in seconds, as an Entry keeps them:
+// its own directives if it has them, else the policy's.
+func (c *Cache) softWindows(p *policy, cc cacheControl) (whileRevalidate, ifError uint16) {
+	w, e := p.soft.whileRevalidate, p.soft.ifError
+	if cc.staleWhileRevalidate >= 0 {
+		w = min(cc.staleWhileRevalidate, maxSoft)
+	}
+	if cc.staleIfError >= 0 {
+		e = min(cc.staleIfError, maxSoft)
+	}
+	if w > 0 || e > 0 {
+		c.soft.used.Store(true)
+	}
+	return uint16(w / time.Second), uint16(e / time.Second)
+}
+
+// softWindow is how long past its invalidation a store keeps e, and when e was made.
+func (e *Entry) softWindow() (time.Duration, int64) {
+	return time.Duration(max(e.StaleWhileRevalidate, e.StaleIfError)) * time.Second, e.Stored
+}
+
+// serveSoft answers a request whose entry was found condemned but within its soft window
+// (ms.soft), if it may: within the entry's stale-while-revalidate window, with the stale
+// entry at once while one background render replaces it; past it but within its
+// stale-if-error window, with a fresh render, or with the stale entry if that render fails.
+// It reports false, and the request is a miss like any other, for the client that made a
+// write (writer.go), a request with Authorization that the entry may not serve, and a
+// request inside another render of this cache, which would store what it is served.
+func (m *middleware) serveSoft(w http.ResponseWriter, r *http.Request, ms miss) bool {
+	e := ms.soft
+	m.c.soft.used.Store(true)
+	if _, auth := r.Header["Authorization"]; auth && !e.Public {
+		return false
+	}
+	if m.renderingOuter(r) != nil || m.c.isWriter(r) {
+		return false
+	}
+	switch age := ms.staleFor; {
+	case age <= time.Duration(e.StaleWhileRevalidate)*time.Second:
+		m.revalidate(r, ms, true)
+		m.c.soft.staleServed.Add(1)
+		m.serveStale(w, r, e, age, detailStale, ms.start)
+		return true
+	case age <= time.Duration(e.StaleIfError)*time.Second && !onlyIfCached(r):
+		// (A request that wants a stored response or nothing must not run the handler.)
+		if m.revalidate(r, ms, false) == revalidateFailed {
+			m.c.soft.staleIfError.Add(1)
+			m.serveStale(w, r, e, age, detailStaleIfError, ms.start)
+			return true
+		}
+		if fresh, _, _ := m.lookup(r, ms.key, ms.path); fresh != nil {
+			m.hit(w, r, fresh, ms.start, ResultHit)
+			return true
+		}
+	}
+	return false
+}
+
+// serveStale sends a stale entry, with an Age, and a Cache-Status that says it is a hit
+// whose freshness ran out age ago (RFC 9211 §2.5: a negative ttl is a stale response) and
+// why it was served all the same: detail=stale while it is revalidated, detail=stale-if-error
+// when the render failed.
+func (m *middleware) serveStale(w http.ResponseWriter, r *http.Request, e *Entry, age time.Duration, d detail, start time.Time) {
+	cs := m.c.name + "; hit; ttl=-" + strconv.FormatInt(int64(age/time.Second), 10) + "; detail=" + d.String()
+	code := respond(w, r, e, []string{cs}, true)
+	if start != (time.Time{}) {
+		m.c.observeRequest(r.Context(), start, RequestEvent{Result: ResultStale, Detail: d.String(), Status: code})
+	}
+}

@@ -1,0 +1,498 @@
+package dumper_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/dumperhq/dumper"
+)
+
+// page is a handler whose runs are numbered: run n does what act(n) says ("ok", "500",
+// "panic", "block", "slow"), then writes "n=<n> <Accept-Language>". A blocked run waits for
+// gate to be closed or its request to end.
+type page struct {
+	runs atomic.Int64
+	act  func(n int64) string
+	gate chan struct{}
+	cc   string // the response's Cache-Control, if any
+
+	mu      sync.Mutex
+	cookies []string // the Cookie header of each run
+}
+
+func newPage(act func(n int64) string) *page {
+	if act == nil {
+		act = func(int64) string { return "ok" }
+	}
+	return &page{act: act, gate: make(chan struct{})}
+}
+
+func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := p.runs.Add(1)
+	p.mu.Lock()
+	p.cookies = append(p.cookies, r.Header.Get("Cookie"))
+	p.mu.Unlock()
+	switch p.act(n) {
+	case "500":
+		http.Error(w, "database down", http.StatusInternalServerError)
+		return
+	case "panic":
+		panic("database down")
+	case "block":
+		select {
+		case <-p.gate:
+		case <-r.Context().Done():
+			http.Error(w, "timeout", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	if p.cc != "" {
+		w.Header().Set("Cache-Control", p.cc)
+	}
+	fmt.Fprintf(w, "n=%d %s", n, r.Header.Get("Accept-Language"))
+}
+
+// get sends a GET for /p through h with the given header pairs.
+func get(t *testing.T, h http.Handler, header ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	return do(t, h, "GET", "/p", header...)
+}
+
+func invalidateP(t *testing.T, c *dumper.Cache) {
+	t.Helper()
+	if err := c.InvalidatePaths(context.Background(), "/p"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantStale(t *testing.T, w *httptest.ResponseRecorder, age int, detail, body string) {
+	t.Helper()
+	wantStatus(t, w, fmt.Sprintf("dumper; hit; ttl=-%d; detail=%s", age, detail))
+	wantBody(t, w, body)
+	if w.Header().Get("Age") == "" {
+		t.Errorf("a stale response without Age")
+	}
+}
+
+func TestSoftIsOptIn(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCache(t)
+		p := newPage(nil)
+		mw := c.Middleware(p)
+		get(t, mw)
+		invalidateP(t, c)
+		w := get(t, mw)
+		wantStatus(t, w, "dumper; fwd=stale; stored")
+		wantBody(t, w, "n=2 ")
+		if s := c.Stats(); s.StaleServed+s.Revalidations != 0 {
+			t.Errorf("Stats = %+v, want no stale serve nor revalidation", s)
+		}
+		if ck := do(t, mw, "POST", "/p").Header().Values("Set-Cookie"); len(ck) != 0 {
+			t.Errorf("a cache without soft invalidation set cookies %q", ck)
+		}
+	})
+}
+
+func TestSoftWhileRevalidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		policy dumper.Policy
+		cc     string
+	}{
+		{"policy", dumper.Policy{StaleWhileRevalidate: 10 * time.Second}, ""},
+		{"response", dumper.Policy{}, "max-age=0, stale-while-revalidate=10"},
+		{"response over policy", dumper.Policy{StaleWhileRevalidate: time.Hour}, "stale-while-revalidate=10"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				c := newCache(t)
+				p := newPage(func(n int64) string {
+					if n == 2 {
+						return "block"
+					}
+					return "ok"
+				})
+				p.cc = tt.cc
+				mw := c.MiddlewareWith(tt.policy)(p)
+				get(t, mw)
+				invalidateP(t, c)
+				time.Sleep(3 * time.Second)
+				// However many readers come while the page is rendered anew, one render runs.
+				for range 20 {
+					wantStale(t, get(t, mw), 3, "stale", "n=1 ")
+				}
+				synctest.Wait()
+				if got := p.runs.Load(); got != 2 {
+					t.Fatalf("the handler ran %d times, want 2 (the first render and one background render)", got)
+				}
+				close(p.gate)
+				synctest.Wait()
+				w := get(t, mw)
+				wantStatus(t, w, "dumper; hit")
+				wantBody(t, w, "n=2 ")
+				s := c.Stats()
+				if s.StaleServed != 20 || s.Revalidations != 1 || s.RevalidationFailures != 0 {
+					t.Errorf("Stats: StaleServed %d, Revalidations %d, RevalidationFailures %d; want 20, 1, 0", s.StaleServed, s.Revalidations, s.RevalidationFailures)
+				}
+			})
+		})
+	}
+}
+
+// TestSoftBound checks that a stale entry is served for its window past the invalidation
+// and not a second longer, however the renders that should replace it fail.
+func TestSoftBound(t *testing.T) {
+	t.Parallel()
+	for _, act := range []string{"500", "panic", "block"} {
+		t.Run(act, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				c := newCache(t)
+				var healed atomic.Bool
+				p := newPage(func(n int64) string {
+					if n == 1 || healed.Load() {
+						return "ok"
+					}
+					return act
+				})
+				mw := c.MiddlewareWith(dumper.Policy{StaleWhileRevalidate: 10 * time.Second, RevalidateTimeout: 2 * time.Second})(p)
+				get(t, mw)
+				invalidateP(t, c)
+				start := time.Now()
+				for _, at := range []time.Duration{0, 5 * time.Second, 10 * time.Second} {
+					time.Sleep(time.Until(start.Add(at)))
+					wantStale(t, get(t, mw), int(at/time.Second), "stale", "n=1 ")
+					synctest.Wait() // the background render fails (or times out)
+				}
+				time.Sleep(time.Until(start.Add(10*time.Second + time.Millisecond)))
+				healed.Store(true)
+				w := get(t, mw)
+				if !strings.HasPrefix(status(w), "dumper; fwd=") {
+					t.Fatalf("past the window: Cache-Status %q, want a miss", status(w))
+				}
+				synctest.Wait()
+				s := c.Stats()
+				if s.StaleServed != 3 || s.Revalidations != 3 || s.RevalidationFailures != 3 {
+					t.Errorf("Stats: StaleServed %d, Revalidations %d, RevalidationFailures %d; want 3, 3, 3", s.StaleServed, s.Revalidations, s.RevalidationFailures)
+				}
+			})
+		})
+	}
+}
+
+func TestSoftIfError(t *testing.T) {
+	t.Parallel()
+	for _, act := range []string{"500", "panic", "block"} {
+		t.Run(act, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				c := newCache(t)
+				p := newPage(func(n int64) string {
+					if n == 1 || n == 4 {
+						return "ok"
+					}
+					return act
+				})
+				mw := c.MiddlewareWith(dumper.Policy{StaleIfError: time.Minute, RevalidateTimeout: 2 * time.Second})(p)
+				get(t, mw)
+				invalidateP(t, c)
+				start := time.Now()
+				time.Sleep(30 * time.Second)
+				wantStale(t, get(t, mw), 30, "stale-if-error", "n=1 ") // run 2 failed
+				time.Sleep(time.Until(start.Add(time.Minute)))
+				wantStale(t, get(t, mw), 60, "stale-if-error", "n=1 ") // run 3 failed
+				// A render that succeeds replaces the entry (with "block", the window ran out
+				// during the timeout: the render is an ordinary miss).
+				w := get(t, mw)
+				if cs := status(w); cs != "dumper; hit" && cs != "dumper; fwd=stale; stored" {
+					t.Errorf("Cache-Status %q, want a hit on the fresh render", cs)
+				}
+				wantBody(t, w, "n=4 ")
+				// Past the window, the failure is the client's to see.
+				invalidateP(t, c)
+				time.Sleep(time.Minute + time.Second)
+				synctest.Wait()
+				if act == "panic" {
+					defer func() {
+						if v := recover(); v == nil {
+							t.Errorf("past the window: the handler's panic did not reach the server")
+						}
+					}()
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // for "block"
+				defer cancel()
+				w = httptest.NewRecorder()
+				mw.ServeHTTP(w, httptest.NewRequestWithContext(ctx, "GET", "/p", nil))
+				if w.Code < 500 {
+					t.Errorf("past the window: status %d, want the handler's failure", w.Code)
+				}
+				if strings.Contains(status(w), "stale-if-error") {
+					t.Errorf("past the window: Cache-Status %q", status(w))
+				}
+				s := c.Stats()
+				want := uint64(3)
+				if act == "block" {
+					want = 2
+				}
+				if s.StaleIfError != 2 || s.Revalidations != want || s.RevalidationFailures != 2 {
+					t.Errorf("Stats: StaleIfError %d, Revalidations %d, RevalidationFailures %d; want 2, %d, 2", s.StaleIfError, s.Revalidations, s.RevalidationFailures, want)
+				}
+			})
+		})
+	}
+}
+
+// TestSoftInvalidatedDuringRevalidation checks that a render that started before an
+// invalidation does not replace the entry; the entry, invalidated twice, is still served
+// stale, its age counted from when it was stored, while the next render replaces it.
+func TestSoftInvalidatedDuringRevalidation(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCache(t)
+		p := newPage(func(n int64) string {
+			if n == 2 {
+				return "block"
+			}
+			return "ok"
+		})
+		mw := c.MiddlewareWith(dumper.Policy{StaleWhileRevalidate: time.Minute})(p)
+		get(t, mw)
+		time.Sleep(10 * time.Second)
+		invalidateP(t, c)
+		wantStale(t, get(t, mw), 0, "stale", "n=1 ")
+		synctest.Wait() // run 2 is blocked
+		time.Sleep(5 * time.Second)
+		invalidateP(t, c)
+		close(p.gate)
+		synctest.Wait()                               // run 2 is done: rendered before the second invalidation, not stored
+		wantStale(t, get(t, mw), 15, "stale", "n=1 ") // 15 s since it was stored
+		synctest.Wait()                               // run 3 replaces it
+		w := get(t, mw)
+		wantStatus(t, w, "dumper; hit")
+		wantBody(t, w, "n=3 ")
+		// Past the window counted from when it was stored, it is gone.
+		time.Sleep(10 * time.Second)
+		invalidateP(t, c)
+		time.Sleep(10 * time.Second)
+		invalidateP(t, c)
+		time.Sleep(40*time.Second + time.Millisecond)
+		if w := get(t, mw); strings.Contains(status(w), "detail=stale") {
+			t.Errorf("60 s after it was stored: %q", status(w))
+		}
+	})
+}
+
+// TestSoftWriter checks that the client that made a write never gets a stale page: neither
+// the unsafe request's own response nor its next requests, which wait for the render that
+// replaces the entry instead; and that the cookie that says so splits no key and cannot be
+// forged.
+func TestSoftWriter(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCache(t)
+		p := newPage(func(n int64) string {
+			if n == 3 {
+				return "block"
+			}
+			return "ok"
+		})
+		mw := c.MiddlewareWith(dumper.Policy{StaleWhileRevalidate: time.Minute})(p)
+		get(t, mw)
+		post := do(t, mw, "POST", "/p") // run 2
+		ck := post.Result().Cookies()
+		if len(ck) != 1 || ck[0].Name != "dumper-writer" || !ck[0].HttpOnly || ck[0].MaxAge != 3600 {
+			t.Fatalf("POST set cookies %v, want one dumper-writer, HttpOnly, for an hour", ck)
+		}
+		writer := ck[0].Name + "=" + ck[0].Value
+		// Another client gets the stale page, and starts the render that replaces it.
+		wantStale(t, get(t, mw), 0, "stale", "n=1 ")
+		// The writer waits for that render, coalesced: it does not run the handler.
+		var w *httptest.ResponseRecorder
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			w = get(t, mw, "Cookie", writer)
+		}()
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatalf("the writer got %q (%s) while the page was rendered", w.Body.String(), status(w))
+		default:
+		}
+		close(p.gate)
+		<-done
+		wantStatus(t, w, "dumper; hit")
+		wantBody(t, w, "n=3 ")
+		if got := p.runs.Load(); got != 3 {
+			t.Errorf("the handler ran %d times, want 3: the first GET, the POST, one render", got)
+		}
+		// The cookie is in no key: the writer and the others share the entry.
+		wantStatus(t, get(t, mw), "dumper; hit")
+		// The background render did not see the client's cookies.
+		p.mu.Lock()
+		for i, ck := range p.cookies {
+			if ck != "" {
+				t.Errorf("run %d saw Cookie %q", i+1, ck)
+			}
+		}
+		p.mu.Unlock()
+
+		// A forged or expired cookie is no writer's.
+		invalidateP(t, c)
+		expiry, _, _ := strings.Cut(ck[0].Value, ".")
+		for _, forged := range []string{"dumper-writer=" + expiry + ".AAAAAAAAAAAAAAAAAAAAAA", "dumper-writer=99999999999." + strings.SplitN(ck[0].Value, ".", 2)[1], "dumper-writer=x"} {
+			wantStale(t, get(t, mw, "Cookie", forged), 0, "stale", "n=3 ")
+		}
+		synctest.Wait()
+		invalidateP(t, c)
+		time.Sleep(time.Hour + time.Second) // past the cookie's life, and the entry's window
+		synctest.Wait()
+		if w := get(t, mw, "Cookie", writer); strings.Contains(status(w), "detail=stale") {
+			t.Errorf("an expired writer's cookie: %q", status(w))
+		}
+	})
+}
+
+// TestSoftWriterKey checks that a cookie signed by another cache's key is no writer's,
+// and one signed by the same WriterKey (another instance) is.
+func TestSoftWriterKey(t *testing.T) {
+	t.Parallel()
+	key := []byte("0123456789abcdef0123456789abcdef")
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemoryStore(t, 0)
+		p := newPage(nil)
+		policy := dumper.Policy{StaleWhileRevalidate: time.Minute}
+		a := newCache(t, dumper.Options{Store: store, WriterKey: key, Policy: policy})
+		b := newCache(t, dumper.Options{Store: store, WriterKey: key, Policy: policy})
+		other := newCache(t, dumper.Options{Store: store, Policy: policy})
+		get(t, a.Middleware(p))
+		ck := do(t, a.Middleware(p), "POST", "/p").Result().Cookies()[0]
+		writer := ck.Name + "=" + ck.Value
+		if w := get(t, other.Middleware(p), "Cookie", writer); !strings.Contains(status(w), "detail=stale") {
+			t.Errorf("a cache with another key took the cookie: %q", status(w))
+		}
+		synctest.Wait()
+		invalidateP(t, a)
+		if w := get(t, b.Middleware(p), "Cookie", writer); strings.Contains(status(w), "detail=stale") {
+			t.Errorf("an instance with the same key served the writer stale: %q", status(w))
+		}
+	})
+	if _, err := dumper.New(dumper.Options{WriterKey: []byte("short")}); err == nil {
+		t.Error("New accepted a 5-byte WriterKey")
+	}
+}
+
+// TestSoftOnlyIfCached checks that a request that wants a stored response or nothing gets the
+// stale entry within stale-while-revalidate, and never runs the handler for stale-if-error.
+func TestSoftOnlyIfCached(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCache(t)
+		p := newPage(nil)
+		mw := c.MiddlewareWith(dumper.Policy{StaleWhileRevalidate: 10 * time.Second, StaleIfError: time.Minute})(p)
+		get(t, mw)
+		invalidateP(t, c)
+		wantStale(t, get(t, mw, "Cache-Control", "only-if-cached"), 0, "stale", "n=1 ")
+		synctest.Wait() // the background render replaces it
+		invalidateP(t, c)
+		time.Sleep(20 * time.Second)
+		runs := p.runs.Load()
+		if w := get(t, mw, "Cache-Control", "only-if-cached"); w.Code != http.StatusGatewayTimeout {
+			t.Errorf("only-if-cached past stale-while-revalidate: %d %q, want a 504", w.Code, status(w))
+		}
+		synctest.Wait()
+		if p.runs.Load() != runs {
+			t.Error("only-if-cached ran the handler")
+		}
+	})
+}
+
+func TestSoftNotForAuthorization(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCache(t)
+		p := newPage(nil)
+		mw := c.MiddlewareWith(dumper.Policy{StaleWhileRevalidate: time.Minute})(p)
+		get(t, mw)
+		invalidateP(t, c)
+		if w := get(t, mw, "Authorization", "Bearer x"); strings.Contains(status(w), "detail=stale") || strings.Contains(status(w), "hit") {
+			t.Errorf("a request with Authorization got %q", status(w))
+		}
+	})
+}
+
+// TestSoftVary checks that the background render renders the variant it replaces, with the
+// headers it varies on.
+func TestSoftVary(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCache(t)
+		p := newPage(nil)
+		vary := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Vary", "Accept-Language")
+			p.ServeHTTP(w, r)
+		})
+		mw := c.MiddlewareWith(dumper.Policy{StaleWhileRevalidate: time.Minute})(vary)
+		get(t, mw, "Accept-Language", "fr", "Cookie", "session=1")
+		get(t, mw, "Accept-Language", "de")
+		invalidateP(t, c)
+		wantStale(t, get(t, mw, "Accept-Language", "fr"), 0, "stale", "n=1 fr")
+		synctest.Wait()
+		w := get(t, mw, "Accept-Language", "fr")
+		wantStatus(t, w, "dumper; hit")
+		wantBody(t, w, "n=3 fr")
+		wantStale(t, get(t, mw, "Accept-Language", "de"), 0, "stale", "n=2 de")
+		synctest.Wait()
+		wantBody(t, get(t, mw, "Accept-Language", "de"), "n=4 de")
+	})
+}
+
+func TestSoftPolicyErrors(t *testing.T) {
+	t.Parallel()
+	for _, p := range []dumper.Policy{
+		{StaleWhileRevalidate: -time.Second},
+		{StaleIfError: time.Hour + time.Second},
+		{StaleWhileRevalidate: 1500 * time.Millisecond},
+		{RevalidateTimeout: -1},
+	} {
+		if _, err := dumper.New(dumper.Options{Policy: p}); err == nil {
+			t.Errorf("New accepted %+v", p)
+		}
+	}
+}
+
+// TestSoftDirectiveCapped checks that a response's windows count as an hour at most.
+func TestSoftDirectiveCapped(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCache(t)
+		p := newPage(func(n int64) string {
+			if n == 1 {
+				return "ok"
+			}
+			return "500"
+		})
+		p.cc = "max-age=0, stale-if-error=86400"
+		mw := c.Middleware(p)
+		get(t, mw)
+		invalidateP(t, c)
+		time.Sleep(time.Hour)
+		wantStale(t, get(t, mw), 3600, "stale-if-error", "n=1 ")
+		time.Sleep(time.Second)
+		if w := get(t, mw); w.Code != http.StatusInternalServerError {
+			t.Errorf("past an hour: %d %q, want the handler's 500", w.Code, status(w))
+		}
+	})
+}
