@@ -43,15 +43,18 @@ func (m *middleware) render(w http.ResponseWriter, r *http.Request, ms miss) {
 		}
 		delete(req.Header, "Range")
 	}
-	began := m.c.requestStart()
+	finished := false
+	if began := m.c.requestStart(); began != (time.Time{}) {
+		defer func() { // even if the handler panics, which goes on
+			m.c.observeRequest(r.Context(), ms.start, RequestEvent{
+				Result: ResultMiss, Fwd: cw.miss.fwd.String(), Detail: cw.miss.detail.String(),
+				Stored: cw.stored, Status: cw.status, Render: time.Since(began), Panicked: !finished,
+			})
+		}()
+	}
 	m.next.ServeHTTP(cw, req)
 	cw.finish()
-	if began != (time.Time{}) {
-		m.c.observeRequest(r.Context(), ms.start, RequestEvent{
-			Result: ResultMiss, Fwd: cw.miss.fwd.String(), Detail: cw.miss.detail.String(),
-			Stored: cw.stored, Status: cw.status, Render: time.Since(began),
-		})
-	}
+	finished = true
 }
 
 // conditionHeaders are the preconditions of RFC 9110 §13.1, which the cache evaluates

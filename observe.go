@@ -100,6 +100,10 @@ type RequestEvent struct {
 
 	// Duration is the time from the middleware's start to the end of the response.
 	Duration time.Duration
+
+	// Panicked reports that the handler panicked (a miss): the panic goes on, to the
+	// server or a recovering middleware in front, and nothing was stored.
+	Panicked bool
 }
 
 // An InvalidationEvent describes an invalidation the cache sent to its store.

@@ -287,3 +287,28 @@ func BenchmarkHitObserved(b *testing.B) {
 		})
 	}
 }
+
+// A handler that panics is reported all the same, and its panic goes on.
+func TestObserverPanic(t *testing.T) {
+	rec := &recorder{}
+	c := newCache(t, dumper.Options{Observers: []dumper.Observer{rec.observer()}})
+	h := c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "half")
+		panic("the handler fails")
+	}))
+	func() {
+		defer func() {
+			if p := recover(); p != "the handler fails" {
+				t.Errorf("recovered %v, want the handler's panic", p)
+			}
+		}()
+		do(t, h, "GET", "/p")
+	}()
+	if ev := rec.last(t); ev.Result != dumper.ResultMiss || !ev.Panicked || ev.Stored {
+		t.Errorf("event %+v, want a miss that panicked", ev)
+	}
+	do(t, c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})), "GET", "/q")
+	if ev := rec.last(t); ev.Panicked {
+		t.Errorf("event %+v: Panicked for a handler that returned", ev)
+	}
+}

@@ -370,7 +370,6 @@ func TestPanicUnderRecovery(t *testing.T) {
 	t.Parallel()
 	c := adaptertest.NewCache(t)
 	r := gin.New()
-	gin.DefaultErrorWriter = io.Discard
 	r.Use(gin.RecoveryWithWriter(io.Discard), gindumper.Middleware(c))
 	var runs atomic.Int64
 	r.GET("/p", func(g *gin.Context) {

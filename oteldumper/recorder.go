@@ -26,7 +26,7 @@ const (
 	CacheStored = attribute.Key("dumper.cache.stored") // the handler's response was stored
 
 	InvalidationSource = attribute.Key("dumper.invalidation.source") // who asked: dumper.WithSource
-	StoreOperation     = attribute.Key("dumper.store.operation")     // get, set, invalidate
+	StoreOperation     = attribute.Key("dumper.store.operation")     // get, set, invalidate, invalidate-all
 	ErrorType          = attribute.Key("error.type")                 // semantic conventions: the class of a failure
 
 	// Span events only: the invalidation's tags (the first maxSpanTags) and their number.
@@ -264,7 +264,9 @@ func (r *Recorder) store(ctx context.Context, ev dumper.StoreEvent) {
 	}
 	op := StoreOperation.String(metriclabel.OpLabel(i))
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
-		span.RecordError(ev.Err, trace.WithAttributes(r.name, op))
+		// An event of its own rather than RecordError, which would put the error's text
+		// (keys, addresses) on the span as exception.message.
+		span.AddEvent("dumper.store.error", trace.WithAttributes(r.name, op, ErrorType.String(errorType(ev.Err))))
 	}
 	r.storeDuration.Record(ctx, ev.Duration.Seconds(), metric.WithAttributes(r.name, op, ErrorType.String(errorType(ev.Err))))
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -218,8 +219,14 @@ func TestStoreOperations(t *testing.T) {
 		o.Store(ctx, dumper.StoreEvent{Op: "get", Duration: time.Millisecond, Err: errors.New("redis: connection refused")})
 	})
 	o.Store(t.Context(), dumper.StoreEvent{Op: "scan", Err: context.Canceled})
-	if ev := span.Events(); len(ev) != 1 || ev[0].Name != "exception" {
+	if ev := span.Events(); len(ev) != 1 || ev[0].Name != "dumper.store.error" {
 		t.Errorf("span events %+v, want the store error", ev)
+	} else {
+		for _, kv := range ev[0].Attributes {
+			if strings.Contains(kv.Value.Emit(), "refused") {
+				t.Errorf("the span event carries the error's text: %v", kv)
+			}
+		}
 	}
 	got := map[string]uint64{}
 	for _, dp := range s.collect(t, "dumper.store.duration").Data.(metricdata.Histogram[float64]).DataPoints {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -99,7 +100,7 @@ func parseRequest(body []byte, maxItems int) (Request, error) {
 		return req, badRequest("purge: data after the JSON object")
 	}
 	switch {
-	case req.All && (len(req.Paths) > 0 || len(req.Tags) > 0):
+	case req.All && (seen["paths"] || seen["tags"]):
 		return req, badRequest("purge: \"all\": true purges everything; give it without paths or tags")
 	case !req.All && len(req.Paths) == 0 && len(req.Tags) == 0:
 		return req, badRequest(`purge: nothing to purge: give "paths", "tags" or "all": true`)
@@ -121,6 +122,11 @@ func stringArray(d *json.Decoder, name string, max int) ([]string, error) {
 		s, ok := tok.(string)
 		if !ok {
 			return nil, badRequest("purge: %q must hold strings, not %s", name, describe(tok))
+		}
+		if strings.ContainsRune(s, utf8.RuneError) {
+			// encoding/json decodes a lone surrogate escape ("\ud800") as U+FFFD: purging
+			// that would purge something else than what the script wrote.
+			return nil, badRequest("purge: %q holds U+FFFD, the replacement character (or a lone surrogate escape): refused, as it cannot name what was meant", name)
 		}
 		if len(list) == max {
 			return nil, &requestError{http.StatusRequestEntityTooLarge, "purge: too many paths and tags in one request"}
