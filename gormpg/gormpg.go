@@ -3,7 +3,6 @@ package gormpg
 import (
 	"context"
 	"database/sql"
-	"strings"
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/gormdumper"
@@ -30,7 +29,7 @@ var _ gormdumper.WriteAnalyzer = (*Analyzer)(nil)
 // limited to one connection (SetMaxOpenConns(1)) would wait for it forever while a
 // transaction holds it.
 func New(db *sql.DB, opts *Options) *Analyzer {
-	return &Analyzer{an: pgcapture.New(nopInvalidator{}, loader(db), opts)}
+	return &Analyzer{an: pgcapture.New(nopInvalidator{}, pgcapture.DBLoader(db), opts)}
 }
 
 // Read records in the response being rendered for ctx what the statement sql, with vars ($1
@@ -55,37 +54,6 @@ func (a *Analyzer) Written(ctx context.Context, sql string, vars []any, err erro
 // Refresh forgets what the analyzer read of the catalog; see [pgcapture.Analyzer.Refresh].
 // Schema changes made through GORM's Exec refresh it by themselves.
 func (a *Analyzer) Refresh() { a.an.Refresh() }
-
-// loader runs the capture's catalog queries on db. The array parameter goes as its text,
-// which every driver can pass.
-func loader(db *sql.DB) pgcapture.Loader {
-	return func(ctx context.Context, query string, arg []string) (string, error) {
-		var s string
-		err := db.QueryRowContext(ctx, query, arrayText(arg)).Scan(&s)
-		return s, err
-	}
-}
-
-// arrayText returns the text of a PostgreSQL array of strings.
-func arrayText(elems []string) string {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, e := range elems {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('"')
-		for _, c := range []byte(e) {
-			if c == '"' || c == '\\' {
-				b.WriteByte('\\')
-			}
-			b.WriteByte(c)
-		}
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return b.String()
-}
 
 // nopInvalidator is the analyzer's invalidator, which it never calls: gormdumper invalidates
 // what Written returns.

@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -124,30 +123,7 @@ func (c *Connector) load(ctx context.Context, query string, arg []string) (strin
 	}
 	db := c.catalog
 	c.mu.Unlock()
-	var s string
-	err := db.QueryRowContext(ctx, query, arrayText(arg)).Scan(&s)
-	return s, err
-}
-
-// arrayText returns the text of a PostgreSQL array of strings, which every driver can pass.
-func arrayText(elems []string) string {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, e := range elems {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('"')
-		for j := 0; j < len(e); j++ {
-			if e[j] == '"' || e[j] == '\\' {
-				b.WriteByte('\\')
-			}
-			b.WriteByte(e[j])
-		}
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return b.String()
+	return pgcapture.DBLoader(db)(ctx, query, arg)
 }
 
 // plainConnector hides the wrapped connector's Close from the catalog's pool.

@@ -2,6 +2,7 @@ package pgcapture
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -18,6 +19,37 @@ import (
 // statement of the application is in progress, so it must not use that statement's
 // connection.
 type Loader func(ctx context.Context, query string, arg []string) (string, error)
+
+// DBLoader returns a Loader that runs the catalog queries on db, passing the array as its
+// text, which every driver can pass.
+func DBLoader(db *sql.DB) Loader {
+	return func(ctx context.Context, query string, arg []string) (string, error) {
+		var s string
+		err := db.QueryRowContext(ctx, query, arrayText(arg)).Scan(&s)
+		return s, err
+	}
+}
+
+// arrayText returns the text of a PostgreSQL array of strings.
+func arrayText(elems []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, e := range elems {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for j := 0; j < len(e); j++ {
+			if e[j] == '"' || e[j] == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(e[j])
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
 
 // relation is what the catalog says of a relation named in a statement.
 type relation struct {
