@@ -50,7 +50,14 @@ func (p *Plugin) before(op op) func(*gorm.DB) {
 			return
 		}
 		p.learnTx(db) // before the write, so that its notifications carry the mark
-		if db.Error != nil || db.Statement.Schema == nil {
+		if db.Error != nil {
+			return
+		}
+		if t := writeTable(db.Statement); t != "" && p.keys.usesCatalog() {
+			// Known before the write, for its after callback even if the write fails.
+			p.propagationOf(db, t, false)
+		}
+		if db.Statement.Schema == nil {
 			return
 		}
 		w := inspect(db, op)
@@ -108,12 +115,17 @@ func (p *Plugin) after(op op) func(*gorm.DB) {
 			if w.table != "" {
 				b.addTags(TableTag(bareTable(w.table)))
 			}
+			p.propagated(db, w.table, failedEvents[op], nil, true, &b)
 			p.scheduleFailed(db, &b)
 			return
 		}
 		if err := p.collectAfter(db, op, w, st, &b); err != nil {
 			db.AddError(fmt.Errorf("gormdumper: %w", err))
 			return
+		}
+		if db.Statement.SQL.Len() > 0 { // a statement ran (an association change may run none)
+			ev, assigned := writeEvent(db.Statement, op)
+			p.propagated(db, w.table, ev, assigned, false, &b)
 		}
 		p.schedule(db, &b)
 	}

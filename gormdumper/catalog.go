@@ -113,6 +113,7 @@ func (r *keyRegistry) refresh() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.loaded.Clear()
+	r.propagation.Clear()
 	m := r.tables.Load()
 	if m == nil {
 		return
@@ -172,8 +173,9 @@ func quoteRelation(table string) string {
 	return strings.Join(parts, ".")
 }
 
-// RefreshKeys makes the plugin read again, at their next use, the key columns that the
-// database catalog gives its tables (on PostgreSQL): call it after a migration that adds or
-// drops a unique index, a unique constraint or a foreign key, in every process, as the SQL
-// capture's Refresh. Writes in flight stamp their tables' tags.
+// RefreshKeys makes the plugin read again, at their next use, the key columns, the foreign
+// keys that reference them and the triggers that the database catalog gives its tables (on
+// PostgreSQL): call it after a migration that adds or drops a unique index, a unique
+// constraint, a foreign key, a trigger or a rule, in every process, as the SQL capture's
+// Refresh. Writes in flight stamp their tables' tags.
 func (p *Plugin) RefreshKeys() { p.keys.refresh() }

@@ -68,6 +68,13 @@
 //     its change tags (both foreign keys). The rows GORM re-saves with ON CONFLICT DO NOTHING
 //     and finds there already are not written and stamp nothing.
 //   - A write that cannot name its rows stamps its table's tag ([TableTag]) (see below).
+//   - What the database writes in turn, on PostgreSQL, from the catalog: the table tag of
+//     every table a foreign-key action of the write changes (ON DELETE or, for an update of
+//     a referenced column, ON UPDATE CASCADE, SET NULL, SET DEFAULT; followed to any depth),
+//     and [dumper.DatabaseTag] where user triggers on the write's event or rules may write
+//     any table (pgnotify's notifying triggers aside). The catalog is read once per table
+//     and kept until [Plugin.RefreshKeys]. On SQLite, a delete stamps the tables of the
+//     model's relations declared with constraint:OnDelete:CASCADE, SET NULL or SET DEFAULT.
 //
 // The values of key columns that the writing model does not map (another model of the table
 // declares them, or only the catalog has them) are loaded as text by the rows' primary keys,

@@ -66,6 +66,8 @@ type keyRegistry struct {
 
 	seen   sync.Map // seenKey → struct{}: (model, table) pairs registered
 	loaded sync.Map // table name, as statements give it → catalogState: catalog read
+	// propagation: table name, as statements give it → *propagation (see propagate.go)
+	propagation sync.Map
 	mu     sync.Mutex
 	tables atomic.Pointer[map[string]*keyColumns] // copied on write under mu
 }
