@@ -68,8 +68,8 @@ type keyRegistry struct {
 	loaded sync.Map // table name, as statements give it → catalogState: catalog read
 	// propagation: table name, as statements give it → *propagation (see propagate.go)
 	propagation sync.Map
-	mu     sync.Mutex
-	tables atomic.Pointer[map[string]*keyColumns] // copied on write under mu
+	mu          sync.Mutex
+	tables      atomic.Pointer[map[string]*keyColumns] // copied on write under mu
 }
 
 type seenKey struct {
