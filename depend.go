@@ -124,6 +124,9 @@ func ReadTable(ctx context.Context, tables ...string) {
 func (rs *renderState) startCapture() {
 	if rs.rowValues == nil {
 		rs.rowValues = map[string]int{}
+		if rs.tags == nil {
+			rs.tags = make([]string, 0, 16) // a captured page has a few tags per query
+		}
 		rs.addTagLocked(DatabaseTag)
 	}
 }
