@@ -65,7 +65,7 @@ type keyRegistry struct {
 	dialect string // the dialector's name: text keys only where comparison is byte-wise
 
 	seen   atomic.Pointer[map[seenKey]struct{}] // (model, table) pairs registered; copied on write under mu
-	loaded sync.Map // table name, as statements give it → catalogState: catalog read
+	loaded sync.Map                             // table name, as statements give it → catalogState: catalog read
 	// propagation: table name, as statements give it → *propagation (see propagate.go)
 	propagation sync.Map
 	mu          sync.Mutex
