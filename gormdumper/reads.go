@@ -619,9 +619,15 @@ func exprNarrowed(stmt *gorm.Statement, table string, e clause.Expr, buf []any) 
 // identColumn resolves an identifier of a fragment of SQL (col, "col", `col`, t.col) to a
 // column of table, if it is one of the statement's schema.
 func identColumn(stmt *gorm.Statement, table, ident string) (string, bool) {
-	parts := strings.Split(ident, ".")
-	if len(parts) > 2 {
-		return "", false
+	var buf [2]string
+	parts := buf[:1]
+	if t, c, qualified := strings.Cut(ident, "."); qualified {
+		if strings.Contains(c, ".") {
+			return "", false
+		}
+		parts = append(parts[:0], t, c)
+	} else {
+		parts[0] = ident
 	}
 	for i, p := range parts {
 		if len(p) >= 2 && (p[0] == '"' && p[len(p)-1] == '"' || p[0] == '`' && p[len(p)-1] == '`') {
