@@ -72,7 +72,8 @@
 //     every table a foreign-key action of the write changes (ON DELETE or, for an update of
 //     a referenced column, ON UPDATE CASCADE, SET NULL, SET DEFAULT; followed to any depth),
 //     and [dumper.DatabaseTag] where user triggers on the write's event or rules may write
-//     any table (pgnotify's notifying triggers aside). The catalog is read once per table
+//     any table (pgnotify's notifying triggers aside), and the table tags of its inheritance
+//     children and partitions, with their triggers. The catalog is read once per table
 //     and kept until [Plugin.RefreshKeys]. On SQLite, a delete stamps the tables of the
 //     model's relations declared with constraint:OnDelete:CASCADE, SET NULL or SET DEFAULT.
 //

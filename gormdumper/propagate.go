@@ -17,15 +17,18 @@ import (
 // tables that reference it, and user triggers and rules may write any table. Neither is named
 // by the statement, so the rows they change are not known: a foreign-key action stamps the
 // referencing table's tag (and what the action in turn sets off there), a trigger or a rule
-// stamps dumper.DatabaseTag, which every captured read carries.
+// stamps dumper.DatabaseTag, which every captured read carries. A write to a table with
+// inheritance children or partitions may change their rows, which reads of a child name by
+// the child's name: it stamps each child's table tag and what the child's triggers and
+// foreign keys set off.
 
 // propagationQuery describes the relation named by $1 (as to_regclass reads it): whether it
 // has rules, the events its user triggers fire on (the bits of pg_trigger.tgtype, OR-ed:
 // INSERT 4, DELETE 8, UPDATE 16, TRUNCATE 32; pgnotify's triggers, which only notify, aside),
 // and the foreign keys of other tables that reference it, with their actions (confdeltype,
 // confupdtype: a no action, r restrict, c cascade, n set null, d set default), their
-// referencing columns and the columns of the relation they reference. No row: no such
-// relation.
+// referencing columns and the columns of the relation they reference, and its inheritance
+// children and partitions, which hold rows a write to it changes. No row: no such relation.
 const propagationQuery = `SELECT json_build_object(
   'rules', c.relhasrules,
   'triggers', coalesce((SELECT bit_or(t.tgtype::int) FROM pg_catalog.pg_trigger AS t
@@ -41,7 +44,12 @@ const propagationQuery = `SELECT json_build_object(
         WHERE a.attrelid = f.confrelid AND a.attnum = ANY (f.confkey))))
     FROM pg_catalog.pg_constraint AS f JOIN pg_catalog.pg_class AS fc ON fc.oid = f.conrelid
     JOIN pg_catalog.pg_namespace AS fn ON fn.oid = fc.relnamespace
-    WHERE f.contype = 'f' AND f.confrelid = c.oid), '[]'::json))::text
+    WHERE f.contype = 'f' AND f.confrelid = c.oid), '[]'::json),
+  'children', coalesce((SELECT json_agg(json_build_object(
+      'table', format('%I.%I', hn.nspname, hc.relname), 'name', hc.relname))
+    FROM pg_catalog.pg_inherits AS h JOIN pg_catalog.pg_class AS hc ON hc.oid = h.inhrelid
+    JOIN pg_catalog.pg_namespace AS hn ON hn.oid = hc.relnamespace
+    WHERE h.inhparent = c.oid), '[]'::json))::text
 FROM pg_catalog.pg_class AS c WHERE c.oid = pg_catalog.to_regclass($1::text)`
 
 // The events of a write, as pg_trigger.tgtype spells them.
@@ -56,6 +64,13 @@ type propagation struct {
 	Rules    bool        `json:"rules"`
 	Triggers int         `json:"triggers"` // tgtype bits of its user triggers
 	Refs     []reference `json:"refs"`
+	Children []child     `json:"children"`
+}
+
+// child is an inheritance child or a partition of the table.
+type child struct {
+	Table string `json:"table"` // qualified and quoted, as to_regclass reads it
+	Name  string `json:"name"`  // bare
 }
 
 // reference is a foreign key of another table to the table.
@@ -129,6 +144,12 @@ func (p *Plugin) propagated(db *gorm.DB, table string, event int, assigned []str
 		}
 		if pr.Rules || pr.Triggers&event != 0 {
 			b.addTags(dumper.DatabaseTag) // a trigger or a rule may write any table
+		}
+		for _, c := range pr.Children {
+			// The rows written may be the child's, which reads of the child itself see
+			// under its own name: which rows is not known here. Its triggers fire too.
+			b.addTags(dumper.TableTag(c.Name))
+			walk(c.Table, event, assigned)
 		}
 		for _, f := range pr.Refs {
 			switch {

@@ -41,6 +41,10 @@ type (
 		ID   int64
 		Body string
 	}
+	Event struct { // events: partitioned, a trigger on one partition
+		ID   int64
+		Year int
+	}
 	Audit struct {
 		ID     int64
 		MemoID int64
@@ -62,6 +66,15 @@ BEGIN
 	RETURN NEW;
 END $$;
 CREATE TRIGGER memos_audit AFTER UPDATE ON memos FOR EACH ROW EXECUTE FUNCTION audit_memo();
+CREATE TABLE events (id bigint NOT NULL, year int NOT NULL, PRIMARY KEY (id, year)) PARTITION BY LIST (year);
+CREATE TABLE events_2025 PARTITION OF events FOR VALUES IN (2025);
+CREATE TABLE events_2026 PARTITION OF events FOR VALUES IN (2026);
+CREATE FUNCTION audit_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO audits (memo_id, body) VALUES (NEW.id, 'event');
+	RETURN NEW;
+END $$;
+CREATE TRIGGER events_2026_audit AFTER INSERT ON events_2026 FOR EACH ROW EXECUTE FUNCTION audit_event();
 INSERT INTO parents VALUES (1, 'p1'), (2, 'p2'), (3, 'p3'), (4, 'p4');
 INSERT INTO children VALUES (10, 1, 'c10'), (20, 2, 'c20');
 INSERT INTO grandchildren VALUES (100, 10);
@@ -209,8 +222,9 @@ func TestDatabasePropagatedWrites(t *testing.T) {
 // TestPropagationTags checks what writes stamp for the database's own writes: the table tags
 // of the tables that foreign-key actions change, following the actions there; the database
 // tag for a table with user triggers (on the trigger's events only) and not for pgnotify's
-// notifying triggers; nothing more for a table that nothing references, for a write that
-// assigns no referenced column, or for an action the write does not set off.
+// notifying triggers; the partitions of a partitioned table, with their triggers; nothing more
+// for a table that nothing references, for a write that assigns no referenced column, or for
+// an action the write does not set off.
 func TestPropagationTags(t *testing.T) {
 	t.Parallel()
 	var log tagLog
@@ -249,6 +263,11 @@ func TestPropagationTags(t *testing.T) {
 			want:  []string{dumper.DatabaseTag},
 		},
 		{
+			name:  "insert into a partitioned table: its partitions, and the trigger of one",
+			write: func() error { return db.Create(&Event{ID: 1, Year: 2026}).Error },
+			want:  []string{dumper.DatabaseTag, "table:events_2025", "table:events_2026"},
+		},
+		{
 			name:  "delete from a table nothing references",
 			write: func() error { return db.Delete(&Grandchild{ID: 100}).Error },
 		},
@@ -261,7 +280,7 @@ func TestPropagationTags(t *testing.T) {
 		var got []string
 		for _, tag := range log.take() {
 			if tag == dumper.DatabaseTag || slices.Contains([]string{"table:children", "table:grandchildren",
-				"table:tenants", "table:orphans", "table:audits"}, tag) {
+				"table:tenants", "table:orphans", "table:audits", "table:events_2025", "table:events_2026"}, tag) {
 				got = append(got, tag)
 			}
 		}
