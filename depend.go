@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // The tags of automatic dependency capture. Readers (gormdumper, sqldumper, pgxdumper) tag the
@@ -59,7 +60,7 @@ func RowTag(table, column, value string) string {
 	b = appendEscaped(b, column, identByte)
 	b = append(b, '=')
 	b = appendEscaped(b, value, valueByte)
-	return string(b)
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again: one allocation
 }
 
 // maxRowValues bounds the row tags one read, and one response per table, may carry; past it
@@ -79,19 +80,19 @@ func ReadRows(ctx context.Context, table, column string, values ...string) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.startCapture()
-	n, seen := rs.rowValues[table]
+	t, seen := rs.readOf(table)
 	if !seen {
 		rs.addTagLocked(TableTag(table))
 	}
-	if n < 0 {
+	if t.n < 0 {
 		return // already a scan
 	}
-	if n+len(values) > maxRowValues {
-		rs.rowValues[table] = -1
+	if t.n+len(values) > maxRowValues {
+		t.n = -1
 		rs.addTagLocked(ScanTag(table))
 		return
 	}
-	rs.rowValues[table] = n + len(values)
+	t.n += len(values)
 	for _, v := range values {
 		rs.addTagLocked(RowTag(table, column, v))
 	}
@@ -108,24 +109,49 @@ func ReadTable(ctx context.Context, tables ...string) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.startCapture()
-	for _, t := range tables {
-		if n, seen := rs.rowValues[t]; seen && n < 0 {
+	for _, table := range tables {
+		t, seen := rs.readOf(table)
+		if seen && t.n < 0 {
 			continue
 		} else if !seen {
-			rs.addTagLocked(TableTag(t))
+			rs.addTagLocked(TableTag(table))
 		}
-		rs.rowValues[t] = -1
-		rs.addTagLocked(ScanTag(t))
+		t.n = -1
+		rs.addTagLocked(ScanTag(table))
 	}
 }
 
 // startCapture prepares rs for the first captured read of its render, which tags the response
 // with DatabaseTag. rs.mu is held.
 func (rs *renderState) startCapture() {
-	if rs.rowValues == nil {
-		rs.rowValues = map[string]int{}
+	if !rs.captured {
+		rs.captured = true
+		rs.rowValues = make([]tableRead, 0, 4)
+		if rs.tags == nil {
+			rs.tags = make([]string, 0, 16) // a captured page has a few tags per query
+		}
 		rs.addTagLocked(DatabaseTag)
 	}
+}
+
+// tableRead is what a render has recorded of a table: the row tags attached, or -1 once the
+// table is recorded as a scan.
+type tableRead struct {
+	table string
+	n     int
+}
+
+// readOf returns the record of table in rs, adding it if it is not seen yet. Pages read few
+// tables: a list is cheaper than a map. rs.mu is held; the pointer is valid until the next
+// readOf.
+func (rs *renderState) readOf(table string) (t *tableRead, seen bool) {
+	for i := range rs.rowValues {
+		if rs.rowValues[i].table == table {
+			return &rs.rowValues[i], true
+		}
+	}
+	rs.rowValues = append(rs.rowValues, tableRead{table: table})
+	return &rs.rowValues[len(rs.rowValues)-1], false
 }
 
 // ChangeTags returns the tags that a change to one row of table stamps: the row tag of the old

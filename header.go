@@ -41,6 +41,9 @@ func (h Header) Values(name string) []string {
 	if h.s == nil {
 		return nil
 	}
+	if b := shapeBit(name); b != 0 && h.s.has&b == 0 {
+		return nil
+	}
 	own := h.ownValues()
 	for i := range h.s.fields {
 		f := &h.s.fields[i]
@@ -137,9 +140,29 @@ func (h Header) shapeSize() int {
 // holds belongs to one header: NewHeader and UnmarshalBinary keep every value in it.
 type headerShape struct {
 	fields []shapeField
-	own    int  // values each header of this shape holds itself
-	size   int  // memory the shape holds, in bytes
-	shared bool // held by a headerTable, and so charged to no entry
+	own    int   // values each header of this shape holds itself
+	size   int   // memory the shape holds, in bytes
+	shared bool  // held by a headerTable, and so charged to no entry
+	has    uint8 // which of the fields a hit asks for it holds (hasLastModified…)
+}
+
+// The fields a hit asks a stored header for whether or not the request has preconditions or
+// a Range (see respond): a bit each in headerShape.has, so that Values answers for their
+// absence, the usual case, without looking through the fields.
+const (
+	hasLastModified uint8 = 1 << iota
+	hasAcceptRanges
+)
+
+// shapeBit returns the bit of headerShape.has for the field name, 0 for the others.
+func shapeBit(name string) uint8 {
+	switch name {
+	case "Last-Modified":
+		return hasLastModified
+	case "Accept-Ranges":
+		return hasAcceptRanges
+	}
+	return 0
 }
 
 type shapeField struct {
@@ -366,6 +389,7 @@ func newShape(names []string, h http.Header, inShape func(string, []string) bool
 		} else {
 			f.name = arena[nameAt[i].from:nameAt[i].to]
 		}
+		s.has |= shapeBit(k)
 		vs := h[k]
 		if !inShape(k, vs) {
 			f.own = len(vs)

@@ -127,3 +127,36 @@ func TestAllocSize(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderValuesOfAskedFields checks the fields a hit asks for whatever the request
+// (Last-Modified, Accept-Ranges), which a Header answers for from its shape: present, absent,
+// and under a name kept as the handler spelled it, in a Header of its own and in one whose
+// shape a cache's table shares.
+func TestHeaderValuesOfAskedFields(t *testing.T) {
+	t.Parallel()
+	lm := "Mon, 02 Jan 2006 15:04:05 GMT"
+	tests := []struct {
+		name string
+		h    http.Header
+		want map[string][]string
+	}{
+		{"both", http.Header{"Last-Modified": {lm}, "Accept-Ranges": {"bytes"}, "Etag": {`"x"`}},
+			map[string][]string{"Last-Modified": {lm}, "Accept-Ranges": {"bytes"}, "Etag": {`"x"`}}},
+		{"neither", http.Header{"Etag": {`"x"`}, "Content-Type": {"text/plain"}},
+			map[string][]string{"Last-Modified": nil, "Accept-Ranges": nil, "Etag": {`"x"`}}},
+		{"one", http.Header{"Accept-Ranges": {"none"}},
+			map[string][]string{"Last-Modified": nil, "Accept-Ranges": {"none"}}},
+		{"spelled otherwise", http.Header{"last-modified": {lm}},
+			map[string][]string{"Last-Modified": nil, "last-modified": {lm}}},
+	}
+	table := newHeaderTable()
+	for _, tt := range tests {
+		for _, h := range []Header{NewHeader(tt.h), buildHeader(table, tt.h, nil)} {
+			for name, want := range tt.want {
+				if got := h.Values(name); !slices.Equal(got, want) {
+					t.Errorf("%s: Values(%q) = %q, want %q", tt.name, name, got, want)
+				}
+			}
+		}
+	}
+}

@@ -44,7 +44,8 @@ type renderState struct {
 	mu        sync.Mutex
 	tags      []string
 	noStore   bool
-	rowValues map[string]int // per table read: row tags attached, or -1 once it is a scan
+	captured  bool        // a captured read was recorded (see startCapture)
+	rowValues []tableRead // per table read: row tags attached, or -1 once it is a scan
 }
 
 func (rs *renderState) addTags(tags []string) {

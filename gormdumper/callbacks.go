@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/dumperhq/dumper"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/schema"
@@ -51,7 +50,14 @@ func (p *Plugin) before(op op) func(*gorm.DB) {
 			return
 		}
 		p.learnTx(db) // before the write, so that its notifications carry the mark
-		if db.Error != nil || db.Statement.Schema == nil {
+		if db.Error != nil {
+			return
+		}
+		if t := writeTable(db.Statement); t != "" && p.keys.readsPropagation() {
+			// Known before the write, for its after callback even if the write fails.
+			p.propagationOf(db, t, false)
+		}
+		if db.Statement.Schema == nil {
 			return
 		}
 		w := inspect(db, op)
@@ -109,12 +115,17 @@ func (p *Plugin) after(op op) func(*gorm.DB) {
 			if w.table != "" {
 				b.addTags(TableTag(bareTable(w.table)))
 			}
+			p.propagated(db, w.table, failedEvents[op], nil, true, &b)
 			p.scheduleFailed(db, &b)
 			return
 		}
 		if err := p.collectAfter(db, op, w, st, &b); err != nil {
 			db.AddError(fmt.Errorf("gormdumper: %w", err))
 			return
+		}
+		if db.Statement.SQL.Len() > 0 { // a statement ran (an association change may run none)
+			ev, assigned := writeEvent(db.Statement, op)
+			p.propagated(db, w.table, ev, assigned, false, &b)
 		}
 		p.schedule(db, &b)
 	}
@@ -129,16 +140,16 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 			return nil
 		}
 		b.addTags(TableTag(bareTable(w.table)))
-		if op != opCreate {
-			p.stampActions(db, op, w, b)
-		}
 		return nil
 	}
 	if op == opCreate && doNothing(db.Statement) && db.RowsAffected == 0 {
 		return nil // every row was there already: nothing written
 	}
-	if op == opDelete || op == opUpdate {
-		p.stampActions(db, op, w, b)
+	if op == opDelete {
+		// The actions the model's relations declare; the database's own are propagated's.
+		for _, t := range referencingTables(w.schema, nil) {
+			b.addTags(TableTag(t))
+		}
 	}
 	if w.joins != nil {
 		if op == opDelete {
@@ -329,27 +340,6 @@ func upsert(stmt *gorm.Statement, w *write) (updating, byKey bool) {
 	slices.Sort(names)
 	slices.Sort(pk)
 	return true, slices.Equal(names, pk)
-}
-
-// stampActions adds to b the table tags of the tables whose rows foreign-key actions may
-// change when the statement deletes or updates rows of its table, which it does not name:
-// those of the database's foreign keys (PostgreSQL's catalog, SQLite's schema; the database
-// tag if they cannot be read) and, for a delete, those the models' relations declare (the
-// constraint: tag).
-func (p *Plugin) stampActions(db *gorm.DB, op op, w *write, b *batch) {
-	if w.table == "" {
-		return
-	}
-	tables, ok := p.keys.actionTables(db, w.table, op == opDelete)
-	if !ok {
-		b.addTags(dumper.DatabaseTag)
-	}
-	if op == opDelete && w.schema != nil {
-		tables = append(tables, referencingTables(w.schema, nil)...)
-	}
-	for _, t := range tables {
-		b.addTags(TableTag(bareTable(t)))
-	}
 }
 
 // referencingTables returns the tables whose foreign keys, as the relations of the model s

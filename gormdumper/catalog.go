@@ -58,15 +58,10 @@ func (r *keyRegistry) ensureCatalog(db *gorm.DB, table string) bool {
 		return true
 	}
 	cols, err := readCatalogKeys(db.Statement.Context, db.Statement.ConnPool, table)
-	var acts fkActions
-	if err == nil {
-		acts, err = readCatalogActions(db.Statement.Context, db.Statement.ConnPool, table)
-	}
 	if err != nil {
 		r.loaded.Store(table, catalogFailed)
 		return false
 	}
-	r.actions.Store(table, acts)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var tables map[string]*keyColumns
@@ -118,7 +113,7 @@ func (r *keyRegistry) refresh() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.loaded.Clear()
-	r.actions.Clear()
+	r.propagation.Clear()
 	m := r.tables.Load()
 	if m == nil {
 		return
@@ -179,173 +174,10 @@ func quoteRelation(table string) string {
 }
 
 // RefreshKeys makes the plugin read again, at their next use, the key columns that the
-// database catalog gives its tables (on PostgreSQL) and the foreign-key actions on them (on
-// PostgreSQL and SQLite): call it after a migration that adds or drops a unique index, a
-// unique constraint or a foreign key, in every process, as the SQL capture's Refresh. Writes
-// in flight stamp their tables' tags. A schema change made with db.Exec through a
-// [WriteAnalyzer] (gormpg) refreshes by itself.
+// database catalog gives its tables (on PostgreSQL), and the foreign keys that reference
+// them, their triggers and rules, and their inheritance children and partitions (on
+// PostgreSQL; the foreign keys and triggers on SQLite): call it after a migration that adds
+// or drops a unique index, a unique constraint, a foreign key, a trigger or a rule, in every
+// process, as the SQL capture's Refresh. Writes in flight stamp their tables' tags. A schema
+// change made with db.Exec through a [WriteAnalyzer] (gormpg) refreshes by itself.
 func (p *Plugin) RefreshKeys() { p.keys.refresh() }
-
-// catalogActionsQuery returns the tables whose rows the foreign-key actions of the catalog
-// (ON DELETE or ON UPDATE CASCADE, SET NULL, SET DEFAULT) may change when rows of the relation
-// named by $1 are deleted ('d') or updated ('u'), transitively: the rows an action changes may
-// set off the actions of the tables that reference theirs, of either kind.
-const catalogActionsQuery = `WITH RECURSIVE
-fk AS (SELECT c.conrelid AS child, c.confrelid AS parent, c.confdeltype IN ('c', 'n', 'd') AS del,
-		c.confupdtype IN ('c', 'n', 'd') AS upd
-	FROM pg_catalog.pg_constraint AS c WHERE c.contype = 'f'),
-changed(kind, rel) AS (
-	SELECT 'd', fk.child FROM fk WHERE fk.parent = pg_catalog.to_regclass($1::text) AND fk.del
-	UNION SELECT 'u', fk.child FROM fk WHERE fk.parent = pg_catalog.to_regclass($1::text) AND fk.upd
-	UNION SELECT changed.kind, fk.child FROM fk JOIN changed ON fk.parent = changed.rel WHERE fk.del OR fk.upd)
-SELECT changed.kind, r.relname::text FROM changed JOIN pg_catalog.pg_class AS r ON r.oid = changed.rel`
-
-// fkActions are the tables whose rows the catalog's foreign-key actions may change when rows
-// of a table are deleted or updated (catalogActionsQuery), by bare name.
-type fkActions struct{ deleted, updated []string }
-
-// readCatalogActions runs catalogActionsQuery for table on pool.
-func readCatalogActions(ctx context.Context, pool gorm.ConnPool, table string) (fkActions, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	var acts fkActions
-	rows, err := pool.QueryContext(ctx, catalogActionsQuery, quoteRelation(table))
-	if err != nil {
-		return acts, fmt.Errorf("gormdumper: read the foreign-key actions on %s: %w", table, err)
-	}
-	defer func() { _ = rows.Close() }()
-	for rows.Next() {
-		var kind, name string
-		if err := rows.Scan(&kind, &name); err != nil {
-			return acts, fmt.Errorf("gormdumper: read the foreign-key actions on %s: %w", table, err)
-		}
-		if kind == "d" {
-			acts.deleted = append(acts.deleted, name)
-		} else {
-			acts.updated = append(acts.updated, name)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return acts, fmt.Errorf("gormdumper: read the foreign-key actions on %s: %w", table, err)
-	}
-	return acts, nil
-}
-
-// sqliteActionsQuery lists the foreign keys that reference the table ? (its name in any case),
-// with the tables that hold them and their actions, from SQLite's schema.
-const sqliteActionsQuery = `SELECT m.name, upper(p.on_delete), upper(p.on_update)
-FROM sqlite_master AS m, pragma_foreign_key_list(m.name) AS p
-WHERE m.type = 'table' AND lower(p."table") = lower(?)`
-
-// readSQLiteActions is readCatalogActions for SQLite, which has no catalog query to follow
-// the actions transitively: it follows them table by table.
-func readSQLiteActions(ctx context.Context, pool gorm.ConnPool, table string) (fkActions, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	type fk struct {
-		child    string
-		del, upd bool
-	}
-	refs := map[string][]fk{} // parent, in lower case → its referencing foreign keys
-	load := func(parent string) ([]fk, error) {
-		key := strings.ToLower(parent)
-		if fks, ok := refs[key]; ok {
-			return fks, nil
-		}
-		rows, err := pool.QueryContext(ctx, sqliteActionsQuery, parent)
-		if err != nil {
-			return nil, fmt.Errorf("gormdumper: read the foreign keys that reference %s: %w", parent, err)
-		}
-		defer func() { _ = rows.Close() }()
-		var fks []fk
-		for rows.Next() {
-			var child, del, upd string
-			if err := rows.Scan(&child, &del, &upd); err != nil {
-				return nil, fmt.Errorf("gormdumper: read the foreign keys that reference %s: %w", parent, err)
-			}
-			act := func(a string) bool { return a == "CASCADE" || a == "SET NULL" || a == "SET DEFAULT" }
-			fks = append(fks, fk{child, act(del), act(upd)})
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("gormdumper: read the foreign keys that reference %s: %w", parent, err)
-		}
-		refs[key] = fks
-		return fks, nil
-	}
-	// closure returns the tables changed when rows of table are deleted (del) or updated:
-	// the children with such an action, and then every table with an action on those.
-	closure := func(del bool) ([]string, error) {
-		var out []string
-		seen := map[string]bool{}
-		fks, err := load(table)
-		if err != nil {
-			return nil, err
-		}
-		var queue []string
-		for _, f := range fks {
-			if (del && f.del || !del && f.upd) && !seen[strings.ToLower(f.child)] {
-				seen[strings.ToLower(f.child)] = true
-				queue = append(queue, f.child)
-			}
-		}
-		for len(queue) > 0 {
-			t := queue[0]
-			queue = queue[1:]
-			out = append(out, t)
-			fks, err := load(t)
-			if err != nil {
-				return nil, err
-			}
-			for _, f := range fks {
-				if (f.del || f.upd) && !seen[strings.ToLower(f.child)] {
-					seen[strings.ToLower(f.child)] = true
-					queue = append(queue, f.child)
-				}
-			}
-		}
-		return out, nil
-	}
-	var acts fkActions
-	var err error
-	if acts.deleted, err = closure(true); err != nil {
-		return acts, err
-	}
-	acts.updated, err = closure(false)
-	return acts, err
-}
-
-// actionTables returns the tables that the foreign-key actions of the database may change
-// when rows of table (as the statement names it) are deleted (del) or updated: on PostgreSQL
-// from the catalog, read first if it was not; on SQLite from its schema, read once per table
-// until Refresh. ok is false when they could not be read.
-func (r *keyRegistry) actionTables(db *gorm.DB, table string, del bool) (tables []string, ok bool) {
-	var v any
-	switch {
-	case r.usesCatalog():
-		if !r.ensureCatalog(db, table) {
-			return nil, false
-		}
-		var found bool
-		if v, found = r.actions.Load(table); !found {
-			return nil, false // refreshed in between
-		}
-	case r.dialect == "sqlite":
-		var found bool
-		if v, found = r.actions.Load(table); !found {
-			acts, err := readSQLiteActions(db.Statement.Context, db.Statement.ConnPool, bareTable(table))
-			if err != nil {
-				return nil, false
-			}
-			r.actions.Store(table, acts)
-			v = acts
-		}
-	default:
-		return nil, true
-	}
-	if del {
-		return v.(fkActions).deleted, true
-	}
-	return v.(fkActions).updated, true
-}

@@ -68,6 +68,16 @@
 //     its change tags (both foreign keys). The rows GORM re-saves with ON CONFLICT DO NOTHING
 //     and finds there already are not written and stamp nothing.
 //   - A write that cannot name its rows stamps its table's tag ([TableTag]) (see below).
+//   - What the database writes in turn: the table tag of every table a foreign-key action of
+//     the write changes (ON DELETE or, for an update of a referenced column, ON UPDATE
+//     CASCADE, SET NULL, SET DEFAULT; followed to any depth), from PostgreSQL's catalog or
+//     SQLite's schema, and on any database those the relations of the models declare
+//     (constraint:OnDelete:CASCADE, SET NULL, SET DEFAULT; followed through CASCADE);
+//     [dumper.DatabaseTag] where user triggers on the write's event or rules may write any
+//     table (pgnotify's notifying triggers aside; on SQLite any trigger of the table); on
+//     PostgreSQL, the table tags of its inheritance children and partitions, with their
+//     triggers. What the database declares is read once per table and kept until
+//     [Plugin.RefreshKeys].
 //
 // The values of key columns that the writing model does not map (another model of the table
 // declares them, or only the catalog has them) are loaded as text by the rows' primary keys,
@@ -122,12 +132,6 @@
 // page that reads a table tags its response with it itself:
 //
 //	dumper.Tag(r.Context(), gormdumper.TableTag("ice_creams"))
-//
-// A delete also invalidates the table tags of the tables whose rows foreign-key actions
-// change in turn: those the relations of the models declare (constraint:OnDelete:CASCADE, SET
-// NULL, SET DEFAULT), followed through CASCADE, and those of the database's foreign keys (ON
-// DELETE for deletes, ON UPDATE for updates, transitively), from PostgreSQL's catalog or
-// SQLite's schema.
 //
 // Raw SQL writes (db.Exec, db.Raw) are seen only through a [WriteAnalyzer] in
 // [Options.Analyzer] (package gormpg, on PostgreSQL); otherwise call the cache's

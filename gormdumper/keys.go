@@ -64,11 +64,12 @@ func (k *keyColumns) with(schema, catalog func(map[string]dumper.KeyKind) map[st
 type keyRegistry struct {
 	dialect string // the dialector's name: text keys only where comparison is byte-wise
 
-	seen    sync.Map // seenKey → struct{}: (model, table) pairs registered
-	loaded  sync.Map // table name, as statements give it → catalogState: catalog read
-	actions sync.Map // table name, as statements give it → fkActions, from the catalog
-	mu      sync.Mutex
-	tables  atomic.Pointer[map[string]*keyColumns] // copied on write under mu
+	seen   atomic.Pointer[map[seenKey]struct{}] // (model, table) pairs registered; copied on write under mu
+	loaded sync.Map                             // table name, as statements give it → catalogState: catalog read
+	// propagation: table name, as statements give it → *propagation (see propagate.go)
+	propagation sync.Map
+	mu          sync.Mutex
+	tables      atomic.Pointer[map[string]*keyColumns] // copied on write under mu
 }
 
 type seenKey struct {
@@ -89,7 +90,7 @@ func bareTable(table string) string {
 // first. table is bare (see bareTable).
 func (r *keyRegistry) table(s *schema.Schema, table string) *keyColumns {
 	if s != nil {
-		if _, ok := r.seen.Load(seenKey{s, table}); !ok {
+		if !r.registered(s, table) {
 			r.register(s, table)
 		}
 	}
@@ -116,7 +117,7 @@ func (r *keyRegistry) version(table string) uint64 {
 func (r *keyRegistry) register(s *schema.Schema, table string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.seen.Load(seenKey{s, table}); ok {
+	if r.registered(s, table) {
 		return
 	}
 	var tables map[string]*keyColumns
@@ -177,7 +178,22 @@ func (r *keyRegistry) register(s *schema.Schema, table string) {
 		}
 	}
 	r.tables.Store(&tables)
-	r.seen.Store(seenKey{s, table}, struct{}{})
+	seen := map[seenKey]struct{}{}
+	if m := r.seen.Load(); m != nil {
+		seen = maps.Clone(*m)
+	}
+	seen[seenKey{s, table}] = struct{}{}
+	r.seen.Store(&seen)
+}
+
+// registered reports whether s has been registered on table.
+func (r *keyRegistry) registered(s *schema.Schema, table string) bool {
+	m := r.seen.Load()
+	if m == nil {
+		return false
+	}
+	_, ok := (*m)[seenKey{s, table}]
+	return ok
 }
 
 // kindOf returns the key kind of field f, if its type has a canonical text: integers, text

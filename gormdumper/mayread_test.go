@@ -1,6 +1,10 @@
 package gormdumper
 
-import "testing"
+import (
+	"slices"
+	"strings"
+	"testing"
+)
 
 func TestMayRead(t *testing.T) {
 	t.Parallel()
@@ -24,5 +28,58 @@ func TestMayRead(t *testing.T) {
 		if got := mayRead(sql); got != want {
 			t.Errorf("mayRead(%q) = %v, want %v", sql, got, want)
 		}
+	}
+}
+
+// FuzzFragmentScan checks the allocation-free scanners of SQL fragments against the plain
+// ones: appendFields against strings.Fields, hasAnyWord and containsFold against a search in
+// the text upper-cased (in ASCII, as SQL folds keywords).
+func FuzzFragmentScan(f *testing.F) {
+	for _, s := range []string{"slug = ?", "id IN (?)", "a=1 oR(b=2)", "x\u00a0= ?", "Select_x", "_from", "é JOIN x", " a  b\tc\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var buf [4]string
+		got, want := appendFields(buf[:0], s), strings.Fields(s)
+		if len(want) <= 4 && !slices.Equal(got, want) || len(want) > 4 && (len(got) < 5 || !slices.Equal(got[:5], want[:5])) {
+			t.Errorf("appendFields(%q) = %q, want %q", s, got, want)
+		}
+		up := asciiUpper(s)
+		for _, w := range append(slices.Clone(readKeywords), "OR") {
+			if got, want := hasAnyWord(s, []string{w}), hasWordRef(up, w); got != want {
+				t.Errorf("hasAnyWord(%q, %s) = %v, want %v", s, w, got, want)
+			}
+		}
+		for _, sub := range []string{" AND ", " OR "} {
+			if got, want := containsFold(s, sub), strings.Contains(up, sub); got != want {
+				t.Errorf("containsFold(%q, %q) = %v, want %v", s, sub, got, want)
+			}
+		}
+	})
+}
+
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - ('a' - 'A')
+		}
+	}
+	return string(b)
+}
+
+// hasWordRef is the search hasAnyWord replaces: w in s with no identChar on either side.
+func hasWordRef(s, w string) bool {
+	for i := 0; ; {
+		j := strings.Index(s[i:], w)
+		if j < 0 {
+			return false
+		}
+		j += i
+		end := j + len(w)
+		if (j == 0 || !identChar(s[j-1])) && (end == len(s) || !identChar(s[end])) {
+			return true
+		}
+		i = j + 1
 	}
 }

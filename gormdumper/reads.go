@@ -124,7 +124,8 @@ func (p *Plugin) read(db *gorm.DB) {
 		dumper.ReadTable(ctx, t)
 	}
 	if !joined {
-		if col, values, ok := p.narrowing(stmt, table); ok {
+		var buf [4]string
+		if col, values, ok := p.narrowing(stmt, table, buf[:0]); ok {
 			dumper.ReadRows(ctx, table, col, values...)
 			return
 		}
@@ -263,11 +264,8 @@ var pureCalls = map[string]bool{
 // own, without parsing it: it holds one of readKeywords as a word (in any case, even inside a
 // string literal), or a call of a function not in pureCalls.
 func mayRead(sql string) bool {
-	up := strings.ToUpper(sql)
-	for _, w := range readKeywords {
-		if hasWord(up, w) {
-			return true
-		}
+	if hasAnyWord(sql, readKeywords) {
+		return true
 	}
 	for i := 0; i < len(sql); i++ {
 		if sql[i] != '(' {
@@ -390,8 +388,8 @@ func (r *readSet) subquery(stmt *gorm.Statement, sub *gorm.DB) {
 // narrowing returns the key column and the values (in canonical form) that the WHERE clause
 // of the statement on table narrows its rows to: one of its top-level conjuncts is col = v or
 // col IN (v, …) on a key column of table. ok is false when the clause narrows nothing, or is
-// not a conjunction.
-func (p *Plugin) narrowing(stmt *gorm.Statement, table string) (col string, values []string, ok bool) {
+// not a conjunction. The values of the first column found are appended to buf.
+func (p *Plugin) narrowing(stmt *gorm.Statement, table string, buf []string) (col string, values []string, ok bool) {
 	c, has := stmt.Clauses["WHERE"]
 	if !has {
 		return "", nil, false
@@ -400,7 +398,8 @@ func (p *Plugin) narrowing(stmt *gorm.Statement, table string) (col string, valu
 	if !isWhere {
 		return "", nil, false
 	}
-	conj, pure := conjuncts(where.Exprs, nil)
+	var conjBuf [8]clause.Expression
+	conj, pure := conjuncts(where.Exprs, conjBuf[:0])
 	if !pure {
 		return "", nil, false
 	}
@@ -416,8 +415,9 @@ func (p *Plugin) narrowing(stmt *gorm.Statement, table string) (col string, valu
 		}
 	}
 	best := -1
+	var rawBuf [4]any
 	for _, e := range conj {
-		c, raw, found := narrowed(stmt, table, e)
+		c, raw, found := narrowed(stmt, table, e, rawBuf[:0])
 		if !found {
 			continue
 		}
@@ -425,7 +425,11 @@ func (p *Plugin) narrowing(stmt *gorm.Statement, table string) (col string, valu
 		if kind == 0 {
 			continue
 		}
-		vs, conv := canonicalValues(kind, raw)
+		out := buf
+		if best >= 0 {
+			out = nil // buf holds the values found first
+		}
+		vs, conv := canonicalValues(kind, raw, out)
 		if !conv {
 			continue
 		}
@@ -481,28 +485,62 @@ func safeConjunct(e clause.Expression, n int) bool {
 	if n == 1 {
 		return true
 	}
-	up := strings.ToUpper(sql)
-	if strings.Contains(up, " AND ") || strings.Contains(up, " OR ") {
+	if containsFold(sql, " AND ") || containsFold(sql, " OR ") {
 		return true // wrapped in parentheses
 	}
-	return !hasWord(up, "OR") && !strings.Contains(up, "||") &&
-		!strings.Contains(up, "--") && !strings.Contains(up, "/*") && !strings.Contains(up, "#")
+	return !hasAnyWord(sql, orWord) && !strings.Contains(sql, "||") &&
+		!strings.Contains(sql, "--") && !strings.Contains(sql, "/*") && !strings.Contains(sql, "#")
 }
 
-// hasWord reports whether s holds w with no letter, digit or underscore on either side.
-func hasWord(s, w string) bool {
-	for i := 0; ; {
-		j := strings.Index(s[i:], w)
-		if j < 0 {
-			return false
+var orWord = []string{"OR"}
+
+// hasAnyWord reports whether s holds one of words (upper-case ASCII), in any case, with no
+// letter, digit or underscore on either side: as a whole run of identChar bytes. SQL folds
+// the case of keywords in ASCII only.
+func hasAnyWord(s string, words []string) bool {
+	for i := 0; i < len(s); {
+		if !identChar(s[i]) {
+			i++
+			continue
 		}
-		j += i
-		end := j + len(w)
-		if (j == 0 || !identChar(s[j-1])) && (end == len(s) || !identChar(s[end])) {
+		j := i + 1
+		for j < len(s) && identChar(s[j]) {
+			j++
+		}
+		c := s[i] &^ 0x20 // upper case, for a letter
+		for _, w := range words {
+			if len(w) == j-i && w[0] == c && equalFoldASCII(s[i:j], w) {
+				return true
+			}
+		}
+		i = j
+	}
+	return false
+}
+
+// containsFold reports whether s holds sub (upper-case ASCII) in any case, ASCII-folded.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if equalFoldASCII(s[i:i+len(sub)], sub) {
 			return true
 		}
-		i = j + 1
 	}
+	return false
+}
+
+// equalFoldASCII reports whether s equals up (upper-case ASCII) with ASCII letters of s
+// upper-cased.
+func equalFoldASCII(s, up string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if c != up[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func identChar(c byte) bool {
@@ -510,8 +548,8 @@ func identChar(c byte) bool {
 }
 
 // narrowed returns the column of table that the conjunct e compares with = or IN, and the
-// values it compares it with (flattened, as GORM binds them).
-func narrowed(stmt *gorm.Statement, table string, e clause.Expression) (col string, values []any, ok bool) {
+// values it compares it with (flattened, as GORM binds them, appended to buf).
+func narrowed(stmt *gorm.Statement, table string, e clause.Expression, buf []any) (col string, values []any, ok bool) {
 	switch e := e.(type) {
 	case clause.Eq:
 		if eqNil(e.Value) {
@@ -523,9 +561,9 @@ func narrowed(stmt *gorm.Statement, table string, e clause.Expression) (col stri
 		}
 		switch e.Value.(type) {
 		case []string, []int, []int32, []int64, []uint, []uint32, []uint64, []any:
-			values, ok = flatten([]any{e.Value})
+			values, ok = flatten([]any{e.Value}, buf)
 		default:
-			values, ok = flatten([]any{e.Value})
+			values, ok = flatten([]any{e.Value}, buf)
 			ok = ok && len(values) == 1
 		}
 		return col, values, ok
@@ -534,10 +572,10 @@ func narrowed(stmt *gorm.Statement, table string, e clause.Expression) (col stri
 		if !ok {
 			return "", nil, false
 		}
-		values, ok = flatten(e.Values)
+		values, ok = flatten(e.Values, buf)
 		return col, values, ok
 	case clause.Expr:
-		return exprNarrowed(stmt, table, e)
+		return exprNarrowed(stmt, table, e, buf)
 	}
 	return "", nil, false
 }
@@ -545,11 +583,12 @@ func narrowed(stmt *gorm.Statement, table string, e clause.Expression) (col stri
 // exprNarrowed reads the exact shapes "col = ?", "col IN ?" and "col IN (?)" of a fragment of
 // SQL with one argument, col being a column name, optionally quoted or qualified by the table.
 // Anything else is left to a parser: it narrows nothing.
-func exprNarrowed(stmt *gorm.Statement, table string, e clause.Expr) (col string, values []any, ok bool) {
+func exprNarrowed(stmt *gorm.Statement, table string, e clause.Expr, buf []any) (col string, values []any, ok bool) {
 	if len(e.Vars) != 1 || e.WithoutParentheses {
 		return "", nil, false
 	}
-	f := strings.Fields(e.SQL)
+	var fbuf [4]string
+	f := appendFields(fbuf[:0], e.SQL)
 	var in bool
 	switch {
 	case len(f) == 3 && f[1] == "=" && f[2] == "?":
@@ -568,7 +607,7 @@ func exprNarrowed(stmt *gorm.Statement, table string, e clause.Expr) (col string
 	if isSubquery(v) {
 		return "", nil, false
 	}
-	values, ok = flatten([]any{v})
+	values, ok = flatten([]any{v}, buf)
 	if !in && (!ok || len(values) != 1 || isList(v)) {
 		return "", nil, false
 	}
@@ -578,9 +617,15 @@ func exprNarrowed(stmt *gorm.Statement, table string, e clause.Expr) (col string
 // identColumn resolves an identifier of a fragment of SQL (col, "col", `col`, t.col) to a
 // column of table, if it is one of the statement's schema.
 func identColumn(stmt *gorm.Statement, table, ident string) (string, bool) {
-	parts := strings.Split(ident, ".")
-	if len(parts) > 2 {
-		return "", false
+	var buf [2]string
+	parts := buf[:1]
+	if t, c, qualified := strings.Cut(ident, "."); qualified {
+		if strings.Contains(c, ".") {
+			return "", false
+		}
+		parts = append(parts[:0], t, c)
+	} else {
+		parts[0] = ident
 	}
 	for i, p := range parts {
 		if len(p) >= 2 && (p[0] == '"' && p[len(p)-1] == '"' || p[0] == '`' && p[len(p)-1] == '`') {
@@ -629,10 +674,13 @@ func columnOf(stmt *gorm.Statement, table string, c any) (string, bool) {
 
 // flatten returns the values vars bind, as GORM's AddVar expands them: slices (other than
 // []byte) into their elements. ok is false for what it does not expand to plain values:
-// expressions, subqueries, nested lists.
-func flatten(vars []any) (values []any, ok bool) {
+// expressions, subqueries, nested lists. The values are appended to values.
+func flatten(vars []any, values []any) (_ []any, ok bool) {
 	for _, v := range vars {
 		switch x := v.(type) {
+		case string, int, int64, int32, uint, uint64, uint32, bool:
+			values = append(values, v) // the usual: a type with no method, checked first
+			continue
 		case nil, []byte, driver.Valuer:
 			values = append(values, v)
 			continue
@@ -643,11 +691,10 @@ func flatten(vars []any) (values []any, ok bool) {
 				if isList(e) {
 					return nil, false
 				}
-				sub, ok := flatten([]any{e})
-				if !ok {
+				var ok bool
+				if values, ok = flatten([]any{e}, values); !ok {
 					return nil, false
 				}
-				values = append(values, sub...)
 			}
 			continue
 		}
@@ -670,6 +717,8 @@ func flatten(vars []any) (values []any, ok bool) {
 // isList reports whether GORM would bind v as a list of values.
 func isList(v any) bool {
 	switch v.(type) {
+	case string, int, int64, int32, uint, uint64, uint32, bool:
+		return false
 	case nil, []byte, driver.Valuer:
 		return false
 	}
@@ -692,9 +741,8 @@ func eqNil(v any) bool {
 }
 
 // canonicalValues converts values to the canonical text of kind; NULLs match no row and are
-// dropped. ok is false if a value does not convert exactly.
-func canonicalValues(kind dumper.KeyKind, values []any) (out []string, ok bool) {
-	out = make([]string, 0, len(values))
+// dropped. ok is false if a value does not convert exactly. The texts are appended to out.
+func canonicalValues(kind dumper.KeyKind, values []any, out []string) (_ []string, ok bool) {
 	for _, v := range values {
 		v = deref(v)
 		if isNull(v) {
@@ -724,4 +772,32 @@ func isNull(v any) bool {
 	}
 	rv := reflect.ValueOf(v)
 	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
+
+// appendFields appends to f the fields of s separated by ASCII white space, as strings.Fields
+// splits them for ASCII text, up to cap(f)+1 of them: callers only need to know there are
+// more.
+func appendFields(f []string, s string) []string {
+	for i := 0; i < len(s); {
+		if c := s[i]; c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' {
+			i++
+			continue
+		}
+		if s[i] >= 0x80 {
+			return strings.Fields(s) // Unicode white space: as strings.Fields splits it
+		}
+		j := i + 1
+		for j < len(s) && s[j] != ' ' && s[j] != '\t' && s[j] != '\n' && s[j] != '\r' && s[j] != '\v' && s[j] != '\f' {
+			if s[j] >= 0x80 {
+				return strings.Fields(s)
+			}
+			j++
+		}
+		if len(f) == cap(f) {
+			return append(f, s[i:j]) // one more than fits: the caller sees too many
+		}
+		f = append(f, s[i:j])
+		i = j
+	}
+	return f
 }

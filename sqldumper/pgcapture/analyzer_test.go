@@ -30,6 +30,8 @@ var schema = []string{
 	`CREATE FUNCTION plus_one(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 + 1'`,
 	`CREATE FUNCTION new_id() RETURNS int VOLATILE LANGUAGE sql AS 'SELECT 1'`,
 	`CREATE TABLE codes (code varchar(3) PRIMARY KEY)`,
+	`CREATE TABLE regions (code text COLLATE "C" PRIMARY KEY)`,
+	`CREATE TABLE shops (id int PRIMARY KEY, region text COLLATE "C" REFERENCES regions (code) ON UPDATE CASCADE ON DELETE SET NULL)`,
 	`CREATE TABLE gen (id int PRIMARY KEY, name text, lname text GENERATED ALWAYS AS (lower(name)) STORED UNIQUE)`,
 }
 
@@ -262,6 +264,10 @@ func TestWrites(t *testing.T) {
 			"table:comments"},
 		{"delete cascades", `DELETE FROM authors WHERE id = 1`, nil,
 			"table:authors table:posts"},
+		{"update cascades", `UPDATE regions SET code = 'b' WHERE code = 'a'`, nil,
+			"row:regions:code=a row:regions:code=b scan:regions table:shops"}, // ON UPDATE CASCADE
+		{"delete sets null", `DELETE FROM regions WHERE code = 'a'`, nil,
+			"row:regions:code=a scan:regions table:shops"}, // ON DELETE SET NULL
 		{"update does not cascade without an action", `UPDATE posts SET id = id + 1`, nil,
 			"table:posts"},
 		{"merge", `MERGE INTO authors a USING (SELECT 1 AS id) s ON a.id = s.id WHEN MATCHED THEN DELETE`, nil,
