@@ -18,7 +18,7 @@ const (
 	revalidateJoined                          // another render of the key is under way, here or on another instance, or it ended without failing
 	revalidateDone                            // the render completed
 	revalidateFailed                          // the render failed (a 5xx, a panic, the timeout), or the one waited for did, or the key's last render still runs past its timeout
-	revalidateSkipped                         // no render was started: Options.MaxRevalidations are running
+	revalidateSkipped                         // no render was started: Options.MaxRevalidations are running, or (in the background) the key's last render still runs
 )
 
 // The states of a detached render, which decide whether what it rendered may be stored.
