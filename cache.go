@@ -59,7 +59,7 @@ func New(opts Options) (*Cache, error) {
 		}
 		c.store, c.closer = m, m
 	}
-	if err := c.soft.init(c.store, c.policy, opts.WriterKey); err != nil {
+	if err := c.soft.init(c.store, c.policy, opts.WriterKey, opts.MaxRevalidations); err != nil {
 		c.Close()
 		return nil, err
 	}

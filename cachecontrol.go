@@ -15,6 +15,10 @@ type cacheControl struct {
 
 	// The soft windows of RFC 5861 (see softWindows); -1: absent.
 	staleWhileRevalidate, staleIfError time.Duration
+
+	// mustRevalidate: must-revalidate or proxy-revalidate, which forbid serving the
+	// response stale (RFC 9111 §4.2.4), so that it gets no soft window.
+	mustRevalidate bool
 }
 
 // parseCacheControl reads every Cache-Control field line of a message. Unknown directives are
@@ -48,6 +52,8 @@ func parseCacheControl(lines []string) cacheControl {
 				cc.staleWhileRevalidate = minAge(cc.staleWhileRevalidate, deltaSeconds(arg))
 			case "stale-if-error":
 				cc.staleIfError = minAge(cc.staleIfError, deltaSeconds(arg))
+			case "must-revalidate", "proxy-revalidate":
+				cc.mustRevalidate = true
 			}
 		}
 	}

@@ -13,6 +13,10 @@ type flight struct {
 type call struct {
 	done chan struct{}
 	once sync.Once
+
+	// failed is set by the leader of a revalidation (revalidate.go) before it leaves, when
+	// its render failed; the waiters read it once done is closed.
+	failed bool
 }
 
 // join returns the call in flight for key, and whether the caller leads it and must call

@@ -50,6 +50,13 @@ type Options struct {
 	// means a random key made by New, which suits a single instance.
 	WriterKey []byte
 
+	// MaxRevalidations bounds the renders that replace stale entries (docs/soft.md) running
+	// at once in the cache, from the start of each until its handler returns, even past its
+	// timeout. Past it, a stale entry is served without starting a render (the next request
+	// after one finishes starts it), and a request within stale-if-error only is an ordinary
+	// miss; Stats.RevalidationsSkipped counts them. Zero means four per GOMAXPROCS.
+	MaxRevalidations int
+
 	// Explain makes the cache remember, in process memory and within fixed bounds, the tags
 	// of the responses it stores and the last invalidation of each tag it makes, so that
 	// [Cache.ExplainHandler] can say what a cached page depends on and what last invalidated

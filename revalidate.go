@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"sync/atomic"
 )
 
 // A revalidation renders a soft entry's page anew, without a client (see
@@ -14,9 +15,17 @@ type revalidateResult uint8
 
 const (
 	revalidateStarted revalidateResult = iota // a background render was started
-	revalidateJoined                          // another render of the key is under way, here or on another instance
+	revalidateJoined                          // another render of the key is under way, here or on another instance, or it ended without failing
 	revalidateDone                            // the render completed
-	revalidateFailed                          // the render failed: a 5xx, a panic, or the timeout
+	revalidateFailed                          // the render failed (a 5xx, a panic, the timeout), or the one waited for did, or the key's last render still runs past its timeout
+	revalidateSkipped                         // no render was started: Options.MaxRevalidations are running, or (in the background) the key's last render still runs
+)
+
+// The states of a detached render, which decide whether what it rendered may be stored.
+const (
+	rendering  int32 = iota // the handler runs
+	committing              // the handler returned in time: its response is stored, if it may be
+	abandoned               // the timeout came first: nothing it renders is stored
 )
 
 // revalidate renders the page of the soft entry ms.soft anew, to replace it: with the
@@ -24,21 +33,41 @@ const (
 // (no cookie, no Authorization, no client connection), under the policy's timeout, with its
 // own panic recovery. It is coalesced with any other render of the key in this process (the
 // misses of writers wait for it) and, in the background, with the other processes sharing
-// the store through the store's lease on the key.
+// the store through the store's lease on the key. It is bounded by Options.MaxRevalidations
+// (revalidatebound.go), and a key whose last render outlived its timeout and still runs
+// gets no other.
 //
 // In the background it returns at once. Otherwise it waits for the render, for the timeout
-// at most, and reports how it went; when another render of the key is under way it waits for
-// that one and reports revalidateJoined.
-func (m *middleware) revalidate(r *http.Request, ms miss, background bool) revalidateResult {
+// at most, and reports how it went, with the response it rendered when it completed; when
+// another render of the key is under way it waits for that one and reports
+// revalidateJoined, or revalidateFailed if that one failed.
+func (m *middleware) revalidate(r *http.Request, ms miss, background bool) (revalidateResult, *detachedWriter) {
 	call, leader := m.c.flight.join(ms.lastKey)
 	if !leader {
 		if !background {
 			select {
 			case <-call.done:
+				if call.failed {
+					return revalidateFailed, nil
+				}
 			case <-r.Context().Done():
 			}
 		}
-		return revalidateJoined
+		return revalidateJoined, nil
+	}
+	switch m.c.soft.renders.acquire(ms.lastKey) {
+	case acquiredBusy: // the handler hangs, past its timeout: a failure, and no other render
+		m.c.soft.revalidationsSkipped.Add(1)
+		call.failed = true
+		m.c.flight.leave(ms.lastKey, call)
+		if background {
+			return revalidateSkipped, nil
+		}
+		return revalidateFailed, nil
+	case acquiredFull:
+		m.c.soft.revalidationsSkipped.Add(1)
+		m.c.flight.leave(ms.lastKey, call)
+		return revalidateSkipped, nil
 	}
 	base := context.WithoutCancel(r.Context())
 	var release func()
@@ -48,25 +77,42 @@ func (m *middleware) revalidate(r *http.Request, ms miss, background bool) reval
 			if err != nil {
 				m.c.storeError(base, "lease", err)
 			}
+			m.c.soft.renders.release(ms.lastKey)
 			m.c.flight.leave(ms.lastKey, call)
-			return revalidateJoined
+			return revalidateJoined, nil
 		}
 		release = rel
 	}
 	ctx, cancel := context.WithTimeout(base, m.p.soft.timeout)
 	req := detachedRequest(ctx, r, m.p.keyHeaders, ms.soft)
 	m.c.soft.revalidations.Add(1)
+	sink := &detachedWriter{h: http.Header{}}
+	if !background {
+		sink.keep = m.p.maxBody // the response goes to this request if it is not stored
+	}
+	var state atomic.Int32
 	done := make(chan bool, 1)
-	go func() { done <- m.renderDetached(req, ms) }()
+	go func() {
+		failed := true
+		defer func() {
+			m.c.soft.renders.release(ms.lastKey) // only now: the handler has returned
+			done <- failed
+		}()
+		failed = m.renderDetached(req, ms, sink, &state)
+	}()
 	finish := func() revalidateResult {
 		var failed bool
 		select {
 		case failed = <-done:
 		case <-ctx.Done():
-			failed = true // the timeout: the handler may go on, but nothing it renders is stored
+			if state.CompareAndSwap(rendering, abandoned) {
+				failed = true // the timeout: the handler may go on, but nothing it renders is stored
+			} else {
+				failed = <-done // it returned in time and is storing its response
+			}
 		}
-		failed = failed || ctx.Err() != nil
 		cancel()
+		call.failed = failed
 		m.c.flight.leave(ms.lastKey, call)
 		if release != nil {
 			release()
@@ -80,16 +126,19 @@ func (m *middleware) revalidate(r *http.Request, ms miss, background bool) reval
 	}
 	if background {
 		go finish()
-		return revalidateStarted
+		return revalidateStarted, nil
 	}
-	return finish()
+	if res := finish(); res != revalidateDone {
+		return res, nil
+	}
+	return revalidateDone, sink
 }
 
-// renderDetached runs the handler for req, a detached request (see detachedRequest), and
-// stores the response as a miss would. It reports whether the render failed: a 5xx, a panic
-// (recovered here and logged), or a render the timeout cut short.
-func (m *middleware) renderDetached(req *http.Request, ms miss) (failed bool) {
-	sink := &detachedWriter{h: http.Header{}}
+// renderDetached runs the handler for req, a detached request (see detachedRequest), into
+// sink, and stores the response as a miss would if the handler returned before the timeout
+// (state, see revalidate). It reports whether the render failed: a 5xx, a panic (recovered
+// here and logged), or a render the timeout cut short.
+func (m *middleware) renderDetached(req *http.Request, ms miss, sink *detachedWriter, state *atomic.Int32) (failed bool) {
 	ms.leads = nil // revalidate wakes the waiters
 	cw := &captureWriter{w: sink, p: m.p, c: m.c, r: req, miss: ms}
 	rs := &renderState{c: m.c, cw: cw}
@@ -101,8 +150,12 @@ func (m *middleware) renderDetached(req *http.Request, ms miss) (failed bool) {
 		}
 	}()
 	m.next.ServeHTTP(cw, req.WithContext(context.WithValue(req.Context(), renderKey{}, rs)))
+	if req.Context().Err() != nil || !state.CompareAndSwap(rendering, committing) {
+		return true // the timeout came first: nothing is stored
+	}
 	cw.finish()
-	return sink.status >= 500 || req.Context().Err() != nil
+	sink.detail = cw.miss.detail
+	return sink.status >= 500
 }
 
 // detachedRequest is the GET that renders r's page anew without r's client: a copy of r
@@ -128,12 +181,21 @@ func detachedRequest(ctx context.Context, r *http.Request, keyHeaders *headerSet
 	return req
 }
 
-// detachedWriter is the ResponseWriter of a detached render: it keeps the status and drops
-// the rest.
+// detachedWriter is the ResponseWriter of a detached render: it keeps the status, and the
+// header and up to keep bytes of the body for a foreground render, whose response goes to
+// the request that waits for it when it is not stored (see serveSoft).
 type detachedWriter struct {
 	h      http.Header
 	status int
+	detail detail // why the response was not stored, if it was not
+
+	keep int // the most body bytes kept; zero: none
+	body []byte
+	over bool // the body was longer than keep
 }
+
+// kept reports whether w holds the whole response.
+func (w *detachedWriter) kept() bool { return w.keep > 0 && !w.over && w.status != 0 }
 
 func (w *detachedWriter) Header() http.Header { return w.h }
 
@@ -146,6 +208,13 @@ func (w *detachedWriter) WriteHeader(code int) {
 func (w *detachedWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
+	}
+	switch {
+	case w.keep == 0 || w.over:
+	case len(w.body)+len(p) > w.keep:
+		w.over, w.body = true, nil
+	default:
+		w.body = append(w.body, p...)
 	}
 	return len(p), nil
 }

@@ -52,11 +52,21 @@ type softState struct {
 	used      atomic.Bool
 	writerKey []byte
 
-	staleServed, staleIfError, revalidations, revalidationFailures atomic.Uint64
+	// renders bounds the renders that replace stale entries (revalidatebound.go).
+	renders renders
+
+	staleServed, staleIfError, revalidations, revalidationFailures, revalidationsSkipped atomic.Uint64
 }
 
 // init sets the machinery up in New.
-func (s *softState) init(store Store, p *policy, writerKey []byte) error {
+func (s *softState) init(store Store, p *policy, writerKey []byte, maxRenders int) error {
+	if maxRenders < 0 {
+		return errorf("negative Options.MaxRevalidations %d", maxRenders)
+	}
+	if maxRenders == 0 {
+		maxRenders = defaultMaxRevalidations()
+	}
+	s.renders.max = maxRenders
 	s.leaser, _ = store.(Leaser)
 	if p.soft.on() {
 		s.used.Store(true)
@@ -67,8 +77,12 @@ func (s *softState) init(store Store, p *policy, writerKey []byte) error {
 }
 
 // softWindows returns the soft windows of a response, in seconds, as an Entry keeps them:
-// its own directives if it has them, else the policy's.
+// its own directives if it has them, else the policy's; none if it says must-revalidate or
+// proxy-revalidate.
 func (c *Cache) softWindows(p *policy, cc cacheControl) (whileRevalidate, ifError uint16) {
+	if cc.mustRevalidate {
+		return 0, 0 // it must not be served stale (RFC 9111 §4.2.4, §5.2.2.2, §5.2.2.8)
+	}
 	w, e := p.soft.whileRevalidate, p.soft.ifError
 	if cc.staleWhileRevalidate >= 0 {
 		w = min(cc.staleWhileRevalidate, maxSoft)
@@ -92,8 +106,9 @@ func (e *Entry) softWindow() (time.Duration, int64) {
 // entry at once while one background render replaces it; past it but within its
 // stale-if-error window, with a fresh render, or with the stale entry if that render fails.
 // It reports false, and the request is a miss like any other, for the client that made a
-// write (writer.go), a request with Authorization that the entry may not serve, and a
-// request inside another render of this cache, which would store what it is served.
+// write (writer.go), a request with Authorization that the entry may not serve, a request
+// inside another render of this cache, which would store what it is served, and a request
+// within stale-if-error only when Options.MaxRevalidations are running.
 func (m *middleware) serveSoft(w http.ResponseWriter, r *http.Request, ms miss) bool {
 	e := ms.soft
 	m.c.soft.used.Store(true)
@@ -104,20 +119,28 @@ func (m *middleware) serveSoft(w http.ResponseWriter, r *http.Request, ms miss) 
 		return false
 	}
 	switch age := ms.staleFor; {
-	case age <= time.Duration(e.StaleWhileRevalidate)*time.Second:
+	case e.StaleWhileRevalidate > 0 && age <= time.Duration(e.StaleWhileRevalidate)*time.Second:
 		m.revalidate(r, ms, true)
 		m.c.soft.staleServed.Add(1)
 		m.serveStale(w, r, e, age, detailStale, ms.start)
 		return true
 	case age <= time.Duration(e.StaleIfError)*time.Second && !onlyIfCached(r):
 		// (A request that wants a stored response or nothing must not run the handler.)
-		if m.revalidate(r, ms, false) == revalidateFailed {
+		res, sink := m.revalidate(r, ms, false)
+		switch res {
+		case revalidateFailed:
 			m.c.soft.staleIfError.Add(1)
 			m.serveStale(w, r, e, age, detailStaleIfError, ms.start)
 			return true
+		case revalidateSkipped:
+			return false
 		}
 		if fresh, _, _ := m.lookup(r, ms.key, ms.path); fresh != nil {
 			m.hit(w, r, fresh, ms.start, ResultHit)
+			return true
+		}
+		if sink != nil && sink.kept() {
+			m.serveRendered(w, r, sink, ms.start)
 			return true
 		}
 	}
@@ -127,11 +150,38 @@ func (m *middleware) serveSoft(w http.ResponseWriter, r *http.Request, ms miss) 
 // serveStale sends a stale entry, with an Age, and a Cache-Status that says it is a hit
 // whose freshness ran out age ago (RFC 9211 §2.5: a negative ttl is a stale response) and
 // why it was served all the same: detail=stale while it is revalidated, detail=stale-if-error
-// when the render failed.
+// when the render failed. An edge in front is told not to store it: nothing would purge it
+// once the render replaces it.
 func (m *middleware) serveStale(w http.ResponseWriter, r *http.Request, e *Entry, age time.Duration, d detail, start time.Time) {
 	cs := m.c.name + "; hit; ttl=-" + strconv.FormatInt(int64(age/time.Second), 10) + "; detail=" + d.String()
+	if m.p.edge != nil {
+		w = edgeWriter{w, m.p.edge}
+	}
 	code := respond(w, r, e, []string{cs}, true)
 	if start != (time.Time{}) {
 		m.c.observeRequest(r.Context(), start, RequestEvent{Result: ResultStale, Detail: d.String(), Status: code})
+	}
+}
+
+// serveRendered sends the response of a foreground render (see revalidate) that was not
+// stored (a 404, say) to the request that waited for it, rather than run the handler a
+// second time for it. The render saw none of the request's cookies: a cookie it set is not
+// passed on, lest it replace the client's own. An edge in front is told not to store it.
+func (m *middleware) serveRendered(w http.ResponseWriter, r *http.Request, sink *detachedWriter, start time.Time) {
+	h := w.Header()
+	for k, v := range sink.h {
+		if k != "Set-Cookie" {
+			h[k] = v
+		}
+	}
+	if m.p.edge != nil {
+		m.p.edge.Refuse(h)
+	}
+	w.WriteHeader(sink.status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(sink.body)
+	}
+	if start != (time.Time{}) {
+		m.c.observeRequest(r.Context(), start, RequestEvent{Result: ResultMiss, Fwd: fwdStale.String(), Detail: sink.detail.String(), Status: sink.status})
 	}
 }

@@ -496,3 +496,114 @@ func TestSoftDirectiveCapped(t *testing.T) {
 		}
 	})
 }
+
+// TestSoftIfErrorJoiners checks that the readers that join the render of a stale entry
+// within stale-if-error get the stale entry when that render fails, as its leader does,
+// and that the handler runs once for them all.
+func TestSoftIfErrorJoiners(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCache(t)
+		p := newPage(func(n int64) string {
+			switch n {
+			case 1:
+				return "ok"
+			case 2:
+				return "block" // till the timeout, while the others come
+			}
+			return "500"
+		})
+		mw := c.MiddlewareWith(dumper.Policy{StaleIfError: time.Minute, RevalidateTimeout: 2 * time.Second})(p)
+		get(t, mw)
+		invalidateP(t, c)
+		time.Sleep(time.Second)
+		var ws [10]*httptest.ResponseRecorder
+		var wg sync.WaitGroup
+		for i := range ws {
+			wg.Go(func() { ws[i] = get(t, mw) })
+		}
+		wg.Wait() // the render is cut short by the timeout: a failure (a 503)
+		for _, w := range ws {
+			wantStale(t, w, 1, "stale-if-error", "n=1 ")
+		}
+		if got := p.runs.Load(); got != 2 {
+			t.Errorf("the handler ran %d times, want 2 (the first render and one for the 10 readers)", got)
+		}
+		if s := c.Stats(); s.StaleIfError != 10 || s.Revalidations != 1 {
+			t.Errorf("Stats: StaleIfError %d, Revalidations %d; want 10, 1", s.StaleIfError, s.Revalidations)
+		}
+	})
+}
+
+// TestSoftIfErrorNotStored checks that a request within stale-if-error whose render neither
+// failed nor was stored (a 404) gets that render's response, less the cookie it set for a
+// request that carried none, and that the handler does not run again for it.
+func TestSoftIfErrorNotStored(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCache(t)
+		var runs atomic.Int64
+		mw := c.MiddlewareWith(dumper.Policy{StaleIfError: time.Minute})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if runs.Add(1) == 1 {
+				fmt.Fprint(w, "the page")
+				return
+			}
+			http.SetCookie(w, &http.Cookie{Name: "session", Value: "new"})
+			http.Error(w, "gone", http.StatusNotFound)
+		}))
+		get(t, mw)
+		invalidateP(t, c)
+		time.Sleep(time.Second)
+		for i := range 2 {
+			w := get(t, mw, "Cookie", "session=mine")
+			if w.Code != http.StatusNotFound {
+				t.Errorf("request %d: status %d, want the handler's 404", i, w.Code)
+			}
+			wantBody(t, w, "gone\n")
+			wantStatus(t, w, "dumper; fwd=stale; detail=status")
+			if ck := w.Header().Values("Set-Cookie"); len(ck) != 0 {
+				t.Errorf("request %d: Set-Cookie %q from a render without the client's cookies", i, ck)
+			}
+			if got := runs.Load(); got != int64(2+i) {
+				t.Errorf("request %d: the handler ran %d times, want %d", i, got, 2+i)
+			}
+		}
+	})
+}
+
+// TestSoftMustRevalidate checks that a response that says must-revalidate or
+// proxy-revalidate is never served stale (RFC 9111 §4.2.4), whatever its policy or its own
+// windows say.
+func TestSoftMustRevalidate(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		cc   string
+		soft bool
+	}{
+		{"public, must-revalidate", false},
+		{"proxy-revalidate", false},
+		{"max-age=0, must-revalidate, stale-while-revalidate=60", false},
+		{"Must-Revalidate", false},
+		{"max-age=0", true},
+		{"max-age=0, stale-while-revalidate=60", true},
+	} {
+		t.Run(tt.cc, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				c := newCache(t)
+				p := newPage(nil)
+				p.cc = tt.cc
+				mw := c.MiddlewareWith(dumper.Policy{StaleWhileRevalidate: time.Minute, StaleIfError: time.Minute})(p)
+				get(t, mw)
+				invalidateP(t, c)
+				w := get(t, mw)
+				if tt.soft {
+					wantStale(t, w, 0, "stale", "n=1 ")
+					return
+				}
+				wantStatus(t, w, "dumper; fwd=stale; stored")
+				wantBody(t, w, "n=2 ")
+			})
+		})
+	}
+}

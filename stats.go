@@ -18,6 +18,7 @@ type Stats struct {
 	StaleIfError         uint64 // stale entries served because the render to replace them failed
 	Revalidations        uint64 // renders run to replace a stale entry, in the background or not
 	RevalidationFailures uint64 // those that failed: a 5xx, a panic, the timeout
+	RevalidationsSkipped uint64 // renders not started: Options.MaxRevalidations were running, or the key's last had not returned
 
 	Entries   int64  // entries held by the store
 	Bytes     int64  // bytes they use
@@ -48,6 +49,7 @@ func (c *Cache) Stats() Stats {
 		StaleIfError:         c.soft.staleIfError.Load(),
 		Revalidations:        c.soft.revalidations.Load(),
 		RevalidationFailures: c.soft.revalidationFailures.Load(),
+		RevalidationsSkipped: c.soft.revalidationsSkipped.Load(),
 	}
 	if ss, ok := c.store.(interface{ Stats() StoreStats }); ok {
 		st := ss.Stats()
