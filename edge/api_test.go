@@ -546,6 +546,25 @@ func TestPurgeGivesUp(t *testing.T) {
 	}
 }
 
+// TestPurgeAfterClose: a purge asked for after Close is not sent, but counted and logged.
+func TestPurgeAfterClose(t *testing.T) {
+	api := fastlyAPI(t)
+	var logs bytes.Buffer
+	e, err := New(Options{Dialect: Fastly, Delay: -1, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.start()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	e.Purge("/a", "/b")
+	if s := e.Stats(); s.Late != 2 || s.Requests != 0 {
+		t.Fatalf("Stats %+v: want 2 keys counted late, no request", s)
+	}
+	if !strings.Contains(logs.String(), "purge after Close dropped") {
+		t.Fatalf("nothing logged: %s", logs.String())
+	}
+}
+
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
