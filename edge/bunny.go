@@ -12,10 +12,11 @@ import (
 // POST /pullzone/{PullZoneID}/purgeCache per tag, as a JSON object {"CacheTag": "…"},
 // authenticated by the AccessKey header. The API takes one tag per request.
 //
-// Bunny strips no header it does not know from what it serves: the CDN-Tag field of a stored
-// response reaches browsers unless an Edge Rule removes it — action "Remove Response
-// Header" (or "Set Response Header" to an empty value) of CDN-Tag, with the condition
-// "Request URL" matching "*" (docs/edge.md).
+// Bunny does not document stripping CDN-Tag from what it serves: assume the field of a
+// stored response reaches browsers unless the pull zone removes it, with an Edge Rule whose
+// action sets the response header CDN-Tag to an empty value for every request URL ("*"),
+// or an Edge Script middleware that deletes it (docs/edge.md). Check a response from your
+// pull zone.
 type BunnyPurger struct {
 	PullZoneID string
 	AccessKey  string
