@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -19,6 +20,11 @@ import (
 // POST /ccu/v3/{invalidate|delete}/tag/{network} per batch, as a JSON object
 // {"objects": […]} of at most 50,000 bytes (the API's limit), signed with EdgeGrid
 // (EG1-HMAC-SHA256) from the API client's credentials.
+//
+// Fast Purge limits its rate per account with two token buckets, both checked before a
+// request is accepted: 100 requests, refilled 50 a second, and 5,000 cache tags, refilled
+// 500 a minute. Its 429 carries no Retry-After; its documentation says to wait five
+// seconds, which Purge asks for (a [*RateLimitError] of 5 s).
 type AkamaiPurger struct {
 	// Host is the API client's host ("akab-….luna.akamaiapis.net"), or a base URL with a
 	// scheme (tests).
@@ -31,13 +37,29 @@ type AkamaiPurger struct {
 	Delete bool
 	// Client sends the requests. Nil means http.DefaultClient.
 	Client *http.Client
+	// RequestLimit and TagLimit are the account's limits. The limits are the account's, for
+	// all its API clients: give each of several instances its share. Zero means
+	// {100, 20 * time.Millisecond} and {5000, 120 * time.Millisecond}.
+	RequestLimit, TagLimit Limit
+}
+
+// akamaiRetry is how long Fast Purge's documentation says to wait after a 429.
+const akamaiRetry = 5 * time.Second
+
+// Limits returns RequestLimit and TagLimit, or Fast Purge's documented limits.
+func (p AkamaiPurger) Limits() (requests, keys Limit) {
+	return cmpOr(p.RequestLimit, Limit{Burst: 100, Every: 20 * time.Millisecond}),
+		cmpOr(p.TagLimit, Limit{Burst: 5000, Every: 120 * time.Millisecond})
 }
 
 // akamaiMaxBody is the Fast Purge API's limit on a request body.
 const akamaiMaxBody = 50_000
 
-// MaxKeys returns 500: a batch is split further so that each body stays within 50,000 bytes.
-func (p AkamaiPurger) MaxKeys() int { return 500 }
+// MaxKeys returns 350: the JSON of 350 tags of 128 characters (Akamai's limit, which
+// [Dialect.Key] keeps to, with no byte that JSON escapes) fits in a body of 50,000 bytes,
+// so that each Purge call is one request, as the rate limits count. A longer batch is split
+// all the same.
+func (p AkamaiPurger) MaxKeys() int { return 350 }
 
 // Purge purges keys, in as many requests as the body limit needs.
 func (p AkamaiPurger) Purge(ctx context.Context, keys []string) error {
@@ -72,6 +94,10 @@ func (p AkamaiPurger) Purge(ctx context.Context, keys []string) error {
 			return err
 		}
 		if err := post(ctx, p.Client, "akamai purge", u, http.Header{"Authorization": {auth}}, body, nil); err != nil {
+			var rl *RateLimitError
+			if errors.As(err, &rl) && rl.After == 0 {
+				rl.After = akamaiRetry
+			}
 			return err
 		}
 	}

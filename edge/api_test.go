@@ -12,9 +12,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/dumperhq/dumper"
@@ -22,8 +24,9 @@ import (
 )
 
 // fakeAPI is a local stand-in for a CDN's purge API: it checks each request as the API's
-// documentation says (method, path, authentication, body shape, limits), answers as the API
-// does, and records the keys purged. It can be down (503) or rate limiting (429).
+// documentation says (method, path, authentication, body shape, limits), enforces the
+// API's documented rate limits with token buckets of its own, answers as the API does, and
+// records the keys purged. It can be down (503) or made to answer 429 to the next requests.
 type fakeAPI struct {
 	t *testing.T
 	// check reads one request and returns the keys it purges, or a status and message
@@ -32,7 +35,14 @@ type fakeAPI struct {
 	answer string // the body of a success
 	code   int    // the status of a success; 0: 200
 
+	// The API's rate limits: a request needs a token of reqs and one of keys per key
+	// it purges, or it is answered 429 and spends nothing (as Akamai documents).
+	reqLimit, keyLimit Limit
+	// retryAfter says whether a 429 of the buckets carries Retry-After (Akamai's does not).
+	retryAfter bool
+
 	mu         sync.Mutex
+	reqs, keys bucket
 	purged     []string
 	requests   int
 	down       bool
@@ -40,17 +50,43 @@ type fakeAPI struct {
 	limitedAt  time.Time
 	afterLimit time.Duration // from the last 429 to the request after it
 	refusals   int
-	srv        *httptest.Server
+	throttled  int // requests answered 429 by the buckets
+	url        string
 }
 
 func newFakeAPI(t *testing.T, answer string, check func(*http.Request, []byte) ([]string, int, string)) *fakeAPI {
-	f := &fakeAPI{t: t, check: check, answer: answer}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
-	return f
+	return &fakeAPI{t: t, check: check, answer: answer, retryAfter: true}
 }
 
-func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
+// start serves the API on a loopback server of the test's and returns its URL.
+func (f *fakeAPI) start() string {
+	if f.url == "" {
+		srv := httptest.NewServer(f)
+		f.t.Cleanup(srv.Close)
+		f.url = srv.URL
+	}
+	return f.url
+}
+
+// inProcess returns a client that sends its requests to the API within the process, on the
+// goroutine of the call (in a synctest bubble, on the bubble's clock), and the API's URL.
+func (f *fakeAPI) inProcess() (*http.Client, string) {
+	return &http.Client{Transport: handlerTransport{f}}, "http://api.test"
+}
+
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	if r.Host == "" {
+		r.Host = r.URL.Host
+	}
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -81,6 +117,18 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, status)
 		return
 	}
+	f.reqs.l, f.keys.l = f.reqLimit, f.keyLimit
+	now := time.Now()
+	if d := max(f.reqs.wait(now, 1), f.keys.wait(now, len(keys))); d > 0 || f.keyLimit.Burst > 0 && len(keys) > f.keyLimit.Burst {
+		f.throttled++
+		if f.retryAfter {
+			w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+		}
+		http.Error(w, `{"title":"Rate Limit exceeded","httpStatus":429}`, http.StatusTooManyRequests)
+		return
+	}
+	f.reqs.take(now, 1)
+	f.keys.take(now, len(keys))
 	f.purged = append(f.purged, keys...)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(cmpOr(f.code, http.StatusOK))
@@ -151,7 +199,7 @@ func fastlyAPI(t *testing.T) *fakeAPI {
 }
 
 func cloudflareAPI(t *testing.T) *fakeAPI {
-	return newFakeAPI(t, `{"success":true,"errors":[],"messages":[],"result":{"id":"abc"}}`, func(r *http.Request, body []byte) ([]string, int, string) {
+	f := newFakeAPI(t, `{"success":true,"errors":[],"messages":[],"result":{"id":"abc"}}`, func(r *http.Request, body []byte) ([]string, int, string) {
 		if r.Method != http.MethodPost || r.URL.Path != "/client/v4/zones/ZONE/purge_cache" {
 			return nil, http.StatusNotFound, "no such route"
 		}
@@ -164,20 +212,22 @@ func cloudflareAPI(t *testing.T) *fakeAPI {
 		if err := strictJSON(body, &req); err != nil || len(req.Tags) == 0 {
 			return nil, http.StatusBadRequest, `{"success":false}`
 		}
-		if len(req.Tags) > 30 {
-			return nil, http.StatusBadRequest, `{"success":false,"errors":[{"code":1068,"message":"more than 30 tags"}]}`
+		if len(req.Tags) > 100 {
+			return nil, http.StatusBadRequest, `{"success":false,"errors":[{"code":1068,"message":"more than 100 tags"}]}`
 		}
 		for _, k := range req.Tags {
-			if strings.ContainsAny(k, " ,") || k != strings.ToLower(k) && false {
+			if k == "" || len(k) > 1024 || strings.ContainsAny(k, " ,") {
 				return nil, http.StatusBadRequest, `{"success":false}`
 			}
 		}
 		return req.Tags, 0, ""
 	})
+	f.reqLimit = Limit{Burst: 25, Every: 12 * time.Second} // the Free plan's
+	return f
 }
 
 func bunnyAPI(t *testing.T) *fakeAPI {
-	return newFakeAPI(t, ``, func(r *http.Request, body []byte) ([]string, int, string) {
+	f := newFakeAPI(t, ``, func(r *http.Request, body []byte) ([]string, int, string) {
 		if r.Method != http.MethodPost || r.URL.Path != "/pullzone/42/purgeCache" {
 			return nil, http.StatusNotFound, "no such route"
 		}
@@ -192,6 +242,8 @@ func bunnyAPI(t *testing.T) *fakeAPI {
 		}
 		return []string{req.CacheTag}, 0, ""
 	})
+	f.reqLimit = Limit{Burst: 120, Every: 200 * time.Millisecond}
+	return f
 }
 
 // akamaiAPI checks EdgeGrid signatures as Akamai's documentation describes them, with its
@@ -236,13 +288,18 @@ func akamaiAPI(t *testing.T) *fakeAPI {
 			return nil, http.StatusBadRequest, "bad body"
 		}
 		for _, k := range req.Objects {
-			if len(k) > 128 || strings.IndexFunc(k, func(c rune) bool { return c > 0x7f || !akamaiByte(byte(c)) && c != '%' }) >= 0 {
+			if len(k) > 128 || strings.IndexFunc(k, func(c rune) bool {
+				return !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("!#$%&'+./^_`|~-", c))
+			}) >= 0 {
 				return nil, http.StatusBadRequest, "bad tag " + k
 			}
 		}
 		return req.Objects, 0, ""
 	})
 	f.code = http.StatusCreated
+	f.reqLimit = Limit{Burst: 100, Every: 20 * time.Millisecond}
+	f.keyLimit = Limit{Burst: 5000, Every: 120 * time.Millisecond}
+	f.retryAfter = false
 	return f
 }
 
@@ -288,7 +345,7 @@ func TestPurgeAPIs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			api := tt.api(t)
-			e := testEdge(t, Options{Dialect: tt.d, Purger: tt.purger(api.srv.URL)})
+			e := testEdge(t, Options{Dialect: tt.d, Purger: tt.purger(api.start())})
 			tags := manyTags(tt.tags)
 			if tt.tags < 0 { // long tags: 120 characters each
 				tags = nil
@@ -311,7 +368,7 @@ func TestPurgeAPIs(t *testing.T) {
 
 func TestPurgeAPIRefusesBadCredentials(t *testing.T) {
 	api := fastlyAPI(t)
-	e := testEdge(t, Options{Dialect: Fastly, Purger: FastlyPurger{ServiceID: "SVC", Token: "WRONG", BaseURL: api.srv.URL}})
+	e := testEdge(t, Options{Dialect: Fastly, Purger: FastlyPurger{ServiceID: "SVC", Token: "WRONG", BaseURL: api.start()}})
 	e.Purge("/a")
 	wait.For(t, 10*time.Second, "failures", func() bool { return e.Stats().Failures >= 3 })
 	if s := e.Stats(); s.Queued == 0 || s.GivenUp != 0 {
@@ -319,25 +376,114 @@ func TestPurgeAPIRefusesBadCredentials(t *testing.T) {
 	}
 }
 
-// TestPurgeRateLimited: a 429 is retried, after its Retry-After and not before.
+// TestPurgeRateLimited: a 429 is retried, after its Retry-After and not before (on the
+// bubble's clock: no real wait).
 func TestPurgeRateLimited(t *testing.T) {
-	api := cloudflareAPI(t)
-	api.set(func(f *fakeAPI) { f.limited = 1 })
-	e := testEdge(t, Options{Dialect: Cloudflare, Purger: CloudflarePurger{ZoneID: "ZONE", Token: "TOKEN", BaseURL: api.srv.URL}})
-	e.Purge("/a", "/b")
-	wait.For(t, 10*time.Second, "the purge after the 429", func() bool { return api.has([]string{"/a", "/b"}, 1) })
-	api.set(func(f *fakeAPI) {
-		if f.afterLimit < time.Second {
-			t.Errorf("retried %v after a 429 with Retry-After: 1", f.afterLimit)
+	synctest.Test(t, func(t *testing.T) {
+		api := cloudflareAPI(t)
+		api.set(func(f *fakeAPI) { f.limited = 1 })
+		client, url := api.inProcess()
+		e := testEdge(t, Options{Dialect: Cloudflare, Purger: CloudflarePurger{ZoneID: "ZONE", Token: "TOKEN", BaseURL: url, Client: client}})
+		e.Purge("/a", "/b")
+		for !api.has([]string{"/a", "/b"}, 1) {
+			time.Sleep(10 * time.Millisecond)
 		}
+		api.set(func(f *fakeAPI) {
+			if f.afterLimit < time.Second {
+				t.Errorf("retried %v after a 429 with Retry-After: 1", f.afterLimit)
+			}
+		})
 	})
 }
+
+// TestPurgePacedUnderLimits: with its default limits, each Purger keeps under the rate
+// limits its API documents, which the stand-ins enforce with token buckets: a flood of
+// invalidations gets no 429, every key is purged, and no slower than the limit allows
+// (within a tenth). Without the pacing the same flood is refused, which shows that the
+// stand-ins enforce the limits. On the bubble's clock: minutes of pacing, no real wait.
+func TestPurgePacedUnderLimits(t *testing.T) {
+	tests := []struct {
+		name    string
+		d       Dialect
+		api     func(*testing.T) *fakeAPI
+		purger  func(url string, c *http.Client) Purger
+		tags    int
+		minimum time.Duration // the least time the API's limits allow for them
+	}{
+		// 4,001 keys (the tags and their table's scan tag), 41 requests of 100: 25 at once,
+		// then one every 12 s.
+		{"cloudflare free plan", Cloudflare, cloudflareAPI, func(u string, c *http.Client) Purger {
+			return CloudflarePurger{ZoneID: "ZONE", Token: "TOKEN", BaseURL: u, Client: c}
+		}, 4000, 16 * 12 * time.Second},
+		// 20,001 keys: 5,000 at once, then 500 a minute.
+		{"akamai", Akamai, akamaiAPI, func(u string, c *http.Client) Purger {
+			return AkamaiPurger{Host: u, ClientToken: "CT", ClientSecret: "SECRET", AccessToken: "AT", Client: c}
+		}, 20000, 30 * time.Minute},
+		// 601 keys, one a request: 120 at once, then 5 a second.
+		{"bunny", Bunny, bunnyAPI, func(u string, c *http.Client) Purger {
+			return BunnyPurger{PullZoneID: "42", AccessKey: "KEY", BaseURL: u, Client: c}
+		}, 600, 96 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				api := tt.api(t)
+				client, url := api.inProcess()
+				e := testEdge(t, Options{Dialect: tt.d, Purger: tt.purger(url, client)})
+				tags := manyTags(tt.tags)
+				keys := tt.d.Keys(tags)
+				start := time.Now()
+				for i := 0; i < len(tags); i += 50 { // invalidations of 50 rows each
+					e.Purge(tags[i:min(i+50, len(tags))]...)
+				}
+				for e.Stats().Sent < uint64(len(keys)) {
+					time.Sleep(time.Second)
+				}
+				took := time.Since(start)
+				api.mu.Lock()
+				throttled, refusals := api.throttled, api.refusals
+				api.mu.Unlock()
+				if throttled != 0 || refusals != 0 || !api.has(keys, 1) {
+					t.Fatalf("%d requests answered 429, %d refused; want every key purged with none", throttled, refusals)
+				}
+				if took < tt.minimum || took > tt.minimum+tt.minimum/10 {
+					t.Errorf("%d keys purged in %v; the limits allow them in %v at best", len(keys), took, tt.minimum)
+				}
+				t.Logf("%d keys in %d requests, %v of the bubble's clock, %d answered 429", len(keys), e.Stats().Requests, took, throttled)
+			})
+		})
+		t.Run(tt.name+" unpaced", func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				api := tt.api(t)
+				client, url := api.inProcess()
+				e := testEdge(t, Options{Dialect: tt.d, Purger: unlimited{tt.purger(url, client)}, GiveUp: time.Hour})
+				tags := manyTags(tt.tags)
+				n := uint64(len(tt.d.Keys(tags)))
+				for i := 0; i < len(tags); i += 50 {
+					e.Purge(tags[i:min(i+50, len(tags))]...)
+				}
+				for e.Stats().Sent < n {
+					time.Sleep(time.Second)
+				}
+				api.mu.Lock()
+				defer api.mu.Unlock()
+				if api.throttled == 0 {
+					t.Fatal("no 429 without pacing: the stand-in does not enforce the limits")
+				}
+				t.Logf("unpaced: %d requests answered 429", api.throttled)
+			})
+		})
+	}
+}
+
+// unlimited hides a Purger's limits from the queue.
+type unlimited struct{ Purger }
 
 // TestPurgesSurviveOutage: purges made while the edge is down are all sent once it is back.
 func TestPurgesSurviveOutage(t *testing.T) {
 	api := fastlyAPI(t)
 	api.set(func(f *fakeAPI) { f.down = true })
-	e := testEdge(t, Options{Dialect: Fastly, Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.srv.URL}})
+	e := testEdge(t, Options{Dialect: Fastly, Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.start()}})
 	var keys []string
 	for i := range 50 {
 		tags := manyTags(20)[i%20:]
@@ -361,7 +507,7 @@ func TestPurgeQueueOverflow(t *testing.T) {
 	api.set(func(f *fakeAPI) { f.down = true })
 	var logs bytes.Buffer
 	e := testEdge(t, Options{Dialect: Fastly, MaxQueued: 100, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-		Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.srv.URL}})
+		Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.start()}})
 	e.Purge(manyTags(60)...)
 	if s := e.Stats(); s.Overflows != 0 || s.Queued != 61 {
 		t.Fatalf("Stats %+v: want 61 keys queued", s)
@@ -390,12 +536,31 @@ func TestPurgeGivesUp(t *testing.T) {
 			defer mu.Unlock()
 			return logs.Write(p)
 		}), nil)),
-		Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.srv.URL}})
+		Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.start()}})
 	e.Purge("/a", "/b")
 	wait.For(t, 10*time.Second, "the purges given up", func() bool { return e.Stats().GivenUp == 2 })
 	mu.Lock()
 	defer mu.Unlock()
 	if !strings.Contains(logs.String(), "purges given up") {
+		t.Fatalf("nothing logged: %s", logs.String())
+	}
+}
+
+// TestPurgeAfterClose: a purge asked for after Close is not sent, but counted and logged.
+func TestPurgeAfterClose(t *testing.T) {
+	api := fastlyAPI(t)
+	var logs bytes.Buffer
+	e, err := New(Options{Dialect: Fastly, Delay: -1, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.start()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	e.Purge("/a", "/b")
+	if s := e.Stats(); s.Late != 2 || s.Requests != 0 {
+		t.Fatalf("Stats %+v: want 2 keys counted late, no request", s)
+	}
+	if !strings.Contains(logs.String(), "purge after Close dropped") {
 		t.Fatalf("nothing logged: %s", logs.String())
 	}
 }
@@ -407,7 +572,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // TestPurgePermanentError: a request the API refuses as malformed is not retried forever.
 func TestPurgePermanentError(t *testing.T) {
 	api := newFakeAPI(t, `{}`, func(*http.Request, []byte) ([]string, int, string) { return nil, http.StatusBadRequest, "no" })
-	e := testEdge(t, Options{Dialect: Fastly, Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.srv.URL}})
+	e := testEdge(t, Options{Dialect: Fastly, Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.start()}})
 	e.Purge("/a")
 	wait.For(t, 10*time.Second, "the purge dropped", func() bool { return e.Stats().GivenUp == 1 })
 	if s := e.Stats(); s.Failures != 1 || s.Queued != 0 {
@@ -419,7 +584,7 @@ func TestPurgePermanentError(t *testing.T) {
 func TestSecondPurge(t *testing.T) {
 	api := fastlyAPI(t)
 	e := testEdge(t, Options{Dialect: Fastly, Delay: 50 * time.Millisecond,
-		Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.srv.URL}})
+		Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.start()}})
 	start := time.Now()
 	e.Purge("/a")
 	wait.For(t, 10*time.Second, "the first purge", func() bool { return api.has([]string{"/a"}, 1) })
@@ -466,7 +631,7 @@ func TestKeysSorted(t *testing.T) {
 func TestPurgeWait(t *testing.T) {
 	api := fastlyAPI(t)
 	e := testEdge(t, Options{Dialect: Fastly, Wait: time.Minute, Delay: time.Hour,
-		Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.srv.URL}})
+		Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.start()}})
 	for i := range 20 {
 		tags := manyTags(300)[i:]
 		e.Purge(tags...)
@@ -476,7 +641,7 @@ func TestPurgeWait(t *testing.T) {
 	}
 	api.set(func(f *fakeAPI) { f.down = true })
 	e2 := testEdge(t, Options{Dialect: Fastly, Wait: 20 * time.Millisecond,
-		Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.srv.URL}})
+		Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.start()}})
 	e2.Purge("/down")
 	if s := e2.Stats(); s.Queued == 0 {
 		t.Fatalf("Stats %+v: the purge should still be queued after Wait", s)
@@ -487,7 +652,7 @@ func TestPurgeWait(t *testing.T) {
 // stored for InvalidateAll.
 func TestObserverPurges(t *testing.T) {
 	api := fastlyAPI(t)
-	e := testEdge(t, Options{Dialect: Fastly, Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.srv.URL}})
+	e := testEdge(t, Options{Dialect: Fastly, Purger: FastlyPurger{ServiceID: "SVC", Token: "TOKEN", BaseURL: api.start()}})
 	c, err := dumper.New(dumper.Options{Policy: dumper.Policy{Edge: e}, Observers: []dumper.Observer{e.Observer()}})
 	if err != nil {
 		t.Fatal(err)

@@ -28,11 +28,13 @@ const (
 	// field, for Cloudflare alone). Cloudflare removes Cache-Tag before responding.
 	Cloudflare
 	// Akamai: Edge-Cache-Tag, comma-separated, at most 128 tags of 128 characters, each of
-	// letters, digits and !#$%&'+./^_`|~- only; Edge-Control for the lifetime. Akamai
-	// removes both before responding.
+	// letters, digits and !#$%'+./^_`|~- only (an ampersand is percent-encoded: Akamai's
+	// pages disagree on it); Edge-Control for the lifetime. Akamai removes both before
+	// responding.
 	Akamai
 	// Bunny: CDN-Tag, comma-separated, at most 1,024 bytes in all; CDN-Cache-Control (RFC
-	// 9213) for the lifetime.
+	// 9213) for the lifetime. Bunny passes CDN-Tag on to browsers unless an Edge Rule
+	// removes it (see [BunnyPurger]).
 	Bunny
 )
 
@@ -88,9 +90,11 @@ func (d Dialect) valid() bool { return d >= Varnish && d <= Bunny }
 // separators (space, comma) and the percent sign, which escapes the others.
 func visible(c byte) bool { return c > ' ' && c < 0x7f && c != ',' && c != '%' }
 
-// akamaiByte marks the bytes Akamai allows in a cache tag, less the percent sign.
+// akamaiByte marks the bytes Akamai allows in a cache tag, less the percent sign and the
+// ampersand: Akamai's pages disagree on "&" (allowed in the purge guide's table, not in
+// others), and JSON escapes it, so it is percent-encoded too.
 func akamaiByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$&'+./^_`|~-", c) >= 0
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$'+./^_`|~-", c) >= 0
 }
 
 // hashPrefix starts the hashed form of a tag (see [Dialect.Key]).

@@ -53,8 +53,9 @@ type Options struct {
 	// milliseconds and 30 seconds.
 	MinBackoff, MaxBackoff time.Duration
 
-	// Pace is the least time between two purge requests, for APIs that limit their rate.
-	// Zero means none.
+	// Pace is the least time between two purge requests. Zero means none but the
+	// Purger's own limits: a [LimitedPurger] (every Purger of this package for a
+	// rate-limited API) is kept under the limits its API documents, whatever Pace says.
 	Pace time.Duration
 
 	// Wait is how long Purge — and so the invalidation that calls it through
@@ -87,6 +88,8 @@ type Edge struct {
 	minBack time.Duration
 	maxBack time.Duration
 	pace    time.Duration
+	reqs    bucket // the Purger's limit on requests (see LimitedPurger)
+	keys    bucket // and on keys
 	wait    time.Duration
 	log     *slog.Logger
 
@@ -109,6 +112,7 @@ type Edge struct {
 
 	stats struct {
 		sent, requests, failures, givenUp, overflows, second atomic.Uint64
+		late                                                 atomic.Uint64
 		coarsened, refused                                   atomic.Uint64
 	}
 }
@@ -125,6 +129,7 @@ type Stats struct {
 	Second    uint64 // second purges queued (see Options.Delay)
 	Failures  uint64 // purge requests that failed (each retried, unless given up)
 	GivenUp   uint64 // keys dropped after GiveUp, on a permanent error, or at Close
+	Late      uint64 // keys of purges asked for after Close, which nothing sent
 	Overflows uint64 // times the queue was replaced by a purge of AllTag
 	Queued    int    // keys waiting now or being sent, first purges and second ones
 
@@ -169,6 +174,9 @@ func New(o Options) (*Edge, error) {
 	e.maxAge = "max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10)
 	if o.Dialect == Akamai {
 		e.maxAge += "s"
+	}
+	if lp, ok := e.purger.(LimitedPurger); ok {
+		e.reqs.l, e.keys.l = lp.Limits()
 	}
 	if e.purger == nil {
 		close(e.stopped)
@@ -229,6 +237,7 @@ func (e *Edge) Stats() Stats {
 		Second:    e.stats.second.Load(),
 		Failures:  e.stats.failures.Load(),
 		GivenUp:   e.stats.givenUp.Load(),
+		Late:      e.stats.late.Load(),
 		Overflows: e.stats.overflows.Load(),
 		Queued:    q,
 		Coarsened: e.stats.coarsened.Load(),

@@ -10,6 +10,9 @@ import (
 // FastlyPurger purges a Fastly service by surrogate key through Fastly's API: one
 // POST /service/{ServiceID}/purge per batch of at most 256 keys, the batch limit of the
 // API, as a JSON object {"surrogate_keys": […]}, authenticated by the Fastly-Key header.
+// Fastly documents surrogate-key purges as exempt from its API's rate limit (1,000 non-read
+// requests an hour, which counts purge-all only), so FastlyPurger sets no limit; set
+// Options.Pace to bound them anyway.
 type FastlyPurger struct {
 	ServiceID string
 	Token     string // an API token with purge_select

@@ -57,18 +57,22 @@ func retryAfter(h http.Header) time.Duration {
 
 // Purge queues purges of the edge for an invalidation of tags: the keys of [Dialect.Keys],
 // sent at once and again Options.Delay later. It does not wait: the queue sends them in
-// batches of the Purger's MaxKeys, in the background. Without a Purger, or after Close, it
-// does nothing.
+// batches of the Purger's MaxKeys, in the background. Without a Purger it does nothing;
+// after Close it sends nothing, and counts (Stats.Late) and logs the keys it dropped.
 func (e *Edge) Purge(tags ...string) {
 	if e.purger == nil || len(tags) == 0 {
 		return
 	}
+	keys := e.d.Keys(tags)
 	select {
 	case <-e.closing:
-		return // closed: nothing would send it
+		// Closed: nothing would send it.
+		e.stats.late.Add(uint64(len(keys)))
+		e.log.Error("edge: purge after Close dropped; the edge may serve what it would have dropped until its max-age",
+			"dialect", e.d.String(), "keys", len(keys))
+		return
 	default:
 	}
-	keys := e.d.Keys(tags)
 	copies := 1
 	if e.delay > 0 {
 		copies = 2 // the second purge
@@ -173,6 +177,9 @@ func (e *Edge) next(now time.Time) (batch []string, due time.Time) {
 		return nil, due
 	}
 	n := min(len(e.pending), max(e.purger.MaxKeys(), 1))
+	if !e.keys.off() {
+		n = min(n, e.keys.l.Burst) // a batch the bucket could never pay for would never be sent
+	}
 	batch = e.pending[:n:n]
 	e.pending = e.pending[n:]
 	for _, k := range batch {
@@ -275,12 +282,26 @@ func (e *Edge) run() {
 			}
 			continue
 		}
-		if e.pace > 0 && !wait(e.pace-time.Since(last)) {
-			e.requeue(batch)
-			e.flush()
-			return
+		// Keep under the Purger's limits and Options.Pace: wait until both buckets hold the
+		// tokens of this request (a wait may let the other bucket fill, so check again).
+		for {
+			now := time.Now()
+			d := max(e.reqs.wait(now, 1), e.keys.wait(now, len(batch)))
+			if e.pace > 0 && !last.IsZero() {
+				d = max(d, e.pace-now.Sub(last))
+			}
+			if d <= 0 {
+				break
+			}
+			if !wait(d) {
+				e.requeue(batch)
+				e.flush()
+				return
+			}
 		}
 		last = time.Now()
+		e.reqs.take(last, 1)
+		e.keys.take(last, len(batch))
 		err := e.send(batch)
 		if err == nil {
 			e.landed()

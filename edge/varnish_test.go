@@ -151,7 +151,9 @@ func TestVarnishStaleOnArrival(t *testing.T) {
 
 // TestVarnishSecondPurge: a response already on its way to Varnish when the first purge
 // arrives — rendered where this instance's store cannot tell (another instance, a hit read
-// just before the write) — is dropped by the second purge, Delay after the first.
+// just before the write) — is dropped by the second purge, Delay after the first. Delay is
+// an hour, so that the response surely lands between the purges; the test then makes the
+// second purge due.
 func TestVarnishSecondPurge(t *testing.T) {
 	var version atomic.Int64
 	fetching, release := make(chan struct{}), make(chan struct{})
@@ -169,7 +171,7 @@ func TestVarnishSecondPurge(t *testing.T) {
 		io.WriteString(w, "v"+strconv.FormatInt(v, 10))
 	}))
 	v := edgetest.StartVarnish(t, origin.Listener.Addr().String())
-	e := newEdge(t, edge.Options{Dialect: edge.Varnish, Purger: edge.VarnishPurger{URLs: []string{v.URL}}, Delay: 200 * time.Millisecond})
+	e := newEdge(t, edge.Options{Dialect: edge.Varnish, Purger: edge.VarnishPurger{URLs: []string{v.URL}}, Delay: time.Hour})
 	origin.Start()
 	defer origin.Close()
 
@@ -194,6 +196,10 @@ func TestVarnishSecondPurge(t *testing.T) {
 	if _, h, body := get(t, v.URL+"/flavor"); body != "v0" || !varnishHit(h) {
 		t.Fatalf("between the purges: %q (X-Varnish %q); want Varnish's v0, which arrived after the first purge", body, h.Get("X-Varnish"))
 	}
+	if s := e.Stats(); s.Requests != 1 || s.Second != 1 {
+		t.Fatalf("Stats %+v before the second purge is due: want one request, one second purge queued", s)
+	}
+	e.SecondPurgesNow()
 	wait.For(t, 10*time.Second, "the second purge", func() bool { return e.Stats().Requests == 2 })
 	if _, h, body := get(t, v.URL+"/flavor"); body != "v1" {
 		t.Fatalf("after the second purge: %q (X-Varnish %q), want v1", body, h.Get("X-Varnish"))
