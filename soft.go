@@ -107,8 +107,11 @@ func (e *Entry) softWindow() (time.Duration, int64) {
 // stale-if-error window, with a fresh render, or with the stale entry if that render fails.
 // It reports false, and the request is a miss like any other, for the client that made a
 // write (writer.go), a request with Authorization that the entry may not serve, a request
-// inside another render of this cache, which would store what it is served, and a request
-// within stale-if-error only when Options.MaxRevalidations are running.
+// inside another render of this cache, which would store what it is served, a request
+// within stale-if-error only when Options.MaxRevalidations are running, and a HEAD within
+// stale-if-error only. A HEAD never starts a render: the handler it reaches may not be the
+// GET's (a route of its own), and only a GET's response is stored (see detailHead); within
+// stale-while-revalidate it is served the stale entry, and the next GET starts the render.
 func (m *middleware) serveSoft(w http.ResponseWriter, r *http.Request, ms miss) bool {
 	e := ms.soft
 	m.c.soft.used.Store(true)
@@ -118,13 +121,16 @@ func (m *middleware) serveSoft(w http.ResponseWriter, r *http.Request, ms miss) 
 	if m.renderingOuter(r) != nil || m.c.isWriter(r) {
 		return false
 	}
+	head := r.Method == http.MethodHead
 	switch age := ms.staleFor; {
 	case e.StaleWhileRevalidate > 0 && age <= time.Duration(e.StaleWhileRevalidate)*time.Second:
-		m.revalidate(r, ms, true)
+		if !head {
+			m.revalidate(r, ms, true)
+		}
 		m.c.soft.staleServed.Add(1)
 		m.serveStale(w, r, e, age, detailStale, ms.start)
 		return true
-	case age <= time.Duration(e.StaleIfError)*time.Second && !onlyIfCached(r):
+	case age <= time.Duration(e.StaleIfError)*time.Second && !onlyIfCached(r) && !head:
 		// (A request that wants a stored response or nothing must not run the handler.)
 		res, sink := m.revalidate(r, ms, false)
 		switch res {

@@ -607,3 +607,50 @@ func TestSoftMustRevalidate(t *testing.T) {
 		})
 	}
 }
+
+// TestSoftHeadRoute checks that a stale HEAD, which may reach a handler of its own (a HEAD
+// route), never starts the render that replaces the page: within stale-while-revalidate it
+// is served the stale entry and the next GET starts the render; within stale-if-error only
+// it is a miss like any HEAD, answered by its handler and not stored.
+func TestSoftHeadRoute(t *testing.T) {
+	t.Parallel()
+	for _, pol := range []dumper.Policy{{StaleWhileRevalidate: time.Minute}, {StaleIfError: time.Minute}} {
+		t.Run(fmt.Sprintf("swr=%v,sie=%v", pol.StaleWhileRevalidate, pol.StaleIfError), func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				c := newCache(t)
+				mw := c.MiddlewareWith(pol)
+				var heads, gets atomic.Int64
+				mux := http.NewServeMux()
+				mux.Handle("HEAD /p", mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					heads.Add(1)
+					w.Header().Set("Content-Type", "text/plain")
+				})))
+				mux.Handle("GET /p", mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					fmt.Fprintf(w, "page %d", gets.Add(1))
+				})))
+				get(t, mux)
+				invalidateP(t, c)
+				w := do(t, mux, "HEAD", "/p")
+				synctest.Wait()
+				if pol.StaleWhileRevalidate > 0 {
+					wantStale(t, w, 0, "stale", "")
+					if heads.Load() != 0 || gets.Load() != 1 {
+						t.Errorf("a stale HEAD ran the HEAD handler %d times and the GET handler %d, want none", heads.Load(), gets.Load()-1)
+					}
+					// The next GET is served stale, and starts the render.
+					wantStale(t, get(t, mux), 0, "stale", "page 1")
+					synctest.Wait()
+				} else {
+					wantStatus(t, w, "dumper; fwd=stale; detail=head")
+					if heads.Load() != 1 {
+						t.Errorf("the HEAD handler ran %d times, want 1", heads.Load())
+					}
+				}
+				w = get(t, mux)
+				wantStatus(t, w, "dumper; hit")
+				wantBody(t, w, "page 2")
+			})
+		})
+	}
+}
