@@ -47,10 +47,17 @@ func (p Policy) compileSoft() (softPolicy, error) {
 type softState struct {
 	leaser Leaser // nil: the store is not a Leaser, and revalidations are coalesced per process
 
-	// used reports that the cache has a soft policy or has met a soft entry: from then on,
-	// unsafe requests get the writer's cookie.
+	// shared reports a store passed in Options, which other caches or instances may share;
+	// used, that the cache has a soft policy or has met a soft entry. Either way, successful
+	// unsafe requests get the writer's cookie (writer.go).
+	shared    bool
 	used      atomic.Bool
 	writerKey []byte
+
+	// policyWindow is the longest window of the cache's policies (Options.Policy and every
+	// MiddlewareWith so far), and metWindow the longest a response's own directives gave an
+	// entry, in nanoseconds: they set the life of the writer's cookie (writer.go).
+	policyWindow, metWindow atomic.Int64
 
 	// renders bounds the renders that replace stale entries (revalidatebound.go).
 	renders renders
@@ -58,22 +65,46 @@ type softState struct {
 	staleServed, staleIfError, revalidations, revalidationFailures, revalidationsSkipped atomic.Uint64
 }
 
-// init sets the machinery up in New.
-func (s *softState) init(store Store, p *policy, writerKey []byte, maxRenders int) error {
-	if maxRenders < 0 {
-		return errorf("negative Options.MaxRevalidations %d", maxRenders)
+// initSoft sets the machinery up in New.
+func (c *Cache) initSoft(opts Options) error {
+	s := &c.soft
+	if opts.MaxRevalidations < 0 {
+		return errorf("negative Options.MaxRevalidations %d", opts.MaxRevalidations)
 	}
-	if maxRenders == 0 {
-		maxRenders = defaultMaxRevalidations()
+	s.renders.max = opts.MaxRevalidations
+	if s.renders.max == 0 {
+		s.renders.max = defaultMaxRevalidations()
 	}
-	s.renders.max = maxRenders
-	s.leaser, _ = store.(Leaser)
-	if p.soft.on() {
-		s.used.Store(true)
-	}
-	k, err := newWriterKey(writerKey)
+	s.leaser, _ = c.store.(Leaser)
+	s.shared = opts.Store != nil
+	s.notePolicy(c.policy.soft)
+	k, err := newWriterKey(opts.WriterKey)
 	s.writerKey = k
+	if _, mem := c.store.(*MemoryStore); err == nil && opts.WriterKey == nil && s.leaser != nil && !mem {
+		// A store shared across processes, which every instance signs with its own key.
+		c.log.Warn("dumper: Options.WriterKey is not set but the store may be shared with other processes: " +
+			"a writer's cookie from this instance is not honoured by the others, which may serve the writer a stale page (docs/soft.md)")
+	}
 	return err
+}
+
+// notePolicy records a policy of the cache, for the writer's cookie.
+func (s *softState) notePolicy(sp softPolicy) {
+	if !sp.on() {
+		return
+	}
+	s.used.Store(true)
+	raise(&s.policyWindow, max(sp.whileRevalidate, sp.ifError))
+}
+
+// raise sets v to d if d is more.
+func raise(v *atomic.Int64, d time.Duration) {
+	for {
+		old := v.Load()
+		if int64(d) <= old || v.CompareAndSwap(old, int64(d)) {
+			return
+		}
+	}
 }
 
 // softWindows returns the soft windows of a response, in seconds, as an Entry keeps them:
@@ -92,6 +123,9 @@ func (c *Cache) softWindows(p *policy, cc cacheControl) (whileRevalidate, ifErro
 	}
 	if w > 0 || e > 0 {
 		c.soft.used.Store(true)
+		if cc.staleWhileRevalidate >= 0 || cc.staleIfError >= 0 {
+			raise(&c.soft.metWindow, max(w, e))
+		}
 	}
 	return uint16(w / time.Second), uint16(e / time.Second)
 }
@@ -115,6 +149,9 @@ func (e *Entry) softWindow() (time.Duration, int64) {
 func (m *middleware) serveSoft(w http.ResponseWriter, r *http.Request, ms miss) bool {
 	e := ms.soft
 	m.c.soft.used.Store(true)
+	if d, _ := e.softWindow(); d > 0 {
+		raise(&m.c.soft.metWindow, d) // made by another instance, perhaps
+	}
 	if _, auth := r.Header["Authorization"]; auth && !e.Public {
 		return false
 	}

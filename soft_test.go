@@ -1,8 +1,10 @@
 package dumper_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -312,8 +314,8 @@ func TestSoftWriter(t *testing.T) {
 		get(t, mw)
 		post := do(t, mw, "POST", "/p") // run 2
 		ck := post.Result().Cookies()
-		if len(ck) != 1 || ck[0].Name != "dumper-writer" || !ck[0].HttpOnly || ck[0].MaxAge != 3600 {
-			t.Fatalf("POST set cookies %v, want one dumper-writer, HttpOnly, for an hour", ck)
+		if len(ck) != 1 || ck[0].Name != "dumper-writer" || !ck[0].HttpOnly || ck[0].MaxAge != 60 {
+			t.Fatalf("POST set cookies %v, want one dumper-writer, HttpOnly, for the window's minute", ck)
 		}
 		writer := ck[0].Name + "=" + ck[0].Value
 		// Another client gets the stale page, and starts the render that replaces it.
@@ -357,7 +359,7 @@ func TestSoftWriter(t *testing.T) {
 		}
 		synctest.Wait()
 		invalidateP(t, c)
-		time.Sleep(time.Hour + time.Second) // past the cookie's life, and the entry's window
+		time.Sleep(time.Minute + time.Second) // past the cookie's life, and the entry's window
 		synctest.Wait()
 		if w := get(t, mw, "Cookie", writer); strings.Contains(status(w), "detail=stale") {
 			t.Errorf("an expired writer's cookie: %q", status(w))
@@ -651,6 +653,109 @@ func TestSoftHeadRoute(t *testing.T) {
 				wantStatus(t, w, "dumper; hit")
 				wantBody(t, w, "page 2")
 			})
+		})
+	}
+}
+
+// TestSoftWriterSharedStore checks that an instance sharing a store sets the writer's cookie
+// before it has met a soft entry, with no soft policy of its own: the entries another
+// instance stored may be soft, and the writer must not be served them stale there.
+func TestSoftWriterSharedStore(t *testing.T) {
+	t.Parallel()
+	key := []byte("0123456789abcdef0123456789abcdef")
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemoryStore(t, 0)
+		p := newPage(nil)
+		p.cc = "max-age=0, stale-while-revalidate=60"
+		a := newCache(t, dumper.Options{Store: store, WriterKey: key})
+		b := newCache(t, dumper.Options{Store: store, WriterKey: key})
+		get(t, a.Middleware(p))
+		ck := do(t, b.Middleware(p), "POST", "/p").Result().Cookies()
+		if len(ck) != 1 || ck[0].Name != "dumper-writer" || ck[0].MaxAge != 3600 {
+			t.Fatalf("POST on a fresh instance set cookies %v, want one dumper-writer for an hour", ck)
+		}
+		w := get(t, a.Middleware(p), "Cookie", ck[0].Name+"="+ck[0].Value)
+		wantStatus(t, w, "dumper; fwd=stale; stored")
+		wantBody(t, w, "n=3 ")
+	})
+}
+
+// TestSoftWriterTTL checks the life of the writer's cookie: the longest window of the
+// cache's policies, or of an entry it met if longer; an hour with no soft policy, since a
+// response's own directives may ask for that much on any instance.
+func TestSoftWriterTTL(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		policy dumper.Policy // the cache's
+		route  dumper.Policy // another route's, by MiddlewareWith
+		cc     string        // the directives of a response the cache stores and meets stale
+		want   int
+	}{
+		{"policy", dumper.Policy{StaleWhileRevalidate: 30 * time.Second}, dumper.Policy{}, "", 30},
+		{"longest policy window", dumper.Policy{StaleWhileRevalidate: 10 * time.Second, StaleIfError: 2 * time.Minute}, dumper.Policy{}, "", 120},
+		{"route", dumper.Policy{StaleWhileRevalidate: 10 * time.Second}, dumper.Policy{StaleIfError: 5 * time.Minute}, "", 300},
+		{"directives longer than the policy", dumper.Policy{StaleWhileRevalidate: 10 * time.Second}, dumper.Policy{}, "max-age=0, stale-if-error=600", 600},
+		{"directives only", dumper.Policy{}, dumper.Policy{}, "max-age=0, stale-while-revalidate=5", 3600},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				c := newCache(t, dumper.Options{Policy: tt.policy})
+				c.MiddlewareWith(tt.route)
+				p := newPage(nil)
+				p.cc = tt.cc
+				mw := c.Middleware(p)
+				if tt.cc != "" {
+					get(t, mw)
+					invalidateP(t, c)
+					wantStale(t, get(t, mw), 0, "stale", "n=1 ")
+					synctest.Wait()
+				}
+				ck := do(t, mw, "POST", "/p").Result().Cookies()
+				if len(ck) != 1 || ck[0].MaxAge != tt.want {
+					t.Fatalf("POST set cookies %v, want one for %d s", ck, tt.want)
+				}
+				// It holds for that long.
+				writer := ck[0].Name + "=" + ck[0].Value
+				get(t, mw)
+				invalidateP(t, c)
+				time.Sleep(time.Duration(tt.want) * time.Second)
+				if w := get(t, mw, "Cookie", writer); strings.Contains(status(w), "detail=stale") {
+					t.Errorf("the writer got %q before its cookie expired", status(w))
+				}
+				synctest.Wait()
+			})
+		})
+	}
+}
+
+// sharedStore stands for a store shared across processes, such as redisstore: a Leaser that
+// is not this process's memory store.
+type sharedStore struct{ *dumper.MemoryStore }
+
+// TestSoftWriterKeyWarning checks that New warns when the store may be shared across
+// processes and no WriterKey is set: each instance would sign the writer's cookie with its
+// own key, and the others would not honour it.
+func TestSoftWriterKeyWarning(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name  string
+		store dumper.Store
+		key   []byte
+		warn  bool
+	}{
+		{"shared store, no key", sharedStore{newMemoryStore(t, 0)}, nil, true},
+		{"shared store, a key", sharedStore{newMemoryStore(t, 0)}, []byte("0123456789abcdef"), false},
+		{"memory store", newMemoryStore(t, 0), nil, false},
+		{"default store", nil, nil, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			newCache(t, dumper.Options{Store: tt.store, WriterKey: tt.key, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+			if got := strings.Contains(buf.String(), "WriterKey"); got != tt.warn {
+				t.Errorf("warned %v, want %v: %q", got, tt.warn, buf.String())
+			}
 		})
 	}
 }
