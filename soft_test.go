@@ -759,3 +759,44 @@ func TestSoftWriterKeyWarning(t *testing.T) {
 		})
 	}
 }
+
+// TestSoftRenderSeesNoCredentials checks that the background render started by a stale
+// reader that carries credentials, on an entry that may serve them (public), sees none of
+// them: what it renders is stored for everybody.
+func TestSoftRenderSeesNoCredentials(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCache(t)
+		var mu sync.Mutex
+		var seen []http.Header
+		var addrs []string
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen = append(seen, r.Header.Clone())
+			addrs = append(addrs, r.RemoteAddr)
+			n := len(seen)
+			mu.Unlock()
+			w.Header().Set("Cache-Control", "public, s-maxage=600")
+			fmt.Fprintf(w, "n=%d", n)
+		})
+		mw := c.MiddlewareWith(dumper.Policy{StaleWhileRevalidate: time.Minute})(h)
+		get(t, mw)
+		invalidateP(t, c)
+		wantStale(t, get(t, mw, "Cookie", "session=secret", "Authorization", "Bearer token", "X-Forwarded-For", "198.51.100.7"), 0, "stale", "n=1")
+		synctest.Wait()
+		wantBody(t, get(t, mw), "n=2")
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) != 2 {
+			t.Fatalf("the handler ran %d times, want 2: the first GET, one render", len(seen))
+		}
+		for _, name := range []string{"Cookie", "Authorization", "X-Forwarded-For"} {
+			if v := seen[1].Values(name); len(v) != 0 {
+				t.Errorf("the background render saw %s %q", name, v)
+			}
+		}
+		if addrs[1] != "" {
+			t.Errorf("the background render saw the remote address %q", addrs[1])
+		}
+	})
+}
