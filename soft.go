@@ -191,12 +191,16 @@ func (m *middleware) serveSoft(w http.ResponseWriter, r *http.Request, ms miss) 
 }
 
 // serveStale sends a stale entry, with an Age, and a Cache-Status that says it is a hit
-// whose freshness ran out age ago (RFC 9211 §2.5: a negative ttl is a stale response) and
+// whose freshness ran out age ago, in whole seconds rounded up (RFC 9211 §2.5: a negative
+// ttl is a stale response) and
 // why it was served all the same: detail=stale while it is revalidated, detail=stale-if-error
 // when the render failed. An edge in front is told not to store it: nothing would purge it
 // once the render replaces it.
 func (m *middleware) serveStale(w http.ResponseWriter, r *http.Request, e *Entry, age time.Duration, d detail, start time.Time) {
-	cs := m.c.name + "; hit; ttl=-" + strconv.FormatInt(int64(age/time.Second), 10) + "; detail=" + d.String()
+	// Whole seconds, rounded up: a stale response's ttl is -1 or less, never -0, which
+	// is 0 (RFC 8941 §3.3.1).
+	secs := max(int64((age+time.Second-1)/time.Second), 1)
+	cs := m.c.name + "; hit; ttl=-" + strconv.FormatInt(secs, 10) + "; detail=" + d.String()
 	if m.p.edge != nil {
 		w = edgeWriter{w, m.p.edge}
 	}

@@ -175,8 +175,8 @@ func TestSoftBound(t *testing.T) {
 				start := time.Now()
 				for _, at := range []time.Duration{0, 5 * time.Second, 10 * time.Second} {
 					time.Sleep(time.Until(start.Add(at)))
-					wantStale(t, get(t, mw), int(at/time.Second), "stale", "n=1 ")
-					synctest.Wait() // the background render fails (or times out)
+					wantStale(t, get(t, mw), max(int(at/time.Second), 1), "stale", "n=1 ") // -0 is no negative ttl
+					synctest.Wait()                                                        // the background render fails (or times out)
 				}
 				time.Sleep(time.Until(start.Add(10*time.Second + time.Millisecond)))
 				healed.Store(true)
@@ -273,7 +273,7 @@ func TestSoftInvalidatedDuringRevalidation(t *testing.T) {
 		get(t, mw)
 		time.Sleep(10 * time.Second)
 		invalidateP(t, c)
-		wantStale(t, get(t, mw), 0, "stale", "n=1 ")
+		wantStale(t, get(t, mw), 1, "stale", "n=1 ")
 		synctest.Wait() // run 2 is blocked
 		time.Sleep(5 * time.Second)
 		invalidateP(t, c)
@@ -319,7 +319,7 @@ func TestSoftWriter(t *testing.T) {
 		}
 		writer := ck[0].Name + "=" + ck[0].Value
 		// Another client gets the stale page, and starts the render that replaces it.
-		wantStale(t, get(t, mw), 0, "stale", "n=1 ")
+		wantStale(t, get(t, mw), 1, "stale", "n=1 ")
 		// The writer waits for that render, coalesced: it does not run the handler.
 		var w *httptest.ResponseRecorder
 		done := make(chan struct{})
@@ -355,7 +355,7 @@ func TestSoftWriter(t *testing.T) {
 		invalidateP(t, c)
 		expiry, _, _ := strings.Cut(ck[0].Value, ".")
 		for _, forged := range []string{"dumper-writer=" + expiry + ".AAAAAAAAAAAAAAAAAAAAAA", "dumper-writer=99999999999." + strings.SplitN(ck[0].Value, ".", 2)[1], "dumper-writer=x"} {
-			wantStale(t, get(t, mw, "Cookie", forged), 0, "stale", "n=3 ")
+			wantStale(t, get(t, mw, "Cookie", forged), 1, "stale", "n=3 ")
 		}
 		synctest.Wait()
 		invalidateP(t, c)
@@ -406,7 +406,7 @@ func TestSoftOnlyIfCached(t *testing.T) {
 		mw := c.MiddlewareWith(dumper.Policy{StaleWhileRevalidate: 10 * time.Second, StaleIfError: time.Minute})(p)
 		get(t, mw)
 		invalidateP(t, c)
-		wantStale(t, get(t, mw, "Cache-Control", "only-if-cached"), 0, "stale", "n=1 ")
+		wantStale(t, get(t, mw, "Cache-Control", "only-if-cached"), 1, "stale", "n=1 ")
 		synctest.Wait() // the background render replaces it
 		invalidateP(t, c)
 		time.Sleep(20 * time.Second)
@@ -450,12 +450,12 @@ func TestSoftVary(t *testing.T) {
 		get(t, mw, "Accept-Language", "fr", "Cookie", "session=1")
 		get(t, mw, "Accept-Language", "de")
 		invalidateP(t, c)
-		wantStale(t, get(t, mw, "Accept-Language", "fr"), 0, "stale", "n=1 fr")
+		wantStale(t, get(t, mw, "Accept-Language", "fr"), 1, "stale", "n=1 fr")
 		synctest.Wait()
 		w := get(t, mw, "Accept-Language", "fr")
 		wantStatus(t, w, "dumper; hit")
 		wantBody(t, w, "n=3 fr")
-		wantStale(t, get(t, mw, "Accept-Language", "de"), 0, "stale", "n=2 de")
+		wantStale(t, get(t, mw, "Accept-Language", "de"), 1, "stale", "n=2 de")
 		synctest.Wait()
 		wantBody(t, get(t, mw, "Accept-Language", "de"), "n=4 de")
 	})
@@ -600,7 +600,7 @@ func TestSoftMustRevalidate(t *testing.T) {
 				invalidateP(t, c)
 				w := get(t, mw)
 				if tt.soft {
-					wantStale(t, w, 0, "stale", "n=1 ")
+					wantStale(t, w, 1, "stale", "n=1 ")
 					return
 				}
 				wantStatus(t, w, "dumper; fwd=stale; stored")
@@ -636,12 +636,12 @@ func TestSoftHeadRoute(t *testing.T) {
 				w := do(t, mux, "HEAD", "/p")
 				synctest.Wait()
 				if pol.StaleWhileRevalidate > 0 {
-					wantStale(t, w, 0, "stale", "")
+					wantStale(t, w, 1, "stale", "")
 					if heads.Load() != 0 || gets.Load() != 1 {
 						t.Errorf("a stale HEAD ran the HEAD handler %d times and the GET handler %d, want none", heads.Load(), gets.Load()-1)
 					}
 					// The next GET is served stale, and starts the render.
-					wantStale(t, get(t, mux), 0, "stale", "page 1")
+					wantStale(t, get(t, mux), 1, "stale", "page 1")
 					synctest.Wait()
 				} else {
 					wantStatus(t, w, "dumper; fwd=stale; detail=head")
@@ -709,7 +709,7 @@ func TestSoftWriterTTL(t *testing.T) {
 				if tt.cc != "" {
 					get(t, mw)
 					invalidateP(t, c)
-					wantStale(t, get(t, mw), 0, "stale", "n=1 ")
+					wantStale(t, get(t, mw), 1, "stale", "n=1 ")
 					synctest.Wait()
 				}
 				ck := do(t, mw, "POST", "/p").Result().Cookies()
@@ -782,7 +782,7 @@ func TestSoftRenderSeesNoCredentials(t *testing.T) {
 		mw := c.MiddlewareWith(dumper.Policy{StaleWhileRevalidate: time.Minute})(h)
 		get(t, mw)
 		invalidateP(t, c)
-		wantStale(t, get(t, mw, "Cookie", "session=secret", "Authorization", "Bearer token", "X-Forwarded-For", "198.51.100.7"), 0, "stale", "n=1")
+		wantStale(t, get(t, mw, "Cookie", "session=secret", "Authorization", "Bearer token", "X-Forwarded-For", "198.51.100.7"), 1, "stale", "n=1")
 		synctest.Wait()
 		wantBody(t, get(t, mw), "n=2")
 		mu.Lock()
@@ -799,4 +799,39 @@ func TestSoftRenderSeesNoCredentials(t *testing.T) {
 			t.Errorf("the background render saw the remote address %q", addrs[1])
 		}
 	})
+}
+
+// TestSoftTTLRoundedUp checks that a stale response's ttl is negative from its first instant
+// (-0 would be 0 in Structured Fields, RFC 8941 §3.3.1), and rounded up after.
+func TestSoftTTLRoundedUp(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		after time.Duration
+		want  int
+	}{
+		{0, 1},
+		{time.Millisecond, 1},
+		{999 * time.Millisecond, 1},
+		{time.Second, 1},
+		{time.Second + time.Millisecond, 2},
+		{59 * time.Second, 59},
+	} {
+		t.Run(tt.after.String(), func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				c := newCache(t)
+				mw := c.MiddlewareWith(dumper.Policy{StaleWhileRevalidate: time.Minute})(newPage(func(n int64) string {
+					if n == 1 {
+						return "ok"
+					}
+					return "500" // the page stays stale
+				}))
+				get(t, mw)
+				invalidateP(t, c)
+				time.Sleep(tt.after)
+				wantStatus(t, get(t, mw), fmt.Sprintf("dumper; hit; ttl=-%d; detail=stale", tt.want))
+				synctest.Wait()
+			})
+		})
+	}
 }
