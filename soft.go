@@ -146,6 +146,8 @@ func (e *Entry) softWindow() (time.Duration, int64) {
 // stale-if-error only. A HEAD never starts a render: the handler it reaches may not be the
 // GET's (a route of its own), and only a GET's response is stored (see detailHead); within
 // stale-while-revalidate it is served the stale entry, and the next GET starts the render.
+// A copy the store returned with an error (ms.storeDown) serves within stale-if-error only:
+// the render stores nothing, and its response is the request's unless it fails.
 func (m *middleware) serveSoft(w http.ResponseWriter, r *http.Request, ms miss) bool {
 	e := ms.soft
 	m.c.soft.used.Store(true)
@@ -160,7 +162,7 @@ func (m *middleware) serveSoft(w http.ResponseWriter, r *http.Request, ms miss) 
 	}
 	head := r.Method == http.MethodHead
 	switch age := ms.staleFor; {
-	case e.StaleWhileRevalidate > 0 && age <= time.Duration(e.StaleWhileRevalidate)*time.Second:
+	case e.StaleWhileRevalidate > 0 && age <= time.Duration(e.StaleWhileRevalidate)*time.Second && !ms.storeDown:
 		if !head {
 			m.revalidate(r, ms, true)
 		}
@@ -178,9 +180,11 @@ func (m *middleware) serveSoft(w http.ResponseWriter, r *http.Request, ms miss) 
 		case revalidateSkipped:
 			return false
 		}
-		if fresh, _, _ := m.lookup(r, ms.key, ms.path); fresh != nil {
-			m.hit(w, r, fresh, ms.start, ResultHit)
-			return true
+		if !ms.storeDown { // (else the render stored nothing, and its response is the request's)
+			if fresh, _, _ := m.lookup(r, ms.key, ms.path); fresh != nil {
+				m.hit(w, r, fresh, ms.start, ResultHit)
+				return true
+			}
 		}
 		if sink != nil && sink.kept() {
 			m.serveRendered(w, r, sink, ms.start)
@@ -188,6 +192,15 @@ func (m *middleware) serveSoft(w http.ResponseWriter, r *http.Request, ms miss) 
 		}
 	}
 	return false
+}
+
+// keepCopy keeps, for a lookup that failed, the copy of the entry the store returned with
+// the error, if it has one within its stale-if-error window (see [Store]): a store down
+// is a failure that stale-if-error covers, when the render fails too.
+func (ms *miss) keepCopy(l Lookup) {
+	if e := l.Entry; e != nil && l.Stale && e.Kind != VariantRecord && l.StaleFor <= time.Duration(e.StaleIfError)*time.Second {
+		ms.soft, ms.staleFor, ms.storeDown = e, l.StaleFor, true
+	}
 }
 
 // serveStale sends a stale entry, with an Age, and a Cache-Status that says it is a hit
