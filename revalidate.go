@@ -145,6 +145,9 @@ func (m *middleware) revalidate(r *http.Request, ms miss, background bool) (reva
 func (m *middleware) renderDetached(req *http.Request, ms miss, sink *detachedWriter, state *atomic.Int32) (failed bool) {
 	ms.leads = nil // revalidate wakes the waiters
 	cw := &captureWriter{w: sink, p: m.p, c: m.c, r: req, miss: ms}
+	if ms.detail != noDetail {
+		cw.mode = passing // nothing is stored (the store is down: see serveSoft)
+	}
 	rs := &renderState{c: m.c, cw: cw}
 	cw.rs = rs
 	defer func() {
