@@ -94,7 +94,7 @@ func (c *Cache) MiddlewareWith(p Policy) func(http.Handler) http.Handler {
 	if err != nil {
 		panic(err)
 	}
-	c.soft.notePolicy(cp.soft)
+	c.notePolicy(cp.soft)
 	return func(next http.Handler) http.Handler {
 		return &middleware{c: c, p: cp, next: next}
 	}

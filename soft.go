@@ -3,6 +3,7 @@ package dumper
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -54,6 +55,11 @@ type softState struct {
 	used      atomic.Bool
 	writerKey []byte
 
+	// unsigned reports a store shared across processes (a Leaser other than a MemoryStore)
+	// with no Options.WriterKey: the first use of soft invalidation logs a warning, once.
+	unsigned bool
+	warned   sync.Once
+
 	// policyWindow is the longest window of the cache's policies (Options.Policy and every
 	// MiddlewareWith so far), and metWindow the longest a response's own directives gave an
 	// entry, in nanoseconds: they set the life of the writer's cookie (writer.go).
@@ -77,24 +83,37 @@ func (c *Cache) initSoft(opts Options) error {
 	}
 	s.leaser, _ = c.store.(Leaser)
 	s.shared = opts.Store != nil
-	s.notePolicy(c.policy.soft)
+	_, mem := c.store.(*MemoryStore)
+	s.unsigned = opts.WriterKey == nil && s.leaser != nil && !mem
 	k, err := newWriterKey(opts.WriterKey)
-	s.writerKey = k
-	if _, mem := c.store.(*MemoryStore); err == nil && opts.WriterKey == nil && s.leaser != nil && !mem {
-		// A store shared across processes, which every instance signs with its own key.
-		c.log.Warn("dumper: Options.WriterKey is not set but the store may be shared with other processes: " +
-			"a writer's cookie from this instance is not honoured by the others, which may serve the writer a stale page (docs/soft.md)")
+	if err != nil {
+		return err
 	}
-	return err
+	s.writerKey = k
+	c.notePolicy(c.policy.soft)
+	return nil
 }
 
 // notePolicy records a policy of the cache, for the writer's cookie.
-func (s *softState) notePolicy(sp softPolicy) {
+func (c *Cache) notePolicy(sp softPolicy) {
 	if !sp.on() {
 		return
 	}
-	s.used.Store(true)
-	raise(&s.policyWindow, max(sp.whileRevalidate, sp.ifError))
+	c.softUsed()
+	raise(&c.soft.policyWindow, max(sp.whileRevalidate, sp.ifError))
+}
+
+// softUsed records that the cache uses soft invalidation (a soft policy, a soft entry met),
+// and warns, once, when instances sharing its store sign the writer's cookie each with a
+// key of its own: one's cookie is not honoured by the others, which serve the writer stale.
+func (c *Cache) softUsed() {
+	c.soft.used.Store(true)
+	if c.soft.unsigned {
+		c.soft.warned.Do(func() {
+			c.log.Warn("dumper: soft invalidation with a store shared across processes but no Options.WriterKey: " +
+				"a writer's cookie from this instance is not honoured by the others, which may serve the writer a stale page (docs/soft.md)")
+		})
+	}
 }
 
 // raise sets v to d if d is more.
@@ -122,7 +141,7 @@ func (c *Cache) softWindows(p *policy, cc cacheControl) (whileRevalidate, ifErro
 		e = min(cc.staleIfError, maxSoft)
 	}
 	if w > 0 || e > 0 {
-		c.soft.used.Store(true)
+		c.softUsed()
 		if cc.staleWhileRevalidate >= 0 || cc.staleIfError >= 0 {
 			raise(&c.soft.metWindow, max(w, e))
 		}
@@ -150,7 +169,7 @@ func (e *Entry) softWindow() (time.Duration, int64) {
 // the render stores nothing, and its response is the request's unless it fails.
 func (m *middleware) serveSoft(w http.ResponseWriter, r *http.Request, ms miss) bool {
 	e := ms.soft
-	m.c.soft.used.Store(true)
+	m.c.softUsed()
 	if d, _ := e.softWindow(); d > 0 {
 		raise(&m.c.soft.metWindow, d) // made by another instance, perhaps
 	}

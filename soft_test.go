@@ -734,27 +734,34 @@ func TestSoftWriterTTL(t *testing.T) {
 // is not this process's memory store.
 type sharedStore struct{ *dumper.MemoryStore }
 
-// TestSoftWriterKeyWarning checks that New warns when the store may be shared across
-// processes and no WriterKey is set: each instance would sign the writer's cookie with its
-// own key, and the others would not honour it.
+// TestSoftWriterKeyWarning checks that a cache warns, once, when it uses soft invalidation
+// on a store that may be shared across processes with no WriterKey: each instance would sign
+// the writer's cookie with its own key, and the others would not honour it.
 func TestSoftWriterKeyWarning(t *testing.T) {
 	t.Parallel()
+	soft := dumper.Policy{StaleWhileRevalidate: time.Minute}
 	for _, tt := range []struct {
-		name  string
-		store dumper.Store
-		key   []byte
-		warn  bool
+		name   string
+		store  dumper.Store
+		key    []byte
+		policy dumper.Policy // the cache's
+		route  dumper.Policy // a route's
+		warn   bool
 	}{
-		{"shared store, no key", sharedStore{newMemoryStore(t, 0)}, nil, true},
-		{"shared store, a key", sharedStore{newMemoryStore(t, 0)}, []byte("0123456789abcdef"), false},
-		{"memory store", newMemoryStore(t, 0), nil, false},
-		{"default store", nil, nil, false},
+		{"shared store, no key, soft policy", sharedStore{newMemoryStore(t, 0)}, nil, soft, dumper.Policy{}, true},
+		{"shared store, no key, soft route", sharedStore{newMemoryStore(t, 0)}, nil, dumper.Policy{}, soft, true},
+		{"shared store, no key, no soft invalidation", sharedStore{newMemoryStore(t, 0)}, nil, dumper.Policy{}, dumper.Policy{}, false},
+		{"shared store, a key", sharedStore{newMemoryStore(t, 0)}, []byte("0123456789abcdef"), soft, soft, false},
+		{"memory store", newMemoryStore(t, 0), nil, soft, soft, false},
+		{"default store", nil, nil, soft, soft, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			newCache(t, dumper.Options{Store: tt.store, WriterKey: tt.key, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
-			if got := strings.Contains(buf.String(), "WriterKey"); got != tt.warn {
-				t.Errorf("warned %v, want %v: %q", got, tt.warn, buf.String())
+			c := newCache(t, dumper.Options{Store: tt.store, WriterKey: tt.key, Policy: tt.policy, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+			c.MiddlewareWith(tt.route)
+			c.MiddlewareWith(tt.route)
+			if got := strings.Count(buf.String(), "WriterKey"); got != map[bool]int{true: 1, false: 0}[tt.warn] {
+				t.Errorf("%d warnings, want warned %v: %q", got, tt.warn, buf.String())
 			}
 		})
 	}
