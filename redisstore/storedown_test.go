@@ -81,3 +81,41 @@ func TestSoftStoreDown(t *testing.T) {
 	}
 	t.Logf("%d stale-if-error responses", stale)
 }
+
+// TestSoftStoreDownOwnInvalidation checks that an instance whose own invalidation could not
+// reach Redis serves no copy: it condemns the page, and nothing else knows.
+func TestSoftStoreDownOwnInvalidation(t *testing.T) {
+	t.Parallel()
+	ls := newLagSetup(t, 100*time.Millisecond)
+	c, err := dumper.New(dumper.Options{Store: ls.b, WriterKey: []byte("a key that the instances share!!")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failing atomic.Bool
+	mw := c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "database down", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=0, stale-if-error=3600")
+		fmt.Fprint(w, "page")
+	}))
+	get := func() *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		mw.ServeHTTP(w, httptest.NewRequest("GET", "/p", nil))
+		return w
+	}
+	wait.For(t, 10*time.Second, "B to serve /p from memory", func() bool {
+		before := ls.b.RoundTrips()
+		return get().Header().Get("Cache-Status") == "dumper; hit" && ls.b.RoundTrips() == before
+	})
+	failing.Store(true)
+	ls.proxy.Pause()
+	defer ls.proxy.Resume()
+	_ = c.InvalidatePaths(t.Context(), "/p") // kept, to be applied once Redis is back
+	for range 3 {
+		if w := get(); w.Code != http.StatusInternalServerError || strings.Contains(w.Header().Get("Cache-Status"), "stale") {
+			t.Fatalf("after its own invalidation, with Redis unreachable: %d %q %q", w.Code, w.Header().Get("Cache-Status"), w.Body.String())
+		}
+	}
+}
