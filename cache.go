@@ -59,7 +59,7 @@ func New(opts Options) (*Cache, error) {
 		}
 		c.store, c.closer = m, m
 	}
-	if err := c.soft.init(c.store, c.policy, opts.WriterKey, opts.MaxRevalidations); err != nil {
+	if err := c.initSoft(opts); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -94,9 +94,7 @@ func (c *Cache) MiddlewareWith(p Policy) func(http.Handler) http.Handler {
 	if err != nil {
 		panic(err)
 	}
-	if cp.soft.on() {
-		c.soft.used.Store(true)
-	}
+	c.notePolicy(cp.soft)
 	return func(next http.Handler) http.Handler {
 		return &middleware{c: c, p: cp, next: next}
 	}

@@ -28,6 +28,9 @@ type miss struct {
 	// staleFor how long ago the invalidation was; nil for a plain miss.
 	soft     *Entry
 	staleFor time.Duration
+	// storeDown reports that soft is a copy the store returned with an error (see
+	// [Store]): it serves only within stale-if-error, in place of a failed render.
+	storeDown bool
 }
 
 // lookup finds the entry for a request, or says why there is none: under its primary key,
@@ -42,6 +45,7 @@ func (m *middleware) lookup(r *http.Request, key, path string) (*Entry, miss, er
 	if err != nil {
 		m.c.storeError(r.Context(), "get", err)
 		ms.fwd, ms.detail = fwdMiss, detailStoreError
+		ms.keepCopy(l) // soft.go
 		return nil, ms, err
 	}
 	ms.born = l.Now
@@ -69,6 +73,7 @@ func (m *middleware) lookup(r *http.Request, key, path string) (*Entry, miss, er
 	if err != nil {
 		m.c.storeError(r.Context(), "get", err)
 		ms.fwd, ms.detail = fwdMiss, detailStoreError
+		ms.keepCopy(l) // soft.go
 		return nil, ms, err
 	}
 	ms.born = max(ms.born, l.Now) // a store may answer the first lookup locally, without a clock

@@ -47,7 +47,9 @@ type Options struct {
 
 	// WriterKey signs the cookie that lets a client that made a write bypass stale responses
 	// (docs/soft.md). Instances that share a store must share it, at least 16 bytes. Nil
-	// means a random key made by New, which suits a single instance.
+	// means a random key made by New, which suits a single instance; the cache logs a
+	// warning, once, when it first uses soft invalidation with it nil and a store that is a
+	// [Leaser] other than a [MemoryStore] (shared across processes, as redisstore is).
 	WriterKey []byte
 
 	// MaxRevalidations bounds the renders that replace stale entries (docs/soft.md) running

@@ -35,13 +35,17 @@ const (
 // misses of writers wait for it) and, in the background, with the other processes sharing
 // the store through the store's lease on the key. It is bounded by Options.MaxRevalidations
 // (revalidatebound.go), and a key whose last render outlived its timeout and still runs
-// gets no other.
+// gets no other. Only a GET starts one (revalidateSkipped otherwise, uncounted): a HEAD may
+// reach a handler of its own, whose response must not be stored as the page.
 //
 // In the background it returns at once. Otherwise it waits for the render, for the timeout
 // at most, and reports how it went, with the response it rendered when it completed; when
 // another render of the key is under way it waits for that one and reports
 // revalidateJoined, or revalidateFailed if that one failed.
 func (m *middleware) revalidate(r *http.Request, ms miss, background bool) (revalidateResult, *detachedWriter) {
+	if r.Method != http.MethodGet {
+		return revalidateSkipped, nil // only a GET's handler renders the page (see serveSoft)
+	}
 	call, leader := m.c.flight.join(ms.lastKey)
 	if !leader {
 		if !background {
@@ -141,6 +145,9 @@ func (m *middleware) revalidate(r *http.Request, ms miss, background bool) (reva
 func (m *middleware) renderDetached(req *http.Request, ms miss, sink *detachedWriter, state *atomic.Int32) (failed bool) {
 	ms.leads = nil // revalidate wakes the waiters
 	cw := &captureWriter{w: sink, p: m.p, c: m.c, r: req, miss: ms}
+	if ms.detail != noDetail {
+		cw.mode = passing // nothing is stored (the store is down: see serveSoft)
+	}
 	rs := &renderState{c: m.c, cw: cw}
 	cw.rs = rs
 	defer func() {

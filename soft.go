@@ -3,6 +3,7 @@ package dumper
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -47,10 +48,22 @@ func (p Policy) compileSoft() (softPolicy, error) {
 type softState struct {
 	leaser Leaser // nil: the store is not a Leaser, and revalidations are coalesced per process
 
-	// used reports that the cache has a soft policy or has met a soft entry: from then on,
-	// unsafe requests get the writer's cookie.
+	// shared reports a store passed in Options, which other caches or instances may share;
+	// used, that the cache has a soft policy or has met a soft entry. Either way, successful
+	// unsafe requests get the writer's cookie (writer.go).
+	shared    bool
 	used      atomic.Bool
 	writerKey []byte
+
+	// unsigned reports a store shared across processes (a Leaser other than a MemoryStore)
+	// with no Options.WriterKey: the first use of soft invalidation logs a warning, once.
+	unsigned bool
+	warned   sync.Once
+
+	// policyWindow is the longest window of the cache's policies (Options.Policy and every
+	// MiddlewareWith so far), and metWindow the longest a response's own directives gave an
+	// entry, in nanoseconds: they set the life of the writer's cookie (writer.go).
+	policyWindow, metWindow atomic.Int64
 
 	// renders bounds the renders that replace stale entries (revalidatebound.go).
 	renders renders
@@ -58,22 +71,59 @@ type softState struct {
 	staleServed, staleIfError, revalidations, revalidationFailures, revalidationsSkipped atomic.Uint64
 }
 
-// init sets the machinery up in New.
-func (s *softState) init(store Store, p *policy, writerKey []byte, maxRenders int) error {
-	if maxRenders < 0 {
-		return errorf("negative Options.MaxRevalidations %d", maxRenders)
+// initSoft sets the machinery up in New.
+func (c *Cache) initSoft(opts Options) error {
+	s := &c.soft
+	if opts.MaxRevalidations < 0 {
+		return errorf("negative Options.MaxRevalidations %d", opts.MaxRevalidations)
 	}
-	if maxRenders == 0 {
-		maxRenders = defaultMaxRevalidations()
+	s.renders.max = opts.MaxRevalidations
+	if s.renders.max == 0 {
+		s.renders.max = defaultMaxRevalidations()
 	}
-	s.renders.max = maxRenders
-	s.leaser, _ = store.(Leaser)
-	if p.soft.on() {
-		s.used.Store(true)
+	s.leaser, _ = c.store.(Leaser)
+	s.shared = opts.Store != nil
+	_, mem := c.store.(*MemoryStore)
+	s.unsigned = opts.WriterKey == nil && s.leaser != nil && !mem
+	k, err := newWriterKey(opts.WriterKey)
+	if err != nil {
+		return err
 	}
-	k, err := newWriterKey(writerKey)
 	s.writerKey = k
-	return err
+	c.notePolicy(c.policy.soft)
+	return nil
+}
+
+// notePolicy records a policy of the cache, for the writer's cookie.
+func (c *Cache) notePolicy(sp softPolicy) {
+	if !sp.on() {
+		return
+	}
+	c.softUsed()
+	raise(&c.soft.policyWindow, max(sp.whileRevalidate, sp.ifError))
+}
+
+// softUsed records that the cache uses soft invalidation (a soft policy, a soft entry met),
+// and warns, once, when instances sharing its store sign the writer's cookie each with a
+// key of its own: one's cookie is not honoured by the others, which serve the writer stale.
+func (c *Cache) softUsed() {
+	c.soft.used.Store(true)
+	if c.soft.unsigned {
+		c.soft.warned.Do(func() {
+			c.log.Warn("dumper: soft invalidation with a store shared across processes but no Options.WriterKey: " +
+				"a writer's cookie from this instance is not honoured by the others, which may serve the writer a stale page (docs/soft.md)")
+		})
+	}
+}
+
+// raise sets v to d if d is more.
+func raise(v *atomic.Int64, d time.Duration) {
+	for {
+		old := v.Load()
+		if int64(d) <= old || v.CompareAndSwap(old, int64(d)) {
+			return
+		}
+	}
 }
 
 // softWindows returns the soft windows of a response, in seconds, as an Entry keeps them:
@@ -91,7 +141,10 @@ func (c *Cache) softWindows(p *policy, cc cacheControl) (whileRevalidate, ifErro
 		e = min(cc.staleIfError, maxSoft)
 	}
 	if w > 0 || e > 0 {
-		c.soft.used.Store(true)
+		c.softUsed()
+		if cc.staleWhileRevalidate >= 0 || cc.staleIfError >= 0 {
+			raise(&c.soft.metWindow, max(w, e))
+		}
 	}
 	return uint16(w / time.Second), uint16(e / time.Second)
 }
@@ -107,24 +160,35 @@ func (e *Entry) softWindow() (time.Duration, int64) {
 // stale-if-error window, with a fresh render, or with the stale entry if that render fails.
 // It reports false, and the request is a miss like any other, for the client that made a
 // write (writer.go), a request with Authorization that the entry may not serve, a request
-// inside another render of this cache, which would store what it is served, and a request
-// within stale-if-error only when Options.MaxRevalidations are running.
+// inside another render of this cache, which would store what it is served, a request
+// within stale-if-error only when Options.MaxRevalidations are running, and a HEAD within
+// stale-if-error only. A HEAD never starts a render: the handler it reaches may not be the
+// GET's (a route of its own), and only a GET's response is stored (see detailHead); within
+// stale-while-revalidate it is served the stale entry, and the next GET starts the render.
+// A copy the store returned with an error (ms.storeDown) serves within stale-if-error only:
+// the render stores nothing, and its response is the request's unless it fails.
 func (m *middleware) serveSoft(w http.ResponseWriter, r *http.Request, ms miss) bool {
 	e := ms.soft
-	m.c.soft.used.Store(true)
+	m.c.softUsed()
+	if d, _ := e.softWindow(); d > 0 {
+		raise(&m.c.soft.metWindow, d) // made by another instance, perhaps
+	}
 	if _, auth := r.Header["Authorization"]; auth && !e.Public {
 		return false
 	}
 	if m.renderingOuter(r) != nil || m.c.isWriter(r) {
 		return false
 	}
+	head := r.Method == http.MethodHead
 	switch age := ms.staleFor; {
-	case e.StaleWhileRevalidate > 0 && age <= time.Duration(e.StaleWhileRevalidate)*time.Second:
-		m.revalidate(r, ms, true)
+	case e.StaleWhileRevalidate > 0 && age <= time.Duration(e.StaleWhileRevalidate)*time.Second && !ms.storeDown:
+		if !head {
+			m.revalidate(r, ms, true)
+		}
 		m.c.soft.staleServed.Add(1)
 		m.serveStale(w, r, e, age, detailStale, ms.start)
 		return true
-	case age <= time.Duration(e.StaleIfError)*time.Second && !onlyIfCached(r):
+	case age <= time.Duration(e.StaleIfError)*time.Second && !onlyIfCached(r) && !head:
 		// (A request that wants a stored response or nothing must not run the handler.)
 		res, sink := m.revalidate(r, ms, false)
 		switch res {
@@ -135,9 +199,11 @@ func (m *middleware) serveSoft(w http.ResponseWriter, r *http.Request, ms miss) 
 		case revalidateSkipped:
 			return false
 		}
-		if fresh, _, _ := m.lookup(r, ms.key, ms.path); fresh != nil {
-			m.hit(w, r, fresh, ms.start, ResultHit)
-			return true
+		if !ms.storeDown { // (else the render stored nothing, and its response is the request's)
+			if fresh, _, _ := m.lookup(r, ms.key, ms.path); fresh != nil {
+				m.hit(w, r, fresh, ms.start, ResultHit)
+				return true
+			}
 		}
 		if sink != nil && sink.kept() {
 			m.serveRendered(w, r, sink, ms.start)
@@ -147,13 +213,26 @@ func (m *middleware) serveSoft(w http.ResponseWriter, r *http.Request, ms miss) 
 	return false
 }
 
+// keepCopy keeps, for a lookup that failed, the copy of the entry the store returned with
+// the error, if it has one within its stale-if-error window (see [Store]): a store down
+// is a failure that stale-if-error covers, when the render fails too.
+func (ms *miss) keepCopy(l Lookup) {
+	if e := l.Entry; e != nil && l.Stale && e.Kind != VariantRecord && l.StaleFor <= time.Duration(e.StaleIfError)*time.Second {
+		ms.soft, ms.staleFor, ms.storeDown = e, l.StaleFor, true
+	}
+}
+
 // serveStale sends a stale entry, with an Age, and a Cache-Status that says it is a hit
-// whose freshness ran out age ago (RFC 9211 §2.5: a negative ttl is a stale response) and
+// whose freshness ran out age ago, in whole seconds rounded up (RFC 9211 §2.5: a negative
+// ttl is a stale response) and
 // why it was served all the same: detail=stale while it is revalidated, detail=stale-if-error
 // when the render failed. An edge in front is told not to store it: nothing would purge it
 // once the render replaces it.
 func (m *middleware) serveStale(w http.ResponseWriter, r *http.Request, e *Entry, age time.Duration, d detail, start time.Time) {
-	cs := m.c.name + "; hit; ttl=-" + strconv.FormatInt(int64(age/time.Second), 10) + "; detail=" + d.String()
+	// Whole seconds, rounded up: a stale response's ttl is -1 or less, never -0, which
+	// is 0 (RFC 8941 §3.3.1).
+	secs := max(int64((age+time.Second-1)/time.Second), 1)
+	cs := m.c.name + "; hit; ttl=-" + strconv.FormatInt(secs, 10) + "; detail=" + d.String()
 	if m.p.edge != nil {
 		w = edgeWriter{w, m.p.edge}
 	}

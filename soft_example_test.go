@@ -49,6 +49,6 @@ func ExamplePolicy_staleWhileRevalidate() {
 	}
 	// Output:
 	// dumper; fwd=uri-miss; stored | report v0
-	// dumper; hit; ttl=-0; detail=stale | report v0
+	// dumper; hit; ttl=-1; detail=stale | report v0
 	// dumper; hit | report v1
 }

@@ -1,8 +1,10 @@
 package dumper_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -173,8 +175,8 @@ func TestSoftBound(t *testing.T) {
 				start := time.Now()
 				for _, at := range []time.Duration{0, 5 * time.Second, 10 * time.Second} {
 					time.Sleep(time.Until(start.Add(at)))
-					wantStale(t, get(t, mw), int(at/time.Second), "stale", "n=1 ")
-					synctest.Wait() // the background render fails (or times out)
+					wantStale(t, get(t, mw), max(int(at/time.Second), 1), "stale", "n=1 ") // -0 is no negative ttl
+					synctest.Wait()                                                        // the background render fails (or times out)
 				}
 				time.Sleep(time.Until(start.Add(10*time.Second + time.Millisecond)))
 				healed.Store(true)
@@ -271,7 +273,7 @@ func TestSoftInvalidatedDuringRevalidation(t *testing.T) {
 		get(t, mw)
 		time.Sleep(10 * time.Second)
 		invalidateP(t, c)
-		wantStale(t, get(t, mw), 0, "stale", "n=1 ")
+		wantStale(t, get(t, mw), 1, "stale", "n=1 ")
 		synctest.Wait() // run 2 is blocked
 		time.Sleep(5 * time.Second)
 		invalidateP(t, c)
@@ -312,12 +314,12 @@ func TestSoftWriter(t *testing.T) {
 		get(t, mw)
 		post := do(t, mw, "POST", "/p") // run 2
 		ck := post.Result().Cookies()
-		if len(ck) != 1 || ck[0].Name != "dumper-writer" || !ck[0].HttpOnly || ck[0].MaxAge != 3600 {
-			t.Fatalf("POST set cookies %v, want one dumper-writer, HttpOnly, for an hour", ck)
+		if len(ck) != 1 || ck[0].Name != "dumper-writer" || !ck[0].HttpOnly || ck[0].MaxAge != 60 {
+			t.Fatalf("POST set cookies %v, want one dumper-writer, HttpOnly, for the window's minute", ck)
 		}
 		writer := ck[0].Name + "=" + ck[0].Value
 		// Another client gets the stale page, and starts the render that replaces it.
-		wantStale(t, get(t, mw), 0, "stale", "n=1 ")
+		wantStale(t, get(t, mw), 1, "stale", "n=1 ")
 		// The writer waits for that render, coalesced: it does not run the handler.
 		var w *httptest.ResponseRecorder
 		done := make(chan struct{})
@@ -353,11 +355,11 @@ func TestSoftWriter(t *testing.T) {
 		invalidateP(t, c)
 		expiry, _, _ := strings.Cut(ck[0].Value, ".")
 		for _, forged := range []string{"dumper-writer=" + expiry + ".AAAAAAAAAAAAAAAAAAAAAA", "dumper-writer=99999999999." + strings.SplitN(ck[0].Value, ".", 2)[1], "dumper-writer=x"} {
-			wantStale(t, get(t, mw, "Cookie", forged), 0, "stale", "n=3 ")
+			wantStale(t, get(t, mw, "Cookie", forged), 1, "stale", "n=3 ")
 		}
 		synctest.Wait()
 		invalidateP(t, c)
-		time.Sleep(time.Hour + time.Second) // past the cookie's life, and the entry's window
+		time.Sleep(time.Minute + time.Second) // past the cookie's life, and the entry's window
 		synctest.Wait()
 		if w := get(t, mw, "Cookie", writer); strings.Contains(status(w), "detail=stale") {
 			t.Errorf("an expired writer's cookie: %q", status(w))
@@ -404,7 +406,7 @@ func TestSoftOnlyIfCached(t *testing.T) {
 		mw := c.MiddlewareWith(dumper.Policy{StaleWhileRevalidate: 10 * time.Second, StaleIfError: time.Minute})(p)
 		get(t, mw)
 		invalidateP(t, c)
-		wantStale(t, get(t, mw, "Cache-Control", "only-if-cached"), 0, "stale", "n=1 ")
+		wantStale(t, get(t, mw, "Cache-Control", "only-if-cached"), 1, "stale", "n=1 ")
 		synctest.Wait() // the background render replaces it
 		invalidateP(t, c)
 		time.Sleep(20 * time.Second)
@@ -448,12 +450,12 @@ func TestSoftVary(t *testing.T) {
 		get(t, mw, "Accept-Language", "fr", "Cookie", "session=1")
 		get(t, mw, "Accept-Language", "de")
 		invalidateP(t, c)
-		wantStale(t, get(t, mw, "Accept-Language", "fr"), 0, "stale", "n=1 fr")
+		wantStale(t, get(t, mw, "Accept-Language", "fr"), 1, "stale", "n=1 fr")
 		synctest.Wait()
 		w := get(t, mw, "Accept-Language", "fr")
 		wantStatus(t, w, "dumper; hit")
 		wantBody(t, w, "n=3 fr")
-		wantStale(t, get(t, mw, "Accept-Language", "de"), 0, "stale", "n=2 de")
+		wantStale(t, get(t, mw, "Accept-Language", "de"), 1, "stale", "n=2 de")
 		synctest.Wait()
 		wantBody(t, get(t, mw, "Accept-Language", "de"), "n=4 de")
 	})
@@ -598,11 +600,244 @@ func TestSoftMustRevalidate(t *testing.T) {
 				invalidateP(t, c)
 				w := get(t, mw)
 				if tt.soft {
-					wantStale(t, w, 0, "stale", "n=1 ")
+					wantStale(t, w, 1, "stale", "n=1 ")
 					return
 				}
 				wantStatus(t, w, "dumper; fwd=stale; stored")
 				wantBody(t, w, "n=2 ")
+			})
+		})
+	}
+}
+
+// TestSoftHeadRoute checks that a stale HEAD, which may reach a handler of its own (a HEAD
+// route), never starts the render that replaces the page: within stale-while-revalidate it
+// is served the stale entry and the next GET starts the render; within stale-if-error only
+// it is a miss like any HEAD, answered by its handler and not stored.
+func TestSoftHeadRoute(t *testing.T) {
+	t.Parallel()
+	for _, pol := range []dumper.Policy{{StaleWhileRevalidate: time.Minute}, {StaleIfError: time.Minute}} {
+		t.Run(fmt.Sprintf("swr=%v,sie=%v", pol.StaleWhileRevalidate, pol.StaleIfError), func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				c := newCache(t)
+				mw := c.MiddlewareWith(pol)
+				var heads, gets atomic.Int64
+				mux := http.NewServeMux()
+				mux.Handle("HEAD /p", mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					heads.Add(1)
+					w.Header().Set("Content-Type", "text/plain")
+				})))
+				mux.Handle("GET /p", mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					fmt.Fprintf(w, "page %d", gets.Add(1))
+				})))
+				get(t, mux)
+				invalidateP(t, c)
+				w := do(t, mux, "HEAD", "/p")
+				synctest.Wait()
+				if pol.StaleWhileRevalidate > 0 {
+					wantStale(t, w, 1, "stale", "")
+					if heads.Load() != 0 || gets.Load() != 1 {
+						t.Errorf("a stale HEAD ran the HEAD handler %d times and the GET handler %d, want none", heads.Load(), gets.Load()-1)
+					}
+					// The next GET is served stale, and starts the render.
+					wantStale(t, get(t, mux), 1, "stale", "page 1")
+					synctest.Wait()
+				} else {
+					wantStatus(t, w, "dumper; fwd=stale; detail=head")
+					if heads.Load() != 1 {
+						t.Errorf("the HEAD handler ran %d times, want 1", heads.Load())
+					}
+				}
+				w = get(t, mux)
+				wantStatus(t, w, "dumper; hit")
+				wantBody(t, w, "page 2")
+			})
+		})
+	}
+}
+
+// TestSoftWriterSharedStore checks that an instance sharing a store sets the writer's cookie
+// before it has met a soft entry, with no soft policy of its own: the entries another
+// instance stored may be soft, and the writer must not be served them stale there.
+func TestSoftWriterSharedStore(t *testing.T) {
+	t.Parallel()
+	key := []byte("0123456789abcdef0123456789abcdef")
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemoryStore(t, 0)
+		p := newPage(nil)
+		p.cc = "max-age=0, stale-while-revalidate=60"
+		a := newCache(t, dumper.Options{Store: store, WriterKey: key})
+		b := newCache(t, dumper.Options{Store: store, WriterKey: key})
+		get(t, a.Middleware(p))
+		ck := do(t, b.Middleware(p), "POST", "/p").Result().Cookies()
+		if len(ck) != 1 || ck[0].Name != "dumper-writer" || ck[0].MaxAge != 3600 {
+			t.Fatalf("POST on a fresh instance set cookies %v, want one dumper-writer for an hour", ck)
+		}
+		w := get(t, a.Middleware(p), "Cookie", ck[0].Name+"="+ck[0].Value)
+		wantStatus(t, w, "dumper; fwd=stale; stored")
+		wantBody(t, w, "n=3 ")
+	})
+}
+
+// TestSoftWriterTTL checks the life of the writer's cookie: the longest window of the
+// cache's policies, or of an entry it met if longer; an hour with no soft policy, since a
+// response's own directives may ask for that much on any instance.
+func TestSoftWriterTTL(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		policy dumper.Policy // the cache's
+		route  dumper.Policy // another route's, by MiddlewareWith
+		cc     string        // the directives of a response the cache stores and meets stale
+		want   int
+	}{
+		{"policy", dumper.Policy{StaleWhileRevalidate: 30 * time.Second}, dumper.Policy{}, "", 30},
+		{"longest policy window", dumper.Policy{StaleWhileRevalidate: 10 * time.Second, StaleIfError: 2 * time.Minute}, dumper.Policy{}, "", 120},
+		{"route", dumper.Policy{StaleWhileRevalidate: 10 * time.Second}, dumper.Policy{StaleIfError: 5 * time.Minute}, "", 300},
+		{"directives longer than the policy", dumper.Policy{StaleWhileRevalidate: 10 * time.Second}, dumper.Policy{}, "max-age=0, stale-if-error=600", 600},
+		{"directives only", dumper.Policy{}, dumper.Policy{}, "max-age=0, stale-while-revalidate=5", 3600},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				c := newCache(t, dumper.Options{Policy: tt.policy})
+				c.MiddlewareWith(tt.route)
+				p := newPage(nil)
+				p.cc = tt.cc
+				mw := c.Middleware(p)
+				if tt.cc != "" {
+					get(t, mw)
+					invalidateP(t, c)
+					wantStale(t, get(t, mw), 1, "stale", "n=1 ")
+					synctest.Wait()
+				}
+				ck := do(t, mw, "POST", "/p").Result().Cookies()
+				if len(ck) != 1 || ck[0].MaxAge != tt.want {
+					t.Fatalf("POST set cookies %v, want one for %d s", ck, tt.want)
+				}
+				// It holds for that long.
+				writer := ck[0].Name + "=" + ck[0].Value
+				get(t, mw)
+				invalidateP(t, c)
+				time.Sleep(time.Duration(tt.want) * time.Second)
+				if w := get(t, mw, "Cookie", writer); strings.Contains(status(w), "detail=stale") {
+					t.Errorf("the writer got %q before its cookie expired", status(w))
+				}
+				synctest.Wait()
+			})
+		})
+	}
+}
+
+// sharedStore stands for a store shared across processes, such as redisstore: a Leaser that
+// is not this process's memory store.
+type sharedStore struct{ *dumper.MemoryStore }
+
+// TestSoftWriterKeyWarning checks that a cache warns, once, when it uses soft invalidation
+// on a store that may be shared across processes with no WriterKey: each instance would sign
+// the writer's cookie with its own key, and the others would not honour it.
+func TestSoftWriterKeyWarning(t *testing.T) {
+	t.Parallel()
+	soft := dumper.Policy{StaleWhileRevalidate: time.Minute}
+	for _, tt := range []struct {
+		name   string
+		store  dumper.Store
+		key    []byte
+		policy dumper.Policy // the cache's
+		route  dumper.Policy // a route's
+		warn   bool
+	}{
+		{"shared store, no key, soft policy", sharedStore{newMemoryStore(t, 0)}, nil, soft, dumper.Policy{}, true},
+		{"shared store, no key, soft route", sharedStore{newMemoryStore(t, 0)}, nil, dumper.Policy{}, soft, true},
+		{"shared store, no key, no soft invalidation", sharedStore{newMemoryStore(t, 0)}, nil, dumper.Policy{}, dumper.Policy{}, false},
+		{"shared store, a key", sharedStore{newMemoryStore(t, 0)}, []byte("0123456789abcdef"), soft, soft, false},
+		{"memory store", newMemoryStore(t, 0), nil, soft, soft, false},
+		{"default store", nil, nil, soft, soft, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			c := newCache(t, dumper.Options{Store: tt.store, WriterKey: tt.key, Policy: tt.policy, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+			c.MiddlewareWith(tt.route)
+			c.MiddlewareWith(tt.route)
+			if got := strings.Count(buf.String(), "WriterKey"); got != map[bool]int{true: 1, false: 0}[tt.warn] {
+				t.Errorf("%d warnings, want warned %v: %q", got, tt.warn, buf.String())
+			}
+		})
+	}
+}
+
+// TestSoftRenderSeesNoCredentials checks that the background render started by a stale
+// reader that carries credentials, on an entry that may serve them (public), sees none of
+// them: what it renders is stored for everybody.
+func TestSoftRenderSeesNoCredentials(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCache(t)
+		var mu sync.Mutex
+		var seen []http.Header
+		var addrs []string
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen = append(seen, r.Header.Clone())
+			addrs = append(addrs, r.RemoteAddr)
+			n := len(seen)
+			mu.Unlock()
+			w.Header().Set("Cache-Control", "public, s-maxage=600")
+			fmt.Fprintf(w, "n=%d", n)
+		})
+		mw := c.MiddlewareWith(dumper.Policy{StaleWhileRevalidate: time.Minute})(h)
+		get(t, mw)
+		invalidateP(t, c)
+		wantStale(t, get(t, mw, "Cookie", "session=secret", "Authorization", "Bearer token", "X-Forwarded-For", "198.51.100.7"), 1, "stale", "n=1")
+		synctest.Wait()
+		wantBody(t, get(t, mw), "n=2")
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) != 2 {
+			t.Fatalf("the handler ran %d times, want 2: the first GET, one render", len(seen))
+		}
+		for _, name := range []string{"Cookie", "Authorization", "X-Forwarded-For"} {
+			if v := seen[1].Values(name); len(v) != 0 {
+				t.Errorf("the background render saw %s %q", name, v)
+			}
+		}
+		if addrs[1] != "" {
+			t.Errorf("the background render saw the remote address %q", addrs[1])
+		}
+	})
+}
+
+// TestSoftTTLRoundedUp checks that a stale response's ttl is negative from its first instant
+// (-0 would be 0 in Structured Fields, RFC 8941 §3.3.1), and rounded up after.
+func TestSoftTTLRoundedUp(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		after time.Duration
+		want  int
+	}{
+		{0, 1},
+		{time.Millisecond, 1},
+		{999 * time.Millisecond, 1},
+		{time.Second, 1},
+		{time.Second + time.Millisecond, 2},
+		{59 * time.Second, 59},
+	} {
+		t.Run(tt.after.String(), func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				c := newCache(t)
+				mw := c.MiddlewareWith(dumper.Policy{StaleWhileRevalidate: time.Minute})(newPage(func(n int64) string {
+					if n == 1 {
+						return "ok"
+					}
+					return "500" // the page stays stale
+				}))
+				get(t, mw)
+				invalidateP(t, c)
+				time.Sleep(tt.after)
+				wantStatus(t, get(t, mw), fmt.Sprintf("dumper; hit; ttl=-%d; detail=stale", tt.want))
+				synctest.Wait()
 			})
 		})
 	}

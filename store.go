@@ -51,6 +51,11 @@ type Store interface {
 	// Get must never return an entry one of whose tags was invalidated by an Invalidate call
 	// that returned before Get was called, but with Lookup.Stale set, within the entry's soft
 	// window (see above). A variant record is the exception (see above).
+	//
+	// When it fails (the remote store unreachable), Get may return with its error a copy of
+	// the entry it kept in process memory, with Lookup.Stale set and Lookup.StaleFor at least
+	// the time since the store last knew of every invalidation, if that is within the
+	// entry's StaleIfError: the cache serves it only in place of a render that fails too.
 	Get(ctx context.Context, key string) (Lookup, error)
 
 	// Set stores each item's entry under its key, replacing what is there, for at most ttl

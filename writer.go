@@ -12,19 +12,27 @@ import (
 )
 
 // Read your writes: a client whose unsafe request succeeded gets a cookie, signed by the
-// cache, that for writerTTL makes its requests misses where others would be served a stale
-// entry. The cookie only takes soft invalidation away from its holder, who waits for the
-// render that replaces the entry (coalesced with the others) as with hard invalidation; it
-// never bypasses the cache, and it is not part of any key. It carries its expiry and a MAC
-// of it, so that it cannot be forged or extended, only replayed by its holder until it
-// expires.
+// cache, that for the longest soft window makes its requests misses where others would be
+// served a stale entry. The cookie only takes soft invalidation away from its holder, who
+// waits for the render that replaces the entry (coalesced with the others) as with hard
+// invalidation; it never bypasses the cache, and it is not part of any key. It carries its
+// expiry and a MAC of it, so that it cannot be forged or extended, only replayed by its
+// holder until it expires.
 
 // writerCookie is the cookie's name.
 const writerCookie = "dumper-writer"
 
-// writerTTL is how long the cookie lasts: the longest soft window, so that no invalidation
-// the write made can be served to its client stale.
-const writerTTL = maxSoft
+// writerTTL is how long the cookie lasts, so that no invalidation the write made can be
+// served to its client stale: the longest window of the cache's policies, or of an entry the
+// cache has met if that is longer; an hour (the longest a response's own directives may ask
+// for, on any instance) when no policy has one.
+func (s *softState) writerTTL() time.Duration {
+	p := time.Duration(s.policyWindow.Load())
+	if p == 0 {
+		return maxSoft
+	}
+	return max(p, time.Duration(s.metWindow.Load()))
+}
 
 // newWriterKey returns the key that signs the cookie: k, or a random one if k is nil.
 func newWriterKey(k []byte) ([]byte, error) {
@@ -47,24 +55,28 @@ func (c *Cache) writerMAC(expiry string) string {
 }
 
 // markWriter adds the cookie to the header of a successful unsafe request's response, when
-// the cache uses soft invalidation.
+// the cache may use soft invalidation: it has a soft policy or has met a soft entry, or its
+// store was passed in Options, which other caches or instances may share and fill with soft
+// entries this cache has not met yet.
 func (m *middleware) markWriter(h http.Header) {
-	if !m.c.soft.used.Load() && !m.p.soft.on() {
+	if !m.c.soft.used.Load() && !m.c.soft.shared && !m.p.soft.on() {
 		return
 	}
-	expiry := strconv.FormatInt(time.Now().Add(writerTTL).Unix(), 10)
+	ttl := m.c.soft.writerTTL()
+	expiry := strconv.FormatInt(time.Now().Add(ttl).Unix(), 10)
 	ck := &http.Cookie{
 		Name:     writerCookie,
 		Value:    expiry + "." + m.c.writerMAC(expiry),
 		Path:     "/",
-		MaxAge:   int(writerTTL / time.Second),
+		MaxAge:   int(ttl / time.Second),
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
 	}
 	h.Add("Set-Cookie", ck.String())
 }
 
-// isWriter reports whether r carries a valid cookie of this cache that has not expired.
+// isWriter reports whether r carries a valid cookie of this cache (or of an instance that
+// shares its key, whose windows may be longer: up to an hour) that has not expired.
 func (c *Cache) isWriter(r *http.Request) bool {
 	for _, ck := range r.CookiesNamed(writerCookie) {
 		expiry, mac, ok := strings.Cut(ck.Value, ".")
@@ -72,7 +84,7 @@ func (c *Cache) isWriter(r *http.Request) bool {
 			continue
 		}
 		sec, err := strconv.ParseInt(expiry, 10, 64)
-		if err != nil || time.Now().Unix() > sec || sec > time.Now().Add(writerTTL).Unix() {
+		if err != nil || time.Now().Unix() > sec || sec > time.Now().Add(maxSoft).Unix() {
 			continue
 		}
 		if hmac.Equal([]byte(mac), []byte(c.writerMAC(expiry))) {

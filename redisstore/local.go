@@ -85,6 +85,17 @@ type localTier struct {
 
 	probe chan struct{} // asks the subscriber for a heartbeat now
 
+	// spare keeps the tier's entries that have a stale-if-error window past the tier's
+	// switching off, so that Get, failing while Redis is unreachable, can return a copy with
+	// its error (dumper.Store; docs/soft.md). Every invalidation the tier hears is applied
+	// to it as to mem, and heard is the since() time up to which the tier has heard of every
+	// invalidation published: the sent time of the last heartbeat of ours that came back (or
+	// of the SUBSCRIBE that Redis confirmed). It is emptied when the tier goes on again
+	// (every entry is read anew), and on an unreadable message (which may have condemned
+	// any), never when the tier merely goes off.
+	spare *memstore.Store[*dumper.Entry]
+	heard atomic.Int64
+
 	offs                [numOffReasons]atomic.Uint64
 	unreadable, foreign atomic.Uint64
 }
@@ -138,12 +149,17 @@ const maxAhead = time.Hour
 const macLen = 16
 
 func newLocalTier(maxBytes int64, heartbeat time.Duration, seen *atomic.Uint64, log *slog.Logger) (*localTier, error) {
-	mem, err := memstore.New(memstore.Options[*dumper.Entry]{
+	opts := memstore.Options[*dumper.Entry]{
 		MaxBytes: maxBytes,
 		MaxTags:  int(max(maxBytes>>10, 1024)),
 		Weigh:    weigh,
 		Stamp:    func(e *dumper.Entry) ([]string, uint64) { return e.Tags, e.Born },
-	})
+	}
+	mem, err := memstore.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	spare, err := memstore.New(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +168,7 @@ func newLocalTier(maxBytes int64, heartbeat time.Duration, seen *atomic.Uint64, 
 	key := make([]byte, 32)
 	rand.Read(key)
 	return &localTier{
-		mem: mem, heartbeat: heartbeat, lease: 2 * heartbeat, id: hex.EncodeToString(b[:]), key: key, seen: seen, log: log,
+		mem: mem, spare: spare, heartbeat: heartbeat, lease: 2 * heartbeat, id: hex.EncodeToString(b[:]), key: key, seen: seen, log: log,
 		epoch: time.Now(), resumeAfter: -1, warned: make(map[string]warnState), probe: make(chan struct{}, 1),
 	}, nil
 }
@@ -188,7 +204,37 @@ func (lt *localTier) put(gen uint64, key string, e *dumper.Entry, ttl time.Durat
 	defer lt.mu.RUnlock()
 	if lt.state.Load() == gen {
 		lt.mem.Set(key, e, ttl)
+		if e.StaleIfError > 0 {
+			lt.spare.Set(key, e, ttl)
+		}
 	}
+}
+
+// hear records that the tier has heard of every invalidation published up to sent (a
+// since() value).
+func (lt *localTier) hear(sent int64) {
+	for {
+		old := lt.heard.Load()
+		if sent <= old || lt.heard.CompareAndSwap(old, sent) {
+			return
+		}
+	}
+}
+
+// spareCopy returns the copy of key's entry that the tier kept for when Redis is
+// unreachable, and how long ago the tier last heard of every invalidation (an upper bound of
+// how long the copy may have been condemned), if that is within the entry's stale-if-error
+// window. A nil tier (strict mode) keeps none.
+func (lt *localTier) spareCopy(key string) (*dumper.Entry, time.Duration, bool) {
+	if lt == nil {
+		return nil, 0, false
+	}
+	e, ok, _, _ := lt.spare.Get(key)
+	if !ok {
+		return nil, 0, false
+	}
+	age := time.Duration(lt.since() - lt.heard.Load())
+	return e, age, age <= time.Duration(e.StaleIfError)*time.Second
 }
 
 // weigh is the memory an entry in process memory holds: itself, its key and the memory
@@ -209,6 +255,9 @@ func (lt *localTier) reset(on bool) {
 	// no stamp of before can concern them. A reset to on happens as a message is handled
 	// (onSubscribed, onHeartbeat), never while another is applied.
 	lt.mem.Reset()
+	if on {
+		lt.spare.Reset()
+	}
 	lt.state.Store(v)
 }
 
@@ -228,9 +277,11 @@ func (lt *localTier) apply(tags []string, c uint64) {
 	}
 	if len(tags) == 0 {
 		lt.mem.Forget(c)
+		lt.spare.Forget(c)
 		return
 	}
 	lt.mem.InvalidateAt(tags, c)
+	lt.spare.InvalidateAt(tags, c)
 }
 
 // begin starts a subscription and returns its number. The tier is off until Redis confirms
@@ -257,6 +308,7 @@ func (lt *localTier) onSubscribed(sess uint64, sent int64) {
 	lt.extendLease(sent + int64(lt.lease))
 	if lt.resumeAfter < 0 {
 		lt.reset(true)
+		lt.hear(sent)
 		lt.log.Info("redisstore: subscribed; local tier on")
 	}
 }
@@ -315,6 +367,7 @@ func (lt *localTier) onMessage(sess uint64, msg string) {
 			}
 		}
 		lt.mem.InvalidateAt(tags, c)
+		lt.spare.InvalidateAt(tags, c)
 	case "f":
 		c, err := strconv.ParseUint(arg, 10, 64)
 		if err != nil || multiline || !lt.plausible(c) {
@@ -322,6 +375,7 @@ func (lt *localTier) onMessage(sess uint64, msg string) {
 			return
 		}
 		lt.mem.Forget(c)
+		lt.spare.Forget(c)
 	case "h":
 		id, tail, _ := strings.Cut(arg, " ")
 		sent, mac, _ := strings.Cut(tail, " ")
@@ -379,6 +433,7 @@ func (lt *localTier) onHeartbeat(sess uint64, sent int64) {
 			"reason", offLeaseLapsed.String(), "off_for", time.Duration(now-was), "lease", lt.lease)
 	}
 	lt.extendLease(until)
+	lt.hear(sent)
 	if lt.resumeAfter >= 0 && sent > lt.resumeAfter && lt.confirmed {
 		off := time.Duration(now - lt.resumeAfter)
 		lt.resumeAfter = -1
@@ -401,6 +456,7 @@ func (lt *localTier) onUnreadable(sess uint64, msg string) {
 	}
 	lt.resumeAfter = lt.since()
 	lt.off(offUnreadableMessage)
+	lt.spare.Reset()
 	lt.warnLimited("unreadable", "redisstore: unreadable message on the invalidation channel; local tier emptied and off until a heartbeat comes back",
 		"reason", offUnreadableMessage.String(), "payload", excerpt(msg))
 	select {

@@ -71,7 +71,9 @@ type Options struct {
 	// (LocalTierOff, by reason), as are such messages (ChannelForeign, ChannelUnreadable).
 	Strict bool
 
-	// LocalBytes bounds the local tier. Zero means 32 MiB.
+	// LocalBytes bounds the local tier, and apart from it the copies it keeps of entries
+	// that allow stale-if-error, for when Redis is unreachable (docs/soft.md). Zero means
+	// 32 MiB.
 	LocalBytes int64
 
 	// Heartbeat is how often the subscription is checked. The local tier serves for at most
@@ -287,6 +289,7 @@ func (s *Store) Close() error {
 	s.records.Close()
 	if s.local != nil {
 		s.local.mem.Close()
+		s.local.spare.Close()
 	}
 	if c, _ := s.conn(); c != nil && s.owned {
 		c.Close()
@@ -310,14 +313,14 @@ func (s *Store) Get(ctx context.Context, key string) (dumper.Lookup, error) {
 	}
 	client, err := s.conn()
 	if err != nil {
-		return dumper.Lookup{}, s.fail("get", err)
+		return s.unreachable(key, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	s.roundTrips.Add(1)
 	vals, err := getLua.Exec(ctx, client, []string{s.clockKey, s.entryPrefix + key}, []string{s.tagPrefix, s.channel, s.softPrefix}).ToArray()
 	if err != nil {
-		return dumper.Lookup{}, s.fail("get", err)
+		return s.unreachable(key, err)
 	}
 	if len(vals) < 2 {
 		return dumper.Lookup{}, s.fail("get", fmt.Errorf("unexpected reply of %d values", len(vals)))
@@ -377,6 +380,22 @@ func (s *Store) Get(ctx context.Context, key string) (dumper.Lookup, error) {
 	return l, nil
 }
 
+// unreachable fails a Get that could not reach Redis, returning with the error the local
+// tier's copy of the entry if it kept one within its stale-if-error window (see
+// [dumper.Store]): stale for the time since the tier last heard of every invalidation, by
+// this machine's monotonic clock, since Redis's is out of reach. A store with invalidations
+// of its own still pending returns none: they may condemn it.
+func (s *Store) unreachable(key string, err error) (dumper.Lookup, error) {
+	err = s.fail("get", err)
+	if s.pending.any.Load() {
+		return dumper.Lookup{}, err
+	}
+	if e, age, ok := s.local.spareCopy(key); ok {
+		return dumper.Lookup{Entry: e, Stale: true, StaleFor: age}, err
+	}
+	return dumper.Lookup{}, err
+}
+
 // Set implements [dumper.Store]. Entries that share born and tags (a variant record and its
 // variant) go in one script call.
 func (s *Store) Set(ctx context.Context, ttl time.Duration, items ...dumper.Item) error {
@@ -432,6 +451,7 @@ func (s *Store) set(ctx context.Context, ttlMS string, items []dumper.Item) erro
 		}
 		if s.local != nil {
 			s.local.mem.Remove(it.Key)
+			s.local.spare.Remove(it.Key)
 		}
 	}
 	client, err := s.conn()

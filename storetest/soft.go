@@ -178,7 +178,6 @@ func testSoftPastWindow(t *testing.T, newStore func(t *testing.T) dumper.Store) 
 	e := softSample("a", now(t, s), 0, 1, "ta")
 	set(t, s, "a", e, 0)
 	invalidate(t, s, "ta")
-	start := time.Now()
 	wait.For(t, 10*time.Second, "the entry to go past its window", func() bool {
 		l := getSoft(t, s, "a")
 		if l.Entry != nil && l.StaleFor > time.Second {
@@ -186,9 +185,6 @@ func testSoftPastWindow(t *testing.T, newStore func(t *testing.T) dumper.Store) 
 		}
 		return l.Entry == nil
 	})
-	if time.Since(start) > 5*time.Second {
-		t.Errorf("the entry went past its window of 1s only after %v", time.Since(start))
-	}
 	mustGone(t, s, "a")
 }
 
