@@ -83,3 +83,36 @@ func hasWordRef(s, w string) bool {
 		i = j + 1
 	}
 }
+
+func TestUnattributedWrite(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		sql, dialect string
+		write, ddl   bool
+	}{
+		{"SELECT * FROM t WHERE id = ?", "sqlite", false, false},
+		{"  (select count(*) from t)", "postgres", false, false},
+		{"WITH x AS (SELECT 1) SELECT * FROM x", "postgres", false, false},
+		{"SELECT * FROM t WHERE id IN (SELECT id FROM u) ORDER BY id DESC", "postgres", false, false},
+		{"SELECT * FROM t FOR UPDATE", "postgres", true, false},
+		{"WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", "postgres", true, false},
+		{"SELECT * INTO u FROM t", "postgres", true, false},
+		{"SELECT bump_counter(1)", "postgres", true, false},
+		{"SELECT my_func(1)", "sqlite", false, false},
+		{"UPDATE t SET a = 1", "sqlite", true, false},
+		{"insert into t values (1)", "postgres", true, false},
+		{"DELETE FROM t", "sqlite", true, false},
+		{"CREATE UNIQUE INDEX i ON t (a)", "sqlite", true, true},
+		{"PRAGMA user_version = 3", "sqlite", true, true},
+		{"/* c */ SELECT 1", "sqlite", true, true},
+		{"", "sqlite", true, true},
+		{"SAVEPOINT sp0x1", "postgres", false, false},
+		{"ROLLBACK TO SAVEPOINT sp0x1", "sqlite", false, false},
+	}
+	for _, tt := range tests {
+		write, ddl := unattributedWrite(tt.sql, tt.dialect)
+		if write != tt.write || ddl != tt.ddl {
+			t.Errorf("unattributedWrite(%q, %s) = %v, %v; want %v, %v", tt.sql, tt.dialect, write, ddl, tt.write, tt.ddl)
+		}
+	}
+}

@@ -257,16 +257,26 @@ var pureCalls = map[string]bool{
 	// keywords
 	"in": true, "and": true, "or": true, "not": true, "as": true, "distinct": true, "between": true,
 	"like": true, "ilike": true, "is": true, "case": true, "when": true, "then": true, "else": true,
-	"end": true,
+	"end": true, "any": true, "all": true, "some": true, "array": true, "row": true,
+	// keywords of whole statements (callsImpure reads them): those of readKeywords make
+	// mayRead true by themselves
+	"select": true, "from": true, "join": true, "exists": true, "values": true, "lateral": true,
+	"with": true, "where": true, "on": true, "using": true, "over": true, "filter": true,
+	"union": true, "intersect": true, "except": true, "by": true, "having": true, "limit": true,
+	"offset": true, "asc": true, "desc": true, "nulls": true, "first": true, "last": true,
+	"set": true, "returning": true,
 }
 
 // mayRead reports whether a fragment of SQL could read a relation other than the statement's
 // own, without parsing it: it holds one of readKeywords as a word (in any case, even inside a
 // string literal), or a call of a function not in pureCalls.
 func mayRead(sql string) bool {
-	if hasAnyWord(sql, readKeywords) {
-		return true
-	}
+	return hasAnyWord(sql, readKeywords) || callsImpure(sql)
+}
+
+// callsImpure reports whether a fragment of SQL calls a function not in pureCalls (or one
+// whose name is qualified or quoted), which may read or write any relation.
+func callsImpure(sql string) bool {
 	for i := 0; i < len(sql); i++ {
 		if sql[i] != '(' {
 			continue
