@@ -482,13 +482,28 @@ func conjuncts(exprs []clause.Expression, out []clause.Expression) (_ []clause.E
 // a whole. GORM puts a fragment of SQL in parentheses only when it contains " AND " or " OR ";
 // one with OR, || or a comment in other spellings ("a=1 OR(b=2)") could take the other
 // conjuncts into its OR, so it is not trusted.
+//
+// An argument that is itself SQL (gorm.Expr, a clause.Expression, a gorm.Valuer) is written
+// into the statement as it is, without parentheses ("?" with gorm.Expr("true OR true"), or
+// map[string]any{"name": gorm.Expr("'x' OR true")}): a conjunct holding one is not trusted
+// either.
 func safeConjunct(e clause.Expression, n int) bool {
 	var sql string
 	switch e := e.(type) {
 	case clause.Expr:
 		sql = e.SQL
+		if n > 1 && holdsSQL(e.Vars) {
+			return false
+		}
 	case clause.NamedExpr:
 		sql = e.SQL
+		if n > 1 && holdsSQL(e.Vars) {
+			return false
+		}
+	case clause.Eq, clause.Neq, clause.Gt, clause.Gte, clause.Lt, clause.Lte, clause.Like:
+		return n == 1 || !holdsSQL([]any{comparison(e).Value})
+	case clause.IN:
+		return n == 1 || !holdsSQL(e.Values)
 	default:
 		return true
 	}
@@ -503,6 +518,25 @@ func safeConjunct(e clause.Expression, n int) bool {
 }
 
 var orWord = []string{"OR"}
+
+// holdsSQL reports whether one of vars (or of the []any among them) is an argument GORM
+// writes into the statement as SQL: a clause.Expression (gorm.Expr), a clause.Interface or a
+// gorm.Valuer. Columns and tables (quoted) and subqueries (SQL that cannot stand bare in a
+// condition without parentheses) are not.
+func holdsSQL(vars []any) bool {
+	for _, v := range vars {
+		switch v := v.(type) {
+		case clause.Column, clause.Table, *gorm.DB:
+		case clause.Expression, clause.Interface, gorm.Valuer:
+			return true
+		case []any:
+			if holdsSQL(v) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // hasAnyWord reports whether s holds one of words (upper-case ASCII), in any case, with no
 // letter, digit or underscore on either side: as a whole run of identChar bytes. SQL folds
