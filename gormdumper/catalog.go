@@ -114,6 +114,7 @@ func (r *keyRegistry) refresh() {
 	defer r.mu.Unlock()
 	r.loaded.Clear()
 	r.propagation.Clear()
+	r.relations.Clear()
 	m := r.tables.Load()
 	if m == nil {
 		return

@@ -1,6 +1,7 @@
 package gormdumper
 
 import (
+	"cmp"
 	"context"
 	"database/sql/driver"
 	"reflect"
@@ -29,7 +30,7 @@ func (p *Plugin) registerReads(db *gorm.DB) []registration {
 	cb := db.Callback()
 	return []registration{
 		{cb.Query().After("gorm:query").Before("gorm:preload").Register("gormdumper:query", p.read), "query"},
-		{cb.Row().After("gorm:row").Register("gormdumper:row", p.read), "row"},
+		{cb.Row().After("gorm:row").Register("gormdumper:row", p.readRow), "row"},
 	}
 }
 
@@ -50,6 +51,7 @@ func (p *Plugin) readRaw(db *gorm.DB) {
 		// before it runs (a Row statement's rows stay open on the connection after it).
 		if stmt.Table != "" && plainTable(stmt) {
 			p.keys.ensureCatalog(db, stmt.Table)
+			p.keys.relationOf(db, stmt.Table, false)
 		}
 		return
 	}
@@ -61,8 +63,15 @@ func (p *Plugin) readRaw(db *gorm.DB) {
 }
 
 // read records, after GORM built it, what a query reads (docs/capture.md): the rows of its
-// table narrowed by a key column, or the whole of every table it names.
-func (p *Plugin) read(db *gorm.DB) {
+// table narrowed by a key column, or the whole of every table it names (and of the tables
+// of the views among them: see relations.go).
+func (p *Plugin) read(db *gorm.DB) { p.readBuilt(db, false) }
+
+// readRow is read for the Row processor, after which the statement's rows are still open on
+// its connection: what the plugin does not know of the relations it names is not read then.
+func (p *Plugin) readRow(db *gorm.DB) { p.readBuilt(db, true) }
+
+func (p *Plugin) readBuilt(db *gorm.DB, rowsOpen bool) {
 	stmt := db.Statement
 	ctx := stmt.Context
 	if !dumper.Rendering(ctx) {
@@ -120,10 +129,18 @@ func (p *Plugin) read(db *gorm.DB) {
 		}
 		return
 	}
+	named := append(make([]string, 0, 1+len(r.tables)), stmt.Table)
+	if stmt.Table == "" {
+		named[0] = table
+	}
+	plain, stored := p.readOfRelations(db, append(named, r.tables...), rowsOpen)
+	if !stored {
+		return
+	}
 	for _, t := range r.tables {
 		dumper.ReadTable(ctx, t)
 	}
-	if !joined {
+	if !joined && plain {
 		var buf [4]string
 		if col, values, ok := p.narrowing(stmt, table, buf[:0]); ok {
 			dumper.ReadRows(ctx, table, col, values...)
@@ -432,8 +449,8 @@ func (p *Plugin) narrowing(stmt *gorm.Statement, table string, buf []string) (co
 			continue
 		}
 		kind := narrowing[c]
-		if kind == 0 {
-			continue
+		if kind == 0 || kind == dumper.KeyText && !p.keys.binaryText(cmp.Or(stmt.Table, table), c) {
+			continue // not a key; text that SQLite compares otherwise than byte-wise
 		}
 		out := buf
 		if best >= 0 {
