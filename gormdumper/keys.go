@@ -70,8 +70,8 @@ type keyRegistry struct {
 	propagation sync.Map
 	// relations: table name, as statements give it → *relation (see relations.go)
 	relations sync.Map
-	mu          sync.Mutex
-	tables      atomic.Pointer[map[string]*keyColumns] // copied on write under mu
+	mu        sync.Mutex
+	tables    atomic.Pointer[map[string]*keyColumns] // copied on write under mu
 }
 
 type seenKey struct {
