@@ -16,7 +16,11 @@ import (
 // stamps: a view's rows are its base tables', a materialized view's change only when it is
 // refreshed, a foreign table's in another server. The plugin reads the relation's kind once
 // per table (until RefreshKeys), with the catalog:
-//   - a plain or partitioned table is read as such;
+//   - a plain or partitioned table is read as such, and as a scan of its inheritance
+//     children and partitions, to any depth, which hold rows it returns: a write that names
+//     a child (a partition's own triggers' notifications, the SQL capture's write to the
+//     child, a model of the child) stamps the child's tags, not the parent's. The SQL
+//     capture reads a parent so too;
 //   - a view (PostgreSQL) is read as a scan of itself and of every table it reads, through
 //     other views, as pg_depend gives the dependencies of its rewrite rule: the writes to those
 //     tables stamp their scan tags. A view that reads a relation of another kind, or calls a
@@ -26,12 +30,14 @@ import (
 //   - a relation whose kind cannot be read, too.
 //
 // Writes through a view are covered by the catalog's rules: every view has its rewrite rule,
-// so a write to one stamps dumper.DatabaseTag (see propagation).
+// so a write to one stamps dumper.DatabaseTag (see propagation). A write to an inheritance
+// child or a partition stamps its ancestors' table tags too (see propagation).
 
 // relationQuery describes the relation named by $1 (as to_regclass reads it): its kind
-// (pg_class.relkind) and, for a view, the relations its rewrite rule reads, through other
-// views, with their kinds, and whether those rules call a function outside pg_catalog. No
-// row: no such relation.
+// (pg_class.relkind); for a view, the relations its rewrite rule reads, through other views,
+// with their kinds, and whether those rules call a function outside pg_catalog; and the
+// inheritance children and partitions, to any depth, of the relation and of those it reads.
+// No row: no such relation.
 const relationQuery = `WITH RECURSIVE dep(oid, kind) AS (
     SELECT c.oid, c.relkind FROM pg_catalog.pg_class AS c WHERE c.oid = pg_catalog.to_regclass($1::text)
   UNION
@@ -42,6 +48,11 @@ const relationQuery = `WITH RECURSIVE dep(oid, kind) AS (
     JOIN pg_catalog.pg_class AS rc ON rc.oid = d.refobjid)
 SELECT json_build_object(
   'kind', c.relkind,
+  'descendants', coalesce((WITH RECURSIVE des(oid) AS (
+      SELECT h.inhrelid FROM dep JOIN pg_catalog.pg_inherits AS h ON h.inhparent = dep.oid
+    UNION
+      SELECT h.inhrelid FROM des JOIN pg_catalog.pg_inherits AS h ON h.inhparent = des.oid)
+    SELECT json_agg(DISTINCT hc.relname::text) FROM des JOIN pg_catalog.pg_class AS hc ON hc.oid = des.oid), '[]'::json),
   'bases', coalesce((SELECT json_agg(json_build_object('kind', dep.kind, 'name', bc.relname))
     FROM dep JOIN pg_catalog.pg_class AS bc ON bc.oid = dep.oid WHERE dep.oid <> c.oid), '[]'::json),
   'calls', EXISTS (SELECT FROM dep
@@ -115,7 +126,8 @@ func readRelation(ctx context.Context, pool gorm.ConnPool, table string) (*relat
 			Kind string `json:"kind"`
 			Name string `json:"name"`
 		} `json:"bases"`
-		Calls bool `json:"calls"`
+		Calls       bool     `json:"calls"`
+		Descendants []string `json:"descendants"`
 	}
 	if err := json.Unmarshal([]byte(text), &desc); err != nil {
 		return nil, fmt.Errorf("gormdumper: read the kind of %s: %w", table, err)
@@ -137,6 +149,7 @@ func readRelation(ctx context.Context, pool gorm.ConnPool, table string) (*relat
 	default:
 		rel.opaque = true
 	}
+	rel.tables = append(rel.tables, desc.Descendants...)
 	return rel, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 
 	"github.com/dumperhq/dumper"
@@ -215,5 +216,88 @@ func TestSQLiteCollations(t *testing.T) {
 		if _, hit := e.page("/kept-"+c.name, c.read); hit != c.kept {
 			t.Errorf("read by %s: kept %v after a write to another row, want %v", c.name, hit, c.kept)
 		}
+	}
+}
+
+// Part is a row of a partitioned table (parts) or of its partitions; Heir one of a table
+// with an inheritance child.
+type Part struct {
+	ID int `gorm:"primaryKey;autoIncrement:false"`
+	K  int `gorm:"primaryKey;autoIncrement:false"`
+	V  string
+}
+
+type Heir struct {
+	ID int `gorm:"primaryKey;autoIncrement:false"`
+	V  string
+}
+
+// TestPartitionReads checks that a read of a partitioned table, or of one with inheritance
+// children, depends on its partitions and children, which another layer's writes name (the
+// SQL capture, a partition's own pgnotify triggers): invalidating a partition's scan tag
+// drops it; and that a write through a model of a partition stamps the partitioned table's
+// tag.
+func TestPartitionReads(t *testing.T) {
+	t.Parallel()
+	db := openPostgres(t, &gorm.Config{Logger: logger.Discard})
+	for _, m := range []string{
+		`CREATE TABLE parts (id int, k int, v text, PRIMARY KEY (id, k)) PARTITION BY RANGE (k)`,
+		`CREATE TABLE parts_low PARTITION OF parts FOR VALUES FROM (0) TO (10) PARTITION BY RANGE (k)`,
+		`CREATE TABLE parts_low0 PARTITION OF parts_low FOR VALUES FROM (0) TO (5)`,
+		`CREATE TABLE parts_high PARTITION OF parts FOR VALUES FROM (10) TO (20)`,
+		`INSERT INTO parts VALUES (1, 1, 'x'), (2, 11, 'y')`,
+		`CREATE TABLE heirs (id int PRIMARY KEY, v text)`,
+		`CREATE TABLE heirs_kid (extra int) INHERITS (heirs)`,
+		`INSERT INTO heirs VALUES (1, 'p')`, `INSERT INTO heirs_kid VALUES (2, 'k', 0)`,
+	} {
+		if err := db.Exec(m).Error; err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+	}
+	cache, err := dumper.New(dumper.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cache.Close() })
+	var log tagLog
+	if err := db.Use(gormdumper.New(&teeInvalidator{&log, cache})); err != nil {
+		t.Fatal(err)
+	}
+	e := &relationEnv{db: db, cache: cache}
+	for _, c := range []struct {
+		name string
+		read func(db *gorm.DB) string
+		tag  string // invalidated by another layer
+	}{
+		{"scan", func(db *gorm.DB) string {
+			var ps []Part
+			return show(ps, db.Order("id").Find(&ps).Error)
+		}, dumper.ScanTag("parts_high")},
+		{"by-key", func(db *gorm.DB) string {
+			var ps []Part
+			return show(ps, db.Where("id = ?", 1).Find(&ps).Error)
+		}, dumper.ScanTag("parts_low0")},
+		{"inherited", func(db *gorm.DB) string {
+			var hs []Heir
+			return show(hs, db.Where("id = ?", 2).Find(&hs).Error)
+		}, dumper.ScanTag("heirs_kid")},
+	} {
+		e.page("/"+c.name, c.read)
+		if _, hit := e.page("/"+c.name, c.read); !hit {
+			t.Fatalf("%s: not stored", c.name)
+		}
+		if err := cache.InvalidateTags(t.Context(), c.tag); err != nil {
+			t.Fatal(err)
+		}
+		if _, hit := e.page("/"+c.name, c.read); hit {
+			t.Errorf("%s: still cached after %s was invalidated", c.name, c.tag)
+		}
+	}
+	log.take()
+	if err := db.Table("parts_low0").Where("id = ? AND k = ?", 1, 1).Updates(map[string]any{"v": "x2"}).Error; err != nil {
+		t.Fatal(err)
+	}
+	if got := log.take(); !slices.Contains(got, dumper.TableTag("parts")) || !slices.Contains(got, dumper.TableTag("parts_low")) {
+		t.Errorf("a write to a partition stamped %q, want the tags of the tables it is a partition of among them", got)
 	}
 }
