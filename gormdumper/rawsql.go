@@ -64,6 +64,9 @@ func (p *Plugin) beforeRaw(db *gorm.DB) {
 // statement (UPDATE … RETURNING) once it has sent them, which may be after the invalidation.
 func (p *Plugin) afterRaw(db *gorm.DB) {
 	stmt := db.Statement
+	if _, built := stmt.Clauses["FROM"]; built {
+		return // a query GORM built: beforeRaw marked nothing (and a first use of Settings allocates)
+	}
 	if _, ok := stmt.Settings.LoadAndDelete(rawKey{stmt}); !ok {
 		return
 	}

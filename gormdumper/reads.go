@@ -129,11 +129,7 @@ func (p *Plugin) readBuilt(db *gorm.DB, rowsOpen bool) {
 		}
 		return
 	}
-	named := append(make([]string, 0, 1+len(r.tables)), stmt.Table)
-	if stmt.Table == "" {
-		named[0] = table
-	}
-	plain, stored := p.readOfRelations(db, append(named, r.tables...), rowsOpen)
+	plain, stored := p.readOfRelations(db, cmp.Or(stmt.Table, table), r.tables, rowsOpen)
 	if !stored {
 		return
 	}

@@ -235,23 +235,27 @@ func readSQLiteRelation(ctx context.Context, pool gorm.ConnPool, table string) (
 // quoteIdent quotes an SQL identifier with double quotes.
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// readOfRelations records in the response being rendered for db what reading tables (as the
-// statement names them; the first is its own) depends on besides their own tags, and reports
-// whether their reads may narrow by key (every one a plain table). It keeps the response out
-// of the cache, and reports false, if one of them cannot be attributed, or is not known and
-// cachedOnly forbids reading it now.
-func (p *Plugin) readOfRelations(db *gorm.DB, tables []string, cachedOnly bool) (plain, stored bool) {
+// readOfRelations records in the response being rendered for db what reading own (the table
+// a statement names, as it names it) and joined (the others) depends on besides their own
+// tags, and reports whether the read of own may narrow by key (it is not a view). It keeps
+// the response out of the cache, and reports false, if one of them cannot be attributed, or
+// is not known and cachedOnly forbids reading it now.
+func (p *Plugin) readOfRelations(db *gorm.DB, own string, joined []string, cachedOnly bool) (plain, stored bool) {
 	if !p.keys.readsRelations() {
 		return true, true
 	}
 	plain = true
-	for _, t := range tables {
+	for i := -1; i < len(joined); i++ {
+		t := own
+		if i >= 0 {
+			t = joined[i]
+		}
 		rel, ok := p.keys.relationOf(db, t, cachedOnly)
 		if !ok || rel.opaque {
 			dumper.NoStore(db.Statement.Context)
 			return false, false
 		}
-		if rel.view {
+		if i < 0 && rel.view {
 			plain = false
 		}
 		if len(rel.tables) > 0 {
