@@ -108,6 +108,8 @@ func TestUnattributedWrite(t *testing.T) {
 		{"", "sqlite", true, true},
 		{"SAVEPOINT sp0x1", "postgres", false, false},
 		{"ROLLBACK TO SAVEPOINT sp0x1", "sqlite", false, false},
+		{"SET LOCAL statement_timeout = 1000", "postgres", false, false},
+		{"NOTIFY ch, 'x'", "postgres", false, false},
 	}
 	for _, tt := range tests {
 		write, ddl := unattributedWrite(tt.sql, tt.dialect)

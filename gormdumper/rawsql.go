@@ -101,8 +101,9 @@ func (p *Plugin) afterRaw(db *gorm.DB) {
 // case, even in a string literal or a comment) is one that writes or names a write (FOR
 // UPDATE too); on PostgreSQL, not if it calls a function outside pureCalls either, which may
 // write. Transaction control (GORM sends SAVEPOINT and ROLLBACK TO for nested transactions)
-// and SHOW write nothing. Anything else may write; only INSERT, UPDATE, DELETE, REPLACE and MERGE are known not
-// to change the schema.
+// and session statements (SET, SHOW, LISTEN, NOTIFY, ANALYZE…) write nothing. Anything else
+// may write; only INSERT, UPDATE, DELETE, REPLACE and MERGE are known not to change the
+// schema.
 func unattributedWrite(sql, dialect string) (write, ddl bool) {
 	first := firstWord(sql)
 	switch first {
@@ -113,7 +114,8 @@ func unattributedWrite(sql, dialect string) (write, ddl bool) {
 		return true, false
 	case "INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE":
 		return true, false
-	case "SAVEPOINT", "RELEASE", "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "SHOW":
+	case "SAVEPOINT", "RELEASE", "BEGIN", "START", "COMMIT", "END", "ROLLBACK",
+		"SHOW", "SET", "RESET", "LISTEN", "UNLISTEN", "NOTIFY", "DEALLOCATE", "DISCARD", "ANALYZE", "VACUUM":
 		// GORM's nested transactions, and statements that change no row
 		return false, false
 	}
