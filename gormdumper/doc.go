@@ -57,8 +57,8 @@
 //
 // A read of a view depends on the tables the view reads (on PostgreSQL, from the catalog:
 // it is a scan of each); a read of a materialized view, a foreign table or a SQLite view is
-// not stored. A read of a table with partitions or inheritance children is a scan of each of
-// them too. [Options.NoReadCapture] turns read capture off.
+// not stored. A read of a table with partitions or inheritance children reads each of them
+// too, narrowed as the parent's where the child has the parent's key column. [Options.NoReadCapture] turns read capture off.
 //
 // # What a write invalidates
 //

@@ -51,7 +51,11 @@ func (p *Plugin) readRaw(db *gorm.DB) {
 		// before it runs (a Row statement's rows stay open on the connection after it).
 		if stmt.Table != "" && plainTable(stmt) {
 			p.keys.ensureCatalog(db, stmt.Table)
-			p.keys.relationOf(db, stmt.Table, false)
+			if rel, ok := p.keys.relationOf(db, stmt.Table, false); ok {
+				for _, d := range rel.descendants {
+					p.keys.ensureCatalog(db, d) // to narrow their reads as the parent's
+				}
+			}
 		}
 		return
 	}
@@ -129,7 +133,7 @@ func (p *Plugin) readBuilt(db *gorm.DB, rowsOpen bool) {
 		}
 		return
 	}
-	plain, stored := p.readOfRelations(db, cmp.Or(stmt.Table, table), r.tables, rowsOpen)
+	plain, rel, stored := p.readOfRelations(db, cmp.Or(stmt.Table, table), r.tables, rowsOpen)
 	if !stored {
 		return
 	}
@@ -138,12 +142,14 @@ func (p *Plugin) readBuilt(db *gorm.DB, rowsOpen bool) {
 	}
 	if !joined && plain {
 		var buf [4]string
-		if col, values, ok := p.narrowing(stmt, table, buf[:0]); ok {
+		if col, kind, values, ok := p.narrowing(stmt, table, buf[:0]); ok {
 			dumper.ReadRows(ctx, table, col, values...)
+			p.readDescendants(ctx, rel, col, kind, values)
 			return
 		}
 	}
 	dumper.ReadTable(ctx, table)
+	p.readDescendants(ctx, rel, "", 0, nil)
 }
 
 // plainTable reports whether the statement reads the table it names, Statement.Table: its
@@ -408,33 +414,33 @@ func (r *readSet) subquery(stmt *gorm.Statement, sub *gorm.DB) {
 	}
 }
 
-// narrowing returns the key column and the values (in canonical form) that the WHERE clause
+// narrowing returns the key column, its kind and the values (in canonical form) that the WHERE clause
 // of the statement on table narrows its rows to: one of its top-level conjuncts is col = v or
 // col IN (v, …) on a key column of table. ok is false when the clause narrows nothing, or is
 // not a conjunction. The values of the first column found are appended to buf.
-func (p *Plugin) narrowing(stmt *gorm.Statement, table string, buf []string) (col string, values []string, ok bool) {
+func (p *Plugin) narrowing(stmt *gorm.Statement, table string, buf []string) (col string, kind dumper.KeyKind, values []string, ok bool) {
 	c, has := stmt.Clauses["WHERE"]
 	if !has {
-		return "", nil, false
+		return "", 0, nil, false
 	}
 	where, isWhere := c.Expression.(clause.Where)
 	if !isWhere {
-		return "", nil, false
+		return "", 0, nil, false
 	}
 	var conjBuf [8]clause.Expression
 	conj, pure := conjuncts(where.Exprs, conjBuf[:0])
 	if !pure {
-		return "", nil, false
+		return "", 0, nil, false
 	}
 	keys := p.keys.table(stmt.Schema, table)
 	narrowing := p.keys.narrowing(keys)
 	if len(narrowing) == 0 {
-		return "", nil, false
+		return "", 0, nil, false
 	}
 	n := len(conj)
 	for _, e := range conj {
 		if !safeConjunct(e, n) {
-			return "", nil, false
+			return "", 0, nil, false
 		}
 	}
 	best := -1
@@ -444,23 +450,23 @@ func (p *Plugin) narrowing(stmt *gorm.Statement, table string, buf []string) (co
 		if !found {
 			continue
 		}
-		kind := narrowing[c]
-		if kind == 0 || kind == dumper.KeyText && !p.keys.binaryText(cmp.Or(stmt.Table, table), c) {
+		k := narrowing[c]
+		if k == 0 || k == dumper.KeyText && !p.keys.binaryText(cmp.Or(stmt.Table, table), c) {
 			continue // not a key; text that SQLite compares otherwise than byte-wise
 		}
 		out := buf
 		if best >= 0 {
 			out = nil // buf holds the values found first
 		}
-		vs, conv := canonicalValues(kind, raw, out)
+		vs, conv := canonicalValues(k, raw, out)
 		if !conv {
 			continue
 		}
 		if best < 0 || len(vs) < best {
-			col, values, ok, best = c, vs, true, len(vs)
+			col, kind, values, ok, best = c, k, vs, true, len(vs)
 		}
 	}
-	return col, values, ok
+	return col, kind, values, ok
 }
 
 // conjuncts appends to out the top-level conjuncts of exprs, as GORM joins them, flattening

@@ -16,8 +16,8 @@ import (
 // stamps: a view's rows are its base tables', a materialized view's change only when it is
 // refreshed, a foreign table's in another server. The plugin reads the relation's kind once
 // per table (until RefreshKeys), with the catalog:
-//   - a plain or partitioned table is read as such, and as a scan of its inheritance
-//     children and partitions, to any depth, which hold rows it returns: a write that names
+//   - a plain or partitioned table is read as such, and so are its inheritance children and
+//     partitions, to any depth, which hold rows it returns (see readDescendants): a write that names
 //     a child (a partition's own triggers' notifications, the SQL capture's write to the
 //     child, a model of the child) stamps the child's tags, not the parent's. The SQL
 //     capture reads a parent so too;
@@ -70,6 +70,9 @@ type relation struct {
 	tables []string
 	opaque bool
 	view   bool
+	// descendants: of a plain or partitioned table, its inheritance children and
+	// partitions, to any depth (bare); they are among tables too.
+	descendants []string
 	// binaryText: on SQLite, whether each text column compares byte-wise (BINARY); a
 	// column missing from it is not a text column. nil on PostgreSQL.
 	binaryText map[string]bool
@@ -150,6 +153,9 @@ func readRelation(ctx context.Context, pool gorm.ConnPool, table string) (*relat
 		rel.opaque = true
 	}
 	rel.tables = append(rel.tables, desc.Descendants...)
+	if !rel.view {
+		rel.descendants = desc.Descendants
+	}
 	return rel, nil
 }
 
@@ -237,12 +243,13 @@ func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`)
 
 // readOfRelations records in the response being rendered for db what reading own (the table
 // a statement names, as it names it) and joined (the others) depends on besides their own
-// tags, and reports whether the read of own may narrow by key (it is not a view). It keeps
-// the response out of the cache, and reports false, if one of them cannot be attributed, or
-// is not known and cachedOnly forbids reading it now.
-func (p *Plugin) readOfRelations(db *gorm.DB, own string, joined []string, cachedOnly bool) (plain, stored bool) {
+// tags, and returns, if the read of own may narrow by key, what it knows of own (nil for a
+// view, or where relations are not read): the descendants of own are left to readNarrowed.
+// It keeps the response out of the cache, and reports false, if one of them cannot be
+// attributed, or is not known and cachedOnly forbids reading it now.
+func (p *Plugin) readOfRelations(db *gorm.DB, own string, joined []string, cachedOnly bool) (plain bool, ownRel *relation, stored bool) {
 	if !p.keys.readsRelations() {
-		return true, true
+		return true, nil, true
 	}
 	plain = true
 	for i := -1; i < len(joined); i++ {
@@ -253,16 +260,38 @@ func (p *Plugin) readOfRelations(db *gorm.DB, own string, joined []string, cache
 		rel, ok := p.keys.relationOf(db, t, cachedOnly)
 		if !ok || rel.opaque {
 			dumper.NoStore(db.Statement.Context)
-			return false, false
+			return false, nil, false
 		}
-		if i < 0 && rel.view {
+		if i < 0 && !rel.view {
+			ownRel = rel
+			continue
+		}
+		if i < 0 {
 			plain = false
 		}
 		if len(rel.tables) > 0 {
 			dumper.ReadTable(db.Statement.Context, rel.tables...)
 		}
 	}
-	return plain, true
+	return plain, ownRel, true
+}
+
+// readDescendants records the read of the inheritance children and partitions of rel (what
+// readOfRelations left out), whose rows a read of rel returns, narrowed by col = values as
+// the read of rel is (col == "": a scan): a child is narrowed where its catalog, read
+// already, gives col the kind kind (a partition has its parent's keys; an inheritance child
+// none of them), and scanned otherwise.
+func (p *Plugin) readDescendants(ctx context.Context, rel *relation, col string, kind dumper.KeyKind, values []string) {
+	if rel == nil {
+		return
+	}
+	for _, d := range rel.descendants {
+		if col != "" && p.keys.catalogKnown(d) && p.keys.narrowing(p.keys.table(nil, d))[col] == kind {
+			dumper.ReadRows(ctx, d, col, values...)
+		} else {
+			dumper.ReadTable(ctx, d)
+		}
+	}
 }
 
 // binaryText reports whether column col of table (as the statement names it) compares
