@@ -118,3 +118,37 @@ func TestUnattributedWrite(t *testing.T) {
 		}
 	}
 }
+
+// FuzzUnattributedWrite checks that a statement taken as no write is one whose first word is
+// a read's or a session's, with none of writeWords in it, and that a statement taken as
+// changing the schema is taken as a write.
+func FuzzUnattributedWrite(f *testing.F) {
+	for _, s := range []string{"SELECT 1", "with x as (delete from t returning *) select 1", "UPDATE t SET a = 1", "(VALUES (1))", "SAVEPOINT x", "select f(1)", "-- x\nSELECT 1"} {
+		f.Add(s, true)
+	}
+	reads := []string{"SELECT", "VALUES", "TABLE", "WITH"}
+	session := []string{"SAVEPOINT", "RELEASE", "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "SHOW", "SET", "RESET", "LISTEN", "UNLISTEN", "NOTIFY", "DEALLOCATE", "DISCARD", "ANALYZE", "VACUUM"}
+	f.Fuzz(func(t *testing.T, s string, postgres bool) {
+		dialect := "sqlite"
+		if postgres {
+			dialect = "postgres"
+		}
+		write, ddl := unattributedWrite(s, dialect)
+		if ddl && !write {
+			t.Errorf("unattributedWrite(%q) changes the schema but writes nothing", s)
+		}
+		if write {
+			return
+		}
+		first := firstWord(s)
+		switch {
+		case slices.Contains(session, first):
+		case slices.Contains(reads, first):
+			if hasAnyWord(s, writeWords) {
+				t.Errorf("unattributedWrite(%q) is no write, but the statement holds a word that writes", s)
+			}
+		default:
+			t.Errorf("unattributedWrite(%q) is no write, with first word %q", s, first)
+		}
+	})
+}
