@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +40,9 @@ type explained struct {
 	tags      []string
 	status    int
 	stored    time.Time
+	// previous: what dropped the version of the same key this one replaced (lines of
+	// explainPath), nil if none was remembered
+	previous []string
 }
 
 // invalidationNote is the last invalidation of a tag that this process made.
@@ -46,6 +50,7 @@ type invalidationNote struct {
 	at     time.Time
 	source string // the source (see WithSource) and the function outside package dumper that asked for it
 	with   int    // how many tags it invalidated at once
+	write  string // the write behind it (see WithWrite); "" if not said
 }
 
 func newExplainer() *explainer {
@@ -70,8 +75,38 @@ func (x *explainer) stored(key string, e *Entry) {
 	}
 	x.entries[x.next] = ex
 	x.next = (x.next + 1) % len(x.entries)
-	list := slices.DeleteFunc(x.byPath[ex.path], func(o *explained) bool { return o.key == ex.key })
+	list := slices.DeleteFunc(x.byPath[ex.path], func(o *explained) bool {
+		if o.key != ex.key {
+			return false
+		}
+		ex.previous = x.droppedBy(o)
+		return true
+	})
 	x.byPath[ex.path] = append(list, ex)
+}
+
+// droppedBy describes the invalidations this process made since ex was stored that named
+// one of its tags, or everything, sorted. x.mu is held.
+func (x *explainer) droppedBy(ex *explained) []string {
+	var since []string
+	for _, t := range ex.tags {
+		if n, ok := x.inv[t]; ok && n.at.After(ex.stored) {
+			since = append(since, fmt.Sprintf("    %s at %s by %s%s (%d tags in that invalidation)", describeTag(t), n.at.UTC().Format(time.RFC3339Nano), n.source, n.writeText(), n.with))
+		}
+	}
+	if x.all.at.After(ex.stored) {
+		since = append(since, fmt.Sprintf("    everything at %s by %s", x.all.at.UTC().Format(time.RFC3339Nano), x.all.source))
+	}
+	slices.Sort(since)
+	return since
+}
+
+// writeText is ", for WRITE" if the note knows its write, else "".
+func (n invalidationNote) writeText() string {
+	if n.write == "" {
+		return ""
+	}
+	return ", for " + strconv.Quote(n.write)
 }
 
 func (x *explainer) forget(ex *explained) {
@@ -90,7 +125,7 @@ func (x *explainer) invalidated(ctx context.Context, tags []string) {
 	if src, ok := ctx.Value(sourceKey{}).(source); ok && src.name != "" {
 		who = src.name + " (" + who + ")"
 	}
-	note := invalidationNote{at: time.Now(), source: who, with: len(tags)}
+	note := invalidationNote{at: time.Now(), source: who, with: len(tags), write: writeOf(ctx)}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, t := range tags {
@@ -142,7 +177,9 @@ func caller() string {
 // holds it, its tags in readable form ("ice_creams slug=vanilla", "sizes id 1, 2",
 // "ice_creams (any row)"), and, for one that was dropped, the invalidations since it was
 // stored that named one of its tags, or invalidated everything ([Cache.InvalidateAll]): which
-// tag, when, and which function asked for it. Without
+// tag, when, which function asked for it and, if the caller said ([WithWrite]), which write.
+// A response rendered again after one was dropped lists what dropped the version it replaced
+// too. Without
 // ?path=, it lists the paths of the newest stored responses. Only this process's
 // invalidations are known; another instance's show as dropped without a known cause.
 func (c *Cache) ExplainHandler() http.Handler {
@@ -195,22 +232,17 @@ func (x *explainer) recent() string {
 func (x *explainer) explainPath(ctx context.Context, s Store, tag string) string {
 	x.mu.Lock()
 	list := slices.Clone(x.byPath[tag])
-	notes := map[string]invalidationNote{}
-	for _, ex := range list {
-		for _, t := range ex.tags {
-			if n, ok := x.inv[t]; ok {
-				notes[t] = n
-			}
-		}
+	since := make([][]string, len(list))
+	for i, ex := range list {
+		since[i] = x.droppedBy(ex)
 	}
-	all := x.all
 	x.mu.Unlock()
 	var b strings.Builder
 	if len(list) == 0 {
 		fmt.Fprintf(&b, "%s: no response stored by this process is remembered\n", tag)
 		return b.String()
 	}
-	for _, ex := range list {
+	for i, ex := range list {
 		held := "dropped"
 		if l, err := s.Get(ctx, ex.key); err != nil {
 			held = "unknown (store error: " + err.Error() + ")"
@@ -223,22 +255,17 @@ func (x *explainer) explainPath(ctx context.Context, s Store, tag string) string
 		for _, line := range describeTags(ex.tags) {
 			fmt.Fprintf(&b, "    %s\n", line)
 		}
-		var since []string
-		for _, t := range ex.tags {
-			if n, ok := notes[t]; ok && n.at.After(ex.stored) {
-				since = append(since, fmt.Sprintf("    %s at %s by %s (%d tags in that invalidation)", describeTag(t), n.at.UTC().Format(time.RFC3339Nano), n.source, n.with))
-			}
-		}
-		if all.at.After(ex.stored) {
-			since = append(since, fmt.Sprintf("    everything at %s by %s", all.at.UTC().Format(time.RFC3339Nano), all.source))
-		}
-		if len(since) > 0 {
+		if len(since[i]) > 0 {
 			b.WriteString("  invalidated since it was stored:\n")
-			slices.Sort(since)
-			b.WriteString(strings.Join(since, "\n"))
+			b.WriteString(strings.Join(since[i], "\n"))
 			b.WriteByte('\n')
 		} else if held == "dropped" {
 			b.WriteString("  no invalidation by this process named its tags since: another instance, an expiry or an eviction\n")
+		}
+		if len(ex.previous) > 0 {
+			b.WriteString("  the version it replaced was dropped by:\n")
+			b.WriteString(strings.Join(ex.previous, "\n"))
+			b.WriteByte('\n')
 		}
 	}
 	return b.String()

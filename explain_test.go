@@ -14,7 +14,8 @@ import (
 // renameVanilla stands for a data layer's write: the explain handler names the function that
 // asked for an invalidation.
 func renameVanilla(c *dumper.Cache) error {
-	return c.InvalidateTags(dumper.WithSource(context.Background(), "admin", time.Time{}), dumper.ChangeTags("ice_creams", []string{"id", "slug"},
+	ctx := dumper.WithWrite(dumper.WithSource(context.Background(), "admin", time.Time{}), "UPDATE ice_creams SET name = 'Vanilla' WHERE id = 1")
+	return c.InvalidateTags(ctx, dumper.ChangeTags("ice_creams", []string{"id", "slug"},
 		map[string]string{"id": "1", "slug": "vanilla"}, map[string]string{"id": "1", "slug": "vanilla"})...)
 }
 
@@ -60,14 +61,18 @@ func TestExplain(t *testing.T) {
 		t.Errorf("%d variants dropped, want 2:\n%s", n, got)
 	}
 	if !strings.Contains(got, "invalidated since it was stored:\n    ice_creams slug=vanilla at ") ||
-		!strings.Contains(got, "by admin (github.com/dumperhq/dumper_test.renameVanilla) (3 tags in that invalidation)") {
-		t.Errorf("explanation does not name the invalidation:\n%s", got)
+		!strings.Contains(got, `by admin (github.com/dumperhq/dumper_test.renameVanilla), for "UPDATE ice_creams SET name = 'Vanilla' WHERE id = 1" (3 tags in that invalidation)`) {
+		t.Errorf("explanation does not name the invalidation and its write:\n%s", got)
 	}
 
 	do(t, site, "GET", "/icecream/vanilla") // rendered again
 	got = do(t, explain, "GET", "/?path=/icecream/vanilla").Body.String()
 	if !strings.Contains(got, ": cached") {
 		t.Errorf("the new render is not shown as cached:\n%s", got)
+	}
+	if !strings.Contains(got, "the version it replaced was dropped by:\n    ice_creams slug=vanilla at ") ||
+		!strings.Contains(got, `, for "UPDATE ice_creams SET name = 'Vanilla' WHERE id = 1"`) {
+		t.Errorf("the new render does not say what dropped the version it replaced:\n%s", got)
 	}
 	if got := do(t, explain, "GET", "/").Body.String(); !strings.Contains(got, "  /icecream/vanilla\n") {
 		t.Errorf("recent list lacks the path:\n%s", got)

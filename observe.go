@@ -3,6 +3,7 @@ package dumper
 import (
 	"context"
 	"time"
+	"unicode/utf8"
 )
 
 // An Observer is told what a cache does, for metrics, traces and edge purges (see
@@ -123,6 +124,11 @@ type InvalidationEvent struct {
 	// zero otherwise.
 	Written time.Time
 
+	// Write describes the write behind the invalidation, as [WithWrite] said ("UPDATE
+	// flavors (2 rows)", the statement's SQL text…); empty if the caller did not say. It is
+	// never a metric label: it may hold SQL text.
+	Write string
+
 	// Duration is the store's round trip.
 	Duration time.Duration
 
@@ -154,6 +160,39 @@ type source struct {
 // metrics take it as a label.
 func WithSource(ctx context.Context, src string, written time.Time) context.Context {
 	return context.WithValue(ctx, sourceKey{}, source{src, written})
+}
+
+type writeKey struct{}
+
+// maxWrite is the length in bytes past which WithWrite shortens a description.
+const maxWrite = 200
+
+// WithWrite returns a copy of ctx under which the cache reports invalidations, to its
+// observers ([InvalidationEvent.Write]) and in [Cache.ExplainHandler], as made because of the
+// write what describes: the statement's SQL text, "UPDATE flavors (2 rows)", "INSERT on
+// sizes, 1 row"… A description past 200 bytes is cut at a character boundary and
+// ends with "…". It keeps the source [WithSource] set.
+func WithWrite(ctx context.Context, what string) context.Context {
+	return context.WithValue(ctx, writeKey{}, shortenWrite(what))
+}
+
+// shortenWrite cuts what to maxWrite bytes at most, at a UTF-8 character boundary.
+func shortenWrite(what string) string {
+	if len(what) <= maxWrite {
+		return what
+	}
+	const ellipsis = "…"
+	n := maxWrite - len(ellipsis)
+	for n > 0 && !utf8.RuneStart(what[n]) {
+		n--
+	}
+	return what[:n] + ellipsis
+}
+
+// writeOf returns the description of the write under ctx (see WithWrite), "" if none.
+func writeOf(ctx context.Context) string {
+	w, _ := ctx.Value(writeKey{}).(string)
+	return w
 }
 
 // observers are a cache's Observers, sorted by what they observe, so that a cache without
@@ -232,7 +271,7 @@ func (c *Cache) observeInvalidation(ctx context.Context, tags []string, all bool
 		return
 	}
 	src, _ := ctx.Value(sourceKey{}).(source)
-	ev := InvalidationEvent{Tags: tags, All: all, Source: src.name, Written: src.written, Duration: time.Since(start), Err: err}
+	ev := InvalidationEvent{Tags: tags, All: all, Source: src.name, Written: src.written, Write: writeOf(ctx), Duration: time.Since(start), Err: err}
 	for _, f := range c.obs.invalidation {
 		f(ctx, ev)
 	}

@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/internal/wait"
@@ -145,7 +147,8 @@ func TestObserverInvalidations(t *testing.T) {
 	}))
 	ctx := context.Background()
 	written := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	if err := c.InvalidateTags(dumper.WithSource(ctx, "gorm", written), "b", "a", "b"); err != nil {
+	long := "UPDATE flavors SET name = '" + strings.Repeat("é", 200) + "'"
+	if err := c.InvalidateTags(dumper.WithWrite(dumper.WithSource(ctx, "gorm", written), long), "b", "a", "b"); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.InvalidatePaths(ctx, "/x"); err != nil {
@@ -157,7 +160,7 @@ func TestObserverInvalidations(t *testing.T) {
 	}
 
 	want := []dumper.InvalidationEvent{
-		{Tags: []string{"a", "b"}, Source: "gorm", Written: written},
+		{Tags: []string{"a", "b"}, Source: "gorm", Written: written, Write: long},
 		{Tags: []string{"/x"}},
 		{Tags: []string{"/y"}, Source: dumper.SourceRequest},
 		{All: true, Source: "purge", Written: written},
@@ -171,6 +174,15 @@ func TestObserverInvalidations(t *testing.T) {
 		w := want[i]
 		if !slices.Equal(got.Tags, w.Tags) || got.All != w.All || got.Source != w.Source || got.Err != nil || got.Duration <= 0 {
 			t.Errorf("event %d: %+v, want %+v", i, got, w)
+		}
+		if w.Write == "" && got.Write != "" {
+			t.Errorf("event %d: Write %q, want none", i, got.Write)
+		}
+		if w.Write != "" {
+			cut, ok := strings.CutSuffix(got.Write, "…")
+			if !ok || len(got.Write) > 200 || len(got.Write) < 190 || !utf8.ValidString(got.Write) || !strings.HasPrefix(w.Write, cut) {
+				t.Errorf("event %d: Write %q (%d bytes), want the start of %q, at most 200 bytes, ending with …", i, got.Write, len(got.Write), w.Write)
+			}
 		}
 		switch {
 		case w.Source == dumper.SourceRequest:

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dumperhq/dumper"
+	"gorm.io/gorm"
 )
 
 // batch is a set of paths and tags to invalidate, in the order they were added.
@@ -19,6 +21,10 @@ type batch struct {
 	// (a model seen for the first time), the batch stamps its table tag too: a read may
 	// already be narrowed by a column the change tags lack.
 	keyVersions map[string]uint64
+
+	// writes describe the statements behind the batch (see describeWrite), for
+	// dumper.WithWrite.
+	writes []string
 }
 
 func (b *batch) add(kind byte, vs []string, dst *[]string) {
@@ -44,6 +50,41 @@ func (b *batch) merge(o *batch) {
 	for t, v := range o.keyVersions {
 		b.noteKeys(t, v)
 	}
+	for _, w := range o.writes {
+		switch {
+		case len(b.writes) < maxWrites:
+			b.writes = append(b.writes, w)
+		case len(b.writes) == maxWrites:
+			b.writes = append(b.writes, "…")
+		}
+	}
+}
+
+// maxWrites is how many statements a batch describes; past it, "…".
+const maxWrites = 4
+
+// maxDescribed is how many bytes of a statement's SQL describeWrite keeps.
+const maxDescribed = 160
+
+// describeWrite describes the write statement of db for dumper.WithWrite: its SQL text as
+// GORM sent it (with its placeholders, never its arguments), cut to maxDescribed bytes, and
+// the rows it affected, or that it failed.
+func describeWrite(db *gorm.DB) string {
+	stmt := db.Statement
+	sql := strings.Join(strings.Fields(stmt.SQL.String()), " ")
+	if sql == "" {
+		sql = "write to " + writeTable(stmt)
+	}
+	if len(sql) > maxDescribed {
+		sql = strings.ToValidUTF8(sql[:maxDescribed], "") + "…"
+	}
+	switch {
+	case db.Error != nil:
+		return sql + " (failed)"
+	case db.RowsAffected == 1:
+		return sql + " (1 row)"
+	}
+	return fmt.Sprintf("%s (%d rows)", sql, db.RowsAffected)
 }
 
 // noteKeys records that the batch holds change tags of table computed with version v of its
@@ -72,6 +113,9 @@ func (p *Plugin) invalidate(ctx context.Context, b *batch) error {
 	}
 	var errs []error
 	ctx = dumper.WithSource(ctx, Source, time.Now())
+	if len(b.writes) > 0 {
+		ctx = dumper.WithWrite(ctx, strings.Join(b.writes, "; "))
+	}
 	if len(b.paths) > 0 {
 		if err := p.inv.InvalidatePaths(ctx, b.paths...); err != nil {
 			errs = append(errs, err)

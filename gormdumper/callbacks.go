@@ -207,6 +207,7 @@ func (p *Plugin) schedule(db *gorm.DB, b *batch) {
 	if b.empty() {
 		return
 	}
+	b.writes = append(b.writes, describeWrite(db))
 	ctx := db.Statement.Context
 	if t := p.txOf(db.Statement.ConnPool); t != nil {
 		t.deferUntilCommit(b)
@@ -230,6 +231,7 @@ func (p *Plugin) scheduleFailed(db *gorm.DB, b *batch) {
 	if b.empty() {
 		return
 	}
+	b.writes = append(b.writes, describeWrite(db))
 	if t := p.txOf(db.Statement.ConnPool); t != nil {
 		t.deferUntilCommit(b)
 		return

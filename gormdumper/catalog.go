@@ -43,7 +43,8 @@ const (
 // usesCatalog reports whether the plugin reads key columns from the database catalog: on
 // PostgreSQL, where the SQL capture and pgnotify take theirs from it. On SQLite the models
 // are the source: no other layer reads SQLite's catalog, so that the keys of GORM reads and
-// writes are all there is to agree on.
+// writes are all there is to agree on; SQLite's schema only says which text columns compare
+// otherwise than byte-wise (readSQLiteRelation), by which reads do not narrow.
 func (r *keyRegistry) usesCatalog() bool { return r.dialect == "postgres" }
 
 // ensureCatalog reads the key columns of table (as the statement names it, maybe with its
@@ -114,6 +115,7 @@ func (r *keyRegistry) refresh() {
 	defer r.mu.Unlock()
 	r.loaded.Clear()
 	r.propagation.Clear()
+	r.relations.Clear()
 	m := r.tables.Load()
 	if m == nil {
 		return

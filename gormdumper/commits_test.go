@@ -154,7 +154,7 @@ func TestCommitRecorder(t *testing.T) {
 			})
 		}, []string{
 			`committing XID, outside sees Vanilla Pod (xmin PREV)`,
-			`committed XID, outside sees Raw (xmin XMIN), paths [] tags ["table:notes"], failed false`,
+			`committed XID, outside sees Raw (xmin XMIN), paths [] tags ["table:*" "table:notes"], failed false`,
 		}},
 		{"invalidation after commit failed", true, func(db *gorm.DB) error {
 			return db.Model(&vanilla).Update("name", "Vanilla").Error

@@ -51,8 +51,14 @@
 // writes. The catalog is read once per table, over the connection of the statement that first
 // uses it; after a migration that changes a table's keys, call [Plugin.RefreshKeys] (or
 // restart) in every process. On SQLite, which no other layer reads, the models are the
-// source. A value that does not convert exactly makes the read a scan; a NULL matches
-// nothing. [Options.NoReadCapture] turns read capture off.
+// source, less the text columns that SQLite compares otherwise than byte-wise (a column or
+// index collation other than BINARY, as COLLATE NOCASE), by which no read is narrowed. A
+// value that does not convert exactly makes the read a scan; a NULL matches nothing.
+//
+// A read of a view depends on the tables the view reads (on PostgreSQL, from the catalog:
+// it is a scan of each); a read of a materialized view, a foreign table or a SQLite view is
+// not stored. A read of a table with partitions or inheritance children reads each of them
+// too, narrowed as the parent's where the child has the parent's key column. [Options.NoReadCapture] turns read capture off.
 //
 // # What a write invalidates
 //
@@ -133,9 +139,11 @@
 //
 //	dumper.Tag(r.Context(), gormdumper.TableTag("ice_creams"))
 //
-// Raw SQL writes (db.Exec, db.Raw) are seen only through a [WriteAnalyzer] in
-// [Options.Analyzer] (package gormpg, on PostgreSQL); otherwise call the cache's
-// InvalidatePaths or InvalidateTags yourself after them, or let pgnotify's triggers see them.
+// Raw SQL writes (db.Exec, db.Raw) are seen at row precision through a [WriteAnalyzer] in
+// [Options.Analyzer] (package gormpg, on PostgreSQL), or by pgnotify's triggers. Without one
+// the plugin cannot attribute them: a statement that may write (anything but a plain SELECT,
+// VALUES or WITH, SAVEPOINT and the like) stamps [dumper.DatabaseTag], which every captured
+// read carries, when it has run and again after its transaction commits.
 //
 // # Transactions
 //

@@ -68,8 +68,10 @@ type keyRegistry struct {
 	loaded sync.Map                             // table name, as statements give it → catalogState: catalog read
 	// propagation: table name, as statements give it → *propagation (see propagate.go)
 	propagation sync.Map
-	mu          sync.Mutex
-	tables      atomic.Pointer[map[string]*keyColumns] // copied on write under mu
+	// relations: table name, as statements give it → *relation (see relations.go)
+	relations sync.Map
+	mu        sync.Mutex
+	tables    atomic.Pointer[map[string]*keyColumns] // copied on write under mu
 }
 
 type seenKey struct {
@@ -235,7 +237,8 @@ func (r *keyRegistry) kindOfType(t string) (dumper.KeyKind, bool) {
 }
 
 // byteWiseText reports whether the database compares text byte-wise by default: PostgreSQL
-// (with a deterministic collation, which is the default) and SQLite (BINARY). MySQL's and SQL
+// (with a deterministic collation, which is the default) and SQLite (BINARY; a column declared
+// with another collation is no key for reads: see readSQLiteRelation). MySQL's and SQL
 // Server's default collations ignore case: text is no key there.
 func (r *keyRegistry) byteWiseText() bool {
 	return r.dialect == "postgres" || r.dialect == "sqlite"

@@ -83,3 +83,72 @@ func hasWordRef(s, w string) bool {
 		i = j + 1
 	}
 }
+
+func TestUnattributedWrite(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		sql, dialect string
+		write, ddl   bool
+	}{
+		{"SELECT * FROM t WHERE id = ?", "sqlite", false, false},
+		{"  (select count(*) from t)", "postgres", false, false},
+		{"WITH x AS (SELECT 1) SELECT * FROM x", "postgres", false, false},
+		{"SELECT * FROM t WHERE id IN (SELECT id FROM u) ORDER BY id DESC", "postgres", false, false},
+		{"SELECT * FROM t FOR UPDATE", "postgres", true, false},
+		{"WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", "postgres", true, false},
+		{"SELECT * INTO u FROM t", "postgres", true, false},
+		{"SELECT bump_counter(1)", "postgres", true, false},
+		{"SELECT my_func(1)", "sqlite", false, false},
+		{"UPDATE t SET a = 1", "sqlite", true, false},
+		{"insert into t values (1)", "postgres", true, false},
+		{"DELETE FROM t", "sqlite", true, false},
+		{"CREATE UNIQUE INDEX i ON t (a)", "sqlite", true, true},
+		{"PRAGMA user_version = 3", "sqlite", true, true},
+		{"/* c */ SELECT 1", "sqlite", true, true},
+		{"", "sqlite", true, true},
+		{"SAVEPOINT sp0x1", "postgres", false, false},
+		{"ROLLBACK TO SAVEPOINT sp0x1", "sqlite", false, false},
+		{"SET LOCAL statement_timeout = 1000", "postgres", false, false},
+		{"NOTIFY ch, 'x'", "postgres", false, false},
+	}
+	for _, tt := range tests {
+		write, ddl := unattributedWrite(tt.sql, tt.dialect)
+		if write != tt.write || ddl != tt.ddl {
+			t.Errorf("unattributedWrite(%q, %s) = %v, %v; want %v, %v", tt.sql, tt.dialect, write, ddl, tt.write, tt.ddl)
+		}
+	}
+}
+
+// FuzzUnattributedWrite checks that a statement taken as no write is one whose first word is
+// a read's or a session's, with none of writeWords in it, and that a statement taken as
+// changing the schema is taken as a write.
+func FuzzUnattributedWrite(f *testing.F) {
+	for _, s := range []string{"SELECT 1", "with x as (delete from t returning *) select 1", "UPDATE t SET a = 1", "(VALUES (1))", "SAVEPOINT x", "select f(1)", "-- x\nSELECT 1"} {
+		f.Add(s, true)
+	}
+	reads := []string{"SELECT", "VALUES", "TABLE", "WITH"}
+	session := []string{"SAVEPOINT", "RELEASE", "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "SHOW", "SET", "RESET", "LISTEN", "UNLISTEN", "NOTIFY", "DEALLOCATE", "DISCARD", "ANALYZE", "VACUUM"}
+	f.Fuzz(func(t *testing.T, s string, postgres bool) {
+		dialect := "sqlite"
+		if postgres {
+			dialect = "postgres"
+		}
+		write, ddl := unattributedWrite(s, dialect)
+		if ddl && !write {
+			t.Errorf("unattributedWrite(%q) changes the schema but writes nothing", s)
+		}
+		if write {
+			return
+		}
+		first := firstWord(s)
+		switch {
+		case slices.Contains(session, first):
+		case slices.Contains(reads, first):
+			if hasAnyWord(s, writeWords) {
+				t.Errorf("unattributedWrite(%q) is no write, but the statement holds a word that writes", s)
+			}
+		default:
+			t.Errorf("unattributedWrite(%q) is no write, with first word %q", s, first)
+		}
+	})
+}

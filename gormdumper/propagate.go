@@ -31,7 +31,8 @@ import (
 // and the foreign keys of other tables that reference it, with their actions (confdeltype,
 // confupdtype: a no action, r restrict, c cascade, n set null, d set default), their
 // referencing columns and the columns of the relation they reference, and its inheritance
-// children and partitions, which hold rows a write to it changes. No row: no such relation.
+// children and partitions, which hold rows a write to it changes, and the tables it is a
+// child or a partition of, to any depth. No row: no such relation.
 const propagationQuery = `SELECT json_build_object(
   'rules', c.relhasrules,
   'triggers', coalesce((SELECT bit_or(t.tgtype::int) FROM pg_catalog.pg_trigger AS t
@@ -52,7 +53,12 @@ const propagationQuery = `SELECT json_build_object(
       'table', format('%I.%I', hn.nspname, hc.relname), 'name', hc.relname))
     FROM pg_catalog.pg_inherits AS h JOIN pg_catalog.pg_class AS hc ON hc.oid = h.inhrelid
     JOIN pg_catalog.pg_namespace AS hn ON hn.oid = hc.relnamespace
-    WHERE h.inhparent = c.oid), '[]'::json))::text
+    WHERE h.inhparent = c.oid), '[]'::json),
+  'ancestors', coalesce((WITH RECURSIVE anc(oid) AS (
+      SELECT h.inhparent FROM pg_catalog.pg_inherits AS h WHERE h.inhrelid = c.oid
+    UNION
+      SELECT h.inhparent FROM anc JOIN pg_catalog.pg_inherits AS h ON h.inhrelid = anc.oid)
+    SELECT json_agg(DISTINCT ac.relname::text) FROM anc JOIN pg_catalog.pg_class AS ac ON ac.oid = anc.oid), '[]'::json))::text
 FROM pg_catalog.pg_class AS c WHERE c.oid = pg_catalog.to_regclass($1::text)`
 
 // The events of a write, as pg_trigger.tgtype spells them.
@@ -68,6 +74,9 @@ type propagation struct {
 	Triggers int         `json:"triggers"` // tgtype bits of its user triggers
 	Refs     []reference `json:"refs"`
 	Children []child     `json:"children"`
+	// Ancestors are the tables it is a child or a partition of, to any depth (bare): their
+	// reads return its rows.
+	Ancestors []string `json:"ancestors"`
 }
 
 // child is an inheritance child or a partition of the table.
@@ -220,6 +229,9 @@ func (p *Plugin) propagated(db *gorm.DB, table string, event int, assigned []str
 		}
 		if pr.Rules || pr.Triggers&event != 0 {
 			b.addTags(dumper.DatabaseTag) // a trigger or a rule may write any table
+		}
+		for _, a := range pr.Ancestors {
+			b.addTags(dumper.TableTag(a)) // the rows are the ancestor's too
 		}
 		for _, c := range pr.Children {
 			// The rows written may be the child's, which reads of the child itself see

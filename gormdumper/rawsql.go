@@ -3,6 +3,7 @@ package gormdumper
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/dumperhq/dumper"
 	"gorm.io/gorm"
@@ -29,25 +30,17 @@ type rawKey struct{ stmt *gorm.Statement }
 
 // registerRaw registers the callbacks of hand-written SQL (db.Raw, db.Exec) on the Query, Row
 // and Raw processors: before the statement, its reads (read capture); after it, its writes
-// (with a WriteAnalyzer).
+// (told by the WriteAnalyzer, or, without one, unattributed: see unattributedWrite).
 func (p *Plugin) registerRaw(db *gorm.DB) []registration {
-	if !p.readCap && p.writes == nil {
-		return nil
-	}
 	cb := db.Callback()
-	regs := []registration{
+	return []registration{
 		{cb.Query().Before("gorm:query").Register("gormdumper:raw_query", p.beforeRaw), "raw_query"},
 		{cb.Row().Before("gorm:row").Register("gormdumper:raw_row", p.beforeRaw), "raw_row"},
 		{cb.Raw().Before("gorm:raw").Register("gormdumper:raw", p.beforeRaw), "raw"},
+		{cb.Query().After("gorm:query").Register("gormdumper:raw_query_written", p.afterRaw), "raw_query_written"},
+		{cb.Row().After("gorm:row").Register("gormdumper:raw_row_written", p.afterRaw), "raw_row_written"},
+		{cb.Raw().After("gorm:raw").Register("gormdumper:raw_written", p.afterRaw), "raw_written"},
 	}
-	if p.writes != nil {
-		regs = append(regs,
-			registration{cb.Query().After("gorm:query").Register("gormdumper:raw_query_written", p.afterRaw), "raw_query_written"},
-			registration{cb.Row().After("gorm:row").Register("gormdumper:raw_row_written", p.afterRaw), "raw_row_written"},
-			registration{cb.Raw().After("gorm:raw").Register("gormdumper:raw_written", p.afterRaw), "raw_written"},
-		)
-	}
-	return regs
 }
 
 // beforeRaw records the reads of hand-written SQL in a render, and marks it for afterRaw.
@@ -55,12 +48,13 @@ func (p *Plugin) beforeRaw(db *gorm.DB) {
 	if p.readCap {
 		p.readRaw(db)
 	}
-	if p.writes != nil && db.Error == nil && !db.DryRun && db.Statement.SQL.Len() > 0 {
+	if db.Error == nil && !db.DryRun && db.Statement.SQL.Len() > 0 {
 		db.Statement.Settings.Store(rawKey{db.Statement}, true)
 	}
 }
 
-// afterRaw invalidates what the WriteAnalyzer says a statement of hand-written SQL stamps:
+// afterRaw invalidates what the WriteAnalyzer says a statement of hand-written SQL stamps
+// (without one, dumper.DatabaseTag for a statement that may write: see unattributedWrite):
 // now and, in a transaction begun through the plugin's pool, again after it commits. A schema
 // change (which stamps dumper.DatabaseTag) makes the plugin read the catalog's key columns
 // again.
@@ -70,14 +64,24 @@ func (p *Plugin) beforeRaw(db *gorm.DB) {
 // statement (UPDATE … RETURNING) once it has sent them, which may be after the invalidation.
 func (p *Plugin) afterRaw(db *gorm.DB) {
 	stmt := db.Statement
+	if _, built := stmt.Clauses["FROM"]; built {
+		return // a query GORM built: beforeRaw marked nothing (and a first use of Settings allocates)
+	}
 	if _, ok := stmt.Settings.LoadAndDelete(rawKey{stmt}); !ok {
 		return
 	}
-	tags := p.writes.Written(stmt.Context, stmt.SQL.String(), stmt.Vars, db.Error)
+	var tags []string
+	refresh := false
+	if p.writes != nil {
+		tags = p.writes.Written(stmt.Context, stmt.SQL.String(), stmt.Vars, db.Error)
+		refresh = slices.Contains(tags, dumper.DatabaseTag)
+	} else if write, ddl := unattributedWrite(stmt.SQL.String(), p.keys.dialect); write {
+		tags, refresh = []string{dumper.DatabaseTag}, ddl
+	}
 	if len(tags) == 0 {
 		return
 	}
-	if slices.Contains(tags, dumper.DatabaseTag) {
+	if refresh {
 		p.keys.refresh()
 	}
 	var b batch
@@ -87,4 +91,51 @@ func (p *Plugin) afterRaw(db *gorm.DB) {
 		return
 	}
 	p.schedule(db, &b)
+}
+
+// unattributedWrite reports, for a statement of hand-written SQL that no WriteAnalyzer reads,
+// whether it may write (it then stamps dumper.DatabaseTag, as the contract has a write whose
+// rows and tables are not known do: docs/capture.md), and whether it may change the schema
+// (the plugin then reads the catalog again). It does not parse: a statement is taken as a
+// read only if its first word is SELECT, VALUES, TABLE or WITH and no word of it (in any
+// case, even in a string literal or a comment) is one that writes or names a write (FOR
+// UPDATE too); on PostgreSQL, not if it calls a function outside pureCalls either, which may
+// write. Transaction control (GORM sends SAVEPOINT and ROLLBACK TO for nested transactions)
+// and session statements (SET, SHOW, LISTEN, NOTIFY, ANALYZE…) write nothing. Anything else
+// may write; only INSERT, UPDATE, DELETE, REPLACE and MERGE are known not to change the
+// schema.
+func unattributedWrite(sql, dialect string) (write, ddl bool) {
+	first := firstWord(sql)
+	switch first {
+	case "SELECT", "VALUES", "TABLE", "WITH":
+		if !hasAnyWord(sql, writeWords) && (dialect != "postgres" || !callsImpure(sql)) {
+			return false, false
+		}
+		return true, false
+	case "INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE":
+		return true, false
+	case "SAVEPOINT", "RELEASE", "BEGIN", "START", "COMMIT", "END", "ROLLBACK",
+		"SHOW", "SET", "RESET", "LISTEN", "UNLISTEN", "NOTIFY", "DEALLOCATE", "DISCARD", "ANALYZE", "VACUUM":
+		// GORM's nested transactions, and statements that change no row
+		return false, false
+	}
+	return true, true
+}
+
+// writeWords are the words that let a statement that begins as a read write: a data-changing
+// CTE, SELECT … INTO, a locking clause.
+var writeWords = []string{"INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE", "INTO", "CREATE", "DROP", "ALTER", "TRUNCATE", "COPY", "CALL", "DO", "REFRESH", "LOCK", "SHARE"}
+
+// firstWord returns the first word of sql in upper case, past white space, parentheses and
+// semicolons ("" if it begins with anything else, such as a comment).
+func firstWord(sql string) string {
+	i := 0
+	for i < len(sql) && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r' || sql[i] == '(' || sql[i] == ';') {
+		i++
+	}
+	j := i
+	for j < len(sql) && identChar(sql[j]) {
+		j++
+	}
+	return strings.ToUpper(sql[i:j])
 }

@@ -1,6 +1,7 @@
 package gormdumper
 
 import (
+	"cmp"
 	"context"
 	"database/sql/driver"
 	"reflect"
@@ -29,7 +30,7 @@ func (p *Plugin) registerReads(db *gorm.DB) []registration {
 	cb := db.Callback()
 	return []registration{
 		{cb.Query().After("gorm:query").Before("gorm:preload").Register("gormdumper:query", p.read), "query"},
-		{cb.Row().After("gorm:row").Register("gormdumper:row", p.read), "row"},
+		{cb.Row().After("gorm:row").Register("gormdumper:row", p.readRow), "row"},
 	}
 }
 
@@ -50,6 +51,11 @@ func (p *Plugin) readRaw(db *gorm.DB) {
 		// before it runs (a Row statement's rows stay open on the connection after it).
 		if stmt.Table != "" && plainTable(stmt) {
 			p.keys.ensureCatalog(db, stmt.Table)
+			if rel, ok := p.keys.relationOf(db, stmt.Table, false); ok {
+				for _, d := range rel.descendants {
+					p.keys.ensureCatalog(db, d) // to narrow their reads as the parent's
+				}
+			}
 		}
 		return
 	}
@@ -61,8 +67,15 @@ func (p *Plugin) readRaw(db *gorm.DB) {
 }
 
 // read records, after GORM built it, what a query reads (docs/capture.md): the rows of its
-// table narrowed by a key column, or the whole of every table it names.
-func (p *Plugin) read(db *gorm.DB) {
+// table narrowed by a key column, or the whole of every table it names (and of the tables
+// of the views among them: see relations.go).
+func (p *Plugin) read(db *gorm.DB) { p.readBuilt(db, false) }
+
+// readRow is read for the Row processor, after which the statement's rows are still open on
+// its connection: what the plugin does not know of the relations it names is not read then.
+func (p *Plugin) readRow(db *gorm.DB) { p.readBuilt(db, true) }
+
+func (p *Plugin) readBuilt(db *gorm.DB, rowsOpen bool) {
 	stmt := db.Statement
 	ctx := stmt.Context
 	if !dumper.Rendering(ctx) {
@@ -120,17 +133,23 @@ func (p *Plugin) read(db *gorm.DB) {
 		}
 		return
 	}
+	plain, rel, stored := p.readOfRelations(db, cmp.Or(stmt.Table, table), r.tables, rowsOpen)
+	if !stored {
+		return
+	}
 	for _, t := range r.tables {
 		dumper.ReadTable(ctx, t)
 	}
-	if !joined {
+	if !joined && plain {
 		var buf [4]string
-		if col, values, ok := p.narrowing(stmt, table, buf[:0]); ok {
+		if col, kind, values, ok := p.narrowing(stmt, table, buf[:0]); ok {
 			dumper.ReadRows(ctx, table, col, values...)
+			p.readDescendants(ctx, rel, col, kind, values)
 			return
 		}
 	}
 	dumper.ReadTable(ctx, table)
+	p.readDescendants(ctx, rel, "", 0, nil)
 }
 
 // plainTable reports whether the statement reads the table it names, Statement.Table: its
@@ -257,16 +276,26 @@ var pureCalls = map[string]bool{
 	// keywords
 	"in": true, "and": true, "or": true, "not": true, "as": true, "distinct": true, "between": true,
 	"like": true, "ilike": true, "is": true, "case": true, "when": true, "then": true, "else": true,
-	"end": true,
+	"end": true, "any": true, "all": true, "some": true, "array": true, "row": true,
+	// keywords of whole statements (callsImpure reads them): those of readKeywords make
+	// mayRead true by themselves
+	"select": true, "from": true, "join": true, "exists": true, "values": true, "lateral": true,
+	"with": true, "where": true, "on": true, "using": true, "over": true, "filter": true,
+	"union": true, "intersect": true, "except": true, "by": true, "having": true, "limit": true,
+	"offset": true, "asc": true, "desc": true, "nulls": true, "first": true, "last": true,
+	"set": true, "returning": true,
 }
 
 // mayRead reports whether a fragment of SQL could read a relation other than the statement's
 // own, without parsing it: it holds one of readKeywords as a word (in any case, even inside a
 // string literal), or a call of a function not in pureCalls.
 func mayRead(sql string) bool {
-	if hasAnyWord(sql, readKeywords) {
-		return true
-	}
+	return hasAnyWord(sql, readKeywords) || callsImpure(sql)
+}
+
+// callsImpure reports whether a fragment of SQL calls a function not in pureCalls (or one
+// whose name is qualified or quoted), which may read or write any relation.
+func callsImpure(sql string) bool {
 	for i := 0; i < len(sql); i++ {
 		if sql[i] != '(' {
 			continue
@@ -385,33 +414,33 @@ func (r *readSet) subquery(stmt *gorm.Statement, sub *gorm.DB) {
 	}
 }
 
-// narrowing returns the key column and the values (in canonical form) that the WHERE clause
+// narrowing returns the key column, its kind and the values (in canonical form) that the WHERE clause
 // of the statement on table narrows its rows to: one of its top-level conjuncts is col = v or
 // col IN (v, …) on a key column of table. ok is false when the clause narrows nothing, or is
 // not a conjunction. The values of the first column found are appended to buf.
-func (p *Plugin) narrowing(stmt *gorm.Statement, table string, buf []string) (col string, values []string, ok bool) {
+func (p *Plugin) narrowing(stmt *gorm.Statement, table string, buf []string) (col string, kind dumper.KeyKind, values []string, ok bool) {
 	c, has := stmt.Clauses["WHERE"]
 	if !has {
-		return "", nil, false
+		return "", 0, nil, false
 	}
 	where, isWhere := c.Expression.(clause.Where)
 	if !isWhere {
-		return "", nil, false
+		return "", 0, nil, false
 	}
 	var conjBuf [8]clause.Expression
 	conj, pure := conjuncts(where.Exprs, conjBuf[:0])
 	if !pure {
-		return "", nil, false
+		return "", 0, nil, false
 	}
 	keys := p.keys.table(stmt.Schema, table)
 	narrowing := p.keys.narrowing(keys)
 	if len(narrowing) == 0 {
-		return "", nil, false
+		return "", 0, nil, false
 	}
 	n := len(conj)
 	for _, e := range conj {
 		if !safeConjunct(e, n) {
-			return "", nil, false
+			return "", 0, nil, false
 		}
 	}
 	best := -1
@@ -421,23 +450,23 @@ func (p *Plugin) narrowing(stmt *gorm.Statement, table string, buf []string) (co
 		if !found {
 			continue
 		}
-		kind := narrowing[c]
-		if kind == 0 {
-			continue
+		k := narrowing[c]
+		if k == 0 || k == dumper.KeyText && !p.keys.binaryText(cmp.Or(stmt.Table, table), c) {
+			continue // not a key; text that SQLite compares otherwise than byte-wise
 		}
 		out := buf
 		if best >= 0 {
 			out = nil // buf holds the values found first
 		}
-		vs, conv := canonicalValues(kind, raw, out)
+		vs, conv := canonicalValues(k, raw, out)
 		if !conv {
 			continue
 		}
 		if best < 0 || len(vs) < best {
-			col, values, ok, best = c, vs, true, len(vs)
+			col, kind, values, ok, best = c, k, vs, true, len(vs)
 		}
 	}
-	return col, values, ok
+	return col, kind, values, ok
 }
 
 // conjuncts appends to out the top-level conjuncts of exprs, as GORM joins them, flattening
@@ -472,13 +501,28 @@ func conjuncts(exprs []clause.Expression, out []clause.Expression) (_ []clause.E
 // a whole. GORM puts a fragment of SQL in parentheses only when it contains " AND " or " OR ";
 // one with OR, || or a comment in other spellings ("a=1 OR(b=2)") could take the other
 // conjuncts into its OR, so it is not trusted.
+//
+// An argument that is itself SQL (gorm.Expr, a clause.Expression, a gorm.Valuer) is written
+// into the statement as it is, without parentheses ("?" with gorm.Expr("true OR true"), or
+// map[string]any{"name": gorm.Expr("'x' OR true")}): a conjunct holding one is not trusted
+// either.
 func safeConjunct(e clause.Expression, n int) bool {
 	var sql string
 	switch e := e.(type) {
 	case clause.Expr:
 		sql = e.SQL
+		if n > 1 && holdsSQL(e.Vars) {
+			return false
+		}
 	case clause.NamedExpr:
 		sql = e.SQL
+		if n > 1 && holdsSQL(e.Vars) {
+			return false
+		}
+	case clause.Eq, clause.Neq, clause.Gt, clause.Gte, clause.Lt, clause.Lte, clause.Like:
+		return n == 1 || !holdsSQL([]any{comparison(e).Value})
+	case clause.IN:
+		return n == 1 || !holdsSQL(e.Values)
 	default:
 		return true
 	}
@@ -493,6 +537,25 @@ func safeConjunct(e clause.Expression, n int) bool {
 }
 
 var orWord = []string{"OR"}
+
+// holdsSQL reports whether one of vars (or of the []any among them) is an argument GORM
+// writes into the statement as SQL: a clause.Expression (gorm.Expr), a clause.Interface or a
+// gorm.Valuer. Columns and tables (quoted) and subqueries (SQL that cannot stand bare in a
+// condition without parentheses) are not.
+func holdsSQL(vars []any) bool {
+	for _, v := range vars {
+		switch v := v.(type) {
+		case clause.Column, clause.Table, *gorm.DB:
+		case clause.Expression, clause.Interface, gorm.Valuer:
+			return true
+		case []any:
+			if holdsSQL(v) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // hasAnyWord reports whether s holds one of words (upper-case ASCII), in any case, with no
 // letter, digit or underscore on either side: as a whole run of identChar bytes. SQL folds

@@ -99,6 +99,27 @@ func TestReadCapture(t *testing.T) {
 			drop: []string{"scan:flavors"},
 		},
 		{
+			name: "an OR in an expression argument",
+			read: func(db *gorm.DB) error {
+				return db.Where("slug = ?", "vanilla").Where("?", gorm.Expr("true OR true")).Find(&[]Flavor{}).Error
+			},
+			drop: []string{"scan:flavors"},
+		},
+		{
+			name: "an OR in an expression compared to",
+			read: func(db *gorm.DB) error {
+				return db.Where(map[string]any{"name": gorm.Expr("'x' OR true")}).Where("slug = ?", "vanilla").Find(&[]Flavor{}).Error
+			},
+			drop: []string{"scan:flavors"},
+		},
+		{
+			name: "an OR in an expression in IN",
+			read: func(db *gorm.DB) error {
+				return db.Where("slug = ?", "vanilla").Where(clause.IN{Column: "name", Values: []any{"y", gorm.Expr("'x') OR (true")}}).Find(&[]Flavor{}).Error
+			},
+			drop: []string{"scan:flavors"},
+		},
+		{
 			name: "Count",
 			read: func(db *gorm.DB) error {
 				var n int64

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -343,6 +344,7 @@ func (l *Listener) invalidate(ctx context.Context, inv Invalidator, batch []noti
 	}
 	var paths, tags []string
 	var left int // paths and tags left out, for the log
+	var what writes
 	for i := range batch {
 		c := &batch[i]
 		key := c.txKey()
@@ -371,6 +373,9 @@ func (l *Listener) invalidate(ctx context.Context, inv Invalidator, batch []noti
 		if mapped > 0 && kept == 0 {
 			l.deduplicated.Add(1)
 		}
+		if kept > 0 {
+			what.add(&c.Change)
+		}
 	}
 	paths, tags = distinct(paths), distinct(tags)
 	if left > 0 {
@@ -381,6 +386,7 @@ func (l *Listener) invalidate(ctx context.Context, inv Invalidator, batch []noti
 	}
 	l.o.log.DebugContext(ctx, "pgnotify: invalidate", "changes", len(batch), "paths", paths, "tags", tags)
 	ctx = dumper.WithSource(ctx, Source, time.Time{}) // a notification does not say when its commit was
+	ctx = dumper.WithWrite(ctx, what.String())
 	if len(paths) > 0 {
 		if err := inv.InvalidatePaths(ctx, paths...); err != nil {
 			return fmt.Errorf("pgnotify: invalidate paths: %w", err)
@@ -449,4 +455,60 @@ func (l *Listener) mapChange(ctx context.Context, t *Table, c Change) (paths, ta
 func distinct(s []string) []string {
 	slices.Sort(s)
 	return slices.Compact(s)
+}
+
+// writes describes the changes behind an invalidation for dumper.WithWrite, in the order
+// first seen: "UPDATE on public.flavors, 2 rows; TRUNCATE on public.sizes".
+type writes struct {
+	order []writeKey
+	rows  map[writeKey]int
+}
+
+type writeKey struct {
+	op         Op
+	table      string
+	tableLevel bool
+}
+
+func (w *writes) add(c *Change) {
+	k := writeKey{c.Op, c.Table, c.All}
+	if c.Schema != "" {
+		k.table = c.Schema + "." + c.Table
+	}
+	if w.rows == nil {
+		w.rows = map[writeKey]int{}
+	}
+	if _, seen := w.rows[k]; !seen {
+		w.order = append(w.order, k)
+	}
+	w.rows[k]++
+}
+
+func (w *writes) String() string {
+	var b strings.Builder
+	for i, k := range w.order {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		if k.op == 0 {
+			b.WriteString("a change") // a salvaged payload: its operation is not known
+		} else {
+			b.WriteString(k.op.String())
+		}
+		b.WriteString(" on ")
+		b.WriteString(k.table)
+		switch n := w.rows[k]; {
+		case k.tableLevel && k.op == Truncate:
+		case k.tableLevel:
+			b.WriteString(", rows not known")
+		case n == 1:
+			b.WriteString(", 1 row")
+		default:
+			fmt.Fprintf(&b, ", %d rows", n)
+		}
+		if b.Len() > 200 {
+			break // dumper.WithWrite keeps no more
+		}
+	}
+	return b.String()
 }

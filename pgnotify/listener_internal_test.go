@@ -224,3 +224,21 @@ func TestCommitsRawTextReading(t *testing.T) {
 		t.Errorf("GET %s after the change: %q, want a new rendering", page, got)
 	}
 }
+
+func TestWritesString(t *testing.T) {
+	var w writes
+	for _, c := range []Change{
+		{Schema: "s", Table: "a", Op: Update},
+		{Schema: "s", Table: "b", Op: Insert},
+		{Schema: "s", Table: "a", Op: Update},
+		{Schema: "s", Table: "a", Op: Truncate, All: true},
+		{Table: "c", Op: Delete, All: true},
+		{Table: "d", All: true},
+	} {
+		w.add(&c)
+	}
+	want := "UPDATE on s.a, 2 rows; INSERT on s.b, 1 row; TRUNCATE on s.a; DELETE on c, rows not known; a change on d, rows not known"
+	if got := w.String(); got != want {
+		t.Errorf("writes %q, want %q", got, want)
+	}
+}

@@ -205,14 +205,19 @@ func (rp *readPlan) values(args []any) ([]string, bool) {
 // (sqldumper and pgxdumper), made as a transaction commits or an autocommit write returns.
 const Source = "sql"
 
-// invalidate stamps tags, reporting a failure.
-func (a *Analyzer) invalidate(ctx context.Context, tags []string) error {
+// invalidate stamps tags, for the writes that write describes ("" if not known),
+// reporting a failure.
+func (a *Analyzer) invalidate(ctx context.Context, tags []string, write string) error {
 	if len(tags) == 0 {
 		return nil
 	}
 	slices.Sort(tags)
 	tags = slices.Compact(tags)
-	if err := a.inv.InvalidateTags(dumper.WithSource(context.WithoutCancel(ctx), Source, time.Now()), tags...); err != nil {
+	ctx = dumper.WithSource(context.WithoutCancel(ctx), Source, time.Now())
+	if write != "" {
+		ctx = dumper.WithWrite(ctx, write)
+	}
+	if err := a.inv.InvalidateTags(ctx, tags...); err != nil {
 		err = fmt.Errorf("%w: %w", ErrInvalidation, err)
 		a.report(ctx, err, "tags", tags)
 		return err

@@ -61,6 +61,7 @@ type relation struct {
 	View     string    `json:"view"`     // a view's definition
 	Columns  []column  `json:"columns"`
 	Children []string  `json:"children"`    // inheritance children and partitions, qualified
+	Parents  []string  `json:"parents"`     // the tables it is a child or a partition of, qualified
 	Refs     []foreign `json:"referencing"` // foreign keys of other tables to this one
 	keys     []string  // key columns
 	kinds    map[string]dumper.KeyKind
@@ -106,7 +107,7 @@ func (r *relation) index() {
 
 // relationQuery describes each relation named in $1 (as to_regclass reads it): its kind,
 // columns and which are key columns (primary key, unique constraint or index, foreign key)
-// of a type with a canonical text, inheritance children, foreign keys that reference it,
+// of a type with a canonical text, inheritance children and parents, foreign keys that reference it,
 // user triggers (pgnotify's, which only notify, aside) and rules, row-level security, and a
 // view's definition.
 const relationQuery = `
@@ -138,6 +139,9 @@ SELECT coalesce(json_agg(json_build_object(
   'children', (SELECT json_agg(format('%I.%I', cn.nspname, cc.relname))
     FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class cc ON cc.oid = h.inhrelid
     JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace WHERE h.inhparent = c.oid),
+  'parents', (SELECT json_agg(format('%I.%I', pn.nspname, pc.relname))
+    FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent
+    JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace WHERE h.inhrelid = c.oid),
   'referencing', (SELECT json_agg(json_build_object('table', format('%I.%I', fn.nspname, fc.relname),
       'del', f.confdeltype, 'upd', f.confupdtype))
     FROM pg_catalog.pg_constraint f JOIN pg_catalog.pg_class fc ON fc.oid = f.conrelid

@@ -61,6 +61,9 @@
 //     MATERIALIZED VIEW: the table tag of each relation written, with its inheritance
 //     children and partitions, the base tables of a view, and the tables that foreign keys
 //     with ON DELETE or ON UPDATE actions (and TRUNCATE … CASCADE) write in turn;
+//   - a write to an inheritance child or a partition stamps, besides its own tags, those of
+//     each table it is a child or a partition of, to any depth, by the same rule (its rows
+//     are theirs: a reader of the parent through another layer may name them so);
 //   - [DatabaseTag], which every captured read carries, for what the capture cannot
 //     attribute: SQL the parser rejects, a relation the catalog cannot find, a table with
 //     triggers or rules, a VOLATILE user function, CALL, DO, EXECUTE, COMMIT PREPARED, and

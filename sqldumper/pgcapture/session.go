@@ -3,6 +3,8 @@ package pgcapture
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -22,7 +24,39 @@ type Session struct {
 	mu      sync.Mutex
 	tx      bool
 	pending []string
-	ddl     bool // the transaction changed the schema: refresh the catalog when it commits
+	writes  []string // describe the statements behind pending (see describeWrite)
+	ddl     bool     // the transaction changed the schema: refresh the catalog when it commits
+}
+
+// maxWrites is how many statements a transaction's invalidation after commit describes;
+// past it, "…".
+const maxWrites = 4
+
+// addWrite adds w to the descriptions of the writes pending. s.mu is held.
+func (s *Session) addWrite(w string) {
+	switch {
+	case len(s.writes) < maxWrites:
+		s.writes = append(s.writes, w)
+	case len(s.writes) == maxWrites:
+		s.writes = append(s.writes, "…")
+	}
+}
+
+// maxDescribed is how many bytes of a statement's text describeWrite keeps.
+const maxDescribed = 160
+
+// describeWrite describes the statement of shape sh for dumper.WithWrite: its text (with
+// its placeholders, never its arguments), white space collapsed, cut to maxDescribed bytes,
+// and its command tag if the driver told it.
+func describeWrite(sh *Shape, tag string) string {
+	w := strings.Join(strings.Fields(sh.sql), " ")
+	if len(w) > maxDescribed {
+		w = strings.ToValidUTF8(w[:maxDescribed], "") + "…"
+	}
+	if tag != "" {
+		w += " (" + tag + ")"
+	}
+	return w
 }
 
 // Session returns a new Session, outside any transaction, for a connection of a.
@@ -31,7 +65,7 @@ func (a *Analyzer) Session() *Session { return &Session{a: a} }
 // Begin records that the connection began a transaction.
 func (s *Session) Begin() {
 	s.mu.Lock()
-	s.tx, s.pending, s.ddl = true, nil, false
+	s.tx, s.pending, s.writes, s.ddl = true, nil, nil, false
 	s.mu.Unlock()
 }
 
@@ -49,8 +83,8 @@ func (s *Session) InTransaction() bool {
 // has changed.
 func (s *Session) Commit(ctx context.Context, err error) {
 	s.mu.Lock()
-	tags, ddl := s.pending, s.ddl
-	s.tx, s.pending, s.ddl = false, nil, false
+	tags, writes, ddl := s.pending, s.writes, s.ddl
+	s.tx, s.pending, s.writes, s.ddl = false, nil, nil, false
 	s.mu.Unlock()
 	if err != nil && isServerError(err) {
 		return
@@ -58,13 +92,13 @@ func (s *Session) Commit(ctx context.Context, err error) {
 	if ddl {
 		s.a.Refresh()
 	}
-	_ = s.a.invalidate(ctx, tags)
+	_ = s.a.invalidate(ctx, tags, strings.Join(writes, "; "))
 }
 
 // Rollback records that the connection rolled its transaction back.
 func (s *Session) Rollback() {
 	s.mu.Lock()
-	s.tx, s.pending, s.ddl = false, nil, false
+	s.tx, s.pending, s.writes, s.ddl = false, nil, nil, false
 	s.mu.Unlock()
 }
 
@@ -100,39 +134,55 @@ func (s *Session) done(ctx context.Context, sh *Shape, args []any, tag string, e
 	if perr != nil {
 		s.a.report(ctx, perr)
 	}
-	var now []string
+	var (
+		now    []string
+		writes []string // what now's invalidation is for: this statement, and the writes a COMMIT in it commits
+		this   string
+	)
 	s.mu.Lock()
 	for i := range p.steps {
 		st := &p.steps[i]
 		if tags := st.stamps(args, ret); len(tags) > 0 {
 			now = append(now, tags...)
+			if this == "" {
+				this = describeWrite(sh, tag)
+				writes = append(writes, this)
+			}
 			if s.tx {
 				s.pending = append(s.pending, tags...)
+				if len(s.writes) == 0 || s.writes[len(s.writes)-1] != this {
+					s.addWrite(this)
+				}
 			}
 		}
 		switch st.tx {
 		case txBegin:
 			if !s.tx {
-				s.tx, s.pending = true, nil
+				s.tx, s.pending, s.writes = true, nil, nil
 			}
 		case txCommit, txCommitChain:
 			if tag != "ROLLBACK" || i != len(p.steps)-1 {
 				now = append(now, s.pending...)
+				writes = append(writes, s.writes...)
 				if s.ddl {
 					defer s.a.Refresh()
 				}
 			}
-			s.pending, s.ddl = nil, false
+			s.pending, s.writes, s.ddl = nil, nil, false
 			s.tx = st.tx == txCommitChain
 		case txRollback, txRollbackChain:
-			s.pending, s.ddl = nil, false
+			s.pending, s.writes, s.ddl = nil, nil, false
 			s.tx = st.tx == txRollbackChain
 		case txPrepare:
 			// The transaction leaves the session; COMMIT PREPARED, wherever it is run,
 			// stamps DatabaseTag.
-			s.pending, s.tx = nil, false
+			s.pending, s.writes, s.tx = nil, nil, false
 		case txCommitPrepared:
 			now = append(now, DatabaseTag)
+			if this == "" {
+				this = describeWrite(sh, tag)
+				writes = append(writes, this)
+			}
 		}
 		if st.refresh {
 			defer s.a.Refresh()
@@ -140,7 +190,7 @@ func (s *Session) done(ctx context.Context, sh *Shape, args []any, tag string, e
 		}
 	}
 	s.mu.Unlock()
-	ierr := s.a.invalidate(ctx, now)
+	ierr := s.a.invalidate(ctx, now, strings.Join(slices.Compact(writes), "; "))
 	if ierr != nil && s.a.failWrites {
 		return ierr
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dumperhq/dumper"
 )
 
 // callRecorder keeps each invalidation as its sorted tags joined by spaces.
@@ -103,5 +105,38 @@ func TestSessionDriverTransactions(t *testing.T) {
 	}
 	if s.InTransaction() {
 		t.Error("still in a transaction")
+	}
+}
+
+// TestSessionWrites checks that each invalidation says which statements it is for: the
+// statement, with its command tag, and after a commit the transaction's writes.
+func TestSessionWrites(t *testing.T) {
+	var writes []string
+	cache, err := dumper.New(dumper.Options{Observers: []dumper.Observer{{
+		Invalidation: func(_ context.Context, ev dumper.InvalidationEvent) { writes = append(writes, ev.Write) },
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cache.Close() })
+	a := New(cache, fakeLoader, nil)
+	s := a.Session()
+	ctx := context.Background()
+	long := "UPDATE t SET n = 1 WHERE n IN (" + strings.Repeat("1, ", 100) + "1)"
+	for _, c := range []struct{ sql, tag string }{
+		{"UPDATE t\n\tSET n = $1", "UPDATE 3"},
+		{"BEGIN", ""},
+		{"DELETE FROM u", ""},
+		{long, ""},
+		{"COMMIT", ""},
+	} {
+		if err := s.Done(ctx, a.Shape(c.sql), []any{1}, c.tag, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cut := long[:160] + "…"
+	want := []string{"UPDATE t SET n = $1 (UPDATE 3)", "DELETE FROM u", cut, "DELETE FROM u; " + cut}
+	if !slices.Equal(writes, want) {
+		t.Errorf("writes %q, want %q", writes, want)
 	}
 }
