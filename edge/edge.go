@@ -96,6 +96,7 @@ type Edge struct {
 	mu         sync.Mutex
 	pending    []string            // keys to send now, in order
 	queued     map[string]struct{} // pending, as a set
+	flushed    bool                // Close's flush is over: nothing queued would be sent
 	later      []delayed           // second purges, by due time
 	nLater     int                 // keys in later
 	inflight   int                 // keys of the request being sent

@@ -64,20 +64,20 @@ func (e *Edge) Purge(tags ...string) {
 		return
 	}
 	keys := e.d.Keys(tags)
-	select {
-	case <-e.closing:
-		// Closed: nothing would send it.
-		e.stats.late.Add(uint64(len(keys)))
-		e.log.Error("edge: purge after Close dropped; the edge may serve what it would have dropped until its max-age",
-			"dialect", e.d.String(), "keys", len(keys))
-		return
-	default:
-	}
 	copies := 1
 	if e.delay > 0 {
 		copies = 2 // the second purge
 	}
 	e.mu.Lock()
+	if e.flushed {
+		// Closed, and Close's flush is over: nothing would send it. (Keys queued while
+		// the flush runs are sent by it.)
+		e.mu.Unlock()
+		e.stats.late.Add(uint64(len(keys)))
+		e.log.Error("edge: purge after Close dropped; the edge may serve what it would have dropped until its max-age",
+			"dialect", e.d.String(), "keys", len(keys))
+		return
+	}
 	if len(e.pending)+e.nLater+e.inflight+copies*len(keys) > e.max {
 		e.overflowLocked(len(keys))
 	} else {
@@ -359,6 +359,12 @@ func (e *Edge) flush() {
 	}
 	e.later, e.nLater = nil, 0
 	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.flushed = true
+		e.mu.Unlock()
+		e.dropAll("closing", nil) // what was queued after the last batch was taken
+	}()
 	for {
 		batch, _ := e.next(time.Now())
 		if batch == nil {

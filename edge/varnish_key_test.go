@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/dumperhq/dumper"
@@ -82,6 +83,16 @@ func TestVarnishKeysWhatDumperKeys(t *testing.T) {
 			if _, body := getWith(t, v.URL+path); body == poisoned {
 				t.Errorf("%q: the plain request got the attacker's page %q", poison, body)
 			}
+		}
+	}
+}
+
+// TestVCLHashesDefaultKeyHeaders: the shipped VCL hashes every header of
+// dumper.DefaultKeyHeaders, so that a header added there cannot be forgotten here.
+func TestVCLHashesDefaultKeyHeaders(t *testing.T) {
+	for _, h := range dumper.DefaultKeyHeaders() {
+		if !strings.Contains(edge.VCL, "hash_data(\""+strings.ToLower(h)+": \" + req.http."+h+");") {
+			t.Errorf("dumper.vcl does not hash %s, one of dumper.DefaultKeyHeaders", h)
 		}
 	}
 }
