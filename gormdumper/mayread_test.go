@@ -91,6 +91,12 @@ func TestUnattributedWrite(t *testing.T) {
 		write, ddl   bool
 	}{
 		{"SELECT * FROM t WHERE id = ?", "sqlite", false, false},
+		{"SELECT * FROM t;", "sqlite", false, false},
+		{"ANALYZE; DELETE FROM t", "postgres", true, true},
+		{"BEGIN; UPDATE t SET a = 1; COMMIT", "sqlite", true, true},
+		{"SET LOCAL x = 1; DELETE FROM t", "postgres", true, true},
+		{"savepoint a; insert into t values (1)", "sqlite", true, true},
+		{"SELECT 1; SELECT 2", "postgres", true, true},
 		{"  (select count(*) from t)", "postgres", false, false},
 		{"WITH x AS (SELECT 1) SELECT * FROM x", "postgres", false, false},
 		{"SELECT * FROM t WHERE id IN (SELECT id FROM u) ORDER BY id DESC", "postgres", false, false},

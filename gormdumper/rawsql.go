@@ -105,6 +105,10 @@ func (p *Plugin) afterRaw(db *gorm.DB) {
 // may write; only INSERT, UPDATE, DELETE, REPLACE and MERGE are known not to change the
 // schema.
 func unattributedWrite(sql, dialect string) (write, ddl bool) {
+	if severalStatements(sql) {
+		// "ANALYZE; DELETE FROM t": its first word does not say what the others do.
+		return true, true
+	}
 	first := firstWord(sql)
 	switch first {
 	case "SELECT", "VALUES", "TABLE", "WITH":
@@ -120,6 +124,17 @@ func unattributedWrite(sql, dialect string) (write, ddl bool) {
 		return false, false
 	}
 	return true, true
+}
+
+// severalStatements reports whether sql may hold more than one statement: a semicolon
+// followed by anything but white space and semicolons. A semicolon inside a string literal
+// or a comment counts too, which can only make a read count as a write.
+func severalStatements(sql string) bool {
+	i := strings.IndexByte(sql, ';')
+	if i < 0 {
+		return false
+	}
+	return strings.TrimLeft(sql[i:], "; \t\r\n") != ""
 }
 
 // writeWords are the words that let a statement that begins as a read write: a data-changing

@@ -3,6 +3,7 @@ package gormdumper
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"reflect"
 	"strings"
@@ -507,15 +508,15 @@ func conjuncts(exprs []clause.Expression, out []clause.Expression) (_ []clause.E
 // map[string]any{"name": gorm.Expr("'x' OR true")}): a conjunct holding one is not trusted
 // either.
 func safeConjunct(e clause.Expression, n int) bool {
-	var sql string
+	var text string
 	switch e := e.(type) {
 	case clause.Expr:
-		sql = e.SQL
+		text = e.SQL
 		if n > 1 && holdsSQL(e.Vars) {
 			return false
 		}
 	case clause.NamedExpr:
-		sql = e.SQL
+		text = e.SQL
 		if n > 1 && holdsSQL(e.Vars) {
 			return false
 		}
@@ -523,17 +524,24 @@ func safeConjunct(e clause.Expression, n int) bool {
 		return n == 1 || !holdsSQL([]any{comparison(e).Value})
 	case clause.IN:
 		return n == 1 || !holdsSQL(e.Values)
+	case clause.NotConditions: // Not(…): NOT and its conditions, written in without parentheses
+		for _, x := range e.Exprs {
+			if n > 1 && !safeConjunct(x, 2) {
+				return false
+			}
+		}
+		return true
 	default:
 		return true
 	}
 	if n == 1 {
 		return true
 	}
-	if containsFold(sql, " AND ") || containsFold(sql, " OR ") {
+	if containsFold(text, " AND ") || containsFold(text, " OR ") {
 		return true // wrapped in parentheses
 	}
-	return !hasAnyWord(sql, orWord) && !strings.Contains(sql, "||") &&
-		!strings.Contains(sql, "--") && !strings.Contains(sql, "/*") && !strings.Contains(sql, "#")
+	return !hasAnyWord(text, orWord) && !strings.Contains(text, "||") &&
+		!strings.Contains(text, "--") && !strings.Contains(text, "/*") && !strings.Contains(text, "#")
 }
 
 var orWord = []string{"OR"}
@@ -551,6 +559,16 @@ func holdsSQL(vars []any) bool {
 		case []any:
 			if holdsSQL(v) {
 				return true
+			}
+		case sql.NamedArg: // @name, which GORM writes in
+			if holdsSQL([]any{v.Value}) {
+				return true
+			}
+		case map[string]any: // named arguments
+			for _, x := range v {
+				if holdsSQL([]any{x}) {
+					return true
+				}
 			}
 		}
 	}

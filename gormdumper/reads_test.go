@@ -2,6 +2,7 @@ package gormdumper_test
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -118,6 +119,34 @@ func TestReadCapture(t *testing.T) {
 				return db.Where("slug = ?", "vanilla").Where(clause.IN{Column: "name", Values: []any{"y", gorm.Expr("'x') OR (true")}}).Find(&[]Flavor{}).Error
 			},
 			drop: []string{"scan:flavors"},
+		},
+		{
+			name: "an OR in a named argument",
+			read: func(db *gorm.DB) error {
+				return db.Where("slug = ?", "vanilla").Where("name = @n", sql.Named("n", gorm.Expr("'x' OR true"))).Find(&[]Flavor{}).Error
+			},
+			drop: []string{"scan:flavors"},
+		},
+		{
+			name: "an OR in a map of named arguments",
+			read: func(db *gorm.DB) error {
+				return db.Where("slug = ?", "vanilla").Where("name = @n", map[string]any{"n": gorm.Expr("'x' OR true")}).Find(&[]Flavor{}).Error
+			},
+			drop: []string{"scan:flavors"},
+		},
+		{
+			name: "an OR in a Not",
+			read: func(db *gorm.DB) error {
+				return db.Where("slug = ?", "vanilla").Not("name = ?", gorm.Expr("'x' AND false OR true")).Find(&[]Flavor{}).Error
+			},
+			drop: []string{"scan:flavors"},
+		},
+		{
+			name: "a Not by value",
+			read: func(db *gorm.DB) error {
+				return db.Where("slug = ?", "vanilla").Not("name = ?", "x").Find(&[]Flavor{}).Error
+			},
+			drop: []string{"row:flavors:slug=vanilla"},
 		},
 		{
 			name: "Count",

@@ -308,6 +308,8 @@ func TestWrites(t *testing.T) {
 			"row:events:id=1 row:events_2024:id=1 row:events_2025:id=1 scan:events scan:events_2024 scan:events_2025"},
 		{"partitioned update", `UPDATE events SET at = at + 1`, nil,
 			"table:events table:events_2024 table:events_2025"},
+		{"truncate a partition", `TRUNCATE events_2024`, nil,
+			"table:events table:events_2024"},
 		{"view", `UPDATE popular SET title = 'x'`, nil,
 			"table:posts"},
 		{"trigger", `INSERT INTO logged (id, v) VALUES (1, 1)`, nil,

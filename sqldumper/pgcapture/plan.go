@@ -392,17 +392,16 @@ func (r *resolver) writeRel(rel *relation, w *write, s *step, seen map[*relation
 	}
 	// The rows written are the parents' rows too, which a read of a parent (through another
 	// layer, which may not read the children) names by the parent's name: the write stamps
-	// them as the parent's, by the same conditions and values. A parent's other children
-	// (and a parent's triggers, which do not fire) cost a few extra tags at most.
-	if w.op != opTruncate {
-		for _, parent := range rel.Parents {
-			pw := *w
-			if w.cols == nil && w.rows != nil {
-				pw.cols = columnNames(rel) // the values are in the child's order
-			}
-			pw.rel = &relRef{name: parent, only: true}
-			r.writeRel(r.rel(parent), &pw, s, seen, nil)
+	// them as the parent's, by the same conditions and values (a TRUNCATE of a child, as a
+	// TRUNCATE of the parent: its table tag). A parent's other children (and a parent's
+	// triggers, which do not fire) cost a few extra tags at most.
+	for _, parent := range rel.Parents {
+		pw := *w
+		if w.cols == nil && w.rows != nil {
+			pw.cols = columnNames(rel) // the values are in the child's order
 		}
+		pw.rel = &relRef{name: parent, only: true}
+		r.writeRel(r.rel(parent), &pw, s, seen, nil)
 	}
 	// Foreign keys whose actions write the referencing tables.
 	deletes := w.op == opDelete || w.op == opMerge || (w.op == opTruncate && w.cascade)
