@@ -54,13 +54,19 @@ func ScanTag(table string) string { return "scan:" + escapeIdent(table) }
 // percent-encoded outside letters, digits and "-._~".
 func RowTag(table, column, value string) string {
 	b := make([]byte, 0, 5+len(table)+len(column)+len(value)+8)
-	b = append(b, "row:"...)
-	b = appendEscaped(b, table, identByte)
-	b = append(b, ':')
-	b = appendEscaped(b, column, identByte)
-	b = append(b, '=')
-	b = appendEscaped(b, value, valueByte)
+	b = appendRowPrefix(b, table, column)
+	b = appendEscaped(b, value, &valueBytes)
 	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again: one allocation
+}
+
+// appendRowPrefix appends to b the beginning of the row tags of table's column:
+// "row:" + table + ":" + column + "=".
+func appendRowPrefix(b []byte, table, column string) []byte {
+	b = append(b, "row:"...)
+	b = appendEscaped(b, table, &identBytes)
+	b = append(b, ':')
+	b = appendEscaped(b, column, &identBytes)
+	return append(b, '=')
 }
 
 // maxRowValues bounds the row tags one read, and one response per table, may carry; past it
@@ -77,25 +83,11 @@ func ReadRows(ctx context.Context, table, column string, values ...string) {
 	if !ok {
 		return
 	}
+	t := readTable{table: table}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.startCapture()
-	t, seen := rs.readOf(table)
-	if !seen {
-		rs.addTagLocked(TableTag(table))
-	}
-	if t.n < 0 {
-		return // already a scan
-	}
-	if t.n+len(values) > maxRowValues {
-		t.n = -1
-		rs.addTagLocked(ScanTag(table))
-		return
-	}
-	t.n += len(values)
-	for _, v := range values {
-		rs.addTagLocked(RowTag(table, column, v))
-	}
+	rs.rowsLocked(&t, column, values)
 }
 
 // ReadTable records that the response being rendered read each of tables without narrowing
@@ -110,15 +102,72 @@ func ReadTable(ctx context.Context, tables ...string) {
 	defer rs.mu.Unlock()
 	rs.startCapture()
 	for _, table := range tables {
-		t, seen := rs.readOf(table)
-		if seen && t.n < 0 {
-			continue
-		} else if !seen {
-			rs.addTagLocked(TableTag(table))
-		}
-		t.n = -1
-		rs.addTagLocked(ScanTag(table))
+		t := readTable{table: table}
+		rs.scanLocked(&t)
 	}
+}
+
+// rowsLocked is ReadRows of t by column. rs.mu is held.
+func (rs *renderState) rowsLocked(t *readTable, column string, values []string) {
+	r, seen := rs.readOf(t.table)
+	if !seen {
+		rs.addTagLocked(t.tableTag())
+	}
+	if r.n < 0 {
+		return // already a scan
+	}
+	if r.n+len(values) > maxRowValues {
+		r.n = -1
+		rs.addTagLocked(t.scanTag())
+		return
+	}
+	r.n += len(values)
+	for _, v := range values {
+		rs.addTagLocked(t.rowTag(column, v))
+	}
+}
+
+// scanLocked is ReadTable of t. rs.mu is held.
+func (rs *renderState) scanLocked(t *readTable) {
+	r, seen := rs.readOf(t.table)
+	if seen && r.n < 0 {
+		return
+	} else if !seen {
+		rs.addTagLocked(t.tableTag())
+	}
+	r.n = -1
+	rs.addTagLocked(t.scanTag())
+}
+
+// readTable is a table read, with the tags of its reads as far as they are built: a [Read]
+// builds them all once; ReadRows and ReadTable as they need them.
+type readTable struct {
+	table, tag, scan string
+	row              string // "row:" + table + ":" + column + "=": the prefix of its row tags; "" if not built
+}
+
+func (t *readTable) tableTag() string {
+	if t.tag == "" {
+		t.tag = TableTag(t.table)
+	}
+	return t.tag
+}
+
+func (t *readTable) scanTag() string {
+	if t.scan == "" {
+		t.scan = ScanTag(t.table)
+	}
+	return t.scan
+}
+
+func (t *readTable) rowTag(column, value string) string {
+	if t.row == "" {
+		return RowTag(t.table, column, value)
+	}
+	b := make([]byte, 0, len(t.row)+len(value)+8)
+	b = append(b, t.row...)
+	b = appendEscaped(b, value, &valueBytes)
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again: one allocation
 }
 
 // startCapture prepares rs for the first captured read of its render, which tags the response
@@ -126,9 +175,9 @@ func ReadTable(ctx context.Context, tables ...string) {
 func (rs *renderState) startCapture() {
 	if !rs.captured {
 		rs.captured = true
-		rs.rowValues = make([]tableRead, 0, 4)
+		rs.rowValues = rs.readBuf[:0]
 		if rs.tags == nil {
-			rs.tags = make([]string, 0, 16) // a captured page has a few tags per query
+			rs.tags = rs.tagBuf[:0] // a captured page has a few tags per query
 		}
 		rs.addTagLocked(DatabaseTag)
 	}
@@ -369,33 +418,48 @@ func hexDigit(c byte) (byte, bool) {
 	return 0, false
 }
 
-// identByte marks the bytes of a table or column name kept as they are in a tag.
-func identByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '$' || c == '.' || c == '-'
-}
+// identBytes are the bytes of a table or column name kept as they are in a tag; valueBytes
+// those of a value in a row tag. The others are percent-encoded.
+var identBytes, valueBytes = byteSet("$.-_"), byteSet("-._~")
 
-// valueByte marks the bytes of a value kept as they are in a row tag.
-func valueByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+// byteSet returns the set of ASCII letters, digits and the bytes of extra.
+func byteSet(extra string) (set [256]bool) {
+	for c := range 256 {
+		set[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+	}
+	for i := range len(extra) {
+		set[extra[i]] = true
+	}
+	return set
 }
 
 func escapeIdent(s string) string {
-	for i := 0; i < len(s); i++ {
-		if !identByte(s[i]) {
-			return string(appendEscaped(make([]byte, 0, len(s)+8), s, identByte))
-		}
+	if clean(s, &identBytes) == len(s) {
+		return s
 	}
-	return s
+	return string(appendEscaped(make([]byte, 0, len(s)+8), s, &identBytes))
 }
 
-func appendEscaped(b []byte, s string, keep func(byte) bool) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if keep(c) {
-			b = append(b, c)
-		} else {
-			b = append(b, '%', upperHex[c>>4], upperHex[c&15])
+// clean returns the length of the longest prefix of s whose bytes are all in keep.
+func clean(s string, keep *[256]bool) int {
+	for i := range len(s) {
+		if !keep[s[i]] {
+			return i
 		}
 	}
-	return b
+	return len(s)
+}
+
+// appendEscaped appends s to b with each byte outside keep percent-encoded.
+func appendEscaped(b []byte, s string, keep *[256]bool) []byte {
+	for {
+		i := clean(s, keep)
+		b = append(b, s[:i]...)
+		if i == len(s) {
+			return b
+		}
+		c := s[i]
+		b = append(b, '%', upperHex[c>>4], upperHex[c&15])
+		s = s[i+1:]
+	}
 }

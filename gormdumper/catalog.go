@@ -61,6 +61,7 @@ func (r *keyRegistry) ensureCatalog(db *gorm.DB, table string) bool {
 	cols, err := readCatalogKeys(db.Statement.Context, db.Statement.ConnPool, table)
 	if err != nil {
 		r.loaded.Store(table, catalogFailed)
+		r.gen.Add(1)
 		return false
 	}
 	r.mu.Lock()
@@ -81,6 +82,7 @@ func (r *keyRegistry) ensureCatalog(db *gorm.DB, table string) bool {
 	})
 	r.tables.Store(&tables)
 	r.loaded.Store(table, catalogRead)
+	r.gen.Add(1)
 	return true
 }
 
@@ -113,6 +115,9 @@ func (r *keyRegistry) catalogKnown(table string) bool {
 func (r *keyRegistry) refresh() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer r.gen.Add(1)
+	r.refreshes.Add(1)
+	r.ready.Store(nil)
 	r.loaded.Clear()
 	r.propagation.Clear()
 	r.relations.Clear()

@@ -37,6 +37,13 @@
 // ([Options.Analyzer]; package gormpg's on PostgreSQL) can classify those instead. Outside a render the callbacks record
 // nothing and cost a context lookup.
 //
+// The walk of a statement's clauses is done once per SQL text GORM builds: its outcome is kept
+// (up to 4 MiB of texts and outcomes per plugin) and replayed for the next statement with the
+// same text, with that statement's own arguments, since GORM binds the k-th argument to the
+// k-th placeholder. An outcome is kept only when the arguments it narrows by are each equal to
+// exactly one argument of the statement, and is dropped when what the plugin knows of the
+// tables changes (a model seen for the first time, [Plugin.RefreshKeys]).
+//
 // A table's key columns are, over every model the plugin has seen on it, the primary key, the
 // columns of a unique constraint or a single-column unique index, and the foreign keys of
 // their relations (belongs to, has one, has many, and the two columns of a many-to-many join

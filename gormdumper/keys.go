@@ -72,7 +72,47 @@ type keyRegistry struct {
 	relations sync.Map
 	mu        sync.Mutex
 	tables    atomic.Pointer[map[string]*keyColumns] // copied on write under mu
+
+	// gen is bumped after every change of what the registry knows (tables, seen, loaded,
+	// relations), so that what was computed from an older state is not used (see plans.go).
+	gen atomic.Uint64
+
+	// ready: the tables (as statements name them) whose catalog, relation and descendants'
+	// catalogs are known, so that a statement on them has nothing to read first; copied on
+	// write under mu, emptied by refresh, which bumps refreshes.
+	ready     atomic.Pointer[map[string]struct{}]
+	refreshes atomic.Uint64
 }
+
+// isPrepared reports whether table (as a statement names it) is ready: see prepared.
+func (r *keyRegistry) isPrepared(table string) bool {
+	m := r.ready.Load()
+	if m == nil {
+		return false
+	}
+	_, ok := (*m)[table]
+	return ok
+}
+
+// prepared records that table's catalog, relation and descendants' catalogs are known,
+// unless the registry was refreshed since refreshes read epoch (before they were looked up).
+func (r *keyRegistry) prepared(table string, epoch uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.refreshes.Load() != epoch {
+		return
+	}
+	m := map[string]struct{}{}
+	if old := r.ready.Load(); old != nil {
+		m = maps.Clone(*old)
+	}
+	m[table] = struct{}{}
+	r.ready.Store(&m)
+}
+
+// generation returns the registry's generation: it changes whenever what the registry knows
+// of its tables does.
+func (r *keyRegistry) generation() uint64 { return r.gen.Load() }
 
 type seenKey struct {
 	s     *schema.Schema
@@ -186,6 +226,7 @@ func (r *keyRegistry) register(s *schema.Schema, table string) {
 	}
 	seen[seenKey{s, table}] = struct{}{}
 	r.seen.Store(&seen)
+	r.gen.Add(1)
 }
 
 // registered reports whether s has been registered on table.

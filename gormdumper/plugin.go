@@ -78,6 +78,7 @@ type Plugin struct {
 	analyzer   Analyzer
 	writes     WriteAnalyzer // analyzer, if it is one
 	keys       *keyRegistry
+	plans      *planCache
 
 	// txPools are the pools, seen at Initialize, that are transactions already (a gorm.DB
 	// opened over a *sql.Tx): left unwrapped, and warned about once.
@@ -101,6 +102,7 @@ func NewWithOptions(inv Invalidator, opts Options) *Plugin {
 	return &Plugin{
 		inv: inv, commits: commits, log: log, onError: opts.OnError, failWrites: opts.FailWrites,
 		readCap: !opts.NoReadCapture, analyzer: opts.Analyzer, writes: writes, keys: &keyRegistry{},
+		plans: newPlanCache(defaultMaxPlanBytes),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/dumperhq/dumper"
@@ -50,12 +51,19 @@ func (p *Plugin) readRaw(db *gorm.DB) {
 	if stmt.SQL.Len() == 0 {
 		// A statement GORM builds: learn its table's key columns from the catalog now,
 		// before it runs (a Row statement's rows stay open on the connection after it).
-		if stmt.Table != "" && plainTable(stmt) {
-			p.keys.ensureCatalog(db, stmt.Table)
-			if rel, ok := p.keys.relationOf(db, stmt.Table, false); ok {
+		if stmt.Table != "" && !p.keys.isPrepared(stmt.Table) && plainTable(stmt) {
+			epoch := p.keys.refreshes.Load()
+			ready := p.keys.ensureCatalog(db, stmt.Table)
+			rel, ok := p.keys.relationOf(db, stmt.Table, false)
+			ready = ready && ok
+			if ok {
 				for _, d := range rel.descendants {
-					p.keys.ensureCatalog(db, d) // to narrow their reads as the parent's
+					// to narrow their reads as the parent's
+					ready = p.keys.ensureCatalog(db, d) && ready
 				}
+			}
+			if ready {
+				p.keys.prepared(stmt.Table, epoch)
 			}
 		}
 		return
@@ -78,14 +86,38 @@ func (p *Plugin) readRow(db *gorm.DB) { p.readBuilt(db, true) }
 
 func (p *Plugin) readBuilt(db *gorm.DB, rowsOpen bool) {
 	stmt := db.Statement
-	ctx := stmt.Context
-	if !dumper.Rendering(ctx) {
+	if !dumper.Rendering(stmt.Context) {
 		return
 	}
 	c, built := stmt.Clauses["FROM"]
 	if !built {
 		return // hand-written SQL, seen by readRaw; or a statement that never ran
 	}
+	text := stmt.SQL.String()
+	gen := p.keys.generation() // before the walk: a plan outlived by a change is not used
+	if text != "" {
+		if pl := p.plans.get(text, stmt.Schema, gen); pl != nil && p.replay(stmt, pl) {
+			return
+		}
+	}
+	rec := readRecord{readPlan: readPlan{gen: gen, schema: stmt.Schema}, keep: text != ""}
+	p.walkRead(db, c, rowsOpen, &rec)
+	p.apply(stmt, &rec.readPlan, rec.values)
+	if rec.keep && len(rec.narrowed) > 0 {
+		rec.pos, rec.keep = positions(rec.raw, stmt.Vars)
+	}
+	if rec.keep {
+		pl := rec.readPlan
+		pl.scans, pl.narrowed = slices.Clip(pl.scans), slices.Clip(pl.narrowed)
+		pl.read = dumper.NewRead(pl.scans, pl.narrowed, pl.col)
+		p.plans.put(text, &pl)
+	}
+}
+
+// walkRead walks the clauses of a statement GORM built, whose FROM clause is fromClause, and adds
+// to rec what it reads.
+func (p *Plugin) walkRead(db *gorm.DB, fromClause clause.Clause, rowsOpen bool, rec *readRecord) {
+	stmt := db.Statement
 	var r readSet
 	table := stmt.Table
 	if table == "" && stmt.Schema != nil {
@@ -95,8 +127,9 @@ func (p *Plugin) readBuilt(db *gorm.DB, rowsOpen bool) {
 		r.unknown = true
 	}
 	table = bareTable(table)
+	rec.table = table
 	joined := false
-	if from, ok := c.Expression.(clause.From); ok {
+	if from, ok := fromClause.Expression.(clause.From); ok {
 		for _, t := range from.Tables {
 			if t.Raw {
 				r.unknown = true
@@ -114,7 +147,7 @@ func (p *Plugin) readBuilt(db *gorm.DB, rowsOpen bool) {
 			r.scan(bareTable(j.Table.Name))
 			r.walk(stmt, j.ON)
 		}
-	} else if c.Expression != nil {
+	} else if fromClause.Expression != nil {
 		r.unknown = true
 	}
 	for name, cl := range stmt.Clauses {
@@ -128,29 +161,26 @@ func (p *Plugin) readBuilt(db *gorm.DB, rowsOpen bool) {
 	}
 	if r.unknown {
 		if p.analyzer != nil && stmt.SQL.Len() > 0 {
-			p.analyzer.Read(ctx, stmt.SQL.String(), stmt.Vars)
+			rec.analyze = true
 		} else {
-			dumper.NoStore(ctx)
+			rec.noStore = true
 		}
 		return
 	}
-	plain, rel, stored := p.readOfRelations(db, cmp.Or(stmt.Table, table), r.tables, rowsOpen)
+	plain, rel, stored := p.readOfRelations(db, rec, cmp.Or(stmt.Table, table), r.tables, rowsOpen)
 	if !stored {
 		return
 	}
-	for _, t := range r.tables {
-		dumper.ReadTable(ctx, t)
-	}
+	rec.scans = append(rec.scans, r.tables...)
 	if !joined && plain {
-		var buf [4]string
-		if col, kind, values, ok := p.narrowing(stmt, table, buf[:0]); ok {
-			dumper.ReadRows(ctx, table, col, values...)
-			p.readDescendants(ctx, rel, col, kind, values)
+		if p.narrowing(stmt, table, rec) {
+			rec.narrowed = append(rec.narrowed, table)
+			p.readDescendants(rec, rel, true)
 			return
 		}
 	}
-	dumper.ReadTable(ctx, table)
-	p.readDescendants(ctx, rel, "", 0, nil)
+	rec.scans = append(rec.scans, table)
+	p.readDescendants(rec, rel, false)
 }
 
 // plainTable reports whether the statement reads the table it names, Statement.Table: its
@@ -415,59 +445,64 @@ func (r *readSet) subquery(stmt *gorm.Statement, sub *gorm.DB) {
 	}
 }
 
-// narrowing returns the key column, its kind and the values (in canonical form) that the WHERE clause
-// of the statement on table narrows its rows to: one of its top-level conjuncts is col = v or
-// col IN (v, …) on a key column of table. ok is false when the clause narrows nothing, or is
-// not a conjunction. The values of the first column found are appended to buf.
-func (p *Plugin) narrowing(stmt *gorm.Statement, table string, buf []string) (col string, kind dumper.KeyKind, values []string, ok bool) {
+// narrowing finds the key column, its kind and the values (in canonical form) that the WHERE
+// clause of the statement on table narrows its rows to: one of its top-level conjuncts is
+// col = v or col IN (v, …) on a key column of table. It reports false when the clause narrows
+// nothing, or is not a conjunction; else it sets rec's col, kind, values and raw (the values
+// as the clause holds them). A value that does not convert to its key's text makes rec not
+// kept as a plan: with other arguments the same text may narrow.
+func (p *Plugin) narrowing(stmt *gorm.Statement, table string, rec *readRecord) bool {
 	c, has := stmt.Clauses["WHERE"]
 	if !has {
-		return "", 0, nil, false
+		return false
 	}
 	where, isWhere := c.Expression.(clause.Where)
 	if !isWhere {
-		return "", 0, nil, false
+		return false
 	}
 	var conjBuf [8]clause.Expression
 	conj, pure := conjuncts(where.Exprs, conjBuf[:0])
 	if !pure {
-		return "", 0, nil, false
+		return false
 	}
 	keys := p.keys.table(stmt.Schema, table)
 	narrowing := p.keys.narrowing(keys)
 	if len(narrowing) == 0 {
-		return "", 0, nil, false
+		return false
 	}
 	n := len(conj)
 	for _, e := range conj {
 		if !safeConjunct(e, n) {
-			return "", 0, nil, false
+			return false
 		}
 	}
 	best := -1
 	var rawBuf [4]any
+	var valBuf [4]string
 	for _, e := range conj {
-		c, raw, found := narrowed(stmt, table, e, rawBuf[:0])
-		if !found {
+		c, found, isNarrowed := narrowed(stmt, table, e, rawBuf[:0])
+		if !isNarrowed {
 			continue
 		}
 		k := narrowing[c]
 		if k == 0 || k == dumper.KeyText && !p.keys.binaryText(cmp.Or(stmt.Table, table), c) {
 			continue // not a key; text that SQLite compares otherwise than byte-wise
 		}
-		out := buf
+		out := valBuf[:0]
 		if best >= 0 {
-			out = nil // buf holds the values found first
+			out = nil // valBuf holds the values found first
 		}
-		vs, conv := canonicalValues(k, raw, out)
+		vs, conv := canonicalValues(k, found, out)
 		if !conv {
+			rec.keep = false
 			continue
 		}
 		if best < 0 || len(vs) < best {
-			col, kind, values, ok, best = c, k, vs, true, len(vs)
+			rec.col, rec.kind, rec.values, best = c, k, vs, len(vs)
+			rec.raw = append(rec.raw[:0], found...)
 		}
 	}
-	return col, kind, values, ok
+	return best >= 0
 }
 
 // conjuncts appends to out the top-level conjuncts of exprs, as GORM joins them, flattening
@@ -825,9 +860,13 @@ func eqNil(v any) bool {
 // dropped. ok is false if a value does not convert exactly. The texts are appended to out.
 func canonicalValues(kind dumper.KeyKind, values []any, out []string) (_ []string, ok bool) {
 	for _, v := range values {
-		v = deref(v)
-		if isNull(v) {
-			continue
+		switch v.(type) {
+		case string, int, int64, int32, uint, uint64, uint32: // the usual: neither pointer, Valuer nor NULL
+		default:
+			v = deref(v)
+			if isNull(v) {
+				continue
+			}
 		}
 		s, ok := kind.Canonical(v)
 		if !ok {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/dumperhq/dumper"
 	"gorm.io/gorm"
 )
 
@@ -104,6 +103,7 @@ func (r *keyRegistry) relationOf(db *gorm.DB, table string, cachedOnly bool) (*r
 		return nil, false
 	}
 	r.relations.Store(table, rel)
+	r.gen.Add(1)
 	return rel, true
 }
 
@@ -241,13 +241,13 @@ func readSQLiteRelation(ctx context.Context, pool gorm.ConnPool, table string) (
 // quoteIdent quotes an SQL identifier with double quotes.
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// readOfRelations records in the response being rendered for db what reading own (the table
-// a statement names, as it names it) and joined (the others) depends on besides their own
-// tags, and returns, if the read of own may narrow by key, what it knows of own (nil for a
-// view, or where relations are not read): the descendants of own are left to readNarrowed.
-// It keeps the response out of the cache, and reports false, if one of them cannot be
-// attributed, or is not known and cachedOnly forbids reading it now.
-func (p *Plugin) readOfRelations(db *gorm.DB, own string, joined []string, cachedOnly bool) (plain bool, ownRel *relation, stored bool) {
+// readOfRelations adds to rec what reading own (the table a statement names, as it names
+// it) and joined (the others) depends on besides their own tags, and returns, if the read of
+// own may narrow by key, what it knows of own (nil for a view, or where relations are not
+// read): the descendants of own are left to readDescendants. It makes rec keep the response
+// out of the cache, and reports false, if one of them cannot be attributed, or is not known
+// and cachedOnly forbids reading it now (rec is then not kept as a plan).
+func (p *Plugin) readOfRelations(db *gorm.DB, rec *readRecord, own string, joined []string, cachedOnly bool) (plain bool, ownRel *relation, stored bool) {
 	if !p.keys.readsRelations() {
 		return true, nil, true
 	}
@@ -259,7 +259,8 @@ func (p *Plugin) readOfRelations(db *gorm.DB, own string, joined []string, cache
 		}
 		rel, ok := p.keys.relationOf(db, t, cachedOnly)
 		if !ok || rel.opaque {
-			dumper.NoStore(db.Statement.Context)
+			rec.noStore = true
+			rec.keep = rec.keep && ok
 			return false, nil, false
 		}
 		if i < 0 && !rel.view {
@@ -269,27 +270,25 @@ func (p *Plugin) readOfRelations(db *gorm.DB, own string, joined []string, cache
 		if i < 0 {
 			plain = false
 		}
-		if len(rel.tables) > 0 {
-			dumper.ReadTable(db.Statement.Context, rel.tables...)
-		}
+		rec.scans = append(rec.scans, rel.tables...)
 	}
 	return plain, ownRel, true
 }
 
-// readDescendants records the read of the inheritance children and partitions of rel (what
-// readOfRelations left out), whose rows a read of rel returns, narrowed by col = values as
-// the read of rel is (col == "": a scan): a child is narrowed where its catalog, read
-// already, gives col the kind kind (a partition has its parent's keys; an inheritance child
-// none of them), and scanned otherwise.
-func (p *Plugin) readDescendants(ctx context.Context, rel *relation, col string, kind dumper.KeyKind, values []string) {
+// readDescendants adds to rec the read of the inheritance children and partitions of rel
+// (what readOfRelations left out), whose rows a read of rel returns, narrowed as the read of
+// rel is (by rec.col, if narrowed; else a scan): a child is narrowed where its catalog, read
+// already, gives rec.col the kind rec.kind (a partition has its parent's keys; an
+// inheritance child none of them), and scanned otherwise.
+func (p *Plugin) readDescendants(rec *readRecord, rel *relation, narrowed bool) {
 	if rel == nil {
 		return
 	}
 	for _, d := range rel.descendants {
-		if col != "" && p.keys.catalogKnown(d) && p.keys.narrowing(p.keys.table(nil, d))[col] == kind {
-			dumper.ReadRows(ctx, d, col, values...)
+		if narrowed && p.keys.catalogKnown(d) && p.keys.narrowing(p.keys.table(nil, d))[rec.col] == rec.kind {
+			rec.narrowed = append(rec.narrowed, d)
 		} else {
-			dumper.ReadTable(ctx, d)
+			rec.scans = append(rec.scans, d)
 		}
 	}
 }
