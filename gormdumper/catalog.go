@@ -64,6 +64,8 @@ func (r *keyRegistry) ensureCatalog(db *gorm.DB, table string) bool {
 		r.gen.Add(1)
 		return false
 	}
+	var lost []string
+	defer func() { r.lost(lost) }() // after the unlock
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var tables map[string]*keyColumns
@@ -80,6 +82,7 @@ func (r *keyRegistry) ensureCatalog(db *gorm.DB, table string) bool {
 		maps.Copy(m, cols) // two tables of one name in two schemas: the union
 		return m
 	})
+	lost = lostKeys(r.tables.Load(), tables)
 	r.tables.Store(&tables)
 	r.loaded.Store(table, catalogRead)
 	r.gen.Add(1)
@@ -113,6 +116,8 @@ func (r *keyRegistry) catalogKnown(table string) bool {
 // The key versions change, so that writes whose tags were computed before stamp their tables'
 // tags.
 func (r *keyRegistry) refresh() {
+	var lost []string
+	defer func() { r.lost(lost) }() // after the unlock
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	defer r.gen.Add(1)
@@ -135,6 +140,7 @@ func (r *keyRegistry) refresh() {
 			tables[t] = nk
 		}
 	}
+	lost = lostKeys(r.tables.Load(), tables)
 	r.tables.Store(&tables)
 }
 

@@ -82,6 +82,11 @@ type keyRegistry struct {
 	// write under mu, emptied by refresh, which bumps refreshes.
 	ready     atomic.Pointer[map[string]struct{}]
 	refreshes atomic.Uint64
+
+	// onLost is called, outside mu, with the tables that lost a key column (see lostKeys):
+	// the pages that read them narrowed by it must be dropped, since no write stamps its row
+	// tags any more. Nil: nothing is called.
+	onLost func(tables []string)
 }
 
 // isPrepared reports whether table (as a statement names it) is ready: see prepared.
@@ -157,6 +162,8 @@ func (r *keyRegistry) version(table string) uint64 {
 // register adds the key columns that s, used on table, declares: its own, and those its
 // relations give the tables they relate it to.
 func (r *keyRegistry) register(s *schema.Schema, table string) {
+	var lost []string
+	defer func() { r.lost(lost) }() // after the unlock
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.registered(s, table) {
@@ -219,6 +226,7 @@ func (r *keyRegistry) register(s *schema.Schema, table string) {
 			}
 		}
 	}
+	lost = lostKeys(r.tables.Load(), tables)
 	r.tables.Store(&tables)
 	seen := map[seenKey]struct{}{}
 	if m := r.seen.Load(); m != nil {
@@ -227,6 +235,35 @@ func (r *keyRegistry) register(s *schema.Schema, table string) {
 	seen[seenKey{s, table}] = struct{}{}
 	r.seen.Store(&seen)
 	r.gen.Add(1)
+}
+
+// lostKeys returns the tables of old that have a key column in new no longer, or with
+// another kind: the row tags of their reads by it are no longer stamped by their writes.
+func lostKeys(old *map[string]*keyColumns, new map[string]*keyColumns) []string {
+	if old == nil {
+		return nil
+	}
+	var lost []string
+	for t, k := range *old {
+		nk := new[t]
+		for c, kind := range k.kinds {
+			if kind == 0 {
+				continue
+			}
+			if nk == nil || nk.kinds[c] != kind {
+				lost = append(lost, t)
+				break
+			}
+		}
+	}
+	return lost
+}
+
+// lost passes tables whose key columns were lost (see lostKeys) to onLost, if any.
+func (r *keyRegistry) lost(tables []string) {
+	if len(tables) > 0 && r.onLost != nil {
+		r.onLost(tables)
+	}
 }
 
 // registered reports whether s has been registered on table.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/dumperhq/dumper"
 	"gorm.io/gorm"
@@ -99,10 +100,27 @@ func NewWithOptions(inv Invalidator, opts Options) *Plugin {
 	}
 	commits, _ := inv.(CommitRecorder)
 	writes, _ := opts.Analyzer.(WriteAnalyzer)
-	return &Plugin{
+	p := &Plugin{
 		inv: inv, commits: commits, log: log, onError: opts.OnError, failWrites: opts.FailWrites,
 		readCap: !opts.NoReadCapture, analyzer: opts.Analyzer, writes: writes, keys: &keyRegistry{},
 		plans: newPlanCache(defaultMaxPlanBytes),
+	}
+	p.keys.onLost = p.keysLost
+	return p
+}
+
+// keysLost drops the pages that read tables narrowed by a key column the plugin no longer
+// counts (two models disagree on its type; RefreshKeys after a migration that dropped it):
+// their writes no longer stamp its row tags. It stamps the tables' tags.
+func (p *Plugin) keysLost(tables []string) {
+	b := &batch{writes: []string{"key columns changed on " + strings.Join(tables, ", ")}}
+	for _, t := range tables {
+		b.addTags(dumper.TableTag(t))
+	}
+	ctx := context.Background()
+	if err := p.invalidate(ctx, b); err != nil {
+		p.report(ctx, b, "gormdumper: invalidation after a change of key columns failed; pages may be stale",
+			fmt.Errorf("%w: %w", ErrInvalidation, err))
 	}
 }
 
