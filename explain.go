@@ -95,7 +95,7 @@ func (x *explainer) droppedBy(ex *explained) []string {
 		}
 	}
 	if x.all.at.After(ex.stored) {
-		since = append(since, fmt.Sprintf("    everything at %s by %s", x.all.at.UTC().Format(time.RFC3339Nano), x.all.source))
+		since = append(since, fmt.Sprintf("    everything at %s by %s%s", x.all.at.UTC().Format(time.RFC3339Nano), x.all.source, x.all.writeText()))
 	}
 	slices.Sort(since)
 	return since
@@ -121,11 +121,7 @@ func (x *explainer) forget(ex *explained) {
 // invalidated remembers an invalidation of tags, made by the caller of the cache's
 // invalidation method under ctx, which may name its source (see WithSource).
 func (x *explainer) invalidated(ctx context.Context, tags []string) {
-	who := caller()
-	if src, ok := ctx.Value(sourceKey{}).(source); ok && src.name != "" {
-		who = src.name + " (" + who + ")"
-	}
-	note := invalidationNote{at: time.Now(), source: who, with: len(tags), write: writeOf(ctx)}
+	note := noteOf(ctx, len(tags))
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, t := range tags {
@@ -142,12 +138,22 @@ func (x *explainer) invalidated(ctx context.Context, tags []string) {
 }
 
 // invalidatedAll remembers an invalidation of everything, made by the caller of
-// [Cache.InvalidateAll].
-func (x *explainer) invalidatedAll() {
-	note := invalidationNote{at: time.Now(), source: caller()}
+// [Cache.InvalidateAll] under ctx, which may name its source and write.
+func (x *explainer) invalidatedAll(ctx context.Context) {
+	note := noteOf(ctx, 0)
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.all = note
+}
+
+// noteOf describes an invalidation of n tags made now under ctx: who asked for it (the source
+// ctx names, see WithSource, and the calling function) and for which write (WithWrite).
+func noteOf(ctx context.Context, n int) invalidationNote {
+	who := caller()
+	if src, ok := ctx.Value(sourceKey{}).(source); ok && src.name != "" {
+		who = src.name + " (" + who + ")"
+	}
+	return invalidationNote{at: time.Now(), source: who, with: n, write: writeOf(ctx)}
 }
 
 // caller names the first function on the stack outside package dumper's root: who asked for

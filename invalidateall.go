@@ -48,7 +48,7 @@ func (c *Cache) InvalidateAll(ctx context.Context) error {
 		return fmt.Errorf("dumper: invalidate all: %w", err)
 	}
 	if c.explain != nil {
-		c.explain.invalidatedAll()
+		c.explain.invalidatedAll(ctx)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dumperhq/dumper"
 )
@@ -90,5 +91,16 @@ func TestExplainInvalidateAll(t *testing.T) {
 	if !strings.Contains(got, ": dropped") || !strings.Contains(got, "invalidated since it was stored:\n    everything at ") ||
 		!strings.Contains(got, "by github.com/dumperhq/dumper_test.TestExplainInvalidateAll") {
 		t.Errorf("explanation does not name the InvalidateAll:\n%s", got)
+	}
+
+	// Its source and write, when the caller names them.
+	do(t, site, http.MethodGet, "/icecream/vanilla")
+	ctx := dumper.WithWrite(dumper.WithSource(t.Context(), "deploy", time.Time{}), "schema v42")
+	if err := c.InvalidateAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got = do(t, c.ExplainHandler(), http.MethodGet, "/?path=/icecream/vanilla").Body.String()
+	if !strings.Contains(got, "by deploy (github.com/dumperhq/dumper_test.TestExplainInvalidateAll), for \"schema v42\"") {
+		t.Errorf("explanation does not name the InvalidateAll's source and write:\n%s", got)
 	}
 }
