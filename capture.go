@@ -297,7 +297,10 @@ func (cw *captureWriter) finish() {
 	if cw.mode != buffering {
 		return
 	}
-	if d := unfinished(cw.r, cw.rs, cw.status, cw.header, cw.buf); d != noDetail {
+	if d := unfinished(cw.r, cw.p, cw.rs, cw.status, cw.header, cw.buf); d != noDetail {
+		if d == detailNoDependencies {
+			cw.c.log.DebugContext(cw.r.Context(), "dumper: not stored: the render recorded no read and no tag (Policy.RequireDependencies)", "path", cw.miss.path)
+		}
 		cw.toPass(d)
 		return
 	}

@@ -280,3 +280,44 @@ func ExampleReadRows() {
 	// dumper; hit
 	// dumper; fwd=stale; stored
 }
+
+// TestRequireDependencies: under Policy.RequireDependencies a response whose render recorded
+// no read and no tag is sent but not stored; one that did is stored.
+func TestRequireDependencies(t *testing.T) {
+	c := newCache(t)
+	site := c.MiddlewareWith(dumper.Policy{RequireDependencies: true})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/rows":
+			dumper.ReadRows(r.Context(), "t", "id", "1")
+		case "/scan":
+			dumper.ReadTable(r.Context(), "t")
+		case "/read":
+			dumper.NewRead([]string{"t"}, nil, "").Record(r.Context())
+		case "/tag":
+			dumper.Tag(r.Context(), "static")
+		case "/header":
+			w.Header().Set("Cache-Tag", "static")
+		case "/empty-tag":
+			dumper.Tag(r.Context(), "")
+		}
+		fmt.Fprint(w, r.URL.Path)
+	}))
+	for _, tt := range []struct {
+		path   string
+		stored bool
+	}{
+		{"/rows", true}, {"/scan", true}, {"/read", true}, {"/tag", true}, {"/header", true},
+		{"/nothing", false}, {"/empty-tag", false},
+	} {
+		first := do(t, site, "GET", tt.path)
+		if got := status(first); tt.stored == strings.Contains(got, "detail=no-dependencies") {
+			t.Errorf("%s: Cache-Status %q", tt.path, got)
+		}
+		if first.Body.String() != tt.path {
+			t.Errorf("%s: body %q, want the page", tt.path, first.Body.String())
+		}
+		if hit := isHit(do(t, site, "GET", tt.path)); hit != tt.stored {
+			t.Errorf("%s: second request hit %v, want %v", tt.path, hit, tt.stored)
+		}
+	}
+}

@@ -172,6 +172,18 @@ type Policy struct {
 
 	// RevalidateTimeout bounds a background render. Zero means 10 seconds.
 	RevalidateTimeout time.Duration
+
+	// RequireDependencies stores a response only if its render recorded something it
+	// depends on: a read captured by a data layer (gormdumper, sqldumper, pgxdumper, or
+	// [ReadRows], [ReadTable], [Read]) or a tag ([Tag], the tag header). A response that
+	// recorded nothing — a handler that queried the database without the request's context
+	// (db.Find(…) rather than db.WithContext(r.Context()).Find(…)), or through a data layer
+	// the capture does not see — is sent but not stored (Cache-Status detail
+	// "no-dependencies"), and logged at Debug: it would otherwise be kept until evicted, with
+	// nothing to invalidate it. A page that truly depends on nothing, or only on its path
+	// (models' DependentPaths), calls Tag to say so. False, the default, stores such
+	// responses as any other.
+	RequireDependencies bool
 }
 
 // DefaultKeyHeaders returns the [Policy.KeyHeaders] used when a policy names none: the
@@ -237,6 +249,7 @@ type policy struct {
 	keyHeaders    *headerSet
 	edge          Edge
 	soft          softPolicy
+	requireDeps   bool
 }
 
 // headerSet is a set of canonical header names, with a table of their first bytes to rule
@@ -259,6 +272,7 @@ func (p Policy) compile() (*policy, error) {
 		ignore:        p.Ignore,
 		sendAge:       p.SendAge,
 		edge:          p.Edge,
+		requireDeps:   p.RequireDependencies,
 	}
 	var errs []error
 	if p.MaxAge < 0 {

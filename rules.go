@@ -76,12 +76,14 @@ func expired(h http.Header) bool {
 // unfinished applies the rules that only the end of a render can settle to a response that
 // refuse let through and that was buffered whole, with header h as of its WriteHeader. It
 // returns why the response must not be stored after all, or noDetail.
-func unfinished(r *http.Request, rs *renderState, status int, h http.Header, body []byte) detail {
+func unfinished(r *http.Request, p *policy, rs *renderState, status int, h http.Header, body []byte) detail {
 	switch {
 	case r.Context().Err() != nil:
 		return detailAborted // the request was cancelled: the handler may have stopped short
 	case !rs.storable():
 		return detailHandler
+	case p.requireDeps && !rs.dependent() && len(h[p.tagHeader]) == 0:
+		return detailNoDependencies
 	}
 	if cl, ok := h["Content-Length"]; ok && bodyAllowed(status) && (len(cl) != 1 || cl[0] != strconv.Itoa(len(body))) {
 		// The handler promised another length: it failed half-way. Send what it sent, as

@@ -70,6 +70,7 @@ const (
 	detailAborted        // the request was cancelled while the handler ran
 	detailHandler        // the handler called NoStore, or a nested middleware's Policy.Ignore matched
 	detailLengthMismatch // the body is not as long as the handler's Content-Length
+	detailNoDependencies // Policy.RequireDependencies, and the render recorded no read and no tag
 
 	// A stale hit (see serveStale): not a reason not to store, but why a condemned entry
 	// was served.
@@ -102,6 +103,7 @@ var detailNames = [...]string{
 	detailAborted:        "aborted",
 	detailHandler:        "handler",
 	detailLengthMismatch: "length-mismatch",
+	detailNoDependencies: "no-dependencies",
 	detailStale:          "stale",
 	detailStaleIfError:   "stale-if-error",
 }

@@ -67,6 +67,13 @@ func (rs *renderState) addTagLocked(t string) {
 	}
 }
 
+// dependent reports whether the render recorded a captured read or a tag.
+func (rs *renderState) dependent() bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return len(rs.tags) > 0
+}
+
 func (rs *renderState) storable() bool {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
