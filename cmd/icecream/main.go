@@ -156,6 +156,9 @@ func serve(ctx context.Context, logger *slog.Logger, stderr io.Writer, cfg confi
 
 	metrics := promdumper.New(promdumper.Options{})
 	opts := dumper.Options{Logger: logger, MaxBytes: cfg.cacheBytes, Explain: cfg.explain, Observers: []dumper.Observer{metrics.Observer()}}
+	// Every page of the shop reads the database through the request's context: one that
+	// recorded nothing would have nothing to invalidate it, and is not stored.
+	opts.Policy.RequireDependencies = true
 	var listener *pgnotify.Listener
 	if cfg.pgDSN != "" {
 		config, err := pgx.ParseConfig(cfg.pgDSN)
