@@ -123,8 +123,33 @@ func (rs *renderState) rowsLocked(t *readTable, column string, values []string) 
 	}
 	r.n += len(values)
 	for _, v := range values {
-		rs.addTagLocked(t.rowTag(column, v))
+		rs.addTagLocked(rs.rowTag(t, column, v))
 	}
+}
+
+// rowTag returns the row tag of t's column for value, built in the render's arena of tags:
+// the entry copies its tags, so a page's row tags cost no allocation of their own. The
+// arena's bytes are never written twice. rs.mu is held.
+func (rs *renderState) rowTag(t *readTable, column, value string) string {
+	if rs.arena == nil {
+		rs.arena = rs.arenaBuf[:0]
+	}
+	b := rs.arena
+	start := len(b)
+	if t.row != "" {
+		b = append(b, t.row...)
+	} else {
+		b = appendRowPrefix(b, t.table, column)
+	}
+	b = appendEscaped(b, value, &valueBytes)
+	if cap(b) != cap(rs.arena) {
+		// Grown: b is a new array holding a copy of the old bytes, which the tags made so
+		// far go on pointing to where they were. Keep only this tag's bytes in it.
+		b = b[start:]
+		start = 0
+	}
+	rs.arena = b
+	return unsafe.String(&b[start], len(b)-start)
 }
 
 // scanLocked is ReadTable of t. rs.mu is held.
@@ -158,16 +183,6 @@ func (t *readTable) scanTag() string {
 		t.scan = ScanTag(t.table)
 	}
 	return t.scan
-}
-
-func (t *readTable) rowTag(column, value string) string {
-	if t.row == "" {
-		return RowTag(t.table, column, value)
-	}
-	b := make([]byte, 0, len(t.row)+len(value)+8)
-	b = append(b, t.row...)
-	b = appendEscaped(b, value, &valueBytes)
-	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again: one allocation
 }
 
 // startCapture prepares rs for the first captured read of its render, which tags the response

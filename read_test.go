@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -77,5 +78,26 @@ func TestReadRecordOutsideRender(t *testing.T) {
 	ctx := context.Background()
 	if n := testing.AllocsPerRun(100, func() { r.Record(ctx, "1") }); n != 0 {
 		t.Errorf("Record outside a render: %v allocations, want 0", n)
+	}
+}
+
+// TestRowTagsArena: row tags built in the render's arena stay what RowTag spells, however many
+// there are and however the arena grows.
+func TestRowTagsArena(t *testing.T) {
+	rs := &renderState{}
+	ctx := context.WithValue(context.Background(), renderKey{}, rs)
+	var want []string
+	for i := range 60 {
+		table := fmt.Sprintf("t%d", i)
+		values := []string{fmt.Sprint(i), strings.Repeat("v", i*7), "a b/ü"}
+		ReadRows(ctx, table, "id", values...)
+		want = append(want, TableTag(table))
+		for _, v := range values {
+			want = append(want, RowTag(table, "id", v))
+		}
+	}
+	got := slices.DeleteFunc(slices.Clone(rs.tags), func(s string) bool { return s == DatabaseTag })
+	if !slices.Equal(got, want) {
+		t.Errorf("tags\n%q\nwant\n%q", got, want)
 	}
 }

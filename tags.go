@@ -51,6 +51,9 @@ type renderState struct {
 	// no allocation of its own for them.
 	tagBuf  [16]string
 	readBuf [4]tableRead
+	// arena holds the bytes of the row tags made in the render (see rowTag).
+	arena    []byte
+	arenaBuf [512]byte
 }
 
 func (rs *renderState) addTags(tags []string) {
