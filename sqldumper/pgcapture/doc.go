@@ -4,7 +4,9 @@
 //
 // SQL text is analysed with PostgreSQL's own parser (pg_query_go), once per distinct text
 // ([Analyzer.Shape]); what the text names is then resolved against the database catalog, once
-// per relation, and the result is kept until [Analyzer.Refresh].
+// per relation, and the result is kept until [Analyzer.Refresh]; a table that the catalog,
+// read again, gives fewer key columns has its table tag invalidated once, since its writes no
+// longer stamp the row tags its pages may have been read by.
 //
 // # Reads
 //
