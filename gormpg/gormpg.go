@@ -3,6 +3,9 @@ package gormpg
 import (
 	"context"
 	"database/sql"
+	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/gormdumper"
@@ -17,7 +20,8 @@ type Options = pgcapture.Options
 // the shape of each distinct SQL text and what the catalog says of each relation; it is safe
 // for concurrent use.
 type Analyzer struct {
-	an *pgcapture.Analyzer
+	an   *pgcapture.Analyzer
+	lost *lostTags // what an invalidates by itself
 }
 
 var _ gormdumper.WriteAnalyzer = (*Analyzer)(nil)
@@ -29,7 +33,8 @@ var _ gormdumper.WriteAnalyzer = (*Analyzer)(nil)
 // limited to one connection (SetMaxOpenConns(1)) would wait for it forever while a
 // transaction holds it.
 func New(db *sql.DB, opts *Options) *Analyzer {
-	return &Analyzer{an: pgcapture.New(nopInvalidator{}, pgcapture.DBLoader(db), opts)}
+	lost := &lostTags{}
+	return &Analyzer{an: pgcapture.New(lost, pgcapture.DBLoader(db), opts), lost: lost}
 }
 
 // Read records in the response being rendered for ctx what the statement sql, with vars ($1
@@ -42,24 +47,60 @@ func (a *Analyzer) Read(ctx context.Context, sql string, vars []any) {
 }
 
 // Written returns what the statement sql, run with vars and returning err, stamps; see
-// [pgcapture.Analyzer.Stamps].
+// [pgcapture.Analyzer.Stamps]. A statement that did not fail also returns the table tags of
+// the tables whose key columns the catalog, read again since the last such statement (after
+// Refresh), no longer gives (see [pgcapture.Analyzer.Refresh]): the pages that read them
+// narrowed by such a column are dropped, since writes no longer stamp its row tags.
 func (a *Analyzer) Written(ctx context.Context, sql string, vars []any, err error) []string {
 	sh := a.an.Shape(sql)
-	if !sh.Effects() {
-		return nil
+	var tags []string
+	if sh.Effects() {
+		tags = a.an.Stamps(ctx, sh, vars, err)
 	}
-	return a.an.Stamps(ctx, sh, vars, err)
+	if err == nil {
+		if lost := a.lost.take(); len(lost) > 0 {
+			tags = append(tags, lost...)
+			slices.Sort(tags)
+			tags = slices.Compact(tags)
+		}
+	}
+	return tags
 }
 
 // Refresh forgets what the analyzer read of the catalog; see [pgcapture.Analyzer.Refresh].
 // Schema changes made through GORM's Exec refresh it by themselves.
 func (a *Analyzer) Refresh() { a.an.Refresh() }
 
-// nopInvalidator is the analyzer's invalidator, which it never calls: gormdumper invalidates
-// what Written returns.
-type nopInvalidator struct{}
+// lostTags is the analyzer's invalidator: gormdumper invalidates what Written returns, so
+// the tags the analyzer invalidates by itself (those of tables whose key columns its catalog
+// lost) are kept for the next Written to return.
+type lostTags struct {
+	any  atomic.Bool // tags is not empty: take's lock is taken only then
+	mu   sync.Mutex
+	tags []string
+}
 
-func (nopInvalidator) InvalidatePaths(context.Context, ...string) error { return nil }
-func (nopInvalidator) InvalidateTags(context.Context, ...string) error  { return nil }
+func (*lostTags) InvalidatePaths(context.Context, ...string) error { return nil }
 
-var _ dumper.Invalidator = nopInvalidator{}
+func (l *lostTags) InvalidateTags(_ context.Context, tags ...string) error {
+	l.mu.Lock()
+	l.tags = append(l.tags, tags...)
+	l.any.Store(len(l.tags) > 0)
+	l.mu.Unlock()
+	return nil
+}
+
+// take returns the tags kept, and forgets them.
+func (l *lostTags) take() []string {
+	if !l.any.Load() {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tags := l.tags
+	l.tags = nil
+	l.any.Store(false)
+	return tags
+}
+
+var _ dumper.Invalidator = (*lostTags)(nil)

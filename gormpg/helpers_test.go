@@ -43,6 +43,7 @@ type env struct {
 	cache *dumper.Cache
 	store *tagStore
 	inv   *capturetest.Recorder
+	an    *gormpg.Analyzer
 }
 
 func newEnv(t *testing.T) *env {
@@ -74,7 +75,8 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Use(gormdumper.NewWithOptions(e.inv, gormdumper.Options{Analyzer: gormpg.New(sqlDB, nil)})); err != nil {
+	e.an = gormpg.New(sqlDB, nil)
+	if err := db.Use(gormdumper.NewWithOptions(e.inv, gormdumper.Options{Analyzer: e.an})); err != nil {
 		t.Fatal(err)
 	}
 	return e

@@ -40,7 +40,9 @@
 // Key columns, views, partitions, foreign-key actions, triggers and user functions are read
 // from the catalog, once per table, over connections of the wrapped connector (so with the
 // application's search_path), and kept: schema changes made through the wrapped database
-// refresh them; after a migration run elsewhere, call [Connector.Refresh] (or restart).
+// refresh them; after a migration run elsewhere, call [Connector.Refresh] (or restart). A
+// table the catalog then gives fewer key columns has its pages dropped once (its table tag),
+// since writes no longer stamp the row tags of the column it lost.
 //
 // The capture needs PostgreSQL (it parses SQL with PostgreSQL's own parser) and a driver
 // whose placeholders are $1, $2…: pgx's stdlib, lib/pq.

@@ -35,6 +35,14 @@ INSERT INTO posts VALUES (10, 1, 'Hello'), (11, 2, 'World'), (12, 1, 'Again');`
 
 func newEnv(t *testing.T, opts *sqldumper.Options) *env {
 	t.Helper()
+	return newEnvWith(t, func(dsn string, inv dumper.Invalidator) (*sql.DB, error) {
+		return sqldumper.Open("pgx", dsn, inv, opts)
+	})
+}
+
+// newEnvWith is newEnv with the captured database that open returns for dsn and inv.
+func newEnvWith(t *testing.T, open func(dsn string, inv dumper.Invalidator) (*sql.DB, error)) *env {
+	t.Helper()
 	_, dsn := testservice.PostgresSchema(t, "sqldumper")
 	direct, err := sql.Open("pgx", dsn)
 	if err != nil {
@@ -50,7 +58,7 @@ func newEnv(t *testing.T, opts *sqldumper.Options) *env {
 	}
 	t.Cleanup(func() { cache.Close() })
 	e := &env{direct: direct, cache: cache, inv: &recorder{Next: cache}}
-	e.db, err = sqldumper.Open("pgx", dsn, e.inv, opts)
+	e.db, err = open(dsn, e.inv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dumperhq/dumper"
@@ -103,7 +104,19 @@ func New(inv dumper.Invalidator, load Loader, opts *Options) *Analyzer {
 	for _, f := range opts.PureFunctions {
 		a.pure[f] = true
 	}
+	a.cat.lost = a.keysLost
 	return a
+}
+
+// keysLost drops the pages that read tables narrowed by a key column the catalog no longer
+// gives them (a migration dropped its unique index, then Refresh): writes no longer stamp its
+// row tags. It stamps the tables' tags.
+func (a *Analyzer) keysLost(ctx context.Context, tables []string) {
+	tags := make([]string, len(tables))
+	for i, t := range tables {
+		tags[i] = dumper.TableTag(t)
+	}
+	_ = a.invalidate(ctx, tags, "key columns changed on "+strings.Join(tables, ", "))
 }
 
 // Shape returns the shape of sql, parsed once per distinct text.
@@ -120,7 +133,10 @@ func (a *Analyzer) Shape(sql string) *Shape {
 
 // Refresh forgets what the catalog said: key columns, views, triggers, routines. Statements
 // are resolved again when next used. Schema changes made through a captured connection
-// refresh it by themselves; call Refresh after one made elsewhere.
+// refresh it by themselves; call Refresh after one made elsewhere. A table that the catalog,
+// read again, gives fewer key columns (or one of another kind) has its pages dropped, once:
+// its table tag is invalidated, since its writes no longer stamp the row tags of the column
+// lost, by which pages may have read it.
 func (a *Analyzer) Refresh() { a.cat.refresh() }
 
 // catalogContext bounds a catalog query, which a cancelled request must not cut short.

@@ -55,6 +55,7 @@ func arrayText(elems []string) string {
 type relation struct {
 	Found    bool      `json:"found"`
 	Name     string    `json:"name"`     // relname, without its schema
+	Schema   string    `json:"schema"`   // its schema, quoted if need be
 	Kind     string    `json:"kind"`     // relkind: r, p, v, m, f, S…
 	RLS      bool      `json:"rls"`      // row-level security is enabled
 	Triggers bool      `json:"triggers"` // user triggers or rules, which may write anything
@@ -105,7 +106,7 @@ func (r *relation) index() {
 	}
 }
 
-// relationQuery describes each relation named in $1 (as to_regclass reads it): its kind,
+// relationQuery describes each relation named in $1 (as to_regclass reads it): its schema, kind,
 // columns and which are key columns (primary key, unique constraint or index, foreign key)
 // of a type with a canonical text, inheritance children and parents, foreign keys that reference it,
 // user triggers (pgnotify's, which only notify, aside) and rules, row-level security, and a
@@ -113,6 +114,7 @@ func (r *relation) index() {
 const relationQuery = `
 SELECT coalesce(json_agg(json_build_object(
   'request', q.name, 'found', c.oid IS NOT NULL, 'name', c.relname, 'kind', c.relkind,
+  'schema', c.relnamespace::regnamespace::text,
   'rls', coalesce(c.relrowsecurity, false),
   'triggers', coalesce(c.relhasrules AND c.relkind <> 'v', false) OR EXISTS (
       SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal
@@ -190,6 +192,22 @@ type catalog struct {
 	mu        sync.Mutex
 	relations map[string]*relation // by the name as requested
 	routines  *routineSet
+
+	// keys holds, across refreshes, the key columns the catalog last gave each relation
+	// (by schema and name), and for which generation: see keysLost.
+	keys map[string]keyRecord
+
+	// lost, if not nil, is called, outside mu, with the names of the relations whose key
+	// columns a reader may have narrowed its reads by while their writes no longer stamp
+	// them (see keysLost).
+	lost func(ctx context.Context, tables []string)
+}
+
+// keyRecord is the key columns, with their kinds, the catalog gave a relation for generation
+// gen.
+type keyRecord struct {
+	gen   uint64
+	kinds map[string]dumper.KeyKind
 }
 
 type routineSet struct {
@@ -240,6 +258,12 @@ func (c *catalog) lookup(ctx context.Context, names []string) (map[string]*relat
 	if err := json.Unmarshal([]byte(text), &rows); err != nil {
 		return nil, fmt.Errorf("pgcapture: load catalog: %w", err)
 	}
+	var lost []string
+	defer func() { // after the unlock
+		if len(lost) > 0 && c.lost != nil {
+			c.lost(ctx, lost)
+		}
+	}()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.relations == nil {
@@ -249,6 +273,9 @@ func (c *catalog) lookup(ctx context.Context, names []string) (map[string]*relat
 		r := rows[i].relation
 		r.index()
 		out[rows[i].Request] = &r
+		if r.Found && c.keysLost(&r, gen) && !containsString(lost, r.Name) {
+			lost = append(lost, r.Name)
+		}
 		// A relation not found is asked for again next time: it may be one a transaction
 		// is creating, visible once it commits.
 		if r.Found && c.gen.Load() == gen {
@@ -261,6 +288,35 @@ func (c *catalog) lookup(ctx context.Context, names []string) (map[string]*relat
 		}
 	}
 	return out, nil
+}
+
+// keysLost records the key columns the catalog gave r for generation gen, and reports whether
+// pages may have read r narrowed by a key column that writes to r do not stamp: the catalog
+// read r before (in an earlier generation: a Refresh since) and then had a key column that r
+// lacks or has with another kind (a migration dropped a unique index, or changed the column's
+// type), or r was read for a generation older than the one last recorded (a load that a
+// Refresh overtook) and has a key column the newer lacks. c.mu is held.
+func (c *catalog) keysLost(r *relation, gen uint64) bool {
+	if c.keys == nil {
+		c.keys = map[string]keyRecord{}
+	}
+	id := r.Schema + "." + quoteIdent(r.Name)
+	old, known := c.keys[id]
+	if known && gen < old.gen {
+		return dropsKey(r.kinds, old.kinds)
+	}
+	c.keys[id] = keyRecord{gen: gen, kinds: r.kinds}
+	return known && dropsKey(old.kinds, r.kinds)
+}
+
+// dropsKey reports whether a key column of old is not one of new, or has another kind there.
+func dropsKey(old, new map[string]dumper.KeyKind) bool {
+	for col, k := range old {
+		if new[col] != k {
+			return true
+		}
+	}
+	return false
 }
 
 // routine returns what the capture assumes of the function or operator named name.

@@ -4,7 +4,9 @@
 //
 // SQL text is analysed with PostgreSQL's own parser (pg_query_go), once per distinct text
 // ([Analyzer.Shape]); what the text names is then resolved against the database catalog, once
-// per relation, and the result is kept until [Analyzer.Refresh].
+// per relation, and the result is kept until [Analyzer.Refresh]; a table that the catalog,
+// read again, gives fewer key columns has its table tag invalidated once, since its writes no
+// longer stamp the row tags its pages may have been read by.
 //
 // # Reads
 //
@@ -45,9 +47,11 @@
 //
 // A write ([Session.Done]) stamps:
 //
-//   - for INSERT … VALUES (no ON CONFLICT DO UPDATE) that gives every key column of the
-//     table a parameter or constant in every row: [dumper.ChangeTags] of each row — its row
-//     tags and the table's scan tag (a NULL key gives no row tag: it matches no read);
+//   - for INSERT … VALUES (no ON CONFLICT DO UPDATE, no OVERRIDING USER VALUE, which
+//     gives identity columns their generated values whatever the row says) that gives every
+//     key column of the table a parameter or constant in every row: [dumper.ChangeTags] of
+//     each row — its row tags and the table's scan tag (a NULL key gives no row tag: it
+//     matches no read);
 //   - for UPDATE and DELETE whose WHERE narrows every key column of the table (top-level
 //     conjuncts col = v, IN, = ANY, as for reads) and, for UPDATE, that assigns each key
 //     column nothing or a parameter or constant: the row tags of every value each key

@@ -223,7 +223,9 @@ func (p *parser) insert(ins *pg.InsertStmt, sc *scope) {
 		}
 		w.rows = append(w.rows, vals)
 	}
-	if !known {
+	if !known || ins.GetOverride() == pg.OverridingKind_OVERRIDING_USER_VALUE {
+		// OVERRIDING USER VALUE: identity columns take their generated values, whatever the
+		// row gives them.
 		w.rows = nil
 	}
 }

@@ -27,6 +27,8 @@ func TestReturned(t *testing.T) {
 		{"insert with defaults", `INSERT INTO posts (author_id, title) VALUES (1, 'x') RETURNING code, id, author_id, uid`,
 			[][]driver.Value{{"c1", int64(9), int64(1), nil}},
 			"row:posts:author_id=1 row:posts:code=c1 row:posts:id=9 scan:posts"},
+		{"insert overriding user value", `INSERT INTO idents (id, v) OVERRIDING USER VALUE VALUES (7, 'x') RETURNING id`,
+			[][]driver.Value{{int64(1)}}, "row:idents:id=1 scan:idents"},
 		{"insert returning some keys", `INSERT INTO posts (author_id, title) VALUES (1, 'x') RETURNING id`, nil, ""},
 		{"upsert that assigns no key", `INSERT INTO audit (note) VALUES ('x') ON CONFLICT (id) DO UPDATE SET note = 'y' RETURNING id`,
 			[][]driver.Value{{int64(5)}}, "row:audit:id=5 scan:audit"},

@@ -9,7 +9,9 @@ import (
 // returning err, stamp, by the rule of [Session.Done], without invalidating them: for a data
 // layer that follows transactions itself (gormdumper, over the transactions GORM begins) and
 // invalidates the tags when the write is made and again after its transaction commits. A
-// statement the server rejected stamps nothing. A schema change refreshes the catalog.
+// statement the server rejected stamps nothing. A schema change refreshes the catalog. The
+// table tags of tables whose key columns the catalog lost ([Analyzer.Refresh]) are
+// invalidated through the Analyzer's invalidator, not returned.
 //
 // Transaction statements in the text (BEGIN, COMMIT…) are not followed: the writes of the
 // text are stamped as if it ran in the caller's transaction, if any. What a RETURNING list gives
