@@ -93,19 +93,25 @@ func (c *Change) tags(key []string) []string {
 	if key == nil {
 		key = []string{"id"}
 	}
-	tags := []string{dumper.ScanTag(c.Table)}
+	return c.tagsAs(c.Table, key)
+}
+
+// tagsAs returns what tags does for a row-level change with key columns, under the name of
+// table: c's own table, or a relative whose rows c may have changed (see relativeTags).
+func (c *Change) tagsAs(table string, key []string) []string {
+	tags := []string{dumper.ScanTag(table)}
 	for _, row := range [2]map[string]string{c.OldKeys, c.NewKeys} {
 		if row == nil {
 			continue
 		}
 		for _, k := range c.KeyColumns {
 			if v, ok := row[k]; ok {
-				tags = append(tags, dumper.RowTag(c.Table, k, v))
+				tags = append(tags, dumper.RowTag(table, k, v))
 			}
 		}
 		for i, k := range key {
 			if _, ok := row[k]; !ok && i < len(c.Key) {
-				tags = append(tags, dumper.RowTag(c.Table, k, c.Key[i]))
+				tags = append(tags, dumper.RowTag(table, k, c.Key[i]))
 			}
 		}
 	}
@@ -124,6 +130,9 @@ type notice struct {
 	// recorded: the writer said it will record what it invalidated after commit where
 	// every instance can read it (see Commits.TxQuery).
 	recorded bool
+	// relatives are the tables whose rows the change may have changed besides its own
+	// table's (see relatives.go), as the catalog had them after the change's commit.
+	relatives []relative
 }
 
 // txKey returns the name of the change's transaction in [Commits], or "" if the

@@ -25,9 +25,10 @@
 // scan tag, the tags that dependency capture (gormdumper's reads, docs/capture.md) puts on
 // every read narrowed by a key column or not narrowed at all. So a raw UPDATE of one row drops
 // the pages that read that row, by any of its keys, or scanned the table, and keeps the
-// others. A NULL in a key column is left out (no read narrowed by equality matches it). Pages
-// not tagged by capture need a [Table.Map] (paths, hand-made tags), which adds to the
-// automatic tags, never replaces them. The readers' key columns must be among those the
+// others. A NULL in a key column is left out (no read narrowed by equality matches it). The
+// table's partitions, inheritance children and parents get the change's tags under their
+// own names too (see Inheritance and partitions below). Pages not tagged by capture need a
+// [Table.Map] (paths, hand-made tags), which adds to the automatic tags, never replaces them. The readers' key columns must be among those the
 // triggers send: install again when a table's keys change (Install at every start-up does),
 // or a read narrowed by the new key is not reached by raw SQL.
 //
@@ -117,9 +118,15 @@
 //     (Install keeps that setting while the triggers need no change), or invalidate by hand
 //     after such a load;
 //   - logical replication applies changes on a subscriber as replica: likewise;
-//   - on a partitioned table, install on the partitioned (parent) table; a statement that
-//     names a partition directly fires the partition's triggers only, so name each partition
-//     too (as its own Table, with the same Map) if anything writes to them directly;
+//   - a statement other than TRUNCATE fires the triggers of the table it names only, not
+//     those of its partitions or inheritance children (the Listener stamps their tags, see
+//     Inheritance and partitions): a
+//     statement that names a partition or a child directly is heard only if that table has
+//     the triggers too, so list each one that anything writes to directly as its own Table
+//     (with the same Map);
+//   - DDL that moves rows from table to table (ATTACH and DETACH PARTITION, ALTER TABLE …
+//     INHERIT and NO INHERIT) changes what reads of the parent return and notifies nothing:
+//     invalidate the tables' tags by hand after it;
 //   - the triggers follow a table that is renamed, but the notifications then carry its new
 //     name, which the Listener does not know: rename the Table too, and install again;
 //   - ALTER TABLE … DISABLE TRIGGER silences them (Install enables them again).
@@ -128,6 +135,34 @@
 // fails at commit if it is full, which happens only when a session that LISTENs stops
 // reading, or a very long transaction holds the queue's tail. The Listener reads
 // continuously.
+//
+// # Inheritance and partitions
+//
+// A statement that names a partitioned table or a table with inheritance children fires that
+// table's triggers only, yet its rows may be the partitions' or the children's, which a page
+// that reads a partition or a child by its own name carries the tags of (as gormdumper and
+// the SQL capture tag a read of events_2024); and a child's rows are its parents' rows, which
+// a page that reads a parent by the parent's name carries the tags of. So the Listener
+// stamps every change on the table's relatives too: its partitions and inheritance children,
+// to any depth, and every table that it or one of those is a partition or a child of, to any
+// depth. The notification cannot say which of them holds the row (PostgreSQL's transition
+// tables do not carry it), so each relative gets the change's automatic tags under its own
+// name — the row tags of the change's key values and its scan tag, which are exact since a
+// relative's inherited columns have the table's types: a partition has its parent's keys,
+// an inheritance child only those it declares (a read narrowed by a column that is no key of
+// the child is a scan of it) — or its table tag when the relative has a key column whose
+// value the notification does not carry (an inheritance child's own unique column, a unique
+// index on one partition only). A table-level change, TRUNCATE, and a burst invalidate each
+// relative's table tag, and so does a batch whose row-level changes of a table, times its
+// relatives, exceed 4096 (a table with a thousand partitions must not turn a batch into
+// millions of tags). Map is not called for the relatives.
+//
+// The relatives come from pg_inherits, read on the Listener's connection when a change
+// arrives: a notification is delivered after its transaction commits, so the read sees every
+// partition the statement could write, one created a second before included. A read serves
+// the changes of every transaction its snapshot shows committed, so it costs one catalog
+// query per notification that arrives after the previous read began (one per transaction in
+// a trickle of writes, fewer under load), not one per row.
 //
 // # Installation
 //
@@ -152,8 +187,8 @@
 // # Listening
 //
 // A Listener holds one connection of its own (LISTEN belongs to a session; a pooled
-// connection would be handed to other code), waits for notifications, and hands them to a
-// second goroutine that invalidates them: what arrives while an invalidation is under way is
+// connection would be handed to other code), on which it also reads the relatives, waits for
+// notifications, and hands them to a second goroutine that invalidates them: what arrives while an invalidation is under way is
 // invalidated together, in one call for paths and one for tags. A row-level change
 // invalidates its automatic tags and what its table's [Table.Map] gives; a Map that fails
 // makes the table's tag invalidated instead, which is never wrong, only wider; so is a batch
@@ -169,7 +204,7 @@
 // — [Listener.Live] turns false at once, and the Listener reconnects with exponential backoff
 // and jitter (which starts over only after a connection has stayed up for 10 s). Once LISTEN has
 // succeeded again, every change from then on will be heard; it then invalidates the tag of
-// every table, which drops whatever the missed changes made stale (the cache's logical clock
+// every table and of each of its relatives, which drops whatever the missed changes made stale (the cache's logical clock
 // also condemns pages rendered before that invalidation and stored after it), and only then
 // reports Live again. While Live is false the application should not trust the cache:
 // [Listener.Ignore], set as [dumper.Policy.Ignore], makes the cache neither serve nor store

@@ -181,23 +181,50 @@ func (l *Listener) session(ctx context.Context, inv Invalidator) (liveAt time.Ti
 		_ = conn.Close(cctx)
 		cancel()
 	}()
+	if err := genericPlans(ctx, conn); err != nil {
+		return time.Time{}, err
+	}
 	if _, err := conn.Exec(ctx, "LISTEN "+quoteIdent(l.o.channel)); err != nil {
 		return time.Time{}, fmt.Errorf("pgnotify: listen: %w", err)
 	}
 	// From here on every commit is heard. What committed before may not have been: drop the
-	// pages of every table before trusting the cache again.
-	if err := inv.InvalidateTags(dumper.WithSource(ctx, Source, time.Time{}), l.allTags...); err != nil {
+	// pages of every table, and of its relatives, before trusting the cache again.
+	rel := &relatives{}
+	tags, err := l.everyTag(ctx, conn, rel)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if err := inv.InvalidateTags(dumper.WithSource(ctx, Source, time.Time{}), tags...); err != nil {
 		return time.Time{}, fmt.Errorf("pgnotify: invalidate after connecting: %w", err)
 	}
 	l.live.Store(true)
 	liveAt = time.Now()
 	l.o.log.InfoContext(ctx, "pgnotify: listening", "channel", l.o.channel, "tables", len(l.tables))
-	return liveAt, l.pump(ctx, conn, inv)
+	return liveAt, l.pump(ctx, conn, rel, inv)
+}
+
+// everyTag returns the tag of every table and of each of its relatives, as they are now,
+// reading them on conn into rel.
+func (l *Listener) everyTag(ctx context.Context, conn *pgx.Conn, rel *relatives) ([]string, error) {
+	names := make([]tableName, len(l.tables))
+	for i := range l.tables {
+		names[i] = tableName{l.tables[i].Schema, l.tables[i].Name}
+	}
+	if err := rel.load(ctx, conn, names); err != nil {
+		return nil, err
+	}
+	tags := slices.Clone(l.allTags)
+	for _, rs := range rel.known {
+		for _, r := range rs {
+			tags = append(tags, l.o.tableTag(r.Name))
+		}
+	}
+	return distinct(tags), nil
 }
 
 // pump reads notifications on this goroutine and invalidates them on another, so that what
 // arrives while an invalidation is under way is invalidated together next.
-func (l *Listener) pump(ctx context.Context, conn *pgx.Conn, inv Invalidator) error {
+func (l *Listener) pump(ctx context.Context, conn *pgx.Conn, rel *relatives, inv Invalidator) error {
 	sctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	changes := make(chan notice, queueLen)
@@ -210,7 +237,7 @@ func (l *Listener) pump(ctx context.Context, conn *pgx.Conn, inv Invalidator) er
 			stop(err)
 		}
 	}()
-	err := l.read(sctx, conn, changes)
+	err := l.read(sctx, conn, rel, changes)
 	l.live.Store(false) // before anything else: a page served now might be stale
 	stop(err)
 	<-applied
@@ -220,8 +247,9 @@ func (l *Listener) pump(ctx context.Context, conn *pgx.Conn, inv Invalidator) er
 	return context.Cause(sctx)
 }
 
-// read passes the changes notified on conn to changes until it fails or ctx is done.
-func (l *Listener) read(ctx context.Context, conn *pgx.Conn, changes chan<- notice) error {
+// read passes the changes notified on conn to changes, with their tables' relatives (read
+// on conn, into rel), until it fails or ctx is done.
+func (l *Listener) read(ctx context.Context, conn *pgx.Conn, rel *relatives, changes chan<- notice) error {
 	for {
 		wctx, cancel := context.WithTimeout(ctx, l.o.ping)
 		n, err := conn.WaitForNotification(wctx)
@@ -257,6 +285,14 @@ func (l *Listener) read(ctx context.Context, conn *pgx.Conn, changes chan<- noti
 				"channel", n.Channel, "pid", n.PID, "table", c.Table, "err", err)
 		}
 		c.pid = n.PID
+		if l.ours(&c.Change) {
+			if c.relatives, err = rel.of(ctx, conn, tableName{c.Schema, c.Table}, c.tx); err != nil {
+				if ctx.Err() != nil {
+					return context.Cause(ctx)
+				}
+				return err
+			}
+		}
 		select {
 		case changes <- c:
 		case <-ctx.Done():
@@ -322,23 +358,37 @@ func (l *Listener) salvage(payload string) (Change, bool) {
 	return Change{}, false
 }
 
+// ours reports whether c is a change of one of l's tables.
+func (l *Listener) ours(c *Change) bool {
+	for _, t := range l.byName[c.Table] {
+		if l.matches(t, c.Schema) {
+			return true
+		}
+	}
+	return false
+}
+
 // matches reports whether a change in schema is one of t's. An empty schema (only from a
 // salvaged payload) matches any.
 func (l *Listener) matches(t *Table, schema string) bool {
 	return t.Schema == "" || schema == "" || t.Schema == schema
 }
 
-// invalidate invalidates what the changes map to, in one call for paths and one for tags,
-// less what cv says the application invalidated after each change's commit. A table with
-// more than MaxRows row-level changes in the batch has its tag invalidated instead of each
-// change mapped: a burst of small transactions costs the cache what one bulk statement does.
+// invalidate invalidates what the changes map to, with the tags of their tables' relatives
+// (see relativeTags), in one call for paths and one for tags, less what cv says the
+// application invalidated after each change's commit. A table with more than MaxRows
+// row-level changes in the batch has its tag, and its relatives', invalidated instead of each
+// change mapped: a burst of small transactions costs the cache what one bulk statement does;
+// so do its relatives past maxRelativeRows changes times relatives.
 func (l *Listener) invalidate(ctx context.Context, inv Invalidator, batch []notice, cv coverage) error {
 	rows := make(map[*Table]int)
+	relRows := make(map[*Table]int) // row-level changes times their relatives
 	for i := range batch {
 		c := &batch[i]
 		for _, t := range l.byName[c.Table] {
 			if !c.All && l.matches(t, c.Schema) {
 				rows[t]++
+				relRows[t] += len(c.relatives)
 			}
 		}
 	}
@@ -366,6 +416,16 @@ func (l *Listener) invalidate(ctx context.Context, inv Invalidator, batch []noti
 				if !cv.hasTag(key, t.Name, tg) {
 					tags = append(tags, tg)
 					kept++
+				}
+			}
+			coarse := rows[t] > l.o.maxRows || relRows[t] > maxRelativeRows
+			for _, r := range c.relatives {
+				for _, tg := range l.relativeTags(&c.Change, t.Key, r, coarse) {
+					mapped++
+					if !cv.hasTag(key, r.Name, tg) {
+						tags = append(tags, tg)
+						kept++
+					}
 				}
 			}
 		}

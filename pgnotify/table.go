@@ -58,7 +58,10 @@ type Table struct {
 	// from triggers installed by an earlier version of this package, which carry no key
 	// columns, then invalidates the table's tag. Table-level changes (see [Change.All]), and
 	// a burst of more than [Options.MaxRows] changes of the table arriving together, always
-	// invalidate the table's tag ([Options.TableTag]) and never call Map.
+	// invalidate the table's tag ([Options.TableTag]) and never call Map. The table's
+	// partitions, inheritance children and parents, listed or not, get the change's automatic
+	// tags under their own names, or their table tags, and no Map (see the package
+	// documentation, Inheritance and partitions).
 	Map func(ctx context.Context, c Change) (paths, tags []string, err error)
 }
 
