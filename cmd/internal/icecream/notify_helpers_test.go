@@ -89,9 +89,33 @@ func newNotifyShop(t *testing.T, c notifyConfig) *notifyShop {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	runCtx, cancel := context.WithCancel(ctx)
+	runListener(t, listener, runWith)
+	return &notifyShop{
+		shop:     &shop{t: t, srv: srv, db: db, cache: cache},
+		listener: listener, commits: commits, config: config,
+	}
+}
+
+// listening returns a cache whose Ignore is listener's, and runs listener on it until the
+// test ends, once it is live.
+func listening(t *testing.T, listener *pgnotify.Listener) *dumper.Cache {
+	t.Helper()
+	cache, err := dumper.New(dumper.Options{Policy: dumper.Policy{Ignore: listener.Ignore}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cache.Close() })
+	runListener(t, listener, cache)
+	return cache
+}
+
+// runListener runs listener, invalidating in inv, until the test ends, and waits until it is
+// live.
+func runListener(t *testing.T, listener *pgnotify.Listener, inv dumper.Invalidator) {
+	t.Helper()
+	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- listener.Run(runCtx, runWith) }()
+	go func() { done <- listener.Run(runCtx, inv) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -99,10 +123,6 @@ func newNotifyShop(t *testing.T, c notifyConfig) *notifyShop {
 		}
 	})
 	wait.For(t, 10*time.Second, "the listener", listener.Live)
-	return &notifyShop{
-		shop:     &shop{t: t, srv: srv, db: db, cache: cache},
-		listener: listener, commits: commits, config: config,
-	}
 }
 
 // postgresDSN returns a DSN for a fresh schema of the test's own, on its search_path.

@@ -53,21 +53,7 @@ func newCaptureSite(t *testing.T) *captureSite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache, err := dumper.New(dumper.Options{Policy: dumper.Policy{Ignore: listener.Ignore}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cache.Close() })
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- listener.Run(runCtx, cache) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	wait.For(t, 10*time.Second, "the listener", listener.Live)
+	cache := listening(t, listener)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
