@@ -847,11 +847,17 @@ func isSubquery(v any) bool {
 	return ok
 }
 
-// eqNil reports whether clause.Eq builds "IS NULL" for v.
+// eqNil reports whether clause.Eq builds "IS NULL" for v, as gorm's clause.eqNil does: for
+// nil, a nil pointer, and a driver.Valuer (not a nil pointer) whose Value is one of them
+// (sql.NullInt64{}), whatever error it returns.
 func eqNil(v any) bool {
-	if v == nil {
-		return true
+	if vr, ok := v.(driver.Valuer); ok && !nilPointer(v) {
+		v, _ = vr.Value()
 	}
+	return v == nil || nilPointer(v)
+}
+
+func nilPointer(v any) bool {
 	rv := reflect.ValueOf(v)
 	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }

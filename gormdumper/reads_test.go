@@ -142,6 +142,28 @@ func TestReadCapture(t *testing.T) {
 			drop: []string{"scan:flavors"},
 		},
 		{
+			name: "IS NULL by a NULL Valuer in a map",
+			read: func(db *gorm.DB) error {
+				return db.Where(map[string]any{"id": sql.NullInt64{}}).Find(&[]Flavor{}).Error
+			},
+			drop: []string{"scan:flavors"},
+		},
+		{
+			name: "IS NULL by a NULL Valuer in clause.Eq",
+			read: func(db *gorm.DB) error {
+				return db.Where(clause.Eq{Column: "slug", Value: sql.NullString{}}).Find(&[]Flavor{}).Error
+			},
+			drop: []string{"scan:flavors"},
+		},
+		{
+			name: "a Valuer with a value in a map",
+			read: func(db *gorm.DB) error {
+				return db.Where(map[string]any{"id": sql.NullInt64{Int64: 1, Valid: true}}).Find(&[]Flavor{}).Error
+			},
+			drop: []string{"row:flavors:id=1"},
+			keep: []string{"scan:flavors"},
+		},
+		{
 			name: "a Not by value",
 			read: func(db *gorm.DB) error {
 				return db.Where("slug = ?", "vanilla").Not("name = ?", "x").Find(&[]Flavor{}).Error
