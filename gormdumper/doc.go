@@ -22,9 +22,11 @@
 //     one argument. Other conjuncts (soft delete's deleted_at IS NULL, a range, LIKE, ORDER
 //     BY, LIMIT, GROUP BY, HAVING) narrow nothing but do not undo the narrowing;
 //   - the whole table otherwise ([dumper.ReadTable]): a list, a condition on another column,
-//     an OR at the top level (Or(…), or a fragment of SQL that may hold one outside
-//     parentheses), and every query with a JOIN — each joined table is read whole, the join
-//     table of an association query included;
+//     an OR at the top level (Or(…), or one GORM writes without parentheses: in a fragment
+//     of SQL, a named one under Not or in a group of one, an argument written as SQL, an
+//     expression type of the application's), a fragment of SQL that does not close what it
+//     opens (a parenthesis, a quote), an IS NULL, and every query with a JOIN — each joined
+//     table is read whole, the join table of an association query included;
 //   - the table of every subquery (a *gorm.DB among the values), read whole.
 //
 // A read the plugin cannot attribute keeps the response out of the cache ([dumper.NoStore]):

@@ -134,7 +134,7 @@ func (p *Plugin) walkRead(db *gorm.DB, fromClause clause.Clause, rowsOpen bool, 
 			if t.Raw {
 				r.unknown = true
 			} else if t.Name != clause.CurrentTable && bareTable(t.Name) != table {
-				r.scan(bareTable(t.Name))
+				r.scan(t.Name)
 				joined = true
 			}
 		}
@@ -144,7 +144,7 @@ func (p *Plugin) walkRead(db *gorm.DB, fromClause clause.Clause, rowsOpen bool, 
 				r.unknown = true
 				continue
 			}
-			r.scan(bareTable(j.Table.Name))
+			r.scan(j.Table.Name)
 			r.walk(stmt, j.ON)
 		}
 	} else if fromClause.Expression != nil {
@@ -172,7 +172,7 @@ func (p *Plugin) walkRead(db *gorm.DB, fromClause clause.Clause, rowsOpen bool, 
 		return
 	}
 	rec.scans = append(rec.scans, r.tables...)
-	if !joined && plain {
+	if !joined && plain && !r.unsealed { // a fragment that is not balanced could undo any conjunct
 		if p.narrowing(stmt, table, rec) {
 			rec.narrowed = append(rec.narrowed, table)
 			p.readDescendants(rec, rel, true)
@@ -195,18 +195,19 @@ func plainTable(stmt *gorm.Statement) bool {
 		!strings.ContainsAny(te.SQL, " \t\n(),;")
 }
 
-// readSet collects the tables a statement reads besides its own, and whether it reads some
-// the plugin cannot name.
+// readSet collects the tables a statement reads besides its own, whether it reads some the
+// plugin cannot name, and whether a fragment of SQL it holds is not balanced (see balanced),
+// which keeps the read from being narrowed.
 type readSet struct {
-	tables  []string
-	unknown bool
+	tables   []string // bare (see bareTable)
+	unknown  bool
+	unsealed bool
+	depth    int // of walk, bounded by maxValueDepth
 }
 
-func (r *readSet) scan(table string) { r.tables = append(r.tables, table) }
+// scan records that the statement reads table (as it names it) whole.
+func (r *readSet) scan(table string) { r.tables = append(r.tables, bareTable(table)) }
 
-// walk looks through a clause expression for subqueries (a *gorm.DB among its values): each
-// reads its table, which is scanned; a subquery the plugin cannot name makes the read
-// unknown.
 // comparison returns a comparison clause as the clause.Eq it is defined from (clause.Neq,
 // Gt, Gte, Lt, Lte and Like are all types of clause.Eq).
 func comparison(e any) clause.Eq {
@@ -227,9 +228,23 @@ func comparison(e any) clause.Eq {
 	return e.(clause.Eq)
 }
 
+// walk looks through a clause expression, or an argument GORM writes into one, for what the
+// statement reads besides its own table: subqueries (a *gorm.DB), each of which reads its
+// table, which is scanned; and fragments of SQL (see text), with those of the expressions
+// among the arguments, as GORM writes them (gorm.Statement.AddVar): a clause.Expression
+// (gorm.Expr), a gorm.Valuer's expression, the elements of a list, the values of named
+// arguments. An expression type of another package is built, and its text read as a
+// fragment. A subquery the plugin cannot name makes the read unknown.
 func (r *readSet) walk(stmt *gorm.Statement, e any) {
+	if r.depth >= maxValueDepth {
+		r.unknown = true // nested too deep to follow (a cycle?)
+		return
+	}
+	r.depth++
+	defer func() { r.depth-- }()
 	switch e := e.(type) {
-	case nil:
+	case nil, string, []byte, bool,
+		int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
 	case *gorm.DB:
 		r.subquery(stmt, e)
 	case clause.Where:
@@ -242,13 +257,20 @@ func (r *readSet) walk(stmt *gorm.Statement, e any) {
 		r.walkExprs(stmt, e.Exprs)
 	case clause.Expr:
 		r.text(e.SQL)
-		r.walkAll(stmt, e.Vars)
+		r.walkArgs(stmt, e.Vars, false)
 	case clause.NamedExpr:
 		r.text(e.SQL)
-		r.walkAll(stmt, e.Vars)
+		r.walkArgs(stmt, e.Vars, true)
 	case clause.Column:
 		if e.Raw {
+			r.text(e.Table)
 			r.text(e.Name)
+			r.text(e.Alias)
+		}
+	case clause.Table:
+		if e.Raw {
+			r.text(e.Name)
+			r.text(e.Alias)
 		}
 	case clause.Eq, clause.Neq, clause.Gt, clause.Gte, clause.Lt, clause.Lte, clause.Like:
 		c := comparison(e)
@@ -256,7 +278,7 @@ func (r *readSet) walk(stmt *gorm.Statement, e any) {
 		r.walk(stmt, c.Value)
 	case clause.IN:
 		r.walk(stmt, e.Column)
-		r.walkAll(stmt, e.Values)
+		r.walkArgs(stmt, e.Values, false)
 	case clause.Select:
 		for _, c := range e.Columns {
 			r.walk(stmt, c)
@@ -272,21 +294,129 @@ func (r *readSet) walk(stmt *gorm.Statement, e any) {
 			r.walk(stmt, c.Column)
 		}
 		r.walk(stmt, e.Expression)
-	case clause.Limit, clause.Locking, clause.Table, clause.Returning:
+	case clause.Limit, clause.Locking, clause.Returning:
 	case []any:
-		r.walkAll(stmt, e)
-	case string, []byte, bool, driver.Valuer,
-		int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
+		r.walkArgs(stmt, e, false)
+	case sql.NamedArg:
+		r.walk(stmt, e.Value)
+	case map[string]any: // named arguments
+		for _, v := range e {
+			r.walk(stmt, v)
+		}
+	case gorm.Valuer: // before clause.Expression and driver.Valuer, as AddVar
+		if rv := reflect.ValueOf(e); rv.Kind() != reflect.Pointer || !rv.IsNil() {
+			r.walk(stmt, e.GormValue(stmt.Context, stmt.DB))
+		}
+	case clause.Interface:
+		c := clause.Clause{Name: e.Name()}
+		e.MergeClause(&c)
+		r.built(stmt, c)
+	case clause.Expression:
+		r.built(stmt, e)
+	case driver.Valuer:
 	default:
-		r.walkValue(stmt, reflect.ValueOf(e))
+		// A list GORM binds element by element; anything else is a value.
+		rv := reflect.ValueOf(e)
+		if k := rv.Kind(); (k == reflect.Slice || k == reflect.Array) && !scalarKind(rv.Type().Elem().Kind()) {
+			for i := range rv.Len() {
+				if v := rv.Index(i); v.CanInterface() {
+					r.walk(stmt, v.Interface())
+				}
+			}
+		}
 	}
 }
 
+// walkArgs walks the arguments of a clause expression; named: of a clause.NamedExpr, which
+// also reads the exported fields of a struct argument (or of a pointer to one) as named
+// arguments, with those of the structs it embeds.
+func (r *readSet) walkArgs(stmt *gorm.Statement, args []any, named bool) {
+	for _, a := range args {
+		r.walk(stmt, a)
+		if named {
+			r.walkFields(stmt, a)
+		}
+	}
+}
+
+// walkFields walks the exported fields of the struct v, or that v points to, and of the
+// structs it embeds: the named arguments clause.NamedExpr takes from it.
+func (r *readSet) walkFields(stmt *gorm.Statement, v any) {
+	switch v.(type) {
+	case nil, sql.NamedArg, *gorm.DB:
+		return // not read so, or nothing to read
+	}
+	r.fields(stmt, reflect.ValueOf(v))
+}
+
+func (r *readSet) fields(stmt *gorm.Statement, v reflect.Value) {
+	if r.depth >= maxValueDepth {
+		r.unknown = true
+		return
+	}
+	v = reflect.Indirect(v)
+	if v.Kind() != reflect.Struct {
+		return
+	}
+	r.depth++
+	defer func() { r.depth-- }()
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		r.walk(stmt, v.Field(i).Interface())
+		if f.Anonymous {
+			r.fields(stmt, v.Field(i))
+		}
+	}
+}
+
+// built reads the text of e, an expression of a type the plugin does not know, as GORM
+// writes it into the statement: as a fragment of SQL (see text). Its arguments are written in
+// it, subqueries among them: one makes the read unknown, since the text then reads another
+// relation. A text that cannot be built makes the read unknown.
+func (r *readSet) built(stmt *gorm.Statement, e clause.Expression) {
+	text, ok := buildText(stmt, e)
+	if !ok || text == "" {
+		r.unknown = true // an empty text may be one the builder would not write here
+		return
+	}
+	r.text(text)
+}
+
+// buildText returns the SQL text of e, built on a statement of its own, in a session of db's
+// of its own (which its errors do not reach), for the statement's table and model.
+func buildText(stmt *gorm.Statement, e clause.Expression) (text string, ok bool) {
+	defer func() {
+		if recover() != nil {
+			text, ok = "", false
+		}
+	}()
+	tx := stmt.DB.Session(&gorm.Session{NewDB: true, DryRun: true})
+	failed := tx.Error // the statement's own, if any
+	scratch := &gorm.Statement{
+		DB: tx, ConnPool: stmt.ConnPool, Context: stmt.Context, Clauses: map[string]clause.Clause{},
+		Table: stmt.Table, TableExpr: stmt.TableExpr, Schema: stmt.Schema, Model: stmt.Model, Dest: stmt.Dest,
+	}
+	tx.Statement = scratch
+	e.Build(scratch)
+	return scratch.SQL.String(), tx.Error == failed
+}
+
 // text looks at a fragment of SQL the statement holds (a condition, a raw column, an ORDER BY
-// or GROUP BY expression): one that could read another relation makes the read unknown.
+// or GROUP BY expression, an expression's text): one that could read another relation makes
+// the read unknown; one that is not balanced keeps the read from being narrowed.
 func (r *readSet) text(sql string) {
+	if sql == "" {
+		return
+	}
 	if mayRead(sql) {
 		r.unknown = true
+	}
+	if !balanced(sql) {
+		r.unsealed = true
 	}
 }
 
@@ -364,50 +494,10 @@ func isNumber(s string) bool {
 	return s != ""
 }
 
-func (r *readSet) walkAll(stmt *gorm.Statement, es []any) {
-	for _, e := range es {
-		r.walk(stmt, e)
-	}
-}
-
-// walkExprs is walkAll for clause expressions.
+// walkExprs walks clause expressions.
 func (r *readSet) walkExprs(stmt *gorm.Statement, es []clause.Expression) {
 	for _, e := range es {
 		r.walk(stmt, e)
-	}
-}
-
-// walkValue looks for subqueries in a value of a type the plugin does not know: a slice, a
-// struct (a clause expression of another package), a pointer or an interface.
-func (r *readSet) walkValue(stmt *gorm.Statement, v reflect.Value) {
-	switch v.Kind() {
-	case reflect.Pointer, reflect.Interface:
-		if !v.IsNil() {
-			if db, ok := v.Interface().(*gorm.DB); ok {
-				r.subquery(stmt, db)
-				return
-			}
-			r.walkValue(stmt, v.Elem())
-		}
-	case reflect.Slice, reflect.Array:
-		if v.Type().Elem().Kind() == reflect.Uint8 {
-			return
-		}
-		for i := range v.Len() {
-			r.walkValue(stmt, v.Index(i))
-		}
-	case reflect.Struct:
-		for i := range v.NumField() {
-			if f := v.Field(i); f.CanInterface() {
-				r.walk(stmt, f.Interface())
-			} else if v.Type().Field(i).Type.Kind() == reflect.Interface {
-				r.unknown = true // hidden from us: could hold a subquery
-			}
-		}
-	case reflect.Map:
-		for it := v.MapRange(); it.Next(); {
-			r.walkValue(stmt, it.Value())
-		}
 	}
 }
 
@@ -436,7 +526,7 @@ func (r *readSet) subquery(stmt *gorm.Statement, sub *gorm.DB) {
 		}
 		table = tmp.Table
 	}
-	r.scan(bareTable(table))
+	r.scan(table)
 	for _, cl := range s.Clauses {
 		if from, ok := cl.Expression.(clause.From); ok && (len(from.Tables) > 0 || len(from.Joins) > 0) {
 			r.unknown = true
@@ -460,27 +550,28 @@ func (p *Plugin) narrowing(stmt *gorm.Statement, table string, rec *readRecord) 
 	if !isWhere {
 		return false
 	}
-	var conjBuf [8]clause.Expression
-	conj, pure := conjuncts(where.Exprs, conjBuf[:0])
+	var conjBuf [8]conjunct
+	conj, pure := whereConjuncts(where.Exprs, conjBuf[:0])
 	if !pure {
 		return false
+	}
+	if len(conj) > 1 {
+		for _, c := range conj {
+			if !c.clean {
+				return false
+			}
+		}
 	}
 	keys := p.keys.table(stmt.Schema, table)
 	narrowing := p.keys.narrowing(keys)
 	if len(narrowing) == 0 {
 		return false
 	}
-	n := len(conj)
-	for _, e := range conj {
-		if !safeConjunct(e, n) {
-			return false
-		}
-	}
 	best := -1
 	var rawBuf [4]any
 	var valBuf [4]string
-	for _, e := range conj {
-		c, found, isNarrowed := narrowed(stmt, table, e, rawBuf[:0])
+	for _, cj := range conj {
+		c, found, isNarrowed := narrowed(stmt, table, cj.e, rawBuf[:0])
 		if !isNarrowed {
 			continue
 		}
@@ -503,111 +594,6 @@ func (p *Plugin) narrowing(stmt *gorm.Statement, table string, rec *readRecord) 
 		}
 	}
 	return best >= 0
-}
-
-// conjuncts appends to out the top-level conjuncts of exprs, as GORM joins them, flattening
-// groups (AndConditions); pure is false if exprs are not a conjunction: GORM joins an
-// OrConditions of one expression to the one before it with OR.
-func conjuncts(exprs []clause.Expression, out []clause.Expression) (_ []clause.Expression, pure bool) {
-	for _, e := range exprs {
-		switch e := e.(type) {
-		case clause.OrConditions:
-			if len(e.Exprs) == 1 {
-				return out, false
-			}
-			out = append(out, e) // (a OR b): a conjunct that narrows nothing
-		case clause.AndConditions:
-			var ok bool
-			if out, ok = conjuncts(e.Exprs, out); !ok {
-				return out, false
-			}
-		case clause.Where:
-			var ok bool
-			if out, ok = conjuncts(e.Exprs, out); !ok {
-				return out, false
-			}
-		default:
-			out = append(out, e)
-		}
-	}
-	return out, true
-}
-
-// safeConjunct reports whether e, one of n conjuncts, is sure to be ANDed with the others as
-// a whole. GORM puts a fragment of SQL in parentheses only when it contains " AND " or " OR ";
-// one with OR, || or a comment in other spellings ("a=1 OR(b=2)") could take the other
-// conjuncts into its OR, so it is not trusted.
-//
-// An argument that is itself SQL (gorm.Expr, a clause.Expression, a gorm.Valuer) is written
-// into the statement as it is, without parentheses ("?" with gorm.Expr("true OR true"), or
-// map[string]any{"name": gorm.Expr("'x' OR true")}): a conjunct holding one is not trusted
-// either.
-func safeConjunct(e clause.Expression, n int) bool {
-	var text string
-	switch e := e.(type) {
-	case clause.Expr:
-		text = e.SQL
-		if n > 1 && holdsSQL(e.Vars) {
-			return false
-		}
-	case clause.NamedExpr:
-		text = e.SQL
-		if n > 1 && holdsSQL(e.Vars) {
-			return false
-		}
-	case clause.Eq, clause.Neq, clause.Gt, clause.Gte, clause.Lt, clause.Lte, clause.Like:
-		return n == 1 || !holdsSQL([]any{comparison(e).Value})
-	case clause.IN:
-		return n == 1 || !holdsSQL(e.Values)
-	case clause.NotConditions: // Not(…): NOT and its conditions, written in without parentheses
-		for _, x := range e.Exprs {
-			if n > 1 && !safeConjunct(x, 2) {
-				return false
-			}
-		}
-		return true
-	default:
-		return true
-	}
-	if n == 1 {
-		return true
-	}
-	if containsFold(text, " AND ") || containsFold(text, " OR ") {
-		return true // wrapped in parentheses
-	}
-	return !hasAnyWord(text, orWord) && !strings.Contains(text, "||") &&
-		!strings.Contains(text, "--") && !strings.Contains(text, "/*") && !strings.Contains(text, "#")
-}
-
-var orWord = []string{"OR"}
-
-// holdsSQL reports whether one of vars (or of the []any among them) is an argument GORM
-// writes into the statement as SQL: a clause.Expression (gorm.Expr), a clause.Interface or a
-// gorm.Valuer. Columns and tables (quoted) and subqueries (SQL that cannot stand bare in a
-// condition without parentheses) are not.
-func holdsSQL(vars []any) bool {
-	for _, v := range vars {
-		switch v := v.(type) {
-		case clause.Column, clause.Table, *gorm.DB:
-		case clause.Expression, clause.Interface, gorm.Valuer:
-			return true
-		case []any:
-			if holdsSQL(v) {
-				return true
-			}
-		case sql.NamedArg: // @name, which GORM writes in
-			if holdsSQL([]any{v.Value}) {
-				return true
-			}
-		case map[string]any: // named arguments
-			for _, x := range v {
-				if holdsSQL([]any{x}) {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 // hasAnyWord reports whether s holds one of words (upper-case ASCII), in any case, with no
