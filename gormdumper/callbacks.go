@@ -113,7 +113,7 @@ func (p *Plugin) after(op op) func(*gorm.DB) {
 			// commits. Invalidate what is known without querying a database in error, and
 			// leave the statement's error alone.
 			if w.table != "" {
-				b.addTags(TableTag(bareTable(w.table)))
+				b.addTags(TableTag(p.keys.bare(w.table)))
 			}
 			p.propagated(db, w.table, failedEvents[op], nil, true, &b)
 			p.scheduleFailed(db, &b)
@@ -139,7 +139,7 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 			p.log.WarnContext(db.Statement.Context, "gormdumper: write to an unknown table; nothing invalidated", "sql", db.Statement.SQL.String())
 			return nil
 		}
-		b.addTags(TableTag(bareTable(w.table)))
+		b.addTags(TableTag(p.keys.bare(w.table)))
 		return nil
 	}
 	if op == opCreate && doNothing(db.Statement) && db.RowsAffected == 0 {
@@ -148,7 +148,7 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 	if op == opDelete {
 		// The actions the model's relations declare; the database's own are propagated's.
 		for _, t := range referencingTables(w.schema, nil) {
-			b.addTags(TableTag(t))
+			b.addTags(TableTag(p.keys.bare(t)))
 		}
 	}
 	if w.joins != nil {
@@ -158,7 +158,7 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 		if op == opUpdate && len(w.keys) == 0 {
 			// A bulk update of join rows: those rows were collected before; what they
 			// are now is not known.
-			b.addTags(TableTag(bareTable(w.table)))
+			b.addTags(TableTag(p.keys.bare(w.table)))
 			return nil
 		}
 		rows := rowsOf(db.Statement.ReflectValue, w.schema.ModelType)
@@ -195,7 +195,7 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 		bulk = len(st.keys) == 0 && len(w.keys) == 0 && !(st.selected && st.byKey)
 	}
 	if bulk {
-		b.addTags(TableTag(bareTable(w.table)))
+		b.addTags(TableTag(p.keys.bare(w.table)))
 	}
 	return p.collect(db, w.schema, w.from, w.schema.PrimaryFields, keys, b)
 }

@@ -74,7 +74,7 @@ func (r *keyRegistry) ensureCatalog(db *gorm.DB, table string) bool {
 	} else {
 		tables = map[string]*keyColumns{}
 	}
-	bare := bareTable(table)
+	bare := r.bare(table)
 	tables[bare] = tables[bare].with(nil, func(m map[string]dumper.KeyKind) map[string]dumper.KeyKind {
 		if m == nil {
 			m = map[string]dumper.KeyKind{}

@@ -17,7 +17,7 @@ import (
 // first and, on PostgreSQL, reading the catalog of table once, over db's connection.
 func (p *Plugin) tableKeys(db *gorm.DB, s *schema.Schema, table string) *keyColumns {
 	p.keys.ensureCatalog(db, table)
-	return p.keys.table(s, bareTable(table))
+	return p.keys.table(s, p.keys.bare(table))
 }
 
 // stampRows adds to b the tags that a change to each of rows (values of the model s, as they
@@ -34,7 +34,7 @@ func (p *Plugin) stampRows(db *gorm.DB, s *schema.Schema, table string, rows []r
 	}
 	ctx := db.Statement.Context
 	keys := p.tableKeys(db, s, table)
-	bare := bareTable(table)
+	bare := p.keys.bare(table)
 	b.noteKeys(bare, keys.version)
 	if !p.keys.catalogKnown(table) {
 		b.addTags(dumper.TableTag(bare))
@@ -94,7 +94,7 @@ func (p *Plugin) stampUnmapped(db *gorm.DB, s *schema.Schema, table string, rows
 			pks = append(pks, k[0])
 		}
 	}
-	bare := bareTable(table)
+	bare := p.keys.bare(table)
 	selects := make([]string, len(cols))
 	for i, c := range cols {
 		selects[i] = "CAST(" + db.Statement.Quote(c) + " AS TEXT)"

@@ -64,6 +64,10 @@
 // index collation other than BINARY, as COLLATE NOCASE), by which no read is narrowed. A
 // value that does not convert exactly makes the read a scan; a NULL matches nothing.
 //
+// Tags name a table without its schema and, on every database but PostgreSQL (SQLite ignores
+// the case of names), in lower case: db.Table("FLAVORS") on SQLite reads and is tagged as
+// flavors. On PostgreSQL, where GORM quotes names, as the catalog spells it.
+//
 // A read of a view depends on the tables the view reads (on PostgreSQL, from the catalog:
 // it is a scan of each); a read of a materialized view, a foreign table or a SQLite view is
 // not stored. A read of a table with partitions or inheritance children reads each of them

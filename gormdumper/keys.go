@@ -133,8 +133,41 @@ func bareTable(table string) string {
 	return table
 }
 
+// bare returns the name by which tags know table: without its schema (bareTable) and, on a
+// database whose table names ignore case, with its ASCII letters in lower case, so that every
+// spelling of one table gives one set of tags (db.Table("FLAVORS") on SQLite reads the table
+// flavors). That is every database but PostgreSQL, whose names GORM quotes, and so compares
+// exactly: there the name is kept as the catalog spells it, as pgnotify's triggers and the
+// SQL capture spell it. (MySQL compares table names exactly or not depending on its
+// configuration; folding them merges the tags of tables that differ only in case, which
+// invalidates more, never less.)
+func (r *keyRegistry) bare(table string) string {
+	t := bareTable(table)
+	if r.dialect == "postgres" {
+		return t
+	}
+	return lowerASCII(t)
+}
+
+// lowerASCII returns s with its ASCII letters in lower case; s itself if it has none in
+// upper case.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
 // table returns the key columns of table, registering s (the model a statement uses on it)
-// first. table is bare (see bareTable).
+// first. table is bare (see bare).
 func (r *keyRegistry) table(s *schema.Schema, table string) *keyColumns {
 	if s != nil {
 		if !r.registered(s, table) {
@@ -218,11 +251,11 @@ func (r *keyRegistry) register(s *schema.Schema, table string) {
 			}
 			switch {
 			case rel.JoinTable != nil && fk.Schema == rel.JoinTable:
-				add(bareTable(rel.JoinTable.Table), fk)
+				add(r.bare(rel.JoinTable.Table), fk)
 			case fk.Schema == s:
 				add(table, fk) // belongs to: the key is in s
 			case rel.FieldSchema != nil && fk.Schema == rel.FieldSchema:
-				add(bareTable(rel.FieldSchema.Table), fk) // has one, has many
+				add(r.bare(rel.FieldSchema.Table), fk) // has one, has many
 			}
 		}
 	}

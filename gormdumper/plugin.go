@@ -64,7 +64,8 @@ type Options struct {
 // TableTag is [dumper.TableTag]: the tag that every read of table carries (the plugin's read
 // capture adds it) and that every write to table whose rows the plugin cannot name
 // invalidates: "table:" + table. The name is the table's name as GORM has it
-// (Statement.Table), without schema.
+// (Statement.Table), without schema; on every database but PostgreSQL, in lower case, as
+// the plugin spells it there (SQLite ignores the case of names).
 func TableTag(table string) string { return dumper.TableTag(table) }
 
 // Plugin is the GORM plugin; register it with db.Use. See the package documentation for

@@ -231,18 +231,18 @@ func (p *Plugin) propagated(db *gorm.DB, table string, event int, assigned []str
 			b.addTags(dumper.DatabaseTag) // a trigger or a rule may write any table
 		}
 		for _, a := range pr.Ancestors {
-			b.addTags(dumper.TableTag(a)) // the rows are the ancestor's too
+			b.addTags(dumper.TableTag(p.keys.bare(a))) // the rows are the ancestor's too
 		}
 		for _, c := range pr.Children {
 			// The rows written may be the child's, which reads of the child itself see
 			// under its own name: which rows is not known here. Its triggers fire too.
-			b.addTags(dumper.TableTag(c.Name))
+			b.addTags(dumper.TableTag(p.keys.bare(c.Name)))
 			walk(c.Table, event, assigned)
 		}
 		for _, f := range pr.Refs {
 			switch {
 			case event&eventDelete != 0 && isAction(f.OnDelete):
-				b.addTags(dumper.TableTag(f.Name))
+				b.addTags(dumper.TableTag(p.keys.bare(f.Name)))
 				if f.OnDelete == "c" {
 					walk(f.Table, eventDelete, nil)
 				} else {
@@ -252,7 +252,7 @@ func (p *Plugin) propagated(db *gorm.DB, table string, event int, assigned []str
 				(assigned == nil || f.RefCols == nil ||
 					slices.ContainsFunc(f.RefCols, func(c string) bool { return slices.Contains(assigned, c) })):
 				// CASCADE, SET NULL and SET DEFAULT all update the referencing columns.
-				b.addTags(dumper.TableTag(f.Name))
+				b.addTags(dumper.TableTag(p.keys.bare(f.Name)))
 				walk(f.Table, eventUpdate, f.Cols)
 			}
 		}

@@ -118,7 +118,7 @@ func (p *Plugin) readBuilt(db *gorm.DB, rowsOpen bool) {
 // to rec what it reads.
 func (p *Plugin) walkRead(db *gorm.DB, fromClause clause.Clause, rowsOpen bool, rec *readRecord) {
 	stmt := db.Statement
-	var r readSet
+	r := readSet{keys: p.keys}
 	table := stmt.Table
 	if table == "" && stmt.Schema != nil {
 		table = stmt.Schema.Table
@@ -126,14 +126,14 @@ func (p *Plugin) walkRead(db *gorm.DB, fromClause clause.Clause, rowsOpen bool, 
 	if !plainTable(stmt) || table == "" {
 		r.unknown = true
 	}
-	table = bareTable(table)
+	table = p.keys.bare(table)
 	rec.table = table
 	joined := false
 	if from, ok := fromClause.Expression.(clause.From); ok {
 		for _, t := range from.Tables {
 			if t.Raw {
 				r.unknown = true
-			} else if t.Name != clause.CurrentTable && bareTable(t.Name) != table {
+			} else if t.Name != clause.CurrentTable && p.keys.bare(t.Name) != table {
 				r.scan(t.Name)
 				joined = true
 			}
@@ -199,14 +199,15 @@ func plainTable(stmt *gorm.Statement) bool {
 // plugin cannot name, and whether a fragment of SQL it holds is not balanced (see balanced),
 // which keeps the read from being narrowed.
 type readSet struct {
-	tables   []string // bare (see bareTable)
+	keys     *keyRegistry
+	tables   []string // bare (see keyRegistry.bare)
 	unknown  bool
 	unsealed bool
 	depth    int // of walk, bounded by maxValueDepth
 }
 
 // scan records that the statement reads table (as it names it) whole.
-func (r *readSet) scan(table string) { r.tables = append(r.tables, bareTable(table)) }
+func (r *readSet) scan(table string) { r.tables = append(r.tables, r.keys.bare(table)) }
 
 // comparison returns a comparison clause as the clause.Eq it is defined from (clause.Neq,
 // Gt, Gte, Lt, Lte and Like are all types of clause.Eq).

@@ -72,8 +72,9 @@ type relation struct {
 	// descendants: of a plain or partitioned table, its inheritance children and
 	// partitions, to any depth (bare); they are among tables too.
 	descendants []string
-	// binaryText: on SQLite, whether each text column compares byte-wise (BINARY); a
-	// column missing from it is not a text column. nil on PostgreSQL.
+	// binaryText: on SQLite, whether each text column (by its name in lower case: SQLite's
+	// names ignore case) compares byte-wise (BINARY); a column missing from it is not a
+	// text column. nil on PostgreSQL.
 	binaryText map[string]bool
 }
 
@@ -216,7 +217,7 @@ func readSQLiteRelation(ctx context.Context, pool gorm.ConnPool, table string) (
 		if err := pool.QueryRowContext(ctx, q).Scan(&folds); err != nil {
 			return nil, fmt.Errorf("gormdumper: read the collation of %s.%s: %w", table, col, err)
 		}
-		rel.binaryText[col] = !folds
+		rel.binaryText[lowerASCII(col)] = !folds // SQLite's column names ignore case
 	}
 	rows, err = pool.QueryContext(ctx, sqliteIndexCollationsQuery, name)
 	if err != nil {
@@ -229,7 +230,7 @@ func readSQLiteRelation(ctx context.Context, pool gorm.ConnPool, table string) (
 			return nil, fmt.Errorf("gormdumper: read the indexes of %s: %w", table, err)
 		}
 		if !strings.EqualFold(coll, "BINARY") {
-			rel.binaryText[col] = false
+			rel.binaryText[lowerASCII(col)] = false
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -304,6 +305,6 @@ func (r *keyRegistry) binaryText(table, col string) bool {
 	if !ok {
 		return false
 	}
-	b, text := v.(*relation).binaryText[col]
+	b, text := v.(*relation).binaryText[lowerASCII(col)]
 	return b || !text
 }

@@ -162,12 +162,14 @@ func TestSQLiteViewReads(t *testing.T) {
 
 // Folded has text columns that SQLite compares without case (by the column's collation, or
 // the one of its unique index) or without trailing spaces, and one it compares byte-wise.
+// The schema spells the column of Kind in capitals.
 type Folded struct {
 	ID    int    `gorm:"primaryKey"`
 	Slug  string `gorm:"uniqueIndex"`
 	Code  string `gorm:"uniqueIndex"`
 	Trim  string `gorm:"uniqueIndex"`
 	Exact string `gorm:"uniqueIndex"`
+	Kind  string `gorm:"uniqueIndex"`
 	Name  string
 }
 
@@ -178,10 +180,10 @@ func TestSQLiteCollations(t *testing.T) {
 	t.Parallel()
 	db := openSQLite(t, &gorm.Config{Logger: logger.Discard})
 	if err := db.Exec(`CREATE TABLE foldeds (id integer PRIMARY KEY, slug text COLLATE NOCASE UNIQUE,
-		code text, trim text COLLATE RTRIM, exact text UNIQUE, name text);
+		code text, trim text COLLATE RTRIM, exact text UNIQUE, name text, KIND text COLLATE NOCASE UNIQUE);
 		CREATE UNIQUE INDEX foldeds_code ON foldeds (code COLLATE NOCASE);
 		CREATE UNIQUE INDEX foldeds_trim ON foldeds (trim);
-		INSERT INTO foldeds VALUES (1, 'vanilla', 'v', 'x', 'e', 'Vanilla')`).Error; err != nil {
+		INSERT INTO foldeds VALUES (1, 'vanilla', 'v', 'x', 'e', 'Vanilla', 'k')`).Error; err != nil {
 		t.Fatal(err)
 	}
 	e := newRelationEnv(t, db)
@@ -200,8 +202,9 @@ func TestSQLiteCollations(t *testing.T) {
 		{"column-nocase", by("slug", "VANILLA"), rename, true},
 		{"index-nocase", by("code", "v"), rename, true},
 		{"column-rtrim", by("trim", "x  "), rename, true},
+		{"column-nocase-in-capitals", by("kind", "K"), rename, true},
 	})
-	if err := db.Exec(`INSERT INTO foldeds VALUES (2, 'mint', 'm', 'y', 'e2', 'Mint')`).Error; err != nil {
+	if err := db.Exec(`INSERT INTO foldeds VALUES (2, 'mint', 'm', 'y', 'e2', 'Mint', 'k2')`).Error; err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
