@@ -3,6 +3,7 @@ package gormdumper_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"log/slog"
@@ -320,6 +321,24 @@ func (e *env) get(t *testing.T, path string) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	e.h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
 	return w
+}
+
+// page serves a page rendered by read (with the request's context) behind e's cache; the
+// func it returns requests it and reports whether it was served from the cache. A read that
+// fails, but for finding no record, fails the test.
+func (e *env) page(t *testing.T, read func(db *gorm.DB) error) func() bool {
+	t.Helper()
+	h := e.cache.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := read(e.db.WithContext(r.Context())); err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
+			t.Errorf("read: %v", err)
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	return func() bool {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/page", nil))
+		return isHit(w)
+	}
 }
 
 // render requests path from the site itself, bypassing the cache.

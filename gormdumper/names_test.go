@@ -1,8 +1,6 @@
 package gormdumper_test
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"gorm.io/gorm"
@@ -73,17 +71,7 @@ func TestTableNameCase(t *testing.T) {
 				if err := e.db.Create(&CasedNote{ID: 1, Text: "hello"}).Error; err != nil {
 					t.Fatal(err)
 				}
-				h := e.cache.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if err := tt.read(e.db.WithContext(r.Context())); err != nil {
-						t.Errorf("read: %v", err)
-					}
-					_, _ = w.Write([]byte("ok"))
-				}))
-				get := func() bool {
-					w := httptest.NewRecorder()
-					h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/page", nil))
-					return isHit(w)
-				}
+				get := e.page(t, tt.read)
 				stored := func() {
 					t.Helper()
 					if get(); !get() {

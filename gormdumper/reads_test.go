@@ -406,17 +406,7 @@ func TestReadCapture(t *testing.T) {
 					t.Skipf("for %s only", tt.only)
 				}
 				e := newEnv(t, b, capture)
-				h := e.cache.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if err := tt.read(e.db.WithContext(r.Context())); err != nil && !strings.Contains(err.Error(), "record not found") {
-						t.Errorf("read: %v", err)
-					}
-					_, _ = w.Write([]byte("ok"))
-				}))
-				get := func() bool {
-					w := httptest.NewRecorder()
-					h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/page", nil))
-					return isHit(w)
-				}
+				get := e.page(t, tt.read)
 				get()
 				if tt.noStore {
 					if get() {
