@@ -103,24 +103,43 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	return c.afterQuery(ctx, sh, args, rows, err)
 }
 
-// afterQuery is after for a statement that returns rows: a write whose RETURNING names the
-// rows it wrote is invalidated once its rows are closed, by what they hold.
+// afterQuery is after for a statement that returns rows. A write whose RETURNING names the
+// rows it wrote is invalidated once its rows are closed, by what they hold. Any other write is
+// invalidated now (so that under Options.FailWrites the query returns the invalidation's
+// error, and rows the caller never closes still invalidate) and, if it is committed by the
+// end of its result (it ran outside a transaction), again once its rows are closed:
+// PostgreSQL commits such a statement only after its last row, and a request that read the
+// old row in between must not keep its page.
 func (c *conn) afterQuery(ctx context.Context, sh *pgcapture.Shape, args []driver.NamedValue, rows driver.Rows, err error) (driver.Rows, error) {
-	if err == nil && sh.Effects() {
-		if ret := c.an.Returned(ctx, sh); ret != nil {
-			vals := values(args)
-			if dumper.Rendering(ctx) {
-				c.an.Read(ctx, sh, vals)
-			}
-			return &returningRows{Rows: rows, ret: ret, done: func(complete bool) {
-				if complete {
-					ret.Complete()
-				}
-				_ = c.sess.DoneReturned(ctx, sh, vals, ret, nil)
-			}}, nil
-		}
+	if err != nil || !sh.Effects() {
+		return rows, c.after(ctx, sh, args, err)
 	}
-	return rows, c.after(ctx, sh, args, err)
+	vals := values(args)
+	if dumper.Rendering(ctx) {
+		c.an.Read(ctx, sh, vals)
+	}
+	if ret := c.an.Returned(ctx, sh); ret != nil {
+		return &writeRows{Rows: rows, ret: ret, done: func(complete bool) {
+			if complete {
+				ret.Complete()
+			}
+			_ = c.sess.DoneReturned(ctx, sh, vals, ret, nil)
+		}}, nil
+	}
+	again, ierr := c.sess.DoneQuery(ctx, sh, vals, nil)
+	if ierr != nil {
+		// database/sql drops rows returned with an error without closing them, which would
+		// leave the connection busy: close them (the statement then runs to its end).
+		_ = rows.Close()
+		if again != nil {
+			again()
+		}
+		return nil, ierr
+	}
+	if again == nil {
+		return rows, nil
+	}
+	return &writeRows{Rows: rows, done: func(bool) { again() }}, nil
 }
 
 // after records what a statement that ran with ctx and args read and wrote, and returns the

@@ -26,8 +26,10 @@
 // has committed, so that a request that read the old row while the transaction was open
 // cannot keep its page; a transaction that rolls back gets no second invalidation. This holds
 // for transactions begun with [sql.DB.BeginTx] and for BEGIN … COMMIT sent as statements on
-// one connection ([sql.Conn]). Commit returns after the second invalidation. A statement the
-// server rejected changed nothing and invalidates nothing.
+// one connection ([sql.Conn]). Commit returns after the second invalidation. A write outside a
+// transaction whose rows are read after the query returns (UPDATE … RETURNING, with QueryRow or
+// Query) is invalidated again once its rows are closed: PostgreSQL commits it only after it has
+// sent its last row. A statement the server rejected changed nothing and invalidates nothing.
 //
 // # Errors
 //

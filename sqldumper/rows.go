@@ -10,13 +10,15 @@ import (
 	"github.com/dumperhq/dumper/sqldumper/pgcapture"
 )
 
-// returningRows are the rows of a write's RETURNING: they pass each row to ret, and when
-// closed invalidate the write (by its rows if every row was read, by its tables otherwise).
-// They implement the optional interfaces of driver.Rows, falling back to what database/sql
-// assumes when the wrapped rows do not.
-type returningRows struct {
+// writeRows are the rows of a write, which call done once closed: the write is invalidated
+// then, its commit made (outside a transaction PostgreSQL commits a statement once it has sent
+// its last row). With ret, the rows of a RETURNING that names the rows written, they pass each
+// row to ret, and are read to the end when closed, so that done stamps the rows (complete: every
+// row was read) rather than their tables. They implement the optional interfaces of
+// driver.Rows, falling back to what database/sql assumes when the wrapped rows do not.
+type writeRows struct {
 	driver.Rows
-	ret      *pgcapture.Returned
+	ret      *pgcapture.Returned // nil: a result the capture does not read
 	done     func(complete bool)
 	complete bool // every row was read
 	switched bool // to another result set
@@ -24,29 +26,31 @@ type returningRows struct {
 }
 
 var (
-	_ driver.RowsNextResultSet              = (*returningRows)(nil)
-	_ driver.RowsColumnTypeScanType         = (*returningRows)(nil)
-	_ driver.RowsColumnTypeDatabaseTypeName = (*returningRows)(nil)
-	_ driver.RowsColumnTypeLength           = (*returningRows)(nil)
-	_ driver.RowsColumnTypeNullable         = (*returningRows)(nil)
-	_ driver.RowsColumnTypePrecisionScale   = (*returningRows)(nil)
+	_ driver.RowsNextResultSet              = (*writeRows)(nil)
+	_ driver.RowsColumnTypeScanType         = (*writeRows)(nil)
+	_ driver.RowsColumnTypeDatabaseTypeName = (*writeRows)(nil)
+	_ driver.RowsColumnTypeLength           = (*writeRows)(nil)
+	_ driver.RowsColumnTypeNullable         = (*writeRows)(nil)
+	_ driver.RowsColumnTypePrecisionScale   = (*writeRows)(nil)
 )
 
-func (r *returningRows) Next(dest []driver.Value) error {
+func (r *writeRows) Next(dest []driver.Value) error {
 	err := r.Rows.Next(dest)
 	switch {
 	case err == nil:
-		r.ret.Row(dest)
+		if r.ret != nil {
+			r.ret.Row(dest)
+		}
 	case errors.Is(err, io.EOF):
 		r.complete = true
 	}
 	return err
 }
 
-// Close reads the rows the caller left (as closing would, to discard them: QueryRow reads
-// one), then closes them and invalidates the write.
-func (r *returningRows) Close() error {
-	if !r.complete && !r.switched {
+// Close reads the rows of a RETURNING the caller left (as closing would, to discard them:
+// QueryRow reads one), then closes the rows and invalidates the write.
+func (r *writeRows) Close() error {
+	if r.ret != nil && !r.complete && !r.switched {
 		dest := make([]driver.Value, len(r.Rows.Columns()))
 		for {
 			err := r.Rows.Next(dest)
@@ -63,14 +67,14 @@ func (r *returningRows) Close() error {
 	return err
 }
 
-func (r *returningRows) HasNextResultSet() bool {
+func (r *writeRows) HasNextResultSet() bool {
 	if n, ok := r.Rows.(driver.RowsNextResultSet); ok {
 		return n.HasNextResultSet()
 	}
 	return false
 }
 
-func (r *returningRows) NextResultSet() error {
+func (r *writeRows) NextResultSet() error {
 	if n, ok := r.Rows.(driver.RowsNextResultSet); ok {
 		r.switched = true // a result the capture does not follow
 		return n.NextResultSet()
@@ -78,35 +82,35 @@ func (r *returningRows) NextResultSet() error {
 	return io.EOF
 }
 
-func (r *returningRows) ColumnTypeScanType(i int) reflect.Type {
+func (r *writeRows) ColumnTypeScanType(i int) reflect.Type {
 	if c, ok := r.Rows.(driver.RowsColumnTypeScanType); ok {
 		return c.ColumnTypeScanType(i)
 	}
 	return reflect.TypeFor[any]()
 }
 
-func (r *returningRows) ColumnTypeDatabaseTypeName(i int) string {
+func (r *writeRows) ColumnTypeDatabaseTypeName(i int) string {
 	if c, ok := r.Rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
 		return c.ColumnTypeDatabaseTypeName(i)
 	}
 	return ""
 }
 
-func (r *returningRows) ColumnTypeLength(i int) (int64, bool) {
+func (r *writeRows) ColumnTypeLength(i int) (int64, bool) {
 	if c, ok := r.Rows.(driver.RowsColumnTypeLength); ok {
 		return c.ColumnTypeLength(i)
 	}
 	return 0, false
 }
 
-func (r *returningRows) ColumnTypeNullable(i int) (nullable, ok bool) {
+func (r *writeRows) ColumnTypeNullable(i int) (nullable, ok bool) {
 	if c, ok := r.Rows.(driver.RowsColumnTypeNullable); ok {
 		return c.ColumnTypeNullable(i)
 	}
 	return false, false
 }
 
-func (r *returningRows) ColumnTypePrecisionScale(i int) (precision, scale int64, ok bool) {
+func (r *writeRows) ColumnTypePrecisionScale(i int) (precision, scale int64, ok bool) {
 	if c, ok := r.Rows.(driver.RowsColumnTypePrecisionScale); ok {
 		return c.ColumnTypePrecisionScale(i)
 	}

@@ -112,7 +112,21 @@ func (s *Session) Rollback() {
 // changed nothing and stamps nothing. Any other error may have come after the write was made,
 // and is ignored.
 func (s *Session) Done(ctx context.Context, sh *Shape, args []any, tag string, err error) error {
-	return s.done(ctx, sh, args, tag, err, nil)
+	_, ierr := s.done(ctx, sh, args, tag, err, nil)
+	return ierr
+}
+
+// DoneQuery is [Session.Done] for a statement whose result rows are read after it returns (a
+// query through database/sql, whose rows the caller reads and closes). PostgreSQL commits a
+// statement run outside a transaction only once it has sent its last row, so the invalidation
+// Done makes may come before the commit, and a request that reads the old row in between could
+// store it. DoneQuery therefore also returns, when the statement stamped anything that is
+// committed by the end of its result (it ran outside a transaction, or it committed one), a
+// function that invalidates the same tags again: call it once the rows are closed. It returns
+// nil when there is nothing to invalidate again (a read, a write in a transaction, whose commit
+// invalidates it again).
+func (s *Session) DoneQuery(ctx context.Context, sh *Shape, args []any, err error) (again func(), ierr error) {
+	return s.done(ctx, sh, args, "", err, nil)
 }
 
 // DoneReturned is [Session.Done] for a statement whose result rows the caller passed to ret
@@ -120,15 +134,18 @@ func (s *Session) Done(ctx context.Context, sh *Shape, args []any, tag string, e
 // wrote are stamped by the key values its RETURNING gave, rather than by their tables'
 // tags. Call it once the result is closed.
 func (s *Session) DoneReturned(ctx context.Context, sh *Shape, args []any, ret *Returned, err error) error {
-	return s.done(ctx, sh, args, "", err, ret)
+	_, ierr := s.done(ctx, sh, args, "", err, ret)
+	return ierr
 }
 
-func (s *Session) done(ctx context.Context, sh *Shape, args []any, tag string, err error, ret *Returned) error {
+// done follows the statement and invalidates what it stamps; it returns what invalidates the
+// same tags again once its result has been read (see DoneQuery), nil if that is not needed.
+func (s *Session) done(ctx context.Context, sh *Shape, args []any, tag string, err error, ret *Returned) (func(), error) {
 	if !sh.effects {
-		return nil
+		return nil, nil
 	}
 	if rejected(sh, err) {
-		return s.failed(sh)
+		return nil, s.failed(sh)
 	}
 	p, perr := s.a.resolve(ctx, sh)
 	if perr != nil {
@@ -140,6 +157,7 @@ func (s *Session) done(ctx context.Context, sh *Shape, args []any, tag string, e
 		this   string
 	)
 	s.mu.Lock()
+	committed := !s.tx // what it stamps is committed by the end of its result
 	for i := range p.steps {
 		st := &p.steps[i]
 		if tags := st.stamps(args, ret); len(tags) > 0 {
@@ -162,6 +180,7 @@ func (s *Session) done(ctx context.Context, sh *Shape, args []any, tag string, e
 			}
 		case txCommit, txCommitChain:
 			if tag != "ROLLBACK" || i != len(p.steps)-1 {
+				committed = true
 				now = append(now, s.pending...)
 				writes = append(writes, s.writes...)
 				if s.ddl {
@@ -189,12 +208,20 @@ func (s *Session) done(ctx context.Context, sh *Shape, args []any, tag string, e
 			s.ddl = s.ddl || s.tx
 		}
 	}
+	committed = committed || !s.tx
 	s.mu.Unlock()
-	ierr := s.a.invalidate(ctx, now, strings.Join(slices.Compact(writes), "; "))
-	if ierr != nil && s.a.failWrites {
-		return ierr
+	write := strings.Join(slices.Compact(writes), "; ")
+	slices.Sort(now)
+	now = slices.Compact(now) // as invalidate does, which again calls with now too
+	var again func()
+	if committed && len(now) > 0 {
+		again = func() { _ = s.a.invalidate(ctx, now, write) }
 	}
-	return nil
+	ierr := s.a.invalidate(ctx, now, write)
+	if ierr != nil && s.a.failWrites {
+		return again, ierr
+	}
+	return again, nil
 }
 
 // rejected reports whether err says that the server rejected the statement of shape sh as a

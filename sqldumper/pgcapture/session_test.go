@@ -140,3 +140,56 @@ func TestSessionWrites(t *testing.T) {
 		t.Errorf("writes %q, want %q", writes, want)
 	}
 }
+
+// TestSessionDoneQuery: DoneQuery invalidates as Done does, and gives what to invalidate
+// again once the result has been read when what the statement stamps is committed by then:
+// a write outside a transaction, a text that commits one; not a read, nor a write a later
+// COMMIT commits.
+func TestSessionDoneQuery(t *testing.T) {
+	upd := "UPDATE t SET n = 1 RETURNING n"
+	for _, tt := range []struct {
+		name   string
+		before []string // run with Done first
+		sql    string
+		again  string // the invalidation again makes, "" if DoneQuery gives none
+	}{
+		{"autocommit", nil, upd, "table:t"},
+		{"in a transaction", []string{"BEGIN"}, upd, ""},
+		{"in a text that commits", []string{"BEGIN", "DELETE FROM u"}, upd + "; COMMIT", "table:t table:u"},
+		{"in a text that begins", nil, "BEGIN; " + upd, "table:t"},
+		{"a read", nil, "SELECT n FROM t WHERE id = 1", ""},
+		{"a commit", []string{"BEGIN", "DELETE FROM u"}, "COMMIT", "table:u"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := &callRecorder{}
+			a := New(inv, fakeLoader, nil)
+			s := a.Session()
+			ctx := context.Background()
+			for _, b := range tt.before {
+				if err := s.Done(ctx, a.Shape(b), nil, "", nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			inv.calls = nil
+			again, err := s.DoneQuery(ctx, a.Shape(tt.sql), nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := slices.Clone(inv.calls)
+			if again == nil {
+				if tt.again != "" {
+					t.Fatalf("no invalidation again, want %q (now: %q)", tt.again, now)
+				}
+				return
+			}
+			if tt.again == "" {
+				t.Fatalf("an invalidation again, want none (now: %q)", now)
+			}
+			inv.calls = nil
+			again()
+			if want := []string{tt.again}; !slices.Equal(inv.calls, want) || !slices.Equal(now, want) {
+				t.Errorf("invalidations now %q and again %q, want %q both", now, inv.calls, want)
+			}
+		})
+	}
+}
