@@ -156,7 +156,11 @@
 // [Options.Analyzer] (package gormpg, on PostgreSQL), or by pgnotify's triggers. Without one
 // the plugin cannot attribute them: a statement that may write (anything but a plain SELECT,
 // VALUES or WITH, SAVEPOINT and the like) stamps [dumper.DatabaseTag], which every captured
-// read carries, when it has run and again after its transaction commits.
+// read carries, when it has run and again after its transaction commits. Outside a
+// transaction, a raw write whose rows are read after the statement, db.Raw("UPDATE …
+// RETURNING …") with Row, Rows or Scan, is invalidated again once its rows are closed: the
+// database commits it only when it has sent them (the plugin hands GORM rows of its own that
+// read the database's through and see their Close).
 //
 // # Transactions
 //

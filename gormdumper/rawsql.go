@@ -2,6 +2,8 @@ package gormdumper
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -12,7 +14,9 @@ import (
 // A WriteAnalyzer is an [Analyzer] that also tells what the writes of hand-written SQL stamp:
 // db.Exec, and db.Raw with Find, Scan, Row or Rows, of UPDATE, INSERT, DELETE, DDL… The plugin
 // invalidates the tags it returns when the statement has run and, in a transaction begun
-// through GORM, again after the transaction commits, as it does for the writes it builds.
+// through GORM, again after the transaction commits, as it does for the writes it builds;
+// outside a transaction, a statement whose rows are read after it (Row, Rows, Scan) again once
+// they are closed.
 // Package gormpg adapts sqldumper's PostgreSQL analyzer to it.
 type WriteAnalyzer interface {
 	Analyzer
@@ -35,10 +39,10 @@ func (p *Plugin) registerRaw(db *gorm.DB) []registration {
 	cb := db.Callback()
 	return []registration{
 		{cb.Query().Before("gorm:query").Register("gormdumper:raw_query", p.beforeRaw), "raw_query"},
-		{cb.Row().Before("gorm:row").Register("gormdumper:raw_row", p.beforeRaw), "raw_row"},
+		{cb.Row().Before("gorm:row").Register("gormdumper:raw_row", p.beforeRawRow), "raw_row"},
 		{cb.Raw().Before("gorm:raw").Register("gormdumper:raw", p.beforeRaw), "raw"},
 		{cb.Query().After("gorm:query").Register("gormdumper:raw_query_written", p.afterRaw), "raw_query_written"},
-		{cb.Row().After("gorm:row").Register("gormdumper:raw_row_written", p.afterRaw), "raw_row_written"},
+		{cb.Row().After("gorm:row").Register("gormdumper:raw_row_written", p.afterRawRow), "raw_row_written"},
 		{cb.Raw().After("gorm:raw").Register("gormdumper:raw_written", p.afterRaw), "raw_written"},
 	}
 }
@@ -58,39 +62,125 @@ func (p *Plugin) beforeRaw(db *gorm.DB) {
 // now and, in a transaction begun through the plugin's pool, again after it commits. A schema
 // change (which stamps dumper.DatabaseTag) makes the plugin read the catalog's key columns
 // again.
-//
-// The statement has run when the callback runs, except that the rows of db.Raw(…).Row(),
-// Rows() and Scan() are still to be read: outside a transaction, PostgreSQL commits such a
-// statement (UPDATE … RETURNING) once it has sent them, which may be after the invalidation.
-func (p *Plugin) afterRaw(db *gorm.DB) {
+func (p *Plugin) afterRaw(db *gorm.DB) { p.rawWritten(db) }
+
+// rawWritten is afterRaw; it returns what it invalidated, if the statement succeeded and
+// stamps anything, nil otherwise.
+func (p *Plugin) rawWritten(db *gorm.DB) *batch {
 	stmt := db.Statement
 	if _, built := stmt.Clauses["FROM"]; built {
-		return // a query GORM built: beforeRaw marked nothing (and a first use of Settings allocates)
+		return nil // a query GORM built: beforeRaw marked nothing (and a first use of Settings allocates)
 	}
 	if _, ok := stmt.Settings.LoadAndDelete(rawKey{stmt}); !ok {
-		return
+		return nil
 	}
-	var tags []string
-	refresh := false
-	if p.writes != nil {
-		tags = p.writes.Written(stmt.Context, stmt.SQL.String(), stmt.Vars, db.Error)
-		refresh = slices.Contains(tags, dumper.DatabaseTag)
-	} else if write, ddl := unattributedWrite(stmt.SQL.String(), p.keys.dialect); write {
-		tags, refresh = []string{dumper.DatabaseTag}, ddl
-	}
+	tags, refresh := p.rawTags(stmt, db.Error)
 	if len(tags) == 0 {
-		return
+		return nil
 	}
 	if refresh {
 		p.keys.refresh()
 	}
-	var b batch
+	b := &batch{}
 	b.addTags(tags...)
 	if db.Error != nil {
-		p.scheduleFailed(db, &b)
+		p.scheduleFailed(db, b)
+		return nil
+	}
+	p.schedule(db, b)
+	return b
+}
+
+// rawTags returns what the statement of hand-written SQL of stmt, run with err, stamps, and
+// whether it may change the schema.
+func (p *Plugin) rawTags(stmt *gorm.Statement, err error) (tags []string, refresh bool) {
+	if p.writes != nil {
+		tags = p.writes.Written(stmt.Context, stmt.SQL.String(), stmt.Vars, err)
+		return tags, slices.Contains(tags, dumper.DatabaseTag)
+	}
+	if write, ddl := unattributedWrite(stmt.SQL.String(), p.keys.dialect); write {
+		return []string{dumper.DatabaseTag}, ddl
+	}
+	return nil, false
+}
+
+// rowKey marks, in its Settings, a statement of hand-written SQL made with Row() that
+// beforeRawRow made a query of rows, for afterRawRow to hand back as the *sql.Row Row returns.
+type rowKey struct{ stmt *gorm.Statement }
+
+// beforeRawRow is beforeRaw for the Row processor (Row, Rows, and Scan, which reads Rows). A
+// statement outside a transaction made with Row() that may write is run as Rows() runs it,
+// with QueryContext, so that afterRawRow has its rows. Whether it may write is judged from its
+// text (unattributedWrite, which errs towards a write), not by the WriteAnalyzer, which is
+// told of a statement once, when it has run.
+func (p *Plugin) beforeRawRow(db *gorm.DB) {
+	p.beforeRaw(db)
+	stmt := db.Statement
+	if rows, ok := db.Get("rows"); !ok || rows != false {
+		return // Rows() sets it true, Row() false
+	}
+	if _, ok := stmt.Settings.Load(rawKey{stmt}); !ok || inTransaction(stmt.ConnPool) {
 		return
 	}
-	p.schedule(db, &b)
+	if write, _ := unattributedWrite(stmt.SQL.String(), p.keys.dialect); !write {
+		return
+	}
+	stmt.Settings.Store("rows", true)
+	stmt.Settings.Store(rowKey{stmt}, true)
+}
+
+// afterRawRow is afterRaw for the Row processor, whose rows are read after it: GORM hands them
+// to the application (Row, Rows) or reads them after the callbacks (Scan). Outside a
+// transaction, PostgreSQL commits a write that returns rows (UPDATE … RETURNING) only once it
+// has sent the last one, which may be after the invalidation afterRaw makes, and a request
+// that reads the old row in between could store it. Such a write is therefore invalidated again
+// once its rows are closed: the plugin hands GORM, in place of the database's *sql.Rows (or
+// the *sql.Row made of them), rows of the relay (relay.go) that read them through and see
+// their Close. The invalidation made now stays: under Options.FailWrites its error is the
+// statement's, and rows never closed are invalidated all the same.
+func (p *Plugin) afterRawRow(db *gorm.DB) {
+	stmt := db.Statement
+	_, asRow := stmt.Settings.LoadAndDelete(rowKey{stmt})
+	rows, _ := stmt.Dest.(*sql.Rows)
+	qerr := db.Error
+	b := p.rawWritten(db)
+	var again func()
+	if b != nil && rows != nil && !inTransaction(stmt.ConnPool) {
+		ctx := stmt.Context
+		again = func() {
+			if err := p.invalidate(context.WithoutCancel(ctx), b); err != nil {
+				p.report(ctx, b, "gormdumper: invalidation after the rows were closed failed; pages rendered before the write committed may be stale",
+					fmt.Errorf("%w: %w", ErrInvalidation, err))
+			}
+		}
+	}
+	switch {
+	case !asRow && rows != nil && qerr == nil && db.Error != nil:
+		// The invalidation failed under FailWrites: Rows returns its error, and a caller does
+		// not close rows returned with an error (Scan does not), which would hold the
+		// connection and keep the write from its end. Read them to the end (SQLite rolls
+		// back a write whose rows are closed before) and close them.
+		for rows.Next() {
+		}
+		_ = rows.Close()
+		if again != nil {
+			again()
+		}
+	case asRow:
+		stmt.Dest = relayRow(stmt.Context, rows, qerr, again)
+		if qerr != nil {
+			db.Error = nil // QueryRowContext leaves it to Scan
+		}
+	case again != nil:
+		stmt.Dest = relayRows(stmt.Context, rows, again)
+	}
+}
+
+// inTransaction reports whether cp is a transaction: the plugin's, a prepared-statement one,
+// or one it was not given.
+func inTransaction(cp gorm.ConnPool) bool {
+	_, ok := cp.(gorm.TxCommitter)
+	return ok
 }
 
 // unattributedWrite reports, for a statement of hand-written SQL that no WriteAnalyzer reads,

@@ -16,10 +16,10 @@
 // commits. The SQL and its values are those GORM sends to the driver: ? placeholders bound as
 // $1, $2…, IN ? expanded, SQL written with $1 passed on with its values.
 //
-// Outside a transaction, a write made with db.Raw(…).Row(), Rows() or Scan() is invalidated
-// when the query returns, which may be just before PostgreSQL commits it: make writes with
-// db.Exec, db.Raw(…).Find, or in a transaction. Transaction statements in the SQL text
-// (db.Exec("BEGIN")) are not followed.
+// Outside a transaction, a write made with db.Raw(…).Row(), Rows() or Scan() (UPDATE …
+// RETURNING) is invalidated when the query returns and again once its rows are closed, since
+// PostgreSQL commits it only after it has sent its last row. Transaction statements in the SQL
+// text (db.Exec("BEGIN")) are not followed.
 //
 // It is a package of its own, not part of gormdumper, because the parser is C code (cgo):
 // gormdumper stays a pure Go package for SQLite and MySQL users.
