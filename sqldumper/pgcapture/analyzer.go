@@ -49,15 +49,13 @@ type Options struct {
 	PureFunctions []string
 
 	// MaxShapeBytes bounds the memory of the analyses cached, one per distinct SQL text,
-	// each counted as its text plus shapeOverhead (2 KiB: what a parsed statement and its
-	// plan keep, measured at 1.3 to 1.5 KiB for common statements). Zero means 16 MiB: about
-	// 7,000 statements of a few hundred bytes. Texts longer than 64 KiB are analysed each
-	// time, never cached.
+	// each counted for what it keeps with its plan: its text, half a KiB, and a share of each
+	// value, row, relation, condition and routine it names (48 bytes a value: a 3,000-row
+	// INSERT … VALUES counts about 400 KiB), within 0.8 to 1.2 times the heap it retains.
+	// Zero means 16 MiB: about 8,000 statements of a web application (1 to 3 KiB each).
+	// Texts longer than 64 KiB are analysed each time, never cached.
 	MaxShapeBytes int64
 }
-
-// shapeOverhead is what a cached shape is counted for beyond its text.
-const shapeOverhead = 2 << 10
 
 // An Analyzer classifies PostgreSQL statements for automatic dependency capture: it records
 // the reads made during a render ([Analyzer.Read]) and invalidates what writes change
@@ -94,7 +92,7 @@ func New(inv dumper.Invalidator, load Loader, opts *Options) *Analyzer {
 		cat: catalog{load: load},
 		shapes: otter.Must(&otter.Options[string, *Shape]{
 			MaximumWeight: uint64(size),
-			Weigher:       func(sql string, _ *Shape) uint32 { return uint32(len(sql) + shapeOverhead) },
+			Weigher:       shapeWeight,
 		}),
 		pure:       map[string]bool{},
 		onError:    opts.OnError,
