@@ -115,7 +115,11 @@ func (p *Plugin) after(op op) func(*gorm.DB) {
 			if w.table != "" {
 				b.addTags(TableTag(p.keys.bare(w.table)))
 			}
-			p.propagated(db, w.table, failedEvents[op], nil, true, &b)
+			ev := failedEvents[op]
+			if replaces(db.Statement) {
+				ev |= eventDelete
+			}
+			p.propagated(db, w.table, ev, nil, true, &b)
 			p.scheduleFailed(db, &b)
 			return
 		}
@@ -189,7 +193,8 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 		// Rows the model did not name before the write are not known, whatever it names
 		// after: GORM gives the model the values it set, a primary key among them
 		// (db.Model(&T{}).Where(…).Update("id", 5)).
-		bulk = len(st.keys) == 0
+		// An update that replaces deletes the rows whose unique keys it gives the rows.
+		bulk = len(st.keys) == 0 || replaces(db.Statement)
 	case opDelete:
 		keys = nil // gone, or hidden by a soft delete: collected before
 		bulk = len(st.keys) == 0 && len(w.keys) == 0 && !(st.selected && st.byKey)
@@ -313,10 +318,14 @@ func assignsColumns(stmt *gorm.Statement) bool {
 	return false
 }
 
-// upsert reports whether a create statement may update existing rows (ON CONFLICT … DO
-// UPDATE), and whether the conflict is on the primary key, so that the rows it may update
-// are the ones it names by key.
+// upsert reports whether a create statement may change existing rows (ON CONFLICT … DO
+// UPDATE; a modifier that replaces them, see replaces), and whether the conflict is on the
+// primary key, so that the rows it may change are the ones it names by key. On MySQL (ON
+// DUPLICATE KEY UPDATE) and in other dialects, any unique key may conflict.
 func upsert(stmt *gorm.Statement, w *write) (updating, byKey bool) {
+	if replaces(stmt) {
+		return true, false // the rows of every unique key its rows take
+	}
 	c, ok := stmt.Clauses["ON CONFLICT"]
 	if !ok || c.Expression == nil {
 		return false, false
@@ -331,8 +340,13 @@ func upsert(stmt *gorm.Statement, w *write) (updating, byKey bool) {
 	if oc.OnConstraint != "" {
 		return true, false
 	}
+	if d := stmt.DB.Dialector.Name(); d != "postgres" && d != "sqlite" {
+		return true, false
+	}
 	if len(oc.Columns) == 0 {
-		return true, true // GORM's default target is the primary key
+		// GORM gives UpdateAll the primary key as its target; DoUpdates without one is,
+		// on SQLite, a conflict on any unique key.
+		return true, oc.UpdateAll
 	}
 	names := make([]string, len(oc.Columns))
 	for i, col := range oc.Columns {
@@ -342,6 +356,41 @@ func upsert(stmt *gorm.Statement, w *write) (updating, byKey bool) {
 	slices.Sort(names)
 	slices.Sort(pk)
 	return true, slices.Equal(names, pk)
+}
+
+// replaces reports whether a create or update statement's modifier may make it delete rows
+// it does not name: SQLite's INSERT OR REPLACE and UPDATE OR REPLACE delete the rows whose
+// unique keys the rows written take. A modifier made of words other than those known to
+// only skip rows or change how a conflict fails (IGNORE, OR ABORT, OR FAIL, OR ROLLBACK,
+// MySQL's LOW_PRIORITY…) counts as one that may.
+func replaces(stmt *gorm.Statement) bool {
+	for _, name := range [...]string{"INSERT", "UPDATE"} {
+		c, ok := stmt.Clauses[name]
+		if !ok || c.Expression == nil {
+			continue
+		}
+		var modifier string
+		switch e := c.Expression.(type) {
+		case clause.Insert:
+			modifier = e.Modifier
+		case clause.Update:
+			modifier = e.Modifier
+		default:
+			return true
+		}
+		for _, word := range strings.Fields(modifier) {
+			if !keepingModifiers[strings.ToUpper(word)] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// keepingModifiers are the words of INSERT and UPDATE modifiers that delete no row.
+var keepingModifiers = map[string]bool{
+	"OR": true, "IGNORE": true, "ABORT": true, "FAIL": true, "ROLLBACK": true,
+	"LOW_PRIORITY": true, "HIGH_PRIORITY": true, "DELAYED": true,
 }
 
 // referencingTables returns the tables whose foreign keys, as the relations of the model s

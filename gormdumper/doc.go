@@ -142,7 +142,12 @@
 // A write that cannot tell which rows it changes invalidates the tag [TableTag] of its table
 // ("table:ice_creams"), which every captured read of the table carries:
 // db.Model(&IceCream{}).Where(…).Update(…), a create from a map, an upsert whose conflict
-// target is not the primary key, writes through db.Table(…) without a model, bulk updates of
+// may be on another key than the primary key (a target of other columns or a constraint,
+// SQLite's DO UPDATE without a target, MySQL's ON DUPLICATE KEY UPDATE), a create or an
+// update whose modifier may replace rows (SQLite's INSERT OR REPLACE and UPDATE OR REPLACE,
+// which delete the rows whose unique keys the rows written take; any modifier but IGNORE,
+// OR IGNORE, OR ABORT, OR FAIL, OR ROLLBACK and MySQL's priorities), writes through
+// db.Table(…) without a model, bulk updates of
 // join rows, and the removals of has-one and has-many association changes (Delete, Replace,
 // Clear), which GORM makes as bulk updates. A delete with conditions other than the primary
 // key, db.Where(…).Delete(&IceCream{}), invalidates both the table tag and the rows it

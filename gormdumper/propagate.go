@@ -262,8 +262,16 @@ func (p *Plugin) propagated(db *gorm.DB, table string, event int, assigned []str
 
 // writeEvent returns the trigger events of a successful write statement and the columns an
 // update among them assigns (nil: unknown). A delete that GORM made an UPDATE (a soft
-// delete) is an update.
+// delete) is an update; a create or an update that replaces (see replaces) is a delete too.
 func writeEvent(stmt *gorm.Statement, op op) (int, []string) {
+	ev, assigned := writeEvents(stmt, op)
+	if op != opDelete && replaces(stmt) {
+		ev |= eventDelete
+	}
+	return ev, assigned
+}
+
+func writeEvents(stmt *gorm.Statement, op op) (int, []string) {
 	switch op {
 	case opCreate:
 		c, ok := stmt.Clauses["ON CONFLICT"]

@@ -1,0 +1,161 @@
+package gormdumper_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/dumperhq/dumper"
+	"github.com/dumperhq/dumper/gormdumper"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/logger"
+)
+
+// Cone has a unique slug besides its primary key, and no soft delete: its deletes are
+// DELETE statements.
+type Cone struct {
+	ID     uint   `gorm:"primaryKey"`
+	Slug   string `gorm:"size:100;not null;uniqueIndex"`
+	Name   string `gorm:"size:200"`
+	Scoops int
+}
+
+// cones is a database of cones a, b and c (ids 1, 2, 3) behind a cache with read capture,
+// serving /slug/{slug} and /id/{id}: each page reads one cone by that key.
+type cones struct {
+	db   *gorm.DB
+	site http.Handler // uncached
+	h    http.Handler // the site behind the cache
+	rec  *recorder
+}
+
+func newCones(t *testing.T, b backend) *cones {
+	t.Helper()
+	db := b.open(t, &gorm.Config{Logger: logger.Discard})
+	if err := db.AutoMigrate(&Cone{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Create([]*Cone{{Slug: "a", Name: "A"}, {Slug: "b", Name: "B"}, {Slug: "c", Name: "C"}}).Error; err != nil {
+		t.Fatal(err)
+	}
+	cache, err := dumper.New(dumper.Options{Explain: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cache.Close() })
+	c := &cones{db: db, site: coneSite(db), rec: &recorder{next: cache, fails: new(atomic.Bool)}}
+	c.h = cache.Middleware(c.site)
+	if err := db.Use(gormdumper.New(c.rec)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// coneSite renders a cone by slug or id, "none" if there is no such cone.
+func coneSite(db *gorm.DB) http.Handler {
+	show := func(w http.ResponseWriter, q *gorm.DB) {
+		var c Cone
+		switch err := q.Take(&c).Error; err {
+		case nil:
+			fmt.Fprintf(w, "%d %s %s %d", c.ID, c.Slug, c.Name, c.Scoops)
+		case gorm.ErrRecordNotFound:
+			fmt.Fprint(w, "none")
+		default:
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /slug/{slug}", func(w http.ResponseWriter, r *http.Request) {
+		show(w, db.WithContext(r.Context()).Where("slug = ?", r.PathValue("slug")))
+	})
+	mux.HandleFunc("GET /id/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, _ := strconv.Atoi(r.PathValue("id"))
+		show(w, db.WithContext(r.Context()).Where("id = ?", id))
+	})
+	return mux
+}
+
+// conePages are the pages of the cones and of cones that do not exist yet.
+var conePages = []string{"/slug/a", "/slug/b", "/slug/c", "/slug/y", "/slug/z", "/id/1", "/id/2", "/id/3", "/id/9"}
+
+func (c *cones) get(path string) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	c.h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+	return w
+}
+
+// warm caches paths, failing the test if one is not stored.
+func (c *cones) warm(t *testing.T, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		c.get(p)
+		if w := c.get(p); !isHit(w) {
+			t.Fatalf("GET %s twice: Cache-Status %q, want a hit", p, w.Header().Get("Cache-Status"))
+		}
+	}
+}
+
+// wantFresh checks that the cache serves each path as the site renders it now.
+func (c *cones) wantFresh(t *testing.T, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		want := httptest.NewRecorder()
+		c.site.ServeHTTP(want, httptest.NewRequest(http.MethodGet, p, nil))
+		if got := c.get(p); got.Body.String() != want.Body.String() {
+			t.Errorf("GET %s = %q (Cache-Status %q), want %q (stale page)",
+				p, got.Body.String(), got.Header().Get("Cache-Status"), want.Body.String())
+		}
+	}
+}
+
+// TestReplacingWrites: on SQLite, INSERT OR REPLACE and UPDATE OR REPLACE delete the rows
+// whose unique keys the rows written take, and an upsert without a conflict target updates
+// the row of whichever unique key conflicts: rows the statement does not name change. A
+// modifier that only skips rows (OR IGNORE) keeps its writes' precision.
+func TestReplacingWrites(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		write  func(db *gorm.DB) error
+		bulk   bool // the table's tag is stamped
+		reason string
+	}{
+		{"INSERT OR REPLACE of a row", func(db *gorm.DB) error {
+			return db.Clauses(clause.Insert{Modifier: "OR REPLACE"}).Create(&Cone{ID: 1, Slug: "z", Name: "Z"}).Error
+		}, true, "replaces cone a (slug a gone)"},
+		{"INSERT OR REPLACE on another key", func(db *gorm.DB) error {
+			return db.Clauses(clause.Insert{Modifier: "OR REPLACE"}).Create(&Cone{ID: 9, Slug: "b", Name: "B9"}).Error
+		}, true, "deletes cone 2"},
+		{"UPDATE OR REPLACE", func(db *gorm.DB) error {
+			return db.Clauses(clause.Update{Modifier: "OR REPLACE"}).Model(&Cone{ID: 1}).Update("slug", "b").Error
+		}, true, "deletes cone 2"},
+		{"upsert without a conflict target", func(db *gorm.DB) error {
+			return db.Clauses(clause.OnConflict{DoUpdates: clause.Assignments(map[string]any{"slug": "y"})}).
+				Create(&Cone{ID: 9, Slug: "b", Name: "B9"}).Error
+		}, true, "renames cone 2 from b to y"},
+		{"INSERT OR IGNORE", func(db *gorm.DB) error {
+			return db.Clauses(clause.Insert{Modifier: "OR IGNORE"}).Create(&Cone{ID: 9, Slug: "z", Name: "Z"}).Error
+		}, false, "adds cone 9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newCones(t, backend{"sqlite", openSQLite})
+			c.warm(t, conePages...)
+			c.rec.reset()
+			if err := tt.write(c.db); err != nil {
+				t.Fatal(err)
+			}
+			c.wantFresh(t, conePages...)
+			_, tags := c.rec.invalidated()
+			if got := slices.Contains(tags, "table:cones"); got != tt.bulk {
+				t.Errorf("the write (it %s) stamped %q; the table's tag among them: %v, want %v", tt.reason, tags, got, tt.bulk)
+			}
+		})
+	}
+}
