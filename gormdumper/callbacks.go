@@ -36,6 +36,11 @@ type state struct {
 	// selected: a delete that names no row by its model value: the rows matching its WHERE
 	// were loaded and collected in before; byKey: that WHERE names primary keys only.
 	selected, byKey bool
+	// loose: an update or a delete whose model names rows, with a WHERE clause that is not
+	// a conjunction to which GORM's condition on their keys is sure to be ANDed (see
+	// keyedConjunction): it may change other rows. A delete's rows were loaded with the
+	// WHERE clause GORM builds, as for selected.
+	loose bool
 }
 
 // stateKey keys a statement's state in its Settings. The statement pointer keeps nested
@@ -62,6 +67,7 @@ func (p *Plugin) before(op op) func(*gorm.DB) {
 		}
 		w := inspect(db, op)
 		st := &state{keys: w.keys}
+		st.loose = op != opCreate && len(w.keys) > 0 && !keyedConjunction(db.Statement)
 		var err error
 		switch {
 		case op == opCreate:
@@ -79,7 +85,7 @@ func (p *Plugin) before(op op) func(*gorm.DB) {
 			if rows, err = p.selectJoinRows(db, w); err == nil {
 				err = p.collectJoined(db, w, rows, &st.before)
 			}
-		case op == opDelete && len(w.keys) == 0:
+		case op == opDelete && (len(w.keys) == 0 || st.loose):
 			err = p.collectWhere(db, w, st)
 		default:
 			err = p.collect(db, w.schema, w.from, w.schema.PrimaryFields, w.keys, &st.before)
@@ -159,7 +165,7 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 		if op == opDelete {
 			return nil // the joined rows were collected before the join rows went
 		}
-		if op == opUpdate && len(w.keys) == 0 {
+		if op == opUpdate && (len(w.keys) == 0 || st.loose) {
 			// A bulk update of join rows: those rows were collected before; what they
 			// are now is not known.
 			b.addTags(TableTag(p.keys.bare(w.table)))
@@ -194,10 +200,10 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 		// after: GORM gives the model the values it set, a primary key among them
 		// (db.Model(&T{}).Where(…).Update("id", 5)).
 		// An update that replaces deletes the rows whose unique keys it gives the rows.
-		bulk = len(st.keys) == 0 || replaces(db.Statement)
+		bulk = len(st.keys) == 0 || replaces(db.Statement) || st.loose
 	case opDelete:
 		keys = nil // gone, or hidden by a soft delete: collected before
-		bulk = len(st.keys) == 0 && len(w.keys) == 0 && !(st.selected && st.byKey)
+		bulk = (len(st.keys) == 0 && len(w.keys) == 0 && !(st.selected && st.byKey)) || st.loose
 	}
 	if bulk {
 		b.addTags(TableTag(p.keys.bare(w.table)))
@@ -255,6 +261,74 @@ func (p *Plugin) warnForeignTx(db *gorm.DB) {
 		p.log.WarnContext(db.Statement.Context, "gormdumper: write in a transaction not begun through the plugin's connection pool: pages invalidated now but not after commit",
 			"table", db.Statement.Table)
 	}
+}
+
+// keyedConjunction reports whether the WHERE clause of an update or delete statement whose
+// model value names rows is a conjunction that GORM's condition on their primary keys, which
+// it appends to the clause's expressions without parentheses, is sure to be ANDed to, so
+// that the statement changes no row but those: the clause with that condition appended is a
+// conjunction of clean conjuncts, as a read's must be to be narrowed (see whereConjuncts),
+// and every fragment of SQL in it is balanced. db.Model(&T{ID: 1}).Where("slug = ?",
+// "b").Or("qty = ?", 5).Update(…) runs WHERE slug = 'b' OR qty = 5 AND id = 1, and
+// db.Or("slug = ?", "c").Delete(&T{ID: 1}) deletes the row of slug c too.
+func keyedConjunction(stmt *gorm.Statement) bool {
+	c, ok := stmt.Clauses["WHERE"]
+	if !ok || c.Expression == nil {
+		return true
+	}
+	where, ok := c.Expression.(clause.Where)
+	if !ok {
+		return false
+	}
+	if len(where.Exprs) == 0 {
+		return true
+	}
+	// GORM's condition on the keys (its values do not matter here).
+	exprs := append(slices.Clip(where.Exprs), clause.IN{Column: clause.PrimaryColumn, Values: []any{0}})
+	conj, pure := whereConjuncts(exprs, nil)
+	if !pure {
+		return false
+	}
+	for _, c := range conj {
+		if !c.clean {
+			return false
+		}
+	}
+	return fragmentsBalanced(where.Exprs)
+}
+
+// fragmentsBalanced reports whether every fragment of SQL among exprs, in groups too, is
+// balanced (see balanced): one that is not could close the parentheses GORM puts around it.
+func fragmentsBalanced(exprs []clause.Expression) bool {
+	for _, e := range exprs {
+		switch x := e.(type) {
+		case clause.Expr:
+			if !balanced(x.SQL) {
+				return false
+			}
+		case clause.NamedExpr:
+			if !balanced(x.SQL) {
+				return false
+			}
+		case clause.AndConditions:
+			if !fragmentsBalanced(x.Exprs) {
+				return false
+			}
+		case clause.OrConditions:
+			if !fragmentsBalanced(x.Exprs) {
+				return false
+			}
+		case clause.NotConditions:
+			if !fragmentsBalanced(x.Exprs) {
+				return false
+			}
+		case clause.Where:
+			if !fragmentsBalanced(x.Exprs) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // doNothing reports whether a create statement leaves alone the rows it conflicts with (ON

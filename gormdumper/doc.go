@@ -147,11 +147,14 @@
 // update whose modifier may replace rows (SQLite's INSERT OR REPLACE and UPDATE OR REPLACE,
 // which delete the rows whose unique keys the rows written take; any modifier but IGNORE,
 // OR IGNORE, OR ABORT, OR FAIL, OR ROLLBACK and MySQL's priorities), writes through
-// db.Table(…) without a model, bulk updates of
+// db.Table(…) without a model, an update by model value whose other conditions are not a
+// conjunction (db.Model(&f).Where(…).Or(…): GORM appends its condition on the key without
+// parentheses, WHERE a OR b AND id = 1, which matches other rows), bulk updates of
 // join rows, and the removals of has-one and has-many association changes (Delete, Replace,
 // Clear), which GORM makes as bulk updates. A delete with conditions other than the primary
-// key, db.Where(…).Delete(&IceCream{}), invalidates both the table tag and the rows it
-// matches, loaded before the delete (a row may come to match between that load and the
+// key, db.Where(…).Delete(&IceCream{}), and a delete by model value whose other conditions
+// are not a conjunction, db.Or(…).Delete(&f), invalidate both the table tag and the rows
+// it matches, loaded before the delete with the WHERE clause GORM builds (a row may come to match between that load and the
 // delete); past 1000 such rows it invalidates the table tag alone. With read capture off, a
 // page that reads a table tags its response with it itself:
 //

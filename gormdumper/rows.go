@@ -247,8 +247,9 @@ func (p *Plugin) existingKeys(db *gorm.DB, w *write) (map[string]bool, error) {
 	return existing, nil
 }
 
-// collectWhere loads the rows that a delete naming none by its model value is about to
-// delete — those matching its WHERE clause, as the delete sees them — and adds to st.before
+// collectWhere loads the rows that a delete naming none by its model value (or a loose one:
+// see state.loose) is about to delete — those matching its WHERE clause, as the delete sees
+// them, with GORM's condition on the keys its model value names — and adds to st.before
 // their change tags and what they declare. It gives up past maxSelected rows: the table's
 // tag is invalidated then.
 func (p *Plugin) collectWhere(db *gorm.DB, w *write, st *state) error {
@@ -260,6 +261,12 @@ func (p *Plugin) collectWhere(db *gorm.DB, w *write, st *state) error {
 	where, ok := c.Expression.(clause.Where)
 	if !ok || len(where.Exprs) == 0 {
 		return nil
+	}
+	if len(w.keys) > 0 {
+		// As GORM appends it to the clause, which ANDs an IN of the argument's keys and
+		// one of the model's: an IN of their union matches the same rows or more.
+		column, values := schema.ToQueryValues(w.table, w.schema.PrimaryFieldDBNames, w.keys)
+		where.Exprs = append(slices.Clip(where.Exprs), clause.IN{Column: column, Values: values})
 	}
 	q := db.Session(&gorm.Session{NewDB: true})
 	q.Statement.SkipHooks = false

@@ -159,3 +159,56 @@ func TestReplacingWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestModelWithOr: GORM appends the condition on the keys of an update's or a delete's model
+// value to the statement's conditions without parentheses, so that with an Or (or a
+// fragment with an OR it does not wrap) the write changes rows the model does not name:
+// WHERE slug = 'b' OR scoops = 5 AND id = 1. A conjunction keeps the write's precision.
+func TestModelWithOr(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		write func(db *gorm.DB) error
+		bulk  bool // the table's tag is stamped
+	}{
+		{"update with Or", func(db *gorm.DB) error {
+			return db.Model(&Cone{ID: 1}).Where("slug = ?", "b").Or("scoops = ?", 5).Update("name", "X").Error
+		}, true},
+		{"update with a fragment holding OR", func(db *gorm.DB) error {
+			return db.Model(&Cone{ID: 1}).Where("slug = ? OR(scoops = ?)", "b", 5).Update("slug", "y").Error
+		}, true},
+		{"delete with Or", func(db *gorm.DB) error {
+			return db.Or("slug = ?", "c").Delete(&Cone{ID: 1}).Error
+		}, true},
+		{"delete with a fragment holding OR", func(db *gorm.DB) error {
+			return db.Where("slug = ? OR(scoops = ?)", "c", 5).Delete(&Cone{ID: 1}).Error
+		}, true},
+		{"delete with a fragment that closes GORM's parentheses", func(db *gorm.DB) error {
+			return db.Where("slug = ?) OR (scoops = ?", "c", 5).Delete(&Cone{ID: 1}).Error
+		}, true},
+		{"update with a conjunction", func(db *gorm.DB) error {
+			return db.Model(&Cone{ID: 1}).Where("scoops = ?", 0).Where("slug <> ?", "q").Update("slug", "y").Error
+		}, false},
+		{"delete with a conjunction", func(db *gorm.DB) error {
+			return db.Where("scoops = ?", 0).Delete(&Cone{ID: 1}).Error
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			eachBackend(t, func(t *testing.T, b backend) {
+				c := newCones(t, b)
+				c.warm(t, conePages...)
+				c.rec.reset()
+				if err := tt.write(c.db); err != nil {
+					t.Fatal(err)
+				}
+				c.wantFresh(t, conePages...)
+				_, tags := c.rec.invalidated()
+				if got := slices.Contains(tags, "table:cones"); got != tt.bulk {
+					t.Errorf("stamped %q; the table's tag among them: %v, want %v", tags, got, tt.bulk)
+				}
+			})
+		})
+	}
+}
