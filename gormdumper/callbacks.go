@@ -36,6 +36,12 @@ type state struct {
 	// selected: a delete that names no row by its model value: the rows matching its WHERE
 	// were loaded and collected in before; byKey: that WHERE names primary keys only.
 	selected, byKey bool
+	// locked: the number of rows, named by key, loaded (and locked: see lockedFrom) before
+	// an update or a delete; counted: locked is all the rows the write may change, unless
+	// another transaction inserted one since (a phantom), which the write's RowsAffected
+	// then exceeds.
+	locked  int
+	counted bool
 	// loose: an update or a delete whose model names rows, with a WHERE clause that is not
 	// a conjunction to which GORM's condition on their keys is sure to be ANDed (see
 	// keyedConjunction): it may change other rows. A delete's rows were loaded with the
@@ -74,7 +80,7 @@ func (p *Plugin) before(op op) func(*gorm.DB) {
 			switch updating, _ := upsert(db.Statement, w); {
 			case updating:
 				// Only an upsert can change existing rows; those named by key are loaded.
-				err = p.collect(db, w.schema, w.from, w.schema.PrimaryFields, w.keys, &st.before)
+				_, err = p.collect(db, w.schema, p.lockedFrom(db, w, op), w.schema.PrimaryFields, w.keys, &st.before)
 			case doNothing(db.Statement):
 				st.existing, err = p.existingKeys(db, w)
 			}
@@ -82,13 +88,15 @@ func (p *Plugin) before(op op) func(*gorm.DB) {
 			st.ownerOnly = true
 		case w.joins != nil:
 			var rows []reflect.Value
-			if rows, err = p.selectJoinRows(db, w); err == nil {
+			if rows, err = p.selectJoinRows(db, w, op); err == nil {
+				st.locked, st.counted = len(rows), op == opDelete
 				err = p.collectJoined(db, w, rows, &st.before)
 			}
 		case op == opDelete && (len(w.keys) == 0 || st.loose):
 			err = p.collectWhere(db, w, st)
 		default:
-			err = p.collect(db, w.schema, w.from, w.schema.PrimaryFields, w.keys, &st.before)
+			st.locked, err = p.collect(db, w.schema, p.lockedFrom(db, w, op), w.schema.PrimaryFields, w.keys, &st.before)
+			st.counted = true
 		}
 		if err != nil {
 			db.AddError(fmt.Errorf("gormdumper: %w", err))
@@ -163,6 +171,9 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 	}
 	if w.joins != nil {
 		if op == opDelete {
+			if st.grew(db) {
+				b.addTags(TableTag(p.keys.bare(w.table)))
+			}
 			return nil // the joined rows were collected before the join rows went
 		}
 		if op == opUpdate && (len(w.keys) == 0 || st.loose) {
@@ -185,6 +196,9 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 		bulk = w.unnamed || (updating && !byKey)
 		if st.existing != nil {
 			keys = slices.DeleteFunc(slices.Clone(keys), func(k []any) bool { return st.existing[utils.ToStringKey(k...)] })
+			// More rows inserted than were missing: a row found before was deleted by
+			// another transaction since, and inserted anew, with values not known here.
+			bulk = bulk || db.RowsAffected > int64(len(keys))
 		}
 	case opUpdate:
 		if st.ownerOnly && !assignsColumns(db.Statement) {
@@ -193,22 +207,64 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 			}
 			// GORM's automatic update time changed the owner's row, and nothing else:
 			// its change tags, for the reads that show that column, not what it declares.
-			return p.load(db, w.schema, w.from, w.schema.PrimaryFields, unionKeys(st.keys, w.keys), false, b)
+			_, err := p.load(db, w.schema, w.from, w.schema.PrimaryFields, unionKeys(st.keys, w.keys), false, b)
+			return err
 		}
 		keys = unionKeys(st.keys, w.keys)
 		// Rows the model did not name before the write are not known, whatever it names
 		// after: GORM gives the model the values it set, a primary key among them
 		// (db.Model(&T{}).Where(…).Update("id", 5)).
 		// An update that replaces deletes the rows whose unique keys it gives the rows.
-		bulk = len(st.keys) == 0 || replaces(db.Statement) || st.loose
+		bulk = len(st.keys) == 0 || replaces(db.Statement) || st.loose || st.grew(db)
 	case opDelete:
 		keys = nil // gone, or hidden by a soft delete: collected before
-		bulk = (len(st.keys) == 0 && len(w.keys) == 0 && !(st.selected && st.byKey)) || st.loose
+		bulk = (len(st.keys) == 0 && len(w.keys) == 0 && !(st.selected && st.byKey)) || st.loose || st.grew(db)
 	}
 	if bulk {
 		b.addTags(TableTag(p.keys.bare(w.table)))
 	}
-	return p.collect(db, w.schema, w.from, w.schema.PrimaryFields, keys, b)
+	_, err := p.collect(db, w.schema, w.from, w.schema.PrimaryFields, keys, b)
+	return err
+}
+
+// grew reports whether the write of db changed more rows than the rows by key loaded and
+// locked before it (see state.counted).
+func (st *state) grew(db *gorm.DB) bool {
+	return st.counted && db.RowsAffected > int64(st.locked)
+}
+
+// lockedFrom returns the scope of a load of the rows that a write of op is about to change,
+// made before the write in its transaction: w.from, with a row lock on PostgreSQL and MySQL,
+// so that no other transaction changes the rows between the load and the write. Without it,
+// under READ COMMITTED, a write that waits for the lock of a row another transaction is
+// changing (a delete while a rename from b to y commits) writes the row as that transaction
+// left it (y), not as the load saw it (b), and the old values stamped would not be the
+// row's. FOR UPDATE, which a delete takes anyway, for a delete; PostgreSQL's FOR NO KEY
+// UPDATE for an update (the lock an UPDATE that keeps key columns takes: it does not keep
+// other transactions from inserting rows that reference the row), which blocks every other
+// writer of the row as well. No lock on a relation with rules (a view: its writes stamp
+// dumper.DatabaseTag), or whose catalog could not be read; none on SQLite, whose writers
+// are serialized (a transaction that read a row another then changed fails to write), or in
+// other dialects. The lock lasts as long as the transaction: outside one
+// (SkipDefaultTransaction), only as long as the load, and a row changed by another
+// transaction between the load and the write may keep pages of its values.
+func (p *Plugin) lockedFrom(db *gorm.DB, w *write, op op) func(*gorm.DB) *gorm.DB {
+	var strength string
+	switch p.keys.dialect {
+	case "postgres":
+		if pr, ok := p.propagationOf(db, w.table, true); !ok || pr.Rules {
+			return w.from
+		}
+		strength = "NO KEY UPDATE"
+		if op == opDelete {
+			strength = clause.LockingStrengthUpdate
+		}
+	case "mysql":
+		strength = clause.LockingStrengthUpdate
+	default:
+		return w.from
+	}
+	return func(q *gorm.DB) *gorm.DB { return w.from(q).Clauses(clause.Locking{Strength: strength}) }
 }
 
 // schedule invalidates b now and, when the write runs in a transaction begun through the

@@ -184,6 +184,20 @@
 // invalidation after commit what it invalidated, so that the Listener does not invalidate
 // those pages again when the transaction's notifications arrive.
 //
+// The rows a write loads before it (an update's, a delete's, an upsert's) are locked by
+// that load on PostgreSQL (FOR NO KEY UPDATE; FOR UPDATE for a delete) and MySQL (FOR
+// UPDATE), until the transaction ends: under READ COMMITTED, a write that waits for a row
+// another transaction is changing writes the row as that transaction commits it, so the
+// load waits for it too and sees the values the write replaces. A row another transaction
+// inserts between the load and the write, which no lock holds off, makes the write change
+// more rows than it loaded (its RowsAffected), and the write stamps its table's tag; so does
+// a create ON CONFLICT DO NOTHING that inserts more rows than it found missing. SQLite
+// serializes its writers and needs no lock. Without a transaction (SkipDefaultTransaction)
+// the lock ends with the load: a row another transaction changes between the load and the
+// write (a rename committed then) can keep the pages of the values it had in between. So can,
+// in any case, a row another transaction inserts while an upsert by primary key runs, which
+// the upsert then updates: the values it had are not known.
+//
 // A write that fails invalidates what it knows (the rows' state before it, and its table's
 // tag) in case it was partly made. In a transaction begun through the plugin this waits for
 // the commit, so that a failed write in GORM's implicit transaction, which then rolls back

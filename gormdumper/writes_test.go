@@ -1,6 +1,7 @@
 package gormdumper_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -8,9 +9,11 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/gormdumper"
+	"github.com/dumperhq/dumper/internal/wait"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
@@ -209,6 +212,137 @@ func TestModelWithOr(t *testing.T) {
 					t.Errorf("stamped %q; the table's tag among them: %v, want %v", tags, got, tt.bulk)
 				}
 			})
+		})
+	}
+}
+
+// pauseKey is the context key of a write that pauses after the plugin loaded its rows.
+type pauseKey struct{}
+
+// pause is what a paused write signals (paused) and waits for (resume).
+type pause struct{ paused, resume chan struct{} }
+
+// pauseWrites makes the writes of db whose context holds a pause wait, after the
+// plugin loaded their rows and before they write.
+func pauseWrites(t *testing.T, db *gorm.DB) {
+	t.Helper()
+	wait := func(db *gorm.DB) {
+		if p, ok := db.Statement.Context.Value(pauseKey{}).(*pause); ok {
+			close(p.paused)
+			<-p.resume
+		}
+	}
+	if err := db.Callback().Update().After("gormdumper:before_update").Before("gorm:update").Register("test:pause_update", wait); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Callback().Delete().After("gormdumper:before_delete").Before("gorm:delete").Register("test:pause_delete", wait); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Callback().Create().After("gormdumper:before_create").Before("gorm:create").Register("test:pause_create", wait); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWriteRaces: under PostgreSQL's READ COMMITTED, a write whose rows another transaction
+// changes or inserts while it runs changes them as that transaction committed them, not as
+// the plugin loaded them before the write: the load locks the rows, so that a write waits
+// for the other transaction before the load (and loads the rows as they are then), and a
+// row inserted between the load and the write (which no lock can hold off) makes the write
+// change more rows than it loaded: it stamps the table tag. A page rendered after the other
+// transaction committed and before the write's commits, from the rows as that transaction
+// left them, must not stay cached.
+func TestWriteRaces(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		other func(tx *gorm.DB) error // another transaction's write, committed while write runs
+		write func(tx *gorm.DB) error
+		pause bool // write pauses after its load until other commits; else it waits for other's lock
+	}{
+		{"delete while a rename commits",
+			func(tx *gorm.DB) error { return tx.Model(&Cone{ID: 2}).Update("slug", "y").Error },
+			func(tx *gorm.DB) error { return tx.Delete(&Cone{ID: 2}).Error }, false},
+		{"rename while a rename commits",
+			func(tx *gorm.DB) error { return tx.Model(&Cone{ID: 2}).Update("slug", "y").Error },
+			func(tx *gorm.DB) error { return tx.Model(&Cone{ID: 2}).Update("slug", "z").Error }, false},
+		{"delete by conditions while a rename commits",
+			func(tx *gorm.DB) error { return tx.Model(&Cone{ID: 2}).Update("slug", "y").Error },
+			func(tx *gorm.DB) error { return tx.Delete(&Cone{}, 2).Error }, false},
+		{"delete of a row inserted meanwhile",
+			func(tx *gorm.DB) error { return tx.Create(&Cone{ID: 9, Slug: "y", Name: "Y"}).Error },
+			func(tx *gorm.DB) error { return tx.Delete(&Cone{ID: 9}).Error }, true},
+		{"rename of a row inserted meanwhile",
+			func(tx *gorm.DB) error { return tx.Create(&Cone{ID: 9, Slug: "y", Name: "Y"}).Error },
+			func(tx *gorm.DB) error { return tx.Model(&Cone{ID: 9}).Update("slug", "z").Error }, true},
+		{"insert of a row deleted meanwhile, ON CONFLICT DO NOTHING",
+			func(tx *gorm.DB) error { return tx.Delete(&Cone{ID: 3}).Error },
+			func(tx *gorm.DB) error {
+				return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Cone{ID: 3, Slug: "y", Name: "Y"}).Error
+			}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newCones(t, backend{"postgres", openPostgres})
+			pauseWrites(t, c.db)
+			outside, err := gorm.Open(c.db.Dialector, &gorm.Config{Logger: logger.Discard})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.warm(t, conePages...)
+			other := c.db.Begin()
+			var pid int
+			if err := other.Raw("SELECT pg_backend_pid()").Scan(&pid).Error; err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.other(other); err != nil {
+				t.Fatal(err)
+			}
+			p := &pause{paused: make(chan struct{}), resume: make(chan struct{})}
+			ctx := t.Context()
+			if tt.pause {
+				ctx = context.WithValue(ctx, pauseKey{}, p)
+			}
+			written, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+			go func() {
+				done <- c.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+					if err := tt.write(tx); err != nil {
+						return err
+					}
+					close(written)
+					<-release
+					return nil
+				})
+			}()
+			if tt.pause {
+				<-p.paused
+			} else {
+				wait.For(t, 10*time.Second, "the write waiting for the other transaction's lock", func() bool {
+					var n int
+					err := outside.Raw("SELECT count(*) FROM pg_stat_activity WHERE ? = ANY (pg_blocking_pids(pid))", pid).Scan(&n).Error
+					if err != nil {
+						t.Fatal(err)
+					}
+					return n > 0
+				})
+			}
+			if err := other.Commit().Error; err != nil {
+				t.Fatal(err)
+			}
+			close(p.resume)
+			select {
+			case <-written:
+			case err := <-done:
+				t.Fatalf("write: %v", err)
+			}
+			for _, path := range conePages {
+				c.get(path) // stored from the rows as the other transaction left them
+			}
+			close(release)
+			if err := <-done; err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			c.wantFresh(t, conePages...)
 		})
 	}
 }
