@@ -163,8 +163,10 @@
 // Raw SQL writes (db.Exec, db.Raw) are seen at row precision through a [WriteAnalyzer] in
 // [Options.Analyzer] (package gormpg, on PostgreSQL), or by pgnotify's triggers. Without one
 // the plugin cannot attribute them: a statement that may write (anything but a plain SELECT,
-// VALUES or WITH, SAVEPOINT and the like) stamps [dumper.DatabaseTag], which every captured
-// read carries, when it has run and again after its transaction commits.
+// VALUES or WITH, SAVEPOINT and the like; on PostgreSQL, one that calls a function other
+// than known built-ins that write nothing, as a health check's SELECT pg_is_in_recovery()
+// or version()) stamps [dumper.DatabaseTag], which every captured read carries, when it has
+// run and again after its transaction commits.
 //
 // # Transactions
 //
