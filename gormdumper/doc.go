@@ -54,15 +54,23 @@
 // collations ignore case: text is no key there). On PostgreSQL they also include the key
 // columns the database catalog has, by the rule of the SQL capture and of pgnotify's triggers
 // (every column of a primary key, unique or foreign-key constraint and unique index, of type
-// smallint, integer, bigint, uuid, or text or varchar with a deterministic collation): a
-// unique index or a foreign key made by a migration that no model declares is a key for
-// GORM's reads and writes as it is for sqldumper's and pgxdumper's reads and for raw-SQL
-// writes. The catalog is read once per table, over the connection of the statement that first
-// uses it; after a migration that changes a table's keys, call [Plugin.RefreshKeys] (or
-// restart) in every process. On SQLite, which no other layer reads, the models are the
-// source, less the text columns that SQLite compares otherwise than byte-wise (a column or
-// index collation other than BINARY, as COLLATE NOCASE), by which no read is narrowed. A
-// value that does not convert exactly makes the read a scan; a NULL matches nothing.
+// smallint, integer, bigint, uuid, or text or varchar with a deterministic collation), and on
+// SQLite those of its schema (every column of the primary key, of a unique index and of a
+// foreign key, of a declared type with integer or text affinity, or uuid): a unique index or
+// a foreign key made by a migration that no model declares is a key for GORM's reads and
+// writes as it is for sqldumper's and pgxdumper's reads and for raw-SQL writes. Reads are
+// narrowed by the catalog's key columns only, which every writer reads before it stamps, in
+// every process, whatever models it has used: a process that only writes posts stamps
+// posts.author_id, which a page of an author preloading its posts is narrowed by, although
+// only Author's has-many relation names it. In other dialects (MySQL) reads are narrowed only
+// by the key columns of the table's own models (primary key, unique columns, belongs-to
+// foreign keys), which every writer through those models knows, not by a foreign key that
+// another model's has-one or has-many relation names. The catalog is read once per table,
+// over the connection of the statement that first uses it; after a migration that changes a
+// table's keys, call [Plugin.RefreshKeys] (or restart) in every process. On SQLite no read
+// is narrowed by a text column that SQLite compares otherwise than byte-wise (a column or
+// index collation other than BINARY, as COLLATE NOCASE). A value that does not convert
+// exactly makes the read a scan; a NULL matches nothing.
 //
 // Tags name a table without its schema and, on every database but PostgreSQL (SQLite ignores
 // the case of names), in lower case: db.Table("FLAVORS") on SQLite reads and is tagged as

@@ -100,7 +100,7 @@ func isAction(a string) bool { return a == "c" || a == "n" || a == "d" }
 
 // readsPropagation reports whether the plugin reads from the database what its writes set
 // off: on PostgreSQL and SQLite.
-func (r *keyRegistry) readsPropagation() bool { return r.usesCatalog() || r.dialect == "sqlite" }
+func (r *keyRegistry) readsPropagation() bool { return r.usesCatalog() }
 
 // propagationOf returns what the catalog says a write to table sets off, read once per table
 // (until RefreshKeys) over the connection of db's statement. With cachedOnly it does not
@@ -114,7 +114,7 @@ func (p *Plugin) propagationOf(db *gorm.DB, table string, cachedOnly bool) (*pro
 		return nil, false
 	}
 	read := readPropagation
-	if !p.keys.usesCatalog() {
+	if p.keys.dialect == "sqlite" {
 		read = readSQLitePropagation
 	}
 	pr, err := read(db.Statement.Context, db.Statement.ConnPool, table)

@@ -31,10 +31,11 @@ type Cone struct {
 // cones is a database of cones a, b and c (ids 1, 2, 3) behind a cache with read capture,
 // serving /slug/{slug} and /id/{id}: each page reads one cone by that key.
 type cones struct {
-	db   *gorm.DB
-	site http.Handler // uncached
-	h    http.Handler // the site behind the cache
-	rec  *recorder
+	db    *gorm.DB
+	cache *dumper.Cache
+	site  http.Handler // uncached
+	h     http.Handler // the site behind the cache
+	rec   *recorder
 }
 
 func newCones(t *testing.T, b backend) *cones {
@@ -51,7 +52,7 @@ func newCones(t *testing.T, b backend) *cones {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cache.Close() })
-	c := &cones{db: db, site: coneSite(db), rec: &recorder{next: cache, fails: new(atomic.Bool)}}
+	c := &cones{db: db, cache: cache, site: coneSite(db), rec: &recorder{next: cache, fails: new(atomic.Bool)}}
 	c.h = cache.Middleware(c.site)
 	if err := db.Use(gormdumper.New(c.rec)); err != nil {
 		t.Fatal(err)
