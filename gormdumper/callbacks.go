@@ -36,6 +36,17 @@ type state struct {
 	// selected: a delete that names no row by its model value: the rows matching its WHERE
 	// were loaded and collected in before; byKey: that WHERE names primary keys only.
 	selected, byKey bool
+	// locked: the number of rows, named by key, loaded (and locked: see lockedFrom) before
+	// an update or a delete; counted: locked is all the rows the write may change, unless
+	// another transaction inserted one since (a phantom), which the write's RowsAffected
+	// then exceeds.
+	locked  int
+	counted bool
+	// loose: an update or a delete whose model names rows, with a WHERE clause that is not
+	// a conjunction to which GORM's condition on their keys is sure to be ANDed (see
+	// keyedConjunction): it may change other rows. A delete's rows were loaded with the
+	// WHERE clause GORM builds, as for selected.
+	loose bool
 }
 
 // stateKey keys a statement's state in its Settings. The statement pointer keeps nested
@@ -62,13 +73,14 @@ func (p *Plugin) before(op op) func(*gorm.DB) {
 		}
 		w := inspect(db, op)
 		st := &state{keys: w.keys}
+		st.loose = op != opCreate && len(w.keys) > 0 && !keyedConjunction(db.Statement)
 		var err error
 		switch {
 		case op == opCreate:
 			switch updating, _ := upsert(db.Statement, w); {
 			case updating:
 				// Only an upsert can change existing rows; those named by key are loaded.
-				err = p.collect(db, w.schema, w.from, w.schema.PrimaryFields, w.keys, &st.before)
+				_, err = p.collect(db, w.schema, p.lockedFrom(db, w, op), w.schema.PrimaryFields, w.keys, &st.before)
 			case doNothing(db.Statement):
 				st.existing, err = p.existingKeys(db, w)
 			}
@@ -76,13 +88,15 @@ func (p *Plugin) before(op op) func(*gorm.DB) {
 			st.ownerOnly = true
 		case w.joins != nil:
 			var rows []reflect.Value
-			if rows, err = p.selectJoinRows(db, w); err == nil {
+			if rows, err = p.selectJoinRows(db, w, op); err == nil {
+				st.locked, st.counted = len(rows), op == opDelete
 				err = p.collectJoined(db, w, rows, &st.before)
 			}
-		case op == opDelete && len(w.keys) == 0:
+		case op == opDelete && (len(w.keys) == 0 || st.loose):
 			err = p.collectWhere(db, w, st)
 		default:
-			err = p.collect(db, w.schema, w.from, w.schema.PrimaryFields, w.keys, &st.before)
+			st.locked, err = p.collect(db, w.schema, p.lockedFrom(db, w, op), w.schema.PrimaryFields, w.keys, &st.before)
+			st.counted = true
 		}
 		if err != nil {
 			db.AddError(fmt.Errorf("gormdumper: %w", err))
@@ -115,7 +129,11 @@ func (p *Plugin) after(op op) func(*gorm.DB) {
 			if w.table != "" {
 				b.addTags(TableTag(p.keys.bare(w.table)))
 			}
-			p.propagated(db, w.table, failedEvents[op], nil, true, &b)
+			ev := failedEvents[op]
+			if replaces(db.Statement) {
+				ev |= eventDelete
+			}
+			p.propagated(db, w.table, ev, nil, true, &b)
 			p.scheduleFailed(db, &b)
 			return
 		}
@@ -153,9 +171,12 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 	}
 	if w.joins != nil {
 		if op == opDelete {
+			if st.grew(db) {
+				b.addTags(TableTag(p.keys.bare(w.table)))
+			}
 			return nil // the joined rows were collected before the join rows went
 		}
-		if op == opUpdate && len(w.keys) == 0 {
+		if op == opUpdate && (len(w.keys) == 0 || st.loose) {
 			// A bulk update of join rows: those rows were collected before; what they
 			// are now is not known.
 			b.addTags(TableTag(p.keys.bare(w.table)))
@@ -175,6 +196,9 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 		bulk = w.unnamed || (updating && !byKey)
 		if st.existing != nil {
 			keys = slices.DeleteFunc(slices.Clone(keys), func(k []any) bool { return st.existing[utils.ToStringKey(k...)] })
+			// More rows inserted than were missing: a row found before was deleted by
+			// another transaction since, and inserted anew, with values not known here.
+			bulk = bulk || db.RowsAffected > int64(len(keys))
 		}
 	case opUpdate:
 		if st.ownerOnly && !assignsColumns(db.Statement) {
@@ -183,21 +207,64 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 			}
 			// GORM's automatic update time changed the owner's row, and nothing else:
 			// its change tags, for the reads that show that column, not what it declares.
-			return p.load(db, w.schema, w.from, w.schema.PrimaryFields, unionKeys(st.keys, w.keys), false, b)
+			_, err := p.load(db, w.schema, w.from, w.schema.PrimaryFields, unionKeys(st.keys, w.keys), false, b)
+			return err
 		}
 		keys = unionKeys(st.keys, w.keys)
 		// Rows the model did not name before the write are not known, whatever it names
 		// after: GORM gives the model the values it set, a primary key among them
 		// (db.Model(&T{}).Where(…).Update("id", 5)).
-		bulk = len(st.keys) == 0
+		// An update that replaces deletes the rows whose unique keys it gives the rows.
+		bulk = len(st.keys) == 0 || replaces(db.Statement) || st.loose || st.grew(db)
 	case opDelete:
 		keys = nil // gone, or hidden by a soft delete: collected before
-		bulk = len(st.keys) == 0 && len(w.keys) == 0 && !(st.selected && st.byKey)
+		bulk = (len(st.keys) == 0 && len(w.keys) == 0 && !(st.selected && st.byKey)) || st.loose || st.grew(db)
 	}
 	if bulk {
 		b.addTags(TableTag(p.keys.bare(w.table)))
 	}
-	return p.collect(db, w.schema, w.from, w.schema.PrimaryFields, keys, b)
+	_, err := p.collect(db, w.schema, w.from, w.schema.PrimaryFields, keys, b)
+	return err
+}
+
+// grew reports whether the write of db changed more rows than the rows by key loaded and
+// locked before it (see state.counted).
+func (st *state) grew(db *gorm.DB) bool {
+	return st.counted && db.RowsAffected > int64(st.locked)
+}
+
+// lockedFrom returns the scope of a load of the rows that a write of op is about to change,
+// made before the write in its transaction: w.from, with a row lock on PostgreSQL and MySQL,
+// so that no other transaction changes the rows between the load and the write. Without it,
+// under READ COMMITTED, a write that waits for the lock of a row another transaction is
+// changing (a delete while a rename from b to y commits) writes the row as that transaction
+// left it (y), not as the load saw it (b), and the old values stamped would not be the
+// row's. FOR UPDATE, which a delete takes anyway, for a delete; PostgreSQL's FOR NO KEY
+// UPDATE for an update (the lock an UPDATE that keeps key columns takes: it does not keep
+// other transactions from inserting rows that reference the row), which blocks every other
+// writer of the row as well. No lock on a relation with rules (a view: its writes stamp
+// dumper.DatabaseTag), or whose catalog could not be read; none on SQLite, whose writers
+// are serialized (a transaction that read a row another then changed fails to write), or in
+// other dialects. The lock lasts as long as the transaction: outside one
+// (SkipDefaultTransaction), only as long as the load, and a row changed by another
+// transaction between the load and the write may keep pages of its values.
+func (p *Plugin) lockedFrom(db *gorm.DB, w *write, op op) func(*gorm.DB) *gorm.DB {
+	var strength string
+	switch p.keys.dialect {
+	case "postgres":
+		if pr, ok := p.propagationOf(db, w.table, true); !ok || pr.Rules {
+			return w.from
+		}
+		strength = "NO KEY UPDATE"
+		if op == opDelete {
+			strength = clause.LockingStrengthUpdate
+		}
+	case "mysql":
+		strength = clause.LockingStrengthUpdate
+	default:
+		return w.from
+	}
+	return func(q *gorm.DB) *gorm.DB { return w.from(q).Clauses(clause.Locking{Strength: strength}) }
 }
 
 // schedule invalidates b now and, when the write runs in a transaction begun through the
@@ -250,6 +317,74 @@ func (p *Plugin) warnForeignTx(db *gorm.DB) {
 		p.log.WarnContext(db.Statement.Context, "gormdumper: write in a transaction not begun through the plugin's connection pool: pages invalidated now but not after commit",
 			"table", db.Statement.Table)
 	}
+}
+
+// keyedConjunction reports whether the WHERE clause of an update or delete statement whose
+// model value names rows is a conjunction that GORM's condition on their primary keys, which
+// it appends to the clause's expressions without parentheses, is sure to be ANDed to, so
+// that the statement changes no row but those: the clause with that condition appended is a
+// conjunction of clean conjuncts, as a read's must be to be narrowed (see whereConjuncts),
+// and every fragment of SQL in it is balanced. db.Model(&T{ID: 1}).Where("slug = ?",
+// "b").Or("qty = ?", 5).Update(…) runs WHERE slug = 'b' OR qty = 5 AND id = 1, and
+// db.Or("slug = ?", "c").Delete(&T{ID: 1}) deletes the row of slug c too.
+func keyedConjunction(stmt *gorm.Statement) bool {
+	c, ok := stmt.Clauses["WHERE"]
+	if !ok || c.Expression == nil {
+		return true
+	}
+	where, ok := c.Expression.(clause.Where)
+	if !ok {
+		return false
+	}
+	if len(where.Exprs) == 0 {
+		return true
+	}
+	// GORM's condition on the keys (its values do not matter here).
+	exprs := append(slices.Clip(where.Exprs), clause.IN{Column: clause.PrimaryColumn, Values: []any{0}})
+	conj, pure := whereConjuncts(exprs, nil)
+	if !pure {
+		return false
+	}
+	for _, c := range conj {
+		if !c.clean {
+			return false
+		}
+	}
+	return fragmentsBalanced(where.Exprs)
+}
+
+// fragmentsBalanced reports whether every fragment of SQL among exprs, in groups too, is
+// balanced (see balanced): one that is not could close the parentheses GORM puts around it.
+func fragmentsBalanced(exprs []clause.Expression) bool {
+	for _, e := range exprs {
+		switch x := e.(type) {
+		case clause.Expr:
+			if !balanced(x.SQL) {
+				return false
+			}
+		case clause.NamedExpr:
+			if !balanced(x.SQL) {
+				return false
+			}
+		case clause.AndConditions:
+			if !fragmentsBalanced(x.Exprs) {
+				return false
+			}
+		case clause.OrConditions:
+			if !fragmentsBalanced(x.Exprs) {
+				return false
+			}
+		case clause.NotConditions:
+			if !fragmentsBalanced(x.Exprs) {
+				return false
+			}
+		case clause.Where:
+			if !fragmentsBalanced(x.Exprs) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // doNothing reports whether a create statement leaves alone the rows it conflicts with (ON
@@ -313,10 +448,14 @@ func assignsColumns(stmt *gorm.Statement) bool {
 	return false
 }
 
-// upsert reports whether a create statement may update existing rows (ON CONFLICT … DO
-// UPDATE), and whether the conflict is on the primary key, so that the rows it may update
-// are the ones it names by key.
+// upsert reports whether a create statement may change existing rows (ON CONFLICT … DO
+// UPDATE; a modifier that replaces them, see replaces), and whether the conflict is on the
+// primary key, so that the rows it may change are the ones it names by key. On MySQL (ON
+// DUPLICATE KEY UPDATE) and in other dialects, any unique key may conflict.
 func upsert(stmt *gorm.Statement, w *write) (updating, byKey bool) {
+	if replaces(stmt) {
+		return true, false // the rows of every unique key its rows take
+	}
 	c, ok := stmt.Clauses["ON CONFLICT"]
 	if !ok || c.Expression == nil {
 		return false, false
@@ -331,8 +470,13 @@ func upsert(stmt *gorm.Statement, w *write) (updating, byKey bool) {
 	if oc.OnConstraint != "" {
 		return true, false
 	}
+	if d := stmt.DB.Dialector.Name(); d != "postgres" && d != "sqlite" {
+		return true, false
+	}
 	if len(oc.Columns) == 0 {
-		return true, true // GORM's default target is the primary key
+		// GORM gives UpdateAll the primary key as its target; DoUpdates without one is,
+		// on SQLite, a conflict on any unique key.
+		return true, oc.UpdateAll
 	}
 	names := make([]string, len(oc.Columns))
 	for i, col := range oc.Columns {
@@ -342,6 +486,41 @@ func upsert(stmt *gorm.Statement, w *write) (updating, byKey bool) {
 	slices.Sort(names)
 	slices.Sort(pk)
 	return true, slices.Equal(names, pk)
+}
+
+// replaces reports whether a create or update statement's modifier may make it delete rows
+// it does not name: SQLite's INSERT OR REPLACE and UPDATE OR REPLACE delete the rows whose
+// unique keys the rows written take. A modifier made of words other than those known to
+// only skip rows or change how a conflict fails (IGNORE, OR ABORT, OR FAIL, OR ROLLBACK,
+// MySQL's LOW_PRIORITY…) counts as one that may.
+func replaces(stmt *gorm.Statement) bool {
+	for _, name := range [...]string{"INSERT", "UPDATE"} {
+		c, ok := stmt.Clauses[name]
+		if !ok || c.Expression == nil {
+			continue
+		}
+		var modifier string
+		switch e := c.Expression.(type) {
+		case clause.Insert:
+			modifier = e.Modifier
+		case clause.Update:
+			modifier = e.Modifier
+		default:
+			return true
+		}
+		for _, word := range strings.Fields(modifier) {
+			if !keepingModifiers[strings.ToUpper(word)] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// keepingModifiers are the words of INSERT and UPDATE modifiers that delete no row.
+var keepingModifiers = map[string]bool{
+	"OR": true, "IGNORE": true, "ABORT": true, "FAIL": true, "ROLLBACK": true,
+	"LOW_PRIORITY": true, "HIGH_PRIORITY": true, "DELAYED": true,
 }
 
 // referencingTables returns the tables whose foreign keys, as the relations of the model s

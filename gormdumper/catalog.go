@@ -41,11 +41,13 @@ const (
 )
 
 // usesCatalog reports whether the plugin reads key columns from the database catalog: on
-// PostgreSQL, where the SQL capture and pgnotify take theirs from it. On SQLite the models
-// are the source: no other layer reads SQLite's catalog, so that the keys of GORM reads and
-// writes are all there is to agree on; SQLite's schema only says which text columns compare
-// otherwise than byte-wise (readSQLiteRelation), by which reads do not narrow.
-func (r *keyRegistry) usesCatalog() bool { return r.dialect == "postgres" }
+// PostgreSQL, where the SQL capture and pgnotify take theirs from it, and on SQLite, from its
+// schema (readSQLiteKeys), so that what reads narrow by is known to every writer of the table,
+// in every process, whatever models it has seen (a process that only writes posts knows
+// posts.author_id from the schema's foreign key, not from the has-many relation of authors
+// that the process rendering authors' pages uses). In other dialects the models are the
+// source, and reads narrow only by the columns of the table's own models (see narrowing).
+func (r *keyRegistry) usesCatalog() bool { return r.dialect == "postgres" || r.dialect == "sqlite" }
 
 // ensureCatalog reads the key columns of table (as the statement names it, maybe with its
 // schema) from the catalog, once per table until Refresh, over the connection of db's
@@ -58,7 +60,11 @@ func (r *keyRegistry) ensureCatalog(db *gorm.DB, table string) bool {
 	if v, ok := r.loaded.Load(table); ok && v.(catalogState) == catalogRead {
 		return true
 	}
-	cols, err := readCatalogKeys(db.Statement.Context, db.Statement.ConnPool, table)
+	read := readCatalogKeys
+	if r.dialect == "sqlite" {
+		read = readSQLiteKeys
+	}
+	cols, err := read(db.Statement.Context, db.Statement.ConnPool, table)
 	if err != nil {
 		r.loaded.Store(table, catalogFailed)
 		r.gen.Add(1)
@@ -75,7 +81,7 @@ func (r *keyRegistry) ensureCatalog(db *gorm.DB, table string) bool {
 		tables = map[string]*keyColumns{}
 	}
 	bare := r.bare(table)
-	tables[bare] = tables[bare].with(nil, func(m map[string]dumper.KeyKind) map[string]dumper.KeyKind {
+	tables[bare] = tables[bare].with(nil, nil, func(m map[string]dumper.KeyKind) map[string]dumper.KeyKind {
 		if m == nil {
 			m = map[string]dumper.KeyKind{}
 		}
@@ -89,18 +95,23 @@ func (r *keyRegistry) ensureCatalog(db *gorm.DB, table string) bool {
 	return true
 }
 
-// narrowing returns the columns a read of a table may be narrowed by, with their kinds. Where
-// the catalog is used (PostgreSQL), only its key columns: every data layer's writers stamp
-// those (pgnotify's triggers send exactly them), while a key only a model declares — a
-// uniqueIndex the database lacks, a unique column of a case-insensitive type such as citext,
-// which the catalog does not count — would be narrowed by a value no raw-SQL write stamps, or
-// that the database compares otherwise. Writes still stamp every column of keys.kinds.
-// Elsewhere, the models' key columns.
+// narrowing returns the columns a read of a table may be narrowed by, with their kinds: those
+// every writer of the table stamps, whatever models its process has seen. Where the catalog
+// is used (PostgreSQL, SQLite), only its key columns: every writer reads them before it
+// stamps, and every data layer's writers stamp those (pgnotify's triggers send exactly them),
+// while a key only a model declares — a uniqueIndex the database lacks, a unique column of a
+// case-insensitive type such as citext, which the catalog does not count, a foreign key that
+// only another model's relation names — would be narrowed by a value a writer that has not
+// seen that model, or a raw-SQL write, does not stamp, or that the database compares
+// otherwise. Writes still stamp every column of keys.kinds. Elsewhere, the columns of the
+// table's own models (their primary keys, unique columns and belongs-to foreign keys), which
+// a writer through those models knows: not the foreign key of another model's has-one or
+// has-many relation.
 func (r *keyRegistry) narrowing(k *keyColumns) map[string]dumper.KeyKind {
 	if r.usesCatalog() {
 		return k.catalog
 	}
-	return k.kinds
+	return k.ownKeys
 }
 
 // catalogKnown reports whether the catalog of table has been read (or is not used).
@@ -133,7 +144,7 @@ func (r *keyRegistry) refresh() {
 	tables := maps.Clone(*m)
 	for t, k := range tables {
 		if k.catalog != nil {
-			nk := k.with(nil, func(map[string]dumper.KeyKind) map[string]dumper.KeyKind { return nil })
+			nk := k.with(nil, nil, func(map[string]dumper.KeyKind) map[string]dumper.KeyKind { return nil })
 			if nk.version == k.version {
 				nk.version++
 			}
@@ -176,6 +187,52 @@ func readCatalogKeys(ctx context.Context, pool gorm.ConnPool, table string) (map
 	return cols, nil
 }
 
+// sqliteKeysQuery lists the key columns of the table ? (its name in any case) in SQLite's
+// schema, with their declared types: the columns of its primary key, of each of its unique
+// indexes (those of UNIQUE constraints, partial ones too; an expression is no column) and of
+// each of its foreign keys.
+const sqliteKeysQuery = `SELECT c.name, c.type FROM pragma_table_info(?) AS c
+WHERE c.pk > 0
+	OR c.name IN (SELECT i.name FROM pragma_index_list(?) AS l, pragma_index_info(l.name) AS i
+		WHERE l."unique" AND i.name IS NOT NULL)
+	OR c.name IN (SELECT f."from" FROM pragma_foreign_key_list(?) AS f)`
+
+// readSQLiteKeys is readCatalogKeys from SQLite's schema: sqliteKeysQuery, each column's kind
+// by SQLite's rules of type affinity (a declared type containing INT is an integer;
+// CHAR, CLOB or TEXT, text; UUID, a uuid; any other type is no key). A text column that
+// SQLite compares otherwise than byte-wise (COLLATE NOCASE) is a key for writes only: reads
+// are not narrowed by it (see readSQLiteRelation).
+func readSQLiteKeys(ctx context.Context, pool gorm.ConnPool, table string) (map[string]dumper.KeyKind, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	name := bareTable(table)
+	rows, err := pool.QueryContext(ctx, sqliteKeysQuery, name, name, name)
+	if err != nil {
+		return nil, fmt.Errorf("gormdumper: read the key columns of %s: %w", table, err)
+	}
+	defer func() { _ = rows.Close() }()
+	cols := map[string]dumper.KeyKind{}
+	for rows.Next() {
+		var col, typ string
+		if err := rows.Scan(&col, &typ); err != nil {
+			return nil, fmt.Errorf("gormdumper: read the key columns of %s: %w", table, err)
+		}
+		switch t := strings.ToUpper(typ); {
+		case strings.Contains(t, "INT"):
+			cols[col] = dumper.KeyInt
+		case strings.Contains(t, "CHAR"), strings.Contains(t, "CLOB"), strings.Contains(t, "TEXT"):
+			cols[col] = dumper.KeyText
+		case strings.TrimSpace(t) == "UUID":
+			cols[col] = dumper.KeyUUID
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("gormdumper: read the key columns of %s: %w", table, err)
+	}
+	return cols, nil
+}
+
 // quoteRelation quotes each part of a table name as GORM names it ("public.IceCreams" →
 // `"public"."IceCreams"`), as GORM quotes it in the SQL it builds, for to_regclass.
 func quoteRelation(table string) string {
@@ -187,7 +244,7 @@ func quoteRelation(table string) string {
 }
 
 // RefreshKeys makes the plugin read again, at their next use, the key columns that the
-// database catalog gives its tables (on PostgreSQL), and the foreign keys that reference
+// database catalog gives its tables (on PostgreSQL and SQLite), and the foreign keys that reference
 // them, their triggers and rules, and their inheritance children and partitions (on
 // PostgreSQL; the foreign keys and triggers on SQLite): call it after a migration that adds
 // or drops a unique index, a unique constraint, a foreign key, a trigger or a rule, in every

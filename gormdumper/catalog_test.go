@@ -2,6 +2,7 @@ package gormdumper_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -259,5 +260,42 @@ func TestCaseInsensitiveKeyIsAScan(t *testing.T) {
 	}
 	if body, cs := get(); body != "New" {
 		t.Errorf("after the row changed, the page read with another case is %q (%s), want New", body, cs)
+	}
+}
+
+// TestSQLiteSchemaKeys: on SQLite the plugin reads the key columns of its schema, as of
+// PostgreSQL's catalog: a unique index that a migration made and no model declares narrows
+// reads, and writes through a model that does not declare it stamp its row tags.
+func TestSQLiteSchemaKeys(t *testing.T) {
+	t.Parallel()
+	c := newCones(t, backend{"sqlite", openSQLite})
+	if err := c.db.Exec("CREATE UNIQUE INDEX cones_name ON cones (name)").Error; err != nil {
+		t.Fatal(err)
+	}
+	render := func(db *gorm.DB) string {
+		var cone Cone
+		err := db.Where("name = ?", "A").Take(&cone).Error
+		return fmt.Sprint(cone.ID, err)
+	}
+	get := servePage(t, c.cache, c.db, render)
+	get()
+	if _, cs := get(); cs != "dumper; hit" {
+		t.Fatalf("page not stored: Cache-Status %q", cs)
+	}
+	if err := c.db.Model(&Cone{ID: 2}).Update("scoops", 3).Error; err != nil {
+		t.Fatal(err)
+	}
+	if _, cs := get(); cs != "dumper; hit" {
+		t.Errorf("after a write to another cone: Cache-Status %q, want a hit (the read is narrowed by name)", cs)
+	}
+	c.rec.reset()
+	if err := c.db.Model(&Cone{ID: 1}).Update("name", "A2").Error; err != nil {
+		t.Fatal(err)
+	}
+	if _, tags := c.rec.invalidated(); !slices.Contains(tags, "row:cones:name=A") {
+		t.Errorf("renaming cone 1 stamped %q, want row:cones:name=A among them", tags)
+	}
+	if body, want := first(get()), render(c.db); body != want {
+		t.Errorf("after renaming cone 1: served %q, the database gives %q", body, want)
 	}
 }

@@ -54,15 +54,23 @@
 // collations ignore case: text is no key there). On PostgreSQL they also include the key
 // columns the database catalog has, by the rule of the SQL capture and of pgnotify's triggers
 // (every column of a primary key, unique or foreign-key constraint and unique index, of type
-// smallint, integer, bigint, uuid, or text or varchar with a deterministic collation): a
-// unique index or a foreign key made by a migration that no model declares is a key for
-// GORM's reads and writes as it is for sqldumper's and pgxdumper's reads and for raw-SQL
-// writes. The catalog is read once per table, over the connection of the statement that first
-// uses it; after a migration that changes a table's keys, call [Plugin.RefreshKeys] (or
-// restart) in every process. On SQLite, which no other layer reads, the models are the
-// source, less the text columns that SQLite compares otherwise than byte-wise (a column or
-// index collation other than BINARY, as COLLATE NOCASE), by which no read is narrowed. A
-// value that does not convert exactly makes the read a scan; a NULL matches nothing.
+// smallint, integer, bigint, uuid, or text or varchar with a deterministic collation), and on
+// SQLite those of its schema (every column of the primary key, of a unique index and of a
+// foreign key, of a declared type with integer or text affinity, or uuid): a unique index or
+// a foreign key made by a migration that no model declares is a key for GORM's reads and
+// writes as it is for sqldumper's and pgxdumper's reads and for raw-SQL writes. Reads are
+// narrowed by the catalog's key columns only, which every writer reads before it stamps, in
+// every process, whatever models it has used: a process that only writes posts stamps
+// posts.author_id, which a page of an author preloading its posts is narrowed by, although
+// only Author's has-many relation names it. In other dialects (MySQL) reads are narrowed only
+// by the key columns of the table's own models (primary key, unique columns, belongs-to
+// foreign keys), which every writer through those models knows, not by a foreign key that
+// another model's has-one or has-many relation names. The catalog is read once per table,
+// over the connection of the statement that first uses it; after a migration that changes a
+// table's keys, call [Plugin.RefreshKeys] (or restart) in every process. On SQLite no read
+// is narrowed by a text column that SQLite compares otherwise than byte-wise (a column or
+// index collation other than BINARY, as COLLATE NOCASE). A value that does not convert
+// exactly makes the read a scan; a NULL matches nothing.
 //
 // Tags name a table without its schema and, on every database but PostgreSQL (SQLite ignores
 // the case of names), in lower case: db.Table("FLAVORS") on SQLite reads and is tagged as
@@ -142,11 +150,19 @@
 // A write that cannot tell which rows it changes invalidates the tag [TableTag] of its table
 // ("table:ice_creams"), which every captured read of the table carries:
 // db.Model(&IceCream{}).Where(…).Update(…), a create from a map, an upsert whose conflict
-// target is not the primary key, writes through db.Table(…) without a model, bulk updates of
+// may be on another key than the primary key (a target of other columns or a constraint,
+// SQLite's DO UPDATE without a target, MySQL's ON DUPLICATE KEY UPDATE), a create or an
+// update whose modifier may replace rows (SQLite's INSERT OR REPLACE and UPDATE OR REPLACE,
+// which delete the rows whose unique keys the rows written take; any modifier but IGNORE,
+// OR IGNORE, OR ABORT, OR FAIL, OR ROLLBACK and MySQL's priorities), writes through
+// db.Table(…) without a model, an update by model value whose other conditions are not a
+// conjunction (db.Model(&f).Where(…).Or(…): GORM appends its condition on the key without
+// parentheses, WHERE a OR b AND id = 1, which matches other rows), bulk updates of
 // join rows, and the removals of has-one and has-many association changes (Delete, Replace,
 // Clear), which GORM makes as bulk updates. A delete with conditions other than the primary
-// key, db.Where(…).Delete(&IceCream{}), invalidates both the table tag and the rows it
-// matches, loaded before the delete (a row may come to match between that load and the
+// key, db.Where(…).Delete(&IceCream{}), and a delete by model value whose other conditions
+// are not a conjunction, db.Or(…).Delete(&f), invalidate both the table tag and the rows
+// it matches, loaded before the delete with the WHERE clause GORM builds (a row may come to match between that load and the
 // delete); past 1000 such rows it invalidates the table tag alone. With read capture off, a
 // page that reads a table tags its response with it itself:
 //
@@ -155,12 +171,14 @@
 // Raw SQL writes (db.Exec, db.Raw) are seen at row precision through a [WriteAnalyzer] in
 // [Options.Analyzer] (package gormpg, on PostgreSQL), or by pgnotify's triggers. Without one
 // the plugin cannot attribute them: a statement that may write (anything but a plain SELECT,
-// VALUES or WITH, SAVEPOINT and the like) stamps [dumper.DatabaseTag], which every captured
-// read carries, when it has run and again after its transaction commits. Outside a
-// transaction, a raw write whose rows are read after the statement, db.Raw("UPDATE …
-// RETURNING …") with Row, Rows or Scan, is invalidated again once its rows are closed: the
-// database commits it only when it has sent them (the plugin hands GORM rows of its own that
-// read the database's through and see their Close).
+// VALUES or WITH, SAVEPOINT and the like; on PostgreSQL, one that calls a function other
+// than known built-ins that write nothing, as a health check's SELECT pg_is_in_recovery()
+// or version()) stamps [dumper.DatabaseTag], which every captured read carries, when it has
+// run and again after its transaction commits. Outside a transaction, a raw write whose
+// rows are read after the statement, db.Raw("UPDATE … RETURNING …") with Row, Rows or Scan,
+// is invalidated again once its rows are closed: the database commits it only when it has
+// sent them (the plugin hands GORM rows of its own that read the database's through and see
+// their Close).
 //
 // # Transactions
 //
@@ -179,6 +197,20 @@
 // transaction's id), registers the transaction before COMMIT and reports after its
 // invalidation after commit what it invalidated, so that the Listener does not invalidate
 // those pages again when the transaction's notifications arrive.
+//
+// The rows a write loads before it (an update's, a delete's, an upsert's) are locked by
+// that load on PostgreSQL (FOR NO KEY UPDATE; FOR UPDATE for a delete) and MySQL (FOR
+// UPDATE), until the transaction ends: under READ COMMITTED, a write that waits for a row
+// another transaction is changing writes the row as that transaction commits it, so the
+// load waits for it too and sees the values the write replaces. A row another transaction
+// inserts between the load and the write, which no lock holds off, makes the write change
+// more rows than it loaded (its RowsAffected), and the write stamps its table's tag; so does
+// a create ON CONFLICT DO NOTHING that inserts more rows than it found missing. SQLite
+// serializes its writers and needs no lock. Without a transaction (SkipDefaultTransaction)
+// the lock ends with the load: a row another transaction changes between the load and the
+// write (a rename committed then) can keep the pages of the values it had in between. So can,
+// in any case, a row another transaction inserts while an upsert by primary key runs, which
+// the upsert then updates: the values it had are not known.
 //
 // A write that fails invalidates what it knows (the rows' state before it, and its table's
 // tag) in case it was partly made. In a transaction begun through the plugin this waits for

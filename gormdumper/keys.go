@@ -13,30 +13,42 @@ import (
 
 // keyColumns is what the plugin knows of a table's key columns (docs/capture.md): the union of
 // the primary-key, unique and foreign-key columns, of a type with a canonical text, that the
-// models seen on the table declare (schema) and, on PostgreSQL, that the database catalog has
-// (catalog). Reads narrow by these columns only; writes stamp the row tags of all of them, so
-// that a read through one model, or through another data layer that reads the catalog
-// (sqldumper, pgxdumper, pgnotify's triggers), and a write through another model agree. A
-// column whose kind two models disagree on is no key, unless the catalog gives its kind.
+// models seen on the table declare (schema) and, on PostgreSQL and SQLite, that the database
+// catalog has (catalog). Writes stamp the row tags of all of them, so that a read through one
+// model, or through another data layer that reads the catalog (sqldumper, pgxdumper,
+// pgnotify's triggers), and a write through another model agree. Reads narrow by the columns
+// every writer of the table knows whatever models it has seen (see keyRegistry.narrowing): the
+// catalog's, or where there is none the table's own models' (own). A column whose kind two
+// models disagree on is no key, unless the catalog gives its kind.
 type keyColumns struct {
 	kinds   map[string]dumper.KeyKind // column → kind; 0: not a key (conflicting kinds)
 	cols    []string                  // the columns of a kind, sorted
 	version uint64                    // bumped whenever kinds changes
 
-	schema  map[string]dumper.KeyKind // from the models: 0 for conflicting kinds
+	schema map[string]dumper.KeyKind // from the models: 0 for conflicting kinds
+	// own: the part of schema that the models of the table itself declare, each of its own
+	// fields (its primary key, unique columns and belongs-to foreign keys), not the keys
+	// that other models' relations give it (a has-many's foreign key): 0 for conflicting
+	// kinds.
+	own     map[string]dumper.KeyKind
 	catalog map[string]dumper.KeyKind // from the database catalog
+
+	ownKeys map[string]dumper.KeyKind // own, less the columns whose kind in kinds is another
 }
 
-// with returns a copy of k (or a new keyColumns if k is nil) with schema and catalog
+// with returns a copy of k (or a new keyColumns if k is nil) with schema, own and catalog
 // replaced by the results of the functions given (nil: unchanged), its kinds recomputed, and
 // its version bumped if they changed.
-func (k *keyColumns) with(schema, catalog func(map[string]dumper.KeyKind) map[string]dumper.KeyKind) *keyColumns {
+func (k *keyColumns) with(schema, own, catalog func(map[string]dumper.KeyKind) map[string]dumper.KeyKind) *keyColumns {
 	if k == nil {
 		k = &keyColumns{}
 	}
-	nk := &keyColumns{schema: k.schema, catalog: k.catalog, version: k.version}
+	nk := &keyColumns{schema: k.schema, own: k.own, catalog: k.catalog, version: k.version}
 	if schema != nil {
 		nk.schema = schema(maps.Clone(k.schema))
+	}
+	if own != nil {
+		nk.own = own(maps.Clone(k.own))
 	}
 	if catalog != nil {
 		nk.catalog = catalog(maps.Clone(k.catalog))
@@ -44,6 +56,12 @@ func (k *keyColumns) with(schema, catalog func(map[string]dumper.KeyKind) map[st
 	nk.kinds = make(map[string]dumper.KeyKind, len(nk.schema)+len(nk.catalog))
 	maps.Copy(nk.kinds, nk.schema)
 	maps.Copy(nk.kinds, nk.catalog) // the catalog knows the column's type
+	nk.ownKeys = make(map[string]dumper.KeyKind, len(nk.own))
+	for c, kind := range nk.own {
+		if kind != 0 && nk.kinds[c] == kind {
+			nk.ownKeys[c] = kind
+		}
+	}
 	if maps.Equal(nk.kinds, k.kinds) {
 		nk.kinds, nk.cols = k.kinds, k.cols
 		return nk
@@ -60,7 +78,8 @@ func (k *keyColumns) with(schema, catalog func(map[string]dumper.KeyKind) map[st
 
 // keyRegistry holds the key columns of the tables the plugin has seen, per plugin. A model is
 // registered the first time a read or a write uses it, with its relations: a has-many
-// relation's foreign key is a key column of the related table.
+// relation's foreign key is a key column of the related table (for writes: reads narrow by
+// what every writer knows, see narrowing).
 type keyRegistry struct {
 	dialect string // the dialector's name: text keys only where comparison is byte-wise
 
@@ -208,39 +227,48 @@ func (r *keyRegistry) register(s *schema.Schema, table string) {
 	} else {
 		tables = map[string]*keyColumns{}
 	}
-	add := func(table string, f *schema.Field) {
+	// add registers f as a key column of table; own: f is a field of a model of table.
+	add := func(table string, f *schema.Field, own bool) {
 		kind, ok := r.kindOf(f)
 		if !ok {
 			return
 		}
-		old := tables[table]
-		if old != nil {
-			if k, seen := old.schema[f.DBName]; seen && (k == kind || k == 0) {
-				return
-			}
+		known := func(m map[string]dumper.KeyKind) bool {
+			k, seen := m[f.DBName]
+			return seen && (k == kind || k == 0)
 		}
-		tables[table] = old.with(func(m map[string]dumper.KeyKind) map[string]dumper.KeyKind {
+		old := tables[table]
+		if old != nil && known(old.schema) && (!own || known(old.own)) {
+			return
+		}
+		merge := func(m map[string]dumper.KeyKind) map[string]dumper.KeyKind {
 			if m == nil {
 				m = map[string]dumper.KeyKind{}
 			}
-			if _, seen := m[f.DBName]; seen {
-				kind = 0 // two models disagree
+			if k, seen := m[f.DBName]; !seen {
+				m[f.DBName] = kind
+			} else if k != kind {
+				m[f.DBName] = 0 // two models disagree
 			}
-			m[f.DBName] = kind
 			return m
-		}, nil)
+		}
+		var mergeOwn func(map[string]dumper.KeyKind) map[string]dumper.KeyKind
+		if own {
+			mergeOwn = merge
+		}
+		tables[table] = old.with(merge, mergeOwn, nil)
 	}
 	for _, f := range s.PrimaryFields {
-		add(table, f)
+		add(table, f, true)
 	}
 	for _, f := range s.Fields {
 		if f.Unique || f.UniqueIndex != "" {
-			add(table, f)
+			add(table, f, true)
 		}
 	}
 	for _, idx := range s.ParseIndexes() {
 		if idx.Class == "UNIQUE" && len(idx.Fields) == 1 && idx.Where == "" {
-			add(table, idx.Fields[0].Field)
+			add(table, idx.Fields[0].Field, true)
 		}
 	}
 	for _, rel := range s.Relationships.Relations {
@@ -251,11 +279,14 @@ func (r *keyRegistry) register(s *schema.Schema, table string) {
 			}
 			switch {
 			case rel.JoinTable != nil && fk.Schema == rel.JoinTable:
-				add(r.bare(rel.JoinTable.Table), fk)
+				add(r.bare(rel.JoinTable.Table), fk, false)
 			case fk.Schema == s:
-				add(table, fk) // belongs to: the key is in s
+				// Belongs to: the key is in s. GORM also lists in s the relations of other
+				// models whose foreign key s holds (a has-many of theirs, once parsed):
+				// those are not s's own.
+				add(table, fk, rel.Schema == s)
 			case rel.FieldSchema != nil && fk.Schema == rel.FieldSchema:
-				add(r.bare(rel.FieldSchema.Table), fk) // has one, has many
+				add(r.bare(rel.FieldSchema.Table), fk, false) // has one, has many
 			}
 		}
 	}

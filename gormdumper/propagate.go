@@ -100,7 +100,7 @@ func isAction(a string) bool { return a == "c" || a == "n" || a == "d" }
 
 // readsPropagation reports whether the plugin reads from the database what its writes set
 // off: on PostgreSQL and SQLite.
-func (r *keyRegistry) readsPropagation() bool { return r.usesCatalog() || r.dialect == "sqlite" }
+func (r *keyRegistry) readsPropagation() bool { return r.usesCatalog() }
 
 // propagationOf returns what the catalog says a write to table sets off, read once per table
 // (until RefreshKeys) over the connection of db's statement. With cachedOnly it does not
@@ -114,7 +114,7 @@ func (p *Plugin) propagationOf(db *gorm.DB, table string, cachedOnly bool) (*pro
 		return nil, false
 	}
 	read := readPropagation
-	if !p.keys.usesCatalog() {
+	if p.keys.dialect == "sqlite" {
 		read = readSQLitePropagation
 	}
 	pr, err := read(db.Statement.Context, db.Statement.ConnPool, table)
@@ -262,8 +262,16 @@ func (p *Plugin) propagated(db *gorm.DB, table string, event int, assigned []str
 
 // writeEvent returns the trigger events of a successful write statement and the columns an
 // update among them assigns (nil: unknown). A delete that GORM made an UPDATE (a soft
-// delete) is an update.
+// delete) is an update; a create or an update that replaces (see replaces) is a delete too.
 func writeEvent(stmt *gorm.Statement, op op) (int, []string) {
+	ev, assigned := writeEvents(stmt, op)
+	if op != opDelete && replaces(stmt) {
+		ev |= eventDelete
+	}
+	return ev, assigned
+}
+
+func writeEvents(stmt *gorm.Statement, op op) (int, []string) {
 	switch op {
 	case opCreate:
 		c, ok := stmt.Clauses["ON CONFLICT"]

@@ -189,8 +189,8 @@ func inTransaction(cp gorm.ConnPool) bool {
 // (the plugin then reads the catalog again). It does not parse: a statement is taken as a
 // read only if its first word is SELECT, VALUES, TABLE or WITH and no word of it (in any
 // case, even in a string literal or a comment) is one that writes or names a write (FOR
-// UPDATE too); on PostgreSQL, not if it calls a function outside pureCalls either, which may
-// write. Transaction control (GORM sends SAVEPOINT and ROLLBACK TO for nested transactions)
+// UPDATE too); on PostgreSQL, not if it calls a function outside pureCalls and readOnlyCalls
+// either, which may write. Transaction control (GORM sends SAVEPOINT and ROLLBACK TO for nested transactions)
 // and session statements (SET, SHOW, LISTEN, NOTIFY, ANALYZE…) write nothing. Anything else
 // may write; only INSERT, UPDATE, DELETE, REPLACE and MERGE are known not to change the
 // schema.
@@ -202,7 +202,7 @@ func unattributedWrite(sql, dialect string) (write, ddl bool) {
 	first := firstWord(sql)
 	switch first {
 	case "SELECT", "VALUES", "TABLE", "WITH":
-		if !hasAnyWord(sql, writeWords) && (dialect != "postgres" || !callsImpure(sql)) {
+		if !hasAnyWord(sql, writeWords) && (dialect != "postgres" || !callsOutside(sql, readOnlyCalls)) {
 			return false, false
 		}
 		return true, false
@@ -225,6 +225,23 @@ func severalStatements(sql string) bool {
 		return false
 	}
 	return strings.TrimLeft(sql[i:], "; \t\r\n") != ""
+}
+
+// readOnlyCalls are PostgreSQL's built-in functions, besides pureCalls, that change no row
+// of any table, no sequence and no session state, which health checks and diagnostics call
+// (SELECT pg_is_in_recovery(), SELECT version()): a statement that calls them and no other
+// function is no write. They read the server's state, not tables, so they are not trusted
+// for reads (mayRead). A function that may write, such as nextval, set_config,
+// pg_advisory_lock, pg_notify or txid_current (which assigns a transaction id), is not here.
+var readOnlyCalls = map[string]bool{
+	"version": true, "current_database": true, "current_schema": true, "current_schemas": true,
+	"current_setting": true, "pg_backend_pid": true, "pg_is_in_recovery": true,
+	"pg_is_wal_replay_paused": true, "pg_last_wal_receive_lsn": true, "pg_last_wal_replay_lsn": true,
+	"pg_last_xact_replay_timestamp": true, "pg_current_wal_lsn": true, "pg_wal_lsn_diff": true,
+	"pg_postmaster_start_time": true, "pg_conf_load_time": true, "pg_database_size": true,
+	"pg_size_pretty": true, "inet_server_addr": true, "inet_server_port": true,
+	"inet_client_addr": true, "inet_client_port": true, "clock_timestamp": true,
+	"statement_timestamp": true, "transaction_timestamp": true, "timeofday": true,
 }
 
 // writeWords are the words that let a statement that begins as a read write: a data-changing

@@ -457,7 +457,11 @@ func mayRead(sql string) bool {
 
 // callsImpure reports whether a fragment of SQL calls a function not in pureCalls (or one
 // whose name is qualified or quoted), which may read or write any relation.
-func callsImpure(sql string) bool {
+func callsImpure(sql string) bool { return callsOutside(sql, nil) }
+
+// callsOutside reports whether a fragment of SQL calls a function in neither pureCalls nor
+// also, or one whose name is qualified or quoted.
+func callsOutside(sql string, also map[string]bool) bool {
 	for i := 0; i < len(sql); i++ {
 		if sql[i] != '(' {
 			continue
@@ -479,7 +483,7 @@ func callsImpure(sql string) bool {
 		if j > 0 && (sql[j-1] == '.' || sql[j-1] == '"' || sql[j-1] == '`') {
 			return true // a qualified or quoted name called
 		}
-		if name := strings.ToLower(sql[j:end]); !pureCalls[name] && !isNumber(name) {
+		if name := strings.ToLower(sql[j:end]); !pureCalls[name] && !also[name] && !isNumber(name) {
 			return true
 		}
 	}

@@ -136,16 +136,18 @@ func newQuery(db *gorm.DB) *gorm.DB {
 
 // collect loads the rows of s whose fields take one of the values in keys and adds to b
 // their change tags and, for a model that declares dependencies, what each row declares
-// (loaded with its direct associations). scope, if not nil, sets the table to read.
-func (p *Plugin) collect(db *gorm.DB, s *schema.Schema, scope func(*gorm.DB) *gorm.DB, fields []*schema.Field, keys [][]any, b *batch) error {
+// (loaded with its direct associations). scope, if not nil, sets the table to read (and a
+// lock: see lockedFrom). It returns the number of rows loaded.
+func (p *Plugin) collect(db *gorm.DB, s *schema.Schema, scope func(*gorm.DB) *gorm.DB, fields []*schema.Field, keys [][]any, b *batch) (int, error) {
 	return p.load(db, s, scope, fields, keys, declares(s.ModelType), b)
 }
 
 // load is collect, adding what the rows declare only if dec.
-func (p *Plugin) load(db *gorm.DB, s *schema.Schema, scope func(*gorm.DB) *gorm.DB, fields []*schema.Field, keys [][]any, dec bool, b *batch) error {
+func (p *Plugin) load(db *gorm.DB, s *schema.Schema, scope func(*gorm.DB) *gorm.DB, fields []*schema.Field, keys [][]any, dec bool, b *batch) (int, error) {
 	if len(keys) == 0 {
-		return nil
+		return 0, nil
 	}
+	n := 0
 	names := make([]string, len(fields))
 	for i, f := range fields {
 		names[i] = f.DBName
@@ -168,13 +170,14 @@ func (p *Plugin) load(db *gorm.DB, s *schema.Schema, scope func(*gorm.DB) *gorm.
 		rows := reflect.New(reflect.SliceOf(s.ModelType))
 		err := q.Where(clause.IN{Column: column, Values: values}).Find(rows.Interface()).Error
 		if err != nil {
-			return fmt.Errorf("load %s: %w", table, err)
+			return n, fmt.Errorf("load %s: %w", table, err)
 		}
+		n += rows.Elem().Len()
 		if err := p.addRows(db, s, table, rows.Elem(), dec, b); err != nil {
-			return err
+			return n, err
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // addRows adds to b the change tags of the loaded rows (a slice of s's model) and, if dec,
@@ -247,8 +250,9 @@ func (p *Plugin) existingKeys(db *gorm.DB, w *write) (map[string]bool, error) {
 	return existing, nil
 }
 
-// collectWhere loads the rows that a delete naming none by its model value is about to
-// delete — those matching its WHERE clause, as the delete sees them — and adds to st.before
+// collectWhere loads the rows that a delete naming none by its model value (or a loose one:
+// see state.loose) is about to delete — those matching its WHERE clause, as the delete sees
+// them, with GORM's condition on the keys its model value names — and adds to st.before
 // their change tags and what they declare. It gives up past maxSelected rows: the table's
 // tag is invalidated then.
 func (p *Plugin) collectWhere(db *gorm.DB, w *write, st *state) error {
@@ -261,13 +265,19 @@ func (p *Plugin) collectWhere(db *gorm.DB, w *write, st *state) error {
 	if !ok || len(where.Exprs) == 0 {
 		return nil
 	}
+	if len(w.keys) > 0 {
+		// As GORM appends it to the clause, which ANDs an IN of the argument's keys and
+		// one of the model's: an IN of their union matches the same rows or more.
+		column, values := schema.ToQueryValues(w.table, w.schema.PrimaryFieldDBNames, w.keys)
+		where.Exprs = append(slices.Clip(where.Exprs), clause.IN{Column: column, Values: values})
+	}
 	q := db.Session(&gorm.Session{NewDB: true})
 	q.Statement.SkipHooks = false
 	if db.Statement.Unscoped {
 		q = q.Unscoped()
 	}
 	rows := reflect.New(reflect.SliceOf(w.schema.ModelType))
-	q = w.from(q).Clauses(where)
+	q = p.lockedFrom(db, w, opDelete)(q).Clauses(where)
 	if dec {
 		q = q.Preload(clause.Associations)
 	} else {
@@ -284,6 +294,7 @@ func (p *Plugin) collectWhere(db *gorm.DB, w *write, st *state) error {
 		return err
 	}
 	st.selected, st.byKey = true, byPrimaryKey(where)
+	st.locked, st.counted = rows.Elem().Len(), st.byKey
 	return nil
 }
 
@@ -320,10 +331,11 @@ func addDependencies(m any, b *batch) error {
 	return nil
 }
 
-// selectJoinRows loads the rows of the join table that the statement of db is about to
-// update or delete: those matching its WHERE clause and named by its model value.
-func (p *Plugin) selectJoinRows(db *gorm.DB, w *write) ([]reflect.Value, error) {
-	q := w.from(newQuery(db))
+// selectJoinRows loads the rows of the join table that the statement of db, of op, is about
+// to update or delete, and locks them (see lockedFrom): those matching its WHERE clause and
+// named by its model value.
+func (p *Plugin) selectJoinRows(db *gorm.DB, w *write, op op) ([]reflect.Value, error) {
+	q := p.lockedFrom(db, w, op)(newQuery(db))
 	if c, ok := db.Statement.Clauses["WHERE"]; ok {
 		if where, ok := c.Expression.(clause.Where); ok && len(where.Exprs) > 0 {
 			q = q.Clauses(where)

@@ -15,7 +15,8 @@ import (
 
 // TestCapturePropertySQLite is the GORM part of TestCaptureProperty on SQLite: GORM's own reads
 // and writes only (capturetest's SQL is PostgreSQL's), with gormdumper alone, whose key
-// columns and foreign-key actions then come from the models. Raw SQL reads are not stored.
+// columns and foreign-key actions then come from SQLite's schema and the models. Raw SQL reads
+// are not stored.
 func TestCapturePropertySQLite(t *testing.T) {
 	t.Parallel()
 	dsn := filepath.Join(t.TempDir(), "capture.db") + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
