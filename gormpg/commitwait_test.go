@@ -1,48 +1,13 @@
 package gormpg_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
+	"github.com/dumperhq/dumper/internal/testservice"
 	"github.com/dumperhq/dumper/internal/wait"
 	"gorm.io/gorm"
 )
-
-// holdCommits makes every commit of a transaction that updates authors wait, in a deferred
-// constraint trigger, for an advisory lock of the test's schema, and returns the functions
-// that take and release that lock. A write the test makes outside a transaction has then sent
-// its result and is not yet committed until the lock is released.
-func holdCommits(t *testing.T, db *gorm.DB) (hold, release func()) {
-	t.Helper()
-	if err := db.Exec(`
-		CREATE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS
-			$$ BEGIN PERFORM pg_advisory_xact_lock(hashtext(current_schema())); RETURN NULL; END $$;
-		CREATE CONSTRAINT TRIGGER hold_commit AFTER UPDATE ON authors
-			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_commit()`).Error; err != nil {
-		t.Fatal(err)
-	}
-	sqlDB, err := db.DB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	conn, err := sqlDB.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	run := func(q string) func() {
-		return func() {
-			t.Helper()
-			if _, err := conn.ExecContext(ctx, q); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	return run(`SELECT pg_advisory_lock(hashtext(current_schema()))`),
-		run(`SELECT pg_advisory_unlock(hashtext(current_schema()))`)
-}
 
 // TestRawRowsAfterCommit: PostgreSQL commits a write run outside a transaction only after it
 // has sent its last row, and GORM's Row and Rows return with the first (the server sends what
@@ -52,7 +17,11 @@ func holdCommits(t *testing.T, db *gorm.DB) (hold, release func()) {
 func TestRawRowsAfterCommit(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	hold, release := holdCommits(t, e.db)
+	sqlDB, err := e.db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold, release := testservice.HoldCommits(t, sqlDB, "authors")
 	read := func(db *gorm.DB) string {
 		var name string
 		return result(name, db.Raw(`SELECT name FROM authors WHERE id = ?`, 1).Row().Scan(&name))

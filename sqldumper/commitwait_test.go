@@ -6,39 +6,9 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/dumperhq/dumper/internal/testservice"
 	"github.com/dumperhq/dumper/sqldumper"
 )
-
-// holdCommits makes every commit of a transaction that updates authors wait, in a deferred
-// constraint trigger, for an advisory lock of the test's schema, and returns the functions
-// that take and release that lock. A write the test makes outside a transaction has then sent
-// its result and is not yet committed until the lock is released.
-func holdCommits(t *testing.T, db *sql.DB) (hold, release func()) {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := db.ExecContext(ctx, `
-		CREATE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS
-			$$ BEGIN PERFORM pg_advisory_xact_lock(hashtext(current_schema())); RETURN NULL; END $$;
-		CREATE CONSTRAINT TRIGGER hold_commit AFTER UPDATE ON authors
-			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_commit()`); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	run := func(q string) func() {
-		return func() {
-			t.Helper()
-			if _, err := conn.ExecContext(ctx, q); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	return run(`SELECT pg_advisory_lock(hashtext(current_schema()))`),
-		run(`SELECT pg_advisory_unlock(hashtext(current_schema()))`)
-}
 
 // TestQueryWriteInvalidatedAfterItsRows: PostgreSQL commits a write run outside a transaction
 // only after it has sent its last row, and database/sql's QueryContext returns with the first
@@ -48,7 +18,7 @@ func holdCommits(t *testing.T, db *sql.DB) (hold, release func()) {
 func TestQueryWriteInvalidatedAfterItsRows(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	hold, release := holdCommits(t, e.direct)
+	hold, release := testservice.HoldCommits(t, e.direct, "authors")
 	ctx := context.Background()
 	for i, c := range []struct{ name, write string }{
 		{"RETURNING without the keys", `UPDATE authors SET name = $1 WHERE id IN (1, 2) RETURNING name, repeat('x', 10000)`},
