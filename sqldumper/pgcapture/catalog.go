@@ -377,8 +377,14 @@ func setOf(names []string) map[string]bool {
 }
 
 // builtinVolatility is what the capture assumes of a function of pg_catalog: nothing, except
-// for the few that run a query or read a table or file by name.
+// for the few that run a query or read a table or file by name, and those that write large
+// objects (pg_largeobject and its metadata, which a page may read).
 func builtinVolatility(name string) volatility {
+	switch name {
+	case "lo_create", "lo_creat", "lo_from_bytea", "lo_import", "lo_unlink", "lo_put", "lowrite",
+		"lo_truncate", "lo_truncate64", "be_lo_unlink", "be_lo_put":
+		return writing
+	}
 	switch {
 	case strings.HasPrefix(name, "query_to_xml"), strings.HasPrefix(name, "table_to_xml"),
 		strings.HasPrefix(name, "cursor_to_xml"), strings.HasPrefix(name, "schema_to_xml"),
