@@ -2,6 +2,7 @@ package gormdumper
 
 import (
 	"hash/maphash"
+	"reflect"
 	"strings"
 	"sync"
 
@@ -123,9 +124,19 @@ func (p *Plugin) replay(stmt *gorm.Statement, pl *readPlan) bool {
 	return true
 }
 
+// manyValues is the bound of package dumper on the row tags of one read (docs/capture.md):
+// a read narrowed to more values is recorded as a scan. A plan of a text binding more is a
+// plan of scans; were dumper's bound higher, that would only be coarser.
+const manyValues = 256
+
 // positions finds, for each of raw, the one argument of vars equal to it, and reports false
-// unless each is equal to exactly one, a different one for each.
+// unless each is equal to exactly one, a different one for each. raw holds at most
+// manyValues values; vars may be long (a statement of many arguments): past a few, their
+// positions are indexed once.
 func positions(raw, vars []any) ([]int, bool) {
+	if len(raw)*len(vars) > 64 {
+		return indexedPositions(raw, vars)
+	}
 	pos := make([]int, 0, len(raw))
 	for _, r := range raw {
 		at := -1
@@ -147,6 +158,38 @@ func positions(raw, vars []any) ([]int, bool) {
 			}
 		}
 		pos = append(pos, at)
+	}
+	return pos, true
+}
+
+// indexedPositions is positions through an index of vars by value: the same answer, in
+// time linear in the arguments.
+func indexedPositions(raw, vars []any) (pos []int, ok bool) {
+	defer func() {
+		if recover() != nil { // a value of a type that cannot be hashed: not sure
+			pos, ok = nil, false
+		}
+	}()
+	at := make(map[any]int, len(vars)) // value → its one position, or -1 if several
+	for i, v := range vars {
+		if t := reflect.TypeOf(v); t != nil && !t.Comparable() {
+			continue // a []byte, say: equal to no value a read narrows by (else that one panics below)
+		}
+		if _, dup := at[v]; dup {
+			at[v] = -1
+		} else {
+			at[v] = i
+		}
+	}
+	pos = make([]int, 0, len(raw))
+	taken := make(map[int]bool, len(raw))
+	for _, r := range raw {
+		i, found := at[r]
+		if !found || i < 0 || taken[i] {
+			return nil, false
+		}
+		taken[i] = true
+		pos = append(pos, i)
 	}
 	return pos, true
 }

@@ -29,6 +29,24 @@ func TestPositions(t *testing.T) {
 		{name: "bytes among the arguments", raw: []any{"x"}, vars: []any{"x", []byte("x")}, want: []int{0}, ok: true},
 		{name: "a struct that cannot be compared", raw: []any{uncomparable}, vars: []any{"x", uncomparable}},
 	}
+	long := make([]any, 100) // past the quadratic search: the index
+	for i := range long {
+		long[i] = fmt.Sprint("v", i)
+	}
+	tests = append(tests, []struct {
+		name      string
+		raw, vars []any
+		want      []int
+		ok        bool
+	}{
+		{name: "indexed: a list", raw: []any{"v3", "v97", "v40"}, vars: long, want: []int{3, 97, 40}, ok: true},
+		{name: "indexed: equal to two arguments", raw: []any{"v5"}, vars: append(slices.Clone(long), "v5")},
+		{name: "indexed: the same value twice", raw: []any{"v5", "v5"}, vars: long},
+		{name: "indexed: not among the arguments", raw: []any{"w"}, vars: long},
+		{name: "indexed: bytes among the arguments", raw: []any{"v1"}, vars: append(slices.Clone(long), []byte("v1")), want: []int{1}, ok: true},
+		{name: "indexed: a struct that cannot be compared", raw: []any{uncomparable}, vars: append(slices.Clone(long), uncomparable)},
+		{name: "indexed: another type", raw: []any{int64(7)}, vars: append(slices.Clone(long), 7)},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := positions(tt.raw, tt.vars)

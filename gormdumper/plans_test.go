@@ -27,7 +27,16 @@ func TestPlanReplay(t *testing.T) {
 		byID := func(id any) func(db *gorm.DB) error {
 			return func(db *gorm.DB) error { return db.Where("id = ?", id).Find(&[]Flavor{}).Error }
 		}
+		many := func(from int) func(db *gorm.DB) error {
+			ids := make([]int, 300) // past the bound on row tags: a scan
+			for i := range ids {
+				ids[i] = from + i
+			}
+			return func(db *gorm.DB) error { return db.Where("id IN ?", ids).Find(&[]Flavor{}).Error }
+		}
 		pages := map[string]func(db *gorm.DB) error{
+			"/many1":      many(1),
+			"/many2":      many(1000),
 			"/same":       slugAndName("vanilla", "vanilla"), // which argument is the slug's: not certain
 			"/b":          slugAndName("chocolate", "vanilla"),
 			"/c":          slugAndName("strawberry", "chocolate"),
@@ -36,7 +45,7 @@ func TestPlanReplay(t *testing.T) {
 			"/id1":        byID(1),
 			"/id-invalid": byID(1.5), // no integer: no row tag
 		}
-		order := []string{"/same", "/b", "/c", "/ids12", "/ids34", "/id1", "/id-invalid"}
+		order := []string{"/same", "/b", "/c", "/ids12", "/ids34", "/id1", "/id-invalid", "/many1", "/many2"}
 		h := e.cache.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := pages[r.URL.Path](e.db.WithContext(r.Context())); err != nil && !strings.Contains(err.Error(), "record not found") {
 				t.Errorf("%s: %v", r.URL.Path, err)
@@ -57,7 +66,7 @@ func TestPlanReplay(t *testing.T) {
 			{"row:flavors:slug=strawberry", []string{"/c"}},
 			{"row:flavors:id=3", []string{"/ids34"}},
 			{"row:flavors:id=1", []string{"/ids12", "/id1"}},
-			{"scan:flavors", []string{"/id-invalid"}},
+			{"scan:flavors", []string{"/id-invalid", "/many1", "/many2"}},
 		} {
 			for _, p := range order {
 				get(p)

@@ -103,7 +103,13 @@ func (p *Plugin) readBuilt(db *gorm.DB, rowsOpen bool) {
 	rec := readRecord{readPlan: readPlan{gen: gen, schema: stmt.Schema}, keep: text != ""}
 	p.walkRead(db, c, rowsOpen, &rec)
 	p.apply(stmt, &rec.readPlan, rec.values)
-	if rec.keep && len(rec.narrowed) > 0 {
+	switch {
+	case !rec.keep || len(rec.narrowed) == 0:
+	case len(rec.raw) > manyValues:
+		// The text binds more values than a read's row tags may number: every statement
+		// of this text is recorded as a scan of its tables.
+		rec.scans, rec.narrowed = append(rec.scans, rec.narrowed...), nil
+	default:
 		rec.pos, rec.keep = positions(rec.raw, stmt.Vars)
 	}
 	if rec.keep {
