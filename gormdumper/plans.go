@@ -46,14 +46,15 @@ type readPlan struct {
 	read             *dumper.Read // scans and narrowed, prepared; nil until the plan is kept
 }
 
-// size is what the plan costs the cache, in bytes: its text and its fields, roughly.
+// size is what the plan costs the cache, in bytes, roughly: its text, its fields, and its
+// Read (per table, four strings and the tags built from the name).
 func (pl *readPlan) size(text string) int {
-	n := len(text) + 160 + len(pl.col) + 8*len(pl.pos)
+	n := len(text) + 320 + len(pl.col) + 8*len(pl.pos)
 	for _, t := range pl.scans {
-		n += 16 + len(t)
+		n += 96 + 3*len(t)
 	}
 	for _, t := range pl.narrowed {
-		n += 16 + len(t)
+		n += 112 + 4*len(t) + len(pl.col)
 	}
 	return n
 }
@@ -266,8 +267,8 @@ func (c *planCache) put(text string, pl *readPlan) {
 	sh := c.shard(text)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if size > sh.max {
-		return
+	if size > sh.max/8 {
+		return // one text would empty the part for the others: walk it every time
 	}
 	if sh.plans == nil || sh.bytes+size > sh.max {
 		sh.plans, sh.bytes = map[string][]*readPlan{}, 0
