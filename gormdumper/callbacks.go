@@ -77,7 +77,7 @@ func (p *Plugin) before(op op) func(*gorm.DB) {
 		var err error
 		switch {
 		case op == opCreate:
-			switch updating, _ := upsert(db.Statement, w); {
+			switch updating, _ := upsert(db.Statement, w, p.replacing(db, w.table)); {
 			case updating:
 				// Only an upsert can change existing rows; those named by key are loaded.
 				_, err = p.collect(db, w.schema, p.lockedFrom(db, w, op), w.schema.PrimaryFields, w.keys, &st.before)
@@ -130,7 +130,7 @@ func (p *Plugin) after(op op) func(*gorm.DB) {
 				b.addTags(TableTag(p.keys.bare(w.table)))
 			}
 			ev := failedEvents[op]
-			if replaces(db.Statement) {
+			if p.replacing(db, w.table) {
 				ev |= eventDelete
 			}
 			p.propagated(db, w.table, ev, nil, true, &b)
@@ -142,7 +142,7 @@ func (p *Plugin) after(op op) func(*gorm.DB) {
 			return
 		}
 		if db.Statement.SQL.Len() > 0 { // a statement ran (an association change may run none)
-			ev, assigned := writeEvent(db.Statement, op)
+			ev, assigned := writeEvent(db.Statement, op, p.replacing(db, w.table))
 			p.propagated(db, w.table, ev, assigned, false, &b)
 		}
 		p.schedule(db, &b)
@@ -192,7 +192,7 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 	bulk := false
 	switch op {
 	case opCreate:
-		updating, byKey := upsert(db.Statement, w)
+		updating, byKey := upsert(db.Statement, w, p.replacing(db, w.table))
 		bulk = w.unnamed || (updating && !byKey)
 		if st.existing != nil {
 			keys = slices.DeleteFunc(slices.Clone(keys), func(k []any) bool { return st.existing[utils.ToStringKey(k...)] })
@@ -215,7 +215,7 @@ func (p *Plugin) collectAfter(db *gorm.DB, op op, w *write, st *state, b *batch)
 		// after: GORM gives the model the values it set, a primary key among them
 		// (db.Model(&T{}).Where(…).Update("id", 5)).
 		// An update that replaces deletes the rows whose unique keys it gives the rows.
-		bulk = len(st.keys) == 0 || replaces(db.Statement) || st.loose || st.grew(db)
+		bulk = len(st.keys) == 0 || p.replacing(db, w.table) || st.loose || st.grew(db)
 	case opDelete:
 		keys = nil // gone, or hidden by a soft delete: collected before
 		bulk = (len(st.keys) == 0 && len(w.keys) == 0 && !(st.selected && st.byKey)) || st.loose || st.grew(db)
@@ -449,11 +449,12 @@ func assignsColumns(stmt *gorm.Statement) bool {
 }
 
 // upsert reports whether a create statement may change existing rows (ON CONFLICT … DO
-// UPDATE; a modifier that replaces them, see replaces), and whether the conflict is on the
-// primary key, so that the rows it may change are the ones it names by key. On MySQL (ON
-// DUPLICATE KEY UPDATE) and in other dialects, any unique key may conflict.
-func upsert(stmt *gorm.Statement, w *write) (updating, byKey bool) {
-	if replaces(stmt) {
+// UPDATE; replacing: it may delete the rows it conflicts with, see Plugin.replacing), and
+// whether the conflict is on the primary key, so that the rows it may change are the ones
+// it names by key. On MySQL (ON DUPLICATE KEY UPDATE) and in other dialects, any unique key
+// may conflict.
+func upsert(stmt *gorm.Statement, w *write, replacing bool) (updating, byKey bool) {
+	if replacing {
 		return true, false // the rows of every unique key its rows take
 	}
 	c, ok := stmt.Clauses["ON CONFLICT"]
@@ -486,6 +487,22 @@ func upsert(stmt *gorm.Statement, w *write) (updating, byKey bool) {
 	slices.Sort(names)
 	slices.Sort(pk)
 	return true, slices.Equal(names, pk)
+}
+
+// replacing reports whether a create or update statement of db, on table (as the statement
+// names it), may delete rows it does not name: its modifier replaces (see replaces), or, on
+// SQLite, the table's definition declares a conflict clause REPLACE (propagation.Replaces),
+// which a plain INSERT or UPDATE then follows, or that definition is not known (it is read
+// with the rest of propagation before the write).
+func (p *Plugin) replacing(db *gorm.DB, table string) bool {
+	if replaces(db.Statement) {
+		return true
+	}
+	if p.keys.dialect != "sqlite" || table == "" {
+		return false
+	}
+	pr, ok := p.propagationOf(db, table, true)
+	return !ok || pr.Replaces
 }
 
 // replaces reports whether a create or update statement's modifier may make it delete rows

@@ -154,7 +154,10 @@
 // SQLite's DO UPDATE without a target, MySQL's ON DUPLICATE KEY UPDATE), a create or an
 // update whose modifier may replace rows (SQLite's INSERT OR REPLACE and UPDATE OR REPLACE,
 // which delete the rows whose unique keys the rows written take; any modifier but IGNORE,
-// OR IGNORE, OR ABORT, OR FAIL, OR ROLLBACK and MySQL's priorities), writes through
+// OR IGNORE, OR ABORT, OR FAIL, OR ROLLBACK and MySQL's priorities), every create and
+// update of an SQLite table whose definition declares the conflict clause ON CONFLICT
+// REPLACE (on a column's PRIMARY KEY, UNIQUE or NOT NULL, or on a table constraint: a plain
+// INSERT or UPDATE that conflicts then deletes the rows it conflicts with), writes through
 // db.Table(…) without a model, an update by model value whose other conditions are not a
 // conjunction (db.Model(&f).Where(…).Or(…): GORM appends its condition on the key without
 // parentheses, WHERE a OR b AND id = 1, which matches other rows), bulk updates of

@@ -77,6 +77,10 @@ type propagation struct {
 	// Ancestors are the tables it is a child or a partition of, to any depth (bare): their
 	// reads return its rows.
 	Ancestors []string `json:"ancestors"`
+	// Replaces: on SQLite, the table's definition declares the conflict clause REPLACE on
+	// a column or a constraint (see declaresReplace): a plain INSERT or UPDATE that
+	// conflicts deletes the rows it conflicts with.
+	Replaces bool `json:"-"`
 }
 
 // child is an inheritance child or a partition of the table.
@@ -153,12 +157,18 @@ ORDER BY m.name, p.id, p.seq`
 // sqliteTriggersQuery counts the triggers on the table ? (its name in any case).
 const sqliteTriggersQuery = `SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND lower(tbl_name) = lower(?)`
 
+// sqliteTableSQLQuery gives the SQL text of the definition of the table ? (its name in any
+// case).
+const sqliteTableSQLQuery = `SELECT sql FROM sqlite_master WHERE type = 'table' AND lower(name) = lower(?)
+UNION ALL SELECT sql FROM sqlite_temp_master WHERE type = 'table' AND lower(name) = lower(?)`
+
 // sqliteActions spells SQLite's foreign-key actions as pg_constraint does.
 var sqliteActions = map[string]string{"NO ACTION": "a", "RESTRICT": "r", "CASCADE": "c", "SET NULL": "n", "SET DEFAULT": "d"}
 
 // readSQLitePropagation is readPropagation from SQLite's schema: the foreign keys that
-// reference table, and whether it has triggers, which count for every event (the events
-// are in the trigger's SQL text only).
+// reference table, whether it has triggers, which count for every event (the events
+// are in the trigger's SQL text only), and whether its definition declares a conflict
+// clause REPLACE.
 func readSQLitePropagation(ctx context.Context, pool gorm.ConnPool, table string) (*propagation, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -171,6 +181,22 @@ func readSQLitePropagation(ctx context.Context, pool gorm.ConnPool, table string
 	}
 	if triggers > 0 {
 		pr.Triggers = eventInsert | eventDelete | eventUpdate
+	}
+	defs, err := pool.QueryContext(ctx, sqliteTableSQLQuery, name, name)
+	if err != nil {
+		return nil, fmt.Errorf("gormdumper: read the definition of %s: %w", table, err)
+	}
+	for defs.Next() {
+		var def sql.NullString
+		if err := defs.Scan(&def); err != nil {
+			_ = defs.Close()
+			return nil, fmt.Errorf("gormdumper: read the definition of %s: %w", table, err)
+		}
+		pr.Replaces = pr.Replaces || declaresReplace(def.String)
+	}
+	_ = defs.Close()
+	if err := defs.Err(); err != nil {
+		return nil, fmt.Errorf("gormdumper: read the definition of %s: %w", table, err)
 	}
 	rows, err := pool.QueryContext(ctx, sqliteReferencesQuery, name)
 	if err != nil {
@@ -262,10 +288,11 @@ func (p *Plugin) propagated(db *gorm.DB, table string, event int, assigned []str
 
 // writeEvent returns the trigger events of a successful write statement and the columns an
 // update among them assigns (nil: unknown). A delete that GORM made an UPDATE (a soft
-// delete) is an update; a create or an update that replaces (see replaces) is a delete too.
-func writeEvent(stmt *gorm.Statement, op op) (int, []string) {
+// delete) is an update; a create or an update that replacing says may delete rows (see
+// Plugin.replacing) is a delete too.
+func writeEvent(stmt *gorm.Statement, op op, replacing bool) (int, []string) {
 	ev, assigned := writeEvents(stmt, op)
-	if op != opDelete && replaces(stmt) {
+	if op != opDelete && replacing {
 		ev |= eventDelete
 	}
 	return ev, assigned
@@ -327,4 +354,71 @@ func writeTable(stmt *gorm.Statement) string {
 		return stmt.Schema.Table
 	}
 	return ""
+}
+
+// declaresReplace reports whether def, the SQL text of an SQLite table's definition, holds
+// the words ON CONFLICT REPLACE (in any case, comments between them counting as white space)
+// outside string literals and quoted identifiers: a conflict clause REPLACE on a column (its
+// PRIMARY KEY, UNIQUE or NOT NULL) or on a table constraint. It errs towards true: a text
+// it cannot read to its end (an unterminated literal or comment) counts as one that does.
+func declaresReplace(def string) bool {
+	want := [...]string{"ON", "CONFLICT", "REPLACE"}
+	matched := 0 // words of want just read, in order
+	for i := 0; i < len(def); {
+		c := def[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			i++
+		case c == '-' && i+1 < len(def) && def[i+1] == '-':
+			j := strings.IndexByte(def[i:], '\n')
+			if j < 0 {
+				return false // a comment to the end
+			}
+			i += j + 1
+		case c == '/' && i+1 < len(def) && def[i+1] == '*':
+			j := strings.Index(def[i+2:], "*/")
+			if j < 0 {
+				return true
+			}
+			i += 2 + j + 2
+		case c == '\'' || c == '"' || c == '`' || c == '[':
+			end := c
+			if c == '[' {
+				end = ']'
+			}
+			j := i + 1
+			for {
+				k := strings.IndexByte(def[j:], end)
+				if k < 0 {
+					return true
+				}
+				j += k + 1
+				if end == ']' || j >= len(def) || def[j] != end {
+					break // a doubled quote is one quote inside the literal
+				}
+				j++
+			}
+			i, matched = j, 0
+		case identChar(c):
+			j := i
+			for j < len(def) && identChar(def[j]) {
+				j++
+			}
+			switch word := def[i:j]; {
+			case strings.EqualFold(word, want[matched]):
+				matched++
+				if matched == len(want) {
+					return true
+				}
+			case strings.EqualFold(word, want[0]):
+				matched = 1
+			default:
+				matched = 0
+			}
+			i = j
+		default:
+			i, matched = i+1, 0
+		}
+	}
+	return false
 }

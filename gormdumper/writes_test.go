@@ -40,8 +40,18 @@ type cones struct {
 
 func newCones(t *testing.T, b backend) *cones {
 	t.Helper()
+	return newConesOf(t, b, "")
+}
+
+// newConesOf is newCones with the table cones made by ddl ("": by AutoMigrate).
+func newConesOf(t *testing.T, b backend, ddl string) *cones {
+	t.Helper()
 	db := b.open(t, &gorm.Config{Logger: logger.Discard})
-	if err := db.AutoMigrate(&Cone{}); err != nil {
+	if ddl == "" {
+		if err := db.AutoMigrate(&Cone{}); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := db.Exec(ddl).Error; err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Create([]*Cone{{Slug: "a", Name: "A"}, {Slug: "b", Name: "B"}, {Slug: "c", Name: "C"}}).Error; err != nil {
@@ -161,6 +171,98 @@ func TestReplacingWrites(t *testing.T) {
 				t.Errorf("the write (it %s) stamped %q; the table's tag among them: %v, want %v", tt.reason, tags, got, tt.bulk)
 			}
 		})
+	}
+}
+
+// TestDeclaredReplace: on SQLite, a table whose definition declares the conflict clause
+// REPLACE (on a column's UNIQUE, on its PRIMARY KEY, on a table constraint) makes a plain
+// INSERT or UPDATE that conflicts delete the row it conflicts with, as INSERT OR REPLACE
+// does: every such write stamps the table's tag. A table without it, even with the words in
+// a string literal, keeps its writes' precision.
+func TestDeclaredReplace(t *testing.T) {
+	t.Parallel()
+	const (
+		column     = `CREATE TABLE cones (id integer PRIMARY KEY, slug text NOT NULL UNIQUE ON CONFLICT REPLACE, name text, scoops integer)`
+		primaryKey = `CREATE TABLE cones (id integer PRIMARY KEY ON CONFLICT REPLACE, slug text NOT NULL UNIQUE, name text, scoops integer)`
+		constraint = `CREATE TABLE "cones" (id integer PRIMARY KEY, slug text NOT NULL, name text, scoops integer,
+			UNIQUE (slug) on /* the conflict clause */ Conflict
+			replace)`
+		control = `CREATE TABLE cones (id integer PRIMARY KEY, slug text NOT NULL UNIQUE, name text, scoops integer,
+			"on conflict replace" text, CHECK (name <> 'it may on conflict replace'))`
+	)
+	insert := func(c *Cone) func(db *gorm.DB) error {
+		return func(db *gorm.DB) error { return db.Create(c).Error }
+	}
+	update := func(id uint, col string, v any) func(db *gorm.DB) error {
+		return func(db *gorm.DB) error { return db.Model(&Cone{ID: id}).Update(col, v).Error }
+	}
+	tests := []struct {
+		name   string
+		ddl    string
+		write  func(db *gorm.DB) error
+		bulk   bool // the table's tag is stamped
+		reason string
+	}{
+		{"UNIQUE ON CONFLICT REPLACE, insert", column, insert(&Cone{ID: 9, Slug: "b", Name: "B9"}), true, "deletes cone 2"},
+		{"UNIQUE ON CONFLICT REPLACE, update", column, update(1, "slug", "b"), true, "deletes cone 2"},
+		{"UNIQUE ON CONFLICT REPLACE, upsert", column, func(db *gorm.DB) error {
+			return db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, UpdateAll: true}).
+				Create(&Cone{ID: 9, Slug: "c", Name: "C9"}).Error
+		}, true, "deletes cone 3"},
+		{"PRIMARY KEY ON CONFLICT REPLACE, insert", primaryKey, insert(&Cone{ID: 2, Slug: "z", Name: "Z"}), true, "replaces cone b (slug b gone)"},
+		{"PRIMARY KEY ON CONFLICT REPLACE, update", primaryKey, update(1, "id", 2), true, "deletes cone 2"},
+		{"UNIQUE (…) ON CONFLICT REPLACE, insert", constraint, insert(&Cone{ID: 9, Slug: "c", Name: "C9"}), true, "deletes cone 3"},
+		{"UNIQUE (…) ON CONFLICT REPLACE, update", constraint, update(2, "slug", "a"), true, "deletes cone 1"},
+		{"no REPLACE, insert", control, insert(&Cone{ID: 9, Slug: "z", Name: "Z"}), false, "adds cone 9"},
+		{"no REPLACE, update", control, update(1, "name", "A1"), false, "renames cone 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newConesOf(t, backend{"sqlite", openSQLite}, tt.ddl)
+			c.warm(t, conePages...)
+			c.rec.reset()
+			if err := tt.write(c.db); err != nil {
+				t.Fatal(err)
+			}
+			c.wantFresh(t, conePages...)
+			_, tags := c.rec.invalidated()
+			if got := slices.Contains(tags, "table:cones"); got != tt.bulk {
+				t.Errorf("the write (it %s) stamped %q; the table's tag among them: %v, want %v", tt.reason, tags, got, tt.bulk)
+			}
+		})
+	}
+}
+
+// TestDeclaredReplaceCascades: the row a table's conflict clause REPLACE deletes sets off the
+// ON DELETE actions of the foreign keys that reference it, as a delete does.
+func TestDeclaredReplaceCascades(t *testing.T) {
+	t.Parallel()
+	c := newConesOf(t, backend{"sqlite", openSQLite},
+		`CREATE TABLE cones (id integer PRIMARY KEY, slug text NOT NULL UNIQUE ON CONFLICT REPLACE, name text, scoops integer)`)
+	for _, q := range []string{
+		`CREATE TABLE cone_orders (id integer PRIMARY KEY, cone_id integer REFERENCES cones (id) ON DELETE CASCADE)`,
+		`INSERT INTO cone_orders (id, cone_id) VALUES (1, 2)`,
+	} {
+		if err := c.db.Exec(q).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.warm(t, conePages...)
+	c.rec.reset()
+	if err := c.db.Create(&Cone{ID: 9, Slug: "b", Name: "B9"}).Error; err != nil {
+		t.Fatal(err)
+	}
+	var orders int64
+	if err := c.db.Table("cone_orders").Count(&orders).Error; err != nil {
+		t.Fatal(err)
+	}
+	if orders != 0 {
+		t.Fatalf("%d orders left, want the order of cone 2 deleted with it", orders)
+	}
+	c.wantFresh(t, conePages...)
+	if _, tags := c.rec.invalidated(); !slices.Contains(tags, "table:cone_orders") {
+		t.Errorf("the insert (it deletes cone 2, and its order with it) stamped %q, want table:cone_orders among them", tags)
 	}
 }
 
