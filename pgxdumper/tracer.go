@@ -143,11 +143,9 @@ options:
 func (t *Tracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	st := t.state(conn)
 	sh, args := t.statement(ctx, conn, st, data.SQL, data.Args)
-	if sh.Reads() && dumper.Rendering(ctx) {
-		t.an.Read(ctx, sh, args)
-	}
-	if !sh.Effects() {
-		return ctx
+	t.an.Read(ctx, sh, args) // nothing outside a render
+	if !t.an.Effects(sh) {
+		return ctx // a read: nothing to do when it ends
 	}
 	return context.WithValue(ctx, callKey{t}, &call{shape: sh, args: args})
 }
@@ -181,7 +179,9 @@ func (t *Tracer) TraceBatchQuery(ctx context.Context, conn *pgx.Conn, data pgx.T
 	if sh.Reads() && dumper.Rendering(ctx) && data.Err == nil {
 		t.an.Read(ctx, sh, args)
 	}
-	_ = st.sess.Done(ctx, sh, args, data.CommandTag.String(), data.Err)
+	if t.an.Effects(sh) {
+		_ = st.sess.Done(ctx, sh, args, data.CommandTag.String(), data.Err)
+	}
 }
 
 // TraceBatchEnd ends a batch: one of its own commits, unless it failed.

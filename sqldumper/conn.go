@@ -111,7 +111,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 // PostgreSQL commits such a statement only after its last row, and a request that read the
 // old row in between must not keep its page.
 func (c *conn) afterQuery(ctx context.Context, sh *pgcapture.Shape, args []driver.NamedValue, rows driver.Rows, err error) (driver.Rows, error) {
-	if err != nil || !sh.Effects() {
+	if err != nil || !c.an.Effects(sh) {
 		return rows, c.after(ctx, sh, args, err)
 	}
 	vals := values(args)
@@ -146,14 +146,14 @@ func (c *conn) afterQuery(ctx context.Context, sh *pgcapture.Shape, args []drive
 // statement's error, or the invalidation's under Options.FailWrites.
 func (c *conn) after(ctx context.Context, sh *pgcapture.Shape, args []driver.NamedValue, err error) error {
 	read := sh.Reads() && err == nil && dumper.Rendering(ctx)
-	if !read && !sh.Effects() {
+	if !read && !c.an.Effects(sh) {
 		return err // a read outside a render: nothing to do
 	}
 	vals := values(args)
 	if read {
-		c.an.Read(ctx, sh, vals)
+		c.an.Read(ctx, sh, vals) // resolves the plan, which Effects then consults
 	}
-	if sh.Effects() {
+	if c.an.Effects(sh) {
 		if ierr := c.sess.Done(ctx, sh, vals, "", err); ierr != nil && err == nil {
 			return ierr
 		}

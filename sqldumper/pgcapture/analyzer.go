@@ -129,6 +129,19 @@ func (a *Analyzer) Shape(sql string) *Shape {
 	return sh
 }
 
+// Effects reports whether a statement of shape sh must be passed to [Session.Done] once it
+// has run: [Shape.Effects], less the statements whose plan for the current catalog, already
+// made, changes nothing (a SELECT calls operators, such as the = of WHERE id = $1, that the
+// catalog shows write nothing). It consults only what is cached: a shape not yet resolved
+// against the current catalog counts by its text, and Done resolves it.
+func (a *Analyzer) Effects(sh *Shape) bool {
+	if !sh.effects {
+		return false
+	}
+	p := sh.plan.Load()
+	return p == nil || p.gen != a.cat.generation() || p.effects
+}
+
 // Refresh forgets what the catalog said: key columns, views, triggers, routines. Statements
 // are resolved again when next used. Schema changes made through a captured connection
 // refresh it by themselves; call Refresh after one made elsewhere. A table that the catalog,
@@ -147,54 +160,59 @@ func catalogContext(ctx context.Context) (context.Context, context.CancelFunc) {
 // whole table ([dumper.ReadTable]), and [DatabaseTag]. A statement it cannot classify, a
 // write, and a read of what no captured write changes (a foreign table, a sequence, a table
 // with row-level security, a STABLE user function) keep the response out of the cache
-// ([dumper.NoStore]). Outside a render it does nothing; callers check [dumper.Rendering]
-// first to skip the work.
+// ([dumper.NoStore]). Outside a render it does nothing; callers that must convert the
+// arguments first check [dumper.Rendering] to skip that work.
 func (a *Analyzer) Read(ctx context.Context, sh *Shape, args []any) {
 	if !sh.reads || !dumper.Rendering(ctx) {
 		return
 	}
-	a.record(ctx, sh, args, renderRecorder{ctx})
+	a.record(ctx, sh, args, renderRecorder{})
 }
 
-// A recorder receives what a read records: the response being rendered, or a test.
+// A recorder receives what a read made with ctx records: the response being rendered, or a
+// test. rows and table tag the response with [DatabaseTag] too.
 type recorder interface {
-	rows(table, column string, values []string)
-	table(table string)
-	tag(tag string)
-	noStore()
+	rows(ctx context.Context, table, column string, values []string)
+	table(ctx context.Context, table string)
+	tag(ctx context.Context, tag string)
+	noStore(ctx context.Context)
 }
 
-type renderRecorder struct{ ctx context.Context }
+// renderRecorder records in the response being rendered. It holds nothing, so that passing
+// it as a recorder allocates nothing.
+type renderRecorder struct{}
 
-func (r renderRecorder) rows(table, column string, values []string) {
-	dumper.ReadRows(r.ctx, table, column, values...)
+func (renderRecorder) rows(ctx context.Context, table, column string, values []string) {
+	dumper.ReadRows(ctx, table, column, values...)
 }
-func (r renderRecorder) table(table string) { dumper.ReadTable(r.ctx, table) }
-func (r renderRecorder) tag(tag string)     { dumper.Tag(r.ctx, tag) }
-func (r renderRecorder) noStore()           { dumper.NoStore(r.ctx) }
+func (renderRecorder) table(ctx context.Context, table string) { dumper.ReadTable(ctx, table) }
+func (renderRecorder) tag(ctx context.Context, tag string)     { dumper.Tag(ctx, tag) }
+func (renderRecorder) noStore(ctx context.Context)             { dumper.NoStore(ctx) }
 
 func (a *Analyzer) record(ctx context.Context, sh *Shape, args []any, rec recorder) {
 	p, err := a.resolve(ctx, sh)
 	if err != nil {
 		a.report(ctx, err)
-		rec.noStore()
+		rec.noStore(ctx)
 		return
 	}
 	if p.noStore {
-		rec.noStore()
+		rec.noStore(ctx)
 		return
 	}
-	rec.tag(DatabaseTag)
+	if len(p.reads) == 0 {
+		rec.tag(ctx, DatabaseTag) // rows and table add it themselves, as dumper.ReadRows does
+	}
 	for i := range p.reads {
 		rp := &p.reads[i]
 		if rp.col == "" {
-			rec.table(rp.table)
+			rec.table(ctx, rp.table)
 			continue
 		}
 		if vals, ok := rp.values(args); ok {
-			rec.rows(rp.table, rp.col, vals)
+			rec.rows(ctx, rp.table, rp.col, vals)
 		} else {
-			rec.table(rp.table)
+			rec.table(ctx, rp.table)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package pgcapture
 
 import (
+	"context"
 	"database/sql"
 	"testing"
 )
@@ -366,6 +367,50 @@ func TestWrites(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := writeTags(t, a, tt.sql, tt.args...); got != tt.want {
 				t.Errorf("%s\n got %s\nwant %s", tt.sql, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEffects checks which statements must be passed to Session.Done: by their text until
+// they are resolved, by their plan for the current catalog afterwards.
+func TestEffects(t *testing.T) {
+	a := New(nopInvalidator{}, fakeLoader, nil)
+	tests := []struct {
+		name          string
+		sql           string
+		text, planned bool // Effects before and after the plan is made
+	}{
+		{"a read by key", `SELECT * FROM t WHERE id = $1`, true, false},
+		{"a read calling a built-in function", `SELECT lower(slug) FROM t WHERE n > 3`, true, false},
+		{"a read calling an immutable function", `SELECT h(n) FROM t`, true, false},
+		{"a read calling a stable function", `SELECT g(n) FROM t`, true, false}, // not stored, writes nothing
+		{"a read of no routine", `SELECT * FROM t`, false, false},
+		{"a read calling a volatile function", `SELECT f(n) FROM t`, true, true},
+		{"a read calling an unknown function", `SELECT nobody(n) FROM t`, true, true},
+		{"a read of a missing table", `SELECT * FROM missing WHERE id = 1`, true, true}, // its plan is not kept
+		{"a write", `UPDATE t SET n = 1 WHERE id = $1`, true, true},
+		{"a write in a CTE", `WITH x AS (DELETE FROM t WHERE id = 1 RETURNING id) SELECT * FROM x`, true, true},
+		{"a transaction statement", `BEGIN`, true, true},
+		{"a savepoint", `SAVEPOINT a`, true, true},
+		{"a schema change", `CREATE INDEX ON t (n)`, true, true},
+		{"SQL the parser rejects", `SELECT FROM WHERE (`, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sh := a.Shape(tt.sql)
+			if got := a.Effects(sh); got != tt.text {
+				t.Errorf("%s: Effects before its plan = %v, want %v", tt.sql, got, tt.text)
+			}
+			_, _ = a.resolve(context.Background(), sh)
+			if got := a.Effects(sh); got != tt.planned {
+				t.Errorf("%s: Effects with its plan = %v, want %v", tt.sql, got, tt.planned)
+			}
+			if !tt.planned {
+				a.Refresh()
+				if got := a.Effects(sh); got != tt.text {
+					t.Errorf("%s: Effects after Refresh = %v, want %v (its plan is of the old catalog)", tt.sql, got, tt.text)
+				}
 			}
 		})
 	}

@@ -75,7 +75,10 @@ func FuzzAnalyze(f *testing.F) {
 		rec := &tagRecorder{store: true}
 		a.record(context.Background(), sh, args, rec)
 		for i := range p.steps {
-			p.steps[i].stamps(args, nil)
+			st := &p.steps[i]
+			if tags := st.stamps(args, nil); !a.Effects(sh) && (len(tags) > 0 || st.tx != txNone || st.refresh) {
+				t.Fatalf("%q: Effects false, but statement %d stamps %v, transaction %v, refresh %v", sql, i, tags, st.tx, st.refresh)
+			}
 		}
 	})
 }

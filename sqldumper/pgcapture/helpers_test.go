@@ -44,17 +44,17 @@ type tagRecorder struct {
 	store bool
 }
 
-func (r *tagRecorder) rows(table, column string, values []string) {
-	r.tags = append(r.tags, dumper.TableTag(table))
+func (r *tagRecorder) rows(_ context.Context, table, column string, values []string) {
+	r.tags = append(r.tags, DatabaseTag, dumper.TableTag(table))
 	for _, v := range values {
 		r.tags = append(r.tags, dumper.RowTag(table, column, v))
 	}
 }
-func (r *tagRecorder) table(table string) {
-	r.tags = append(r.tags, dumper.TableTag(table), dumper.ScanTag(table))
+func (r *tagRecorder) table(_ context.Context, table string) {
+	r.tags = append(r.tags, DatabaseTag, dumper.TableTag(table), dumper.ScanTag(table))
 }
-func (r *tagRecorder) tag(tag string) { r.tags = append(r.tags, tag) }
-func (r *tagRecorder) noStore()       { r.store = false }
+func (r *tagRecorder) tag(_ context.Context, tag string) { r.tags = append(r.tags, tag) }
+func (r *tagRecorder) noStore(context.Context)           { r.store = false }
 
 // readTags returns the tags reading sql with args records, sorted and without DatabaseTag,
 // or "no-store".

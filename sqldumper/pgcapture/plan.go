@@ -12,6 +12,7 @@ import (
 type plan struct {
 	gen     uint64
 	noStore bool       // reading it keeps the response out of the cache
+	effects bool       // a step changes data, the transaction or the catalog (step.acts)
 	reads   []readPlan // the relations it reads
 	steps   []step     // per statement, in order
 }
@@ -25,7 +26,8 @@ type readPlan struct {
 	array *value
 }
 
-// step is what one statement does to data and transactions.
+// step is what one statement does to data and transactions. A field added here is one
+// that acts must consider.
 type step struct {
 	tx        txOp
 	opaque    bool         // writes what the capture cannot tell: DatabaseTag
@@ -34,6 +36,13 @@ type step struct {
 	rows      []rowSet     // INSERT … VALUES whose key values are known
 	keyed     []keyedSet   // UPDATE and DELETE whose WHERE narrows every key column
 	returning []*returnSet // writes whose RETURNING gives every key column
+}
+
+// acts reports whether the statement gives [Session.Done] anything to do: a transaction
+// statement, a catalog change, or a write that stamps tags.
+func (s *step) acts() bool {
+	return s.tx != txNone || s.opaque || s.refresh || len(s.tags) > 0 || len(s.rows) > 0 ||
+		len(s.keyed) > 0 || len(s.returning) > 0
 }
 
 // keyedSet is the rows an UPDATE or DELETE changes in one relation, known by the values its
@@ -95,14 +104,16 @@ func (a *Analyzer) resolve(ctx context.Context, sh *Shape) (*plan, error) {
 func (r *resolver) plan(sh *Shape, gen uint64) *plan {
 	p := &plan{gen: gen}
 	if sh.err != nil {
-		p.noStore = true
+		p.noStore, p.effects = true, true
 		p.steps = []step{{opaque: true}}
 		return p
 	}
 	r.prefetch(sh)
 	r.single = len(sh.stmts) == 1
 	for _, st := range sh.stmts {
-		p.steps = append(p.steps, r.stmt(st, p))
+		s := r.stmt(st, p)
+		p.effects = p.effects || s.acts()
+		p.steps = append(p.steps, s)
 	}
 	return p
 }
