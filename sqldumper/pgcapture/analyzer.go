@@ -166,61 +166,78 @@ func (a *Analyzer) Read(ctx context.Context, sh *Shape, args []any) {
 	if !sh.reads || !dumper.Rendering(ctx) {
 		return
 	}
-	a.record(ctx, sh, args, renderRecorder{})
+	a.record(ctx, sh, args, nil)
 }
 
-// A recorder receives what a read made with ctx records: the response being rendered, or a
-// test. rows and table tag the response with [DatabaseTag] too.
+// A recorder receives what a read made with ctx records, in place of the response being
+// rendered: a test's. rows and table stand for the response's [DatabaseTag] too.
 type recorder interface {
-	rows(ctx context.Context, table, column string, values []string)
-	table(ctx context.Context, table string)
+	rows(ctx context.Context, rp *readPlan, values []string) // rp read narrowed to values
+	table(ctx context.Context, rp *readPlan)                 // rp read whole
 	tag(ctx context.Context, tag string)
 	noStore(ctx context.Context)
 }
 
-// renderRecorder records in the response being rendered. It holds nothing, so that passing
-// it as a recorder allocates nothing.
-type renderRecorder struct{}
-
-func (renderRecorder) rows(ctx context.Context, table, column string, values []string) {
-	dumper.ReadRows(ctx, table, column, values...)
-}
-func (renderRecorder) table(ctx context.Context, table string) { dumper.ReadTable(ctx, table) }
-func (renderRecorder) tag(ctx context.Context, tag string)     { dumper.Tag(ctx, tag) }
-func (renderRecorder) noStore(ctx context.Context)             { dumper.NoStore(ctx) }
-
+// record records what reading sh with args reads: in the response being rendered with ctx,
+// with the tags its plan built, when rec is nil; in rec otherwise.
 func (a *Analyzer) record(ctx context.Context, sh *Shape, args []any, rec recorder) {
 	p, err := a.resolve(ctx, sh)
 	if err != nil {
 		a.report(ctx, err)
-		rec.noStore(ctx)
+		noStore(ctx, rec)
 		return
 	}
 	if p.noStore {
-		rec.noStore(ctx)
+		noStore(ctx, rec)
 		return
 	}
 	if len(p.reads) == 0 {
-		rec.tag(ctx, DatabaseTag) // rows and table add it themselves, as dumper.ReadRows does
+		// The reads' Record add it themselves, as dumper.ReadRows does.
+		if rec == nil {
+			dumper.Tag(ctx, DatabaseTag)
+		} else {
+			rec.tag(ctx, DatabaseTag)
+		}
 	}
+	var buf [8]string // the values of a read, on the stack: Record copies them
 	for i := range p.reads {
 		rp := &p.reads[i]
 		if rp.col == "" {
-			rec.table(ctx, rp.table)
+			if rec == nil {
+				rp.read.Record(ctx)
+			} else {
+				rec.table(ctx, rp)
+			}
 			continue
 		}
-		if vals, ok := rp.values(args); ok {
-			rec.rows(ctx, rp.table, rp.col, vals)
-		} else {
-			rec.table(ctx, rp.table)
+		vals, ok := rp.values(buf[:0], args)
+		switch {
+		case ok && rec == nil:
+			rp.read.Record(ctx, vals...)
+		case ok:
+			rec.rows(ctx, rp, slices.Clone(vals))
+		case rec == nil:
+			dumper.ReadTable(ctx, rp.table)
+		default:
+			rec.table(ctx, rp)
 		}
+	}
+}
+
+func noStore(ctx context.Context, rec recorder) {
+	if rec == nil {
+		dumper.NoStore(ctx)
+	} else {
+		rec.noStore(ctx)
 	}
 }
 
 // maxReadValues bounds the row tags of one read, as dumper bounds them per response.
 const maxReadValues = 256
 
-func (rp *readPlan) values(args []any) ([]string, bool) {
+// values appends to dst the canonical texts of the values the read is narrowed to with args,
+// or returns false if one of them does not convert or there are too many.
+func (rp *readPlan) values(dst []string, args []any) ([]string, bool) {
 	if rp.array != nil {
 		vals, ok := rp.array.elements(rp.kind, args)
 		return vals, ok && len(vals) <= maxReadValues
@@ -228,7 +245,7 @@ func (rp *readPlan) values(args []any) ([]string, bool) {
 	if len(rp.vals) > maxReadValues {
 		return nil, false
 	}
-	vals := make([]string, 0, len(rp.vals))
+	vals := dst
 	for _, v := range rp.vals {
 		if v.isNull(args) {
 			continue // matches no row

@@ -64,10 +64,10 @@ func BenchmarkShapeCached(b *testing.B) {
 
 type nopRecorder struct{}
 
-func (nopRecorder) rows(context.Context, string, string, []string) {}
-func (nopRecorder) table(context.Context, string)                  {}
-func (nopRecorder) tag(context.Context, string)                    {}
-func (nopRecorder) noStore(context.Context)                        {}
+func (nopRecorder) rows(context.Context, *readPlan, []string) {}
+func (nopRecorder) table(context.Context, *readPlan)          {}
+func (nopRecorder) tag(context.Context, string)               {}
+func (nopRecorder) noStore(context.Context)                   {}
 
 // BenchmarkRecord measures recording a read whose plan is cached, less the dumper calls.
 func BenchmarkRecord(b *testing.B) {

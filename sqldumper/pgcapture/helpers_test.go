@@ -44,14 +44,14 @@ type tagRecorder struct {
 	store bool
 }
 
-func (r *tagRecorder) rows(_ context.Context, table, column string, values []string) {
-	r.tags = append(r.tags, DatabaseTag, dumper.TableTag(table))
+func (r *tagRecorder) rows(_ context.Context, rp *readPlan, values []string) {
+	r.tags = append(r.tags, DatabaseTag, dumper.TableTag(rp.table))
 	for _, v := range values {
-		r.tags = append(r.tags, dumper.RowTag(table, column, v))
+		r.tags = append(r.tags, dumper.RowTag(rp.table, rp.col, v))
 	}
 }
-func (r *tagRecorder) table(_ context.Context, table string) {
-	r.tags = append(r.tags, DatabaseTag, dumper.TableTag(table), dumper.ScanTag(table))
+func (r *tagRecorder) table(_ context.Context, rp *readPlan) {
+	r.tags = append(r.tags, DatabaseTag, dumper.TableTag(rp.table), dumper.ScanTag(rp.table))
 }
 func (r *tagRecorder) tag(_ context.Context, tag string) { r.tags = append(r.tags, tag) }
 func (r *tagRecorder) noStore(context.Context)           { r.store = false }

@@ -17,13 +17,17 @@ type plan struct {
 	steps   []step     // per statement, in order
 }
 
-// readPlan is one relation read: narrowed by col when col is set, a scan otherwise.
+// readPlan is one relation read: narrowed by col when col is set, a scan otherwise. read is its
+// tags, built once: narrowed by col, or a scan. (A narrowed read whose values do not convert
+// records a scan with dumper.ReadTable, which builds them.)
 type readPlan struct {
 	table string
 	col   string
 	kind  dumper.KeyKind
 	vals  []value
 	array *value
+
+	read *dumper.Read
 }
 
 // step is what one statement does to data and transactions. A field added here is one
@@ -272,6 +276,11 @@ func (r *resolver) read(rel *relation, conds []*cond, only bool, p *plan, s *ste
 			best = c
 			rp.col, rp.kind, rp.vals, rp.array = c.col, k, c.vals, c.array
 		}
+	}
+	if rp.col != "" {
+		rp.read = dumper.NewRead(nil, []string{rp.table}, rp.col)
+	} else {
+		rp.read = dumper.NewRead([]string{rp.table}, nil, "")
 	}
 	p.reads = append(p.reads, rp)
 	if only {
@@ -577,7 +586,7 @@ func (ks *keyedSet) tags(args []any) []string {
 	out := []string{dumper.ScanTag(ks.table)}
 	for _, kv := range ks.keys {
 		rp := readPlan{kind: kv.kind, vals: kv.old.vals, array: kv.old.array}
-		vals, ok := rp.values(args)
+		vals, ok := rp.values(nil, args)
 		if !ok {
 			return []string{dumper.TableTag(ks.table)}
 		}

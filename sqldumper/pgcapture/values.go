@@ -86,6 +86,10 @@ func (v value) isNull(args []any) bool {
 		return false
 	}
 	a := args[v.param-1]
+	switch a.(type) {
+	case int, int64, int32, string:
+		return false // the common arguments, told without reflection
+	}
 	if vr, ok := a.(driver.Valuer); ok {
 		dv, err := vr.Value()
 		if err != nil {
@@ -101,8 +105,11 @@ func (v value) isNull(args []any) bool {
 }
 
 func canonical(k dumper.KeyKind, x any) (string, bool) {
-	if x == nil {
+	switch x.(type) {
+	case nil:
 		return "", false
+	case int, int64, int32, string:
+		return k.Canonical(x) // the common arguments, no pointers
 	}
 	if rv := reflect.ValueOf(x); rv.Kind() == reflect.Pointer {
 		if rv.IsNil() {

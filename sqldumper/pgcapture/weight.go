@@ -8,7 +8,7 @@ package pgcapture
 const (
 	weightBase    = 512 // a shape, one statement and its plan, less what follows
 	weightStmt    = 128 // each further statement of the text
-	weightItem    = 200 // each relation or other FROM item, with what the plan reads of it
+	weightItem    = 360 // each relation or other FROM item, with what the plan reads of it and its tags
 	weightLevel   = 64  // each SELECT level (or a write's target)
 	weightCond    = 96  // each condition that may narrow a relation
 	weightValue   = 48  // each value compared with or written to a column, besides a text constant's bytes
