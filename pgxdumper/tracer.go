@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
+	"sync/atomic"
 
 	"github.com/dumperhq/dumper"
 	"github.com/dumperhq/dumper/sqldumper/pgcapture"
@@ -35,8 +35,8 @@ type Tracer struct {
 	an  *pgcapture.Analyzer
 	key string // of the connection state in CustomData
 
-	mu  sync.Mutex
-	cfg *pgx.ConnConfig // of a traced connection, for the catalog's
+	cfg   atomic.Pointer[pgx.ConnConfig] // of a traced connection, for the catalog's
+	named atomic.Bool                    // a connection has a statement prepared with a name of the application's
 }
 
 var (
@@ -77,21 +77,23 @@ func (t *Tracer) state(conn *pgx.Conn) *connState {
 	}
 	st := &connState{sess: t.an.Session()}
 	data[t.key] = st
-	t.mu.Lock()
-	if t.cfg == nil {
+	t.config(conn)
+	return st
+}
+
+// config keeps the configuration of conn, less its tracer, for the catalog's connections,
+// unless one is kept already.
+func (t *Tracer) config(conn *pgx.Conn) {
+	if t.cfg.Load() == nil {
 		cfg := conn.Config().Copy()
 		cfg.Tracer = nil
-		t.cfg = cfg
+		t.cfg.CompareAndSwap(nil, cfg)
 	}
-	t.mu.Unlock()
-	return st
 }
 
 // load runs a catalog query over a connection of its own.
 func (t *Tracer) load(ctx context.Context, query string, arg []string) (string, error) {
-	t.mu.Lock()
-	cfg := t.cfg
-	t.mu.Unlock()
+	cfg := t.cfg.Load()
 	if cfg == nil {
 		return "", errors.New("pgxdumper: no traced connection to read the catalog with")
 	}
@@ -115,9 +117,11 @@ type callKey struct{ t *Tracer }
 
 // statement returns the shape and arguments of a statement as pgx is given it: the leading
 // options dropped, NamedArgs rewritten, a prepared statement's name replaced by its SQL.
-func (t *Tracer) statement(ctx context.Context, conn *pgx.Conn, st *connState, sql string, args []any) (*pgcapture.Shape, []any) {
-	if q, ok := st.prepared[sql]; ok {
-		sql = q
+func (t *Tracer) statement(ctx context.Context, conn *pgx.Conn, sql string, args []any) (*pgcapture.Shape, []any) {
+	if t.named.Load() { // else no connection's state need be looked up
+		if q, ok := t.state(conn).prepared[sql]; ok {
+			sql = q
+		}
 	}
 options:
 	for len(args) > 0 {
@@ -141,8 +145,8 @@ options:
 
 // TraceQueryStart records the reads of a query made during a render.
 func (t *Tracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	st := t.state(conn)
-	sh, args := t.statement(ctx, conn, st, data.SQL, data.Args)
+	t.config(conn) // before a read resolves its statement against the catalog
+	sh, args := t.statement(ctx, conn, data.SQL, data.Args)
 	t.an.Read(ctx, sh, args) // nothing outside a render
 	if !t.an.Effects(sh) {
 		return ctx // a read: nothing to do when it ends
@@ -175,7 +179,7 @@ func (t *Tracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, _ pgx.Trac
 // writes it made.
 func (t *Tracer) TraceBatchQuery(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchQueryData) {
 	st := t.state(conn)
-	sh, args := t.statement(ctx, conn, st, data.SQL, data.Args)
+	sh, args := t.statement(ctx, conn, data.SQL, data.Args)
 	if sh.Reads() && dumper.Rendering(ctx) && data.Err == nil {
 		t.an.Read(ctx, sh, args)
 	}
@@ -219,6 +223,7 @@ func (t *Tracer) TracePrepareStart(ctx context.Context, conn *pgx.Conn, data pgx
 			st.prepared = map[string]string{}
 		}
 		st.prepared[data.Name] = data.SQL
+		t.named.Store(true)
 	}
 	return ctx
 }

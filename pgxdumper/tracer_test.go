@@ -3,6 +3,8 @@ package pgxdumper_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/dumperhq/dumper/pgxdumper"
@@ -202,6 +204,46 @@ func TestPreparedStatementName(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.wantCached(t, pages...)
+}
+
+// TestPreparedStatementNameRead: a read run by the name it was prepared with is read as its
+// SQL: the page is stored, narrowed by its key, and kept by a write to another row.
+func TestPreparedStatementNameRead(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	c, err := e.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	if _, err := c.Conn().Prepare(ctx, "author_name", `SELECT name FROM authors WHERE id = $1`); err != nil {
+		t.Fatal(err)
+	}
+	h := e.cache.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var name string
+		if err := c.QueryRow(r.Context(), "author_name", 1).Scan(&name); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		fmt.Fprint(w, name)
+	}))
+	serve(h, "/named")
+	if _, err := e.pool.Exec(ctx, `INSERT INTO authors VALUES (3, 'cy', 'Cy')`); err != nil {
+		t.Fatal(err)
+	}
+	if w := serve(h, "/named"); !contains(w.Header().Get("Cache-Status"), "hit") || w.Body.String() != "Ann" {
+		t.Errorf("GET /named after a write to another author: %q, Cache-Status %q; want Ann, a hit", w.Body, w.Header().Get("Cache-Status"))
+	}
+	if _, err := e.pool.Exec(ctx, `DELETE FROM authors WHERE id = 3`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE authors SET name = 'Annie' WHERE id = 1 AND slug = 'ann'`); err != nil {
+		t.Fatal(err)
+	}
+	if w := serve(h, "/named"); w.Body.String() != "Annie" {
+		t.Errorf("GET /named after its author changed: %q, Cache-Status %q; want Annie", w.Body, w.Header().Get("Cache-Status"))
+	}
 }
 
 func TestReadsOfATransactionDuringARender(t *testing.T) {
