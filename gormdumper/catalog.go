@@ -81,13 +81,24 @@ func (r *keyRegistry) ensureCatalog(db *gorm.DB, table string) bool {
 		tables = map[string]*keyColumns{}
 	}
 	bare := r.bare(table)
-	tables[bare] = tables[bare].with(nil, nil, func(m map[string]dumper.KeyKind) map[string]dumper.KeyKind {
-		if m == nil {
-			m = map[string]dumper.KeyKind{}
+	old := tables[bare]
+	var catalogs map[string]map[string]dumper.KeyKind
+	if old != nil {
+		catalogs = maps.Clone(old.catalogs)
+	}
+	if catalogs == nil {
+		catalogs = map[string]map[string]dumper.KeyKind{}
+	}
+	catalogs[table] = cols
+	nk := old.with(nil, nil, func(map[string]dumper.KeyKind) map[string]dumper.KeyKind {
+		m := map[string]dumper.KeyKind{}
+		for _, c := range catalogs {
+			maps.Copy(m, c) // two tables of one name in two schemas: the union, for writes
 		}
-		maps.Copy(m, cols) // two tables of one name in two schemas: the union
 		return m
 	})
+	nk.catalogs = catalogs
+	tables[bare] = nk
 	lost = lostKeys(r.tables.Load(), tables)
 	r.tables.Store(&tables)
 	r.loaded.Store(table, catalogRead)
@@ -95,23 +106,52 @@ func (r *keyRegistry) ensureCatalog(db *gorm.DB, table string) bool {
 	return true
 }
 
-// narrowing returns the columns a read of a table may be narrowed by, with their kinds: those
-// every writer of the table stamps, whatever models its process has seen. Where the catalog
-// is used (PostgreSQL, SQLite), only its key columns: every writer reads them before it
-// stamps, and every data layer's writers stamp those (pgnotify's triggers send exactly them),
-// while a key only a model declares — a uniqueIndex the database lacks, a unique column of a
-// case-insensitive type such as citext, which the catalog does not count, a foreign key that
-// only another model's relation names — would be narrowed by a value a writer that has not
-// seen that model, or a raw-SQL write, does not stamp, or that the database compares
-// otherwise. Writes still stamp every column of keys.kinds. Elsewhere, the columns of the
-// table's own models (their primary keys, unique columns and belongs-to foreign keys), which
-// a writer through those models knows: not the foreign key of another model's has-one or
-// has-many relation.
-func (r *keyRegistry) narrowing(k *keyColumns) map[string]dumper.KeyKind {
-	if r.usesCatalog() {
-		return k.catalog
+// narrowKind returns the kind of col as a key a read of relation (a table whose key columns
+// are k, as the statement names it: "items", "other.items") may be narrowed by, 0 if it is
+// none: a key every writer of the table stamps, whatever models its process has seen. Where
+// the catalog is used (PostgreSQL, SQLite), only a key column of the catalog of relation
+// itself: every writer of it reads that catalog before it stamps, and every data layer's
+// writers stamp those (pgnotify's triggers send exactly them), while a key only a model
+// declares — a uniqueIndex the database lacks, a unique column of a case-insensitive type
+// such as citext, which the catalog does not count, a foreign key that only another model's
+// relation names — would be narrowed by a value a writer that has not seen that model, or a
+// raw-SQL write, does not stamp, or that the database compares otherwise. Not a key of
+// another table of the same name in another schema, whose catalog writes of relation need
+// not have read (and whose column may compare otherwise, by a nondeterministic collation);
+// where the catalog of relation has not been read under that name, only a key of every
+// table of the name whose catalog has been. Writes still stamp every column of keys.kinds.
+// Elsewhere, the columns of the table's own models (their primary keys, unique columns and
+// belongs-to foreign keys), which a writer through those models knows: not the foreign key
+// of another model's has-one or has-many relation.
+func (r *keyRegistry) narrowKind(k *keyColumns, relation, col string) dumper.KeyKind {
+	if !r.usesCatalog() {
+		return k.ownKeys[col]
 	}
-	return k.ownKeys
+	kind := k.kinds[col]
+	if kind == 0 || len(k.catalogs) == 0 {
+		return 0
+	}
+	if c, ok := k.catalogs[relation]; ok {
+		if c[col] == kind {
+			return kind
+		}
+		return 0
+	}
+	for _, c := range k.catalogs {
+		if c[col] != kind {
+			return 0
+		}
+	}
+	return kind
+}
+
+// mayNarrow reports whether a read of a table whose key columns are k may be narrowed by
+// any column at all (see narrowKind).
+func (r *keyRegistry) mayNarrow(k *keyColumns) bool {
+	if r.usesCatalog() {
+		return len(k.catalog) > 0
+	}
+	return len(k.ownKeys) > 0
 }
 
 // catalogKnown reports whether the catalog of table has been read (or is not used).
@@ -145,6 +185,7 @@ func (r *keyRegistry) refresh() {
 	for t, k := range tables {
 		if k.catalog != nil {
 			nk := k.with(nil, nil, func(map[string]dumper.KeyKind) map[string]dumper.KeyKind { return nil })
+			nk.catalogs = nil
 			if nk.version == k.version {
 				nk.version++
 			}
@@ -190,12 +231,32 @@ func readCatalogKeys(ctx context.Context, pool gorm.ConnPool, table string) (map
 // sqliteKeysQuery lists the key columns of the table ? (its name in any case) in SQLite's
 // schema, with their declared types: the columns of its primary key, of each of its unique
 // indexes (those of UNIQUE constraints, partial ones too; an expression is no column) and of
-// each of its foreign keys.
-const sqliteKeysQuery = `SELECT c.name, c.type FROM pragma_table_info(?) AS c
+// each of its foreign keys. It is a template for sqliteQuery.
+const sqliteKeysQuery = `SELECT c.name, c.type FROM pragma_table_info(?%[2]s) AS c
 WHERE c.pk > 0
-	OR c.name IN (SELECT i.name FROM pragma_index_list(?) AS l, pragma_index_info(l.name) AS i
+	OR c.name IN (SELECT i.name FROM pragma_index_list(?%[2]s) AS l, pragma_index_info(l.name%[2]s) AS i
 		WHERE l."unique" AND i.name IS NOT NULL)
-	OR c.name IN (SELECT f."from" FROM pragma_foreign_key_list(?) AS f)`
+	OR c.name IN (SELECT f."from" FROM pragma_foreign_key_list(?%[2]s) AS f)`
+
+// sqliteName splits table, as a statement names it, into the SQLite database it names
+// ("aux" for "aux.items", an attached database; "" when it names none) and the table's name.
+func sqliteName(table string) (database, name string) {
+	if i := strings.LastIndexByte(table, '.'); i >= 0 {
+		return table[:i], table[i+1:]
+	}
+	return "", table
+}
+
+// sqliteQuery returns the query template q for the SQLite database database ("": the one
+// SQLite finds an unqualified name in): %[1]s is where the schema table sqlite_master is
+// qualified by it ("aux".sqlite_master), %[2]s where it is the last argument of a pragma
+// function (pragma_table_info(?, 'aux')).
+func sqliteQuery(q, database string) string {
+	if database == "" {
+		return fmt.Sprintf(q, "", "")
+	}
+	return fmt.Sprintf(q, quoteIdent(database)+".", ", '"+strings.ReplaceAll(database, "'", "''")+"'")
+}
 
 // readSQLiteKeys is readCatalogKeys from SQLite's schema: sqliteKeysQuery, each column's kind
 // by SQLite's rules of type affinity (a declared type containing INT is an integer;
@@ -206,8 +267,8 @@ func readSQLiteKeys(ctx context.Context, pool gorm.ConnPool, table string) (map[
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	name := bareTable(table)
-	rows, err := pool.QueryContext(ctx, sqliteKeysQuery, name, name, name)
+	database, name := sqliteName(table)
+	rows, err := pool.QueryContext(ctx, sqliteQuery(sqliteKeysQuery, database), name, name, name)
 	if err != nil {
 		return nil, fmt.Errorf("gormdumper: read the key columns of %s: %w", table, err)
 	}

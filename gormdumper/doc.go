@@ -74,7 +74,10 @@
 //
 // Tags name a table without its schema and, on every database but PostgreSQL (SQLite ignores
 // the case of names), in lower case: db.Table("FLAVORS") on SQLite reads and is tagged as
-// flavors. On PostgreSQL, where GORM quotes names, as the catalog spells it.
+// flavors. On PostgreSQL, where GORM quotes names, as the catalog spells it. The catalog
+// read for a statement is that of the table it names, with its schema if it names one
+// (db.Table("other.items"); on SQLite, a table of an attached database): a read is narrowed
+// only by a key column of that table, not of a table of the same name in another schema.
 //
 // A read of a view depends on the tables the view reads (on PostgreSQL, from the catalog:
 // it is a scan of each); a read of a materialized view, a foreign table or a SQLite view is

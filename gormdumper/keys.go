@@ -31,7 +31,13 @@ type keyColumns struct {
 	// that other models' relations give it (a has-many's foreign key): 0 for conflicting
 	// kinds.
 	own     map[string]dumper.KeyKind
-	catalog map[string]dumper.KeyKind // from the database catalog
+	catalog map[string]dumper.KeyKind // from the database catalog: the union of catalogs
+	// catalogs: the key columns of each relation of the table's name that the catalog was
+	// read for, by the relation's name as statements give it ("items", "other.items"):
+	// two tables of one name in two schemas share their tags, and writes stamp the union of
+	// their keys (catalog), but a read narrows only by the keys of the table it reads (see
+	// keyRegistry.narrowKind).
+	catalogs map[string]map[string]dumper.KeyKind
 
 	ownKeys map[string]dumper.KeyKind // own, less the columns whose kind in kinds is another
 }
@@ -43,7 +49,7 @@ func (k *keyColumns) with(schema, own, catalog func(map[string]dumper.KeyKind) m
 	if k == nil {
 		k = &keyColumns{}
 	}
-	nk := &keyColumns{schema: k.schema, own: k.own, catalog: k.catalog, version: k.version}
+	nk := &keyColumns{schema: k.schema, own: k.own, catalog: k.catalog, catalogs: k.catalogs, version: k.version}
 	if schema != nil {
 		nk.schema = schema(maps.Clone(k.schema))
 	}

@@ -150,16 +150,16 @@ func readPropagation(ctx context.Context, pool gorm.ConnPool, table string) (*pr
 // key's id there, its column, the column it references (NULL: the primary key) and its
 // actions.
 const sqliteReferencesQuery = `SELECT m.name, p.id, p."from", p."to", upper(p.on_delete), upper(p.on_update)
-FROM sqlite_master AS m, pragma_foreign_key_list(m.name) AS p
+FROM %[1]ssqlite_master AS m, pragma_foreign_key_list(m.name%[2]s) AS p
 WHERE m.type = 'table' AND lower(p."table") = lower(?)
 ORDER BY m.name, p.id, p.seq`
 
 // sqliteTriggersQuery counts the triggers on the table ? (its name in any case).
-const sqliteTriggersQuery = `SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND lower(tbl_name) = lower(?)`
+const sqliteTriggersQuery = `SELECT count(*) FROM %[1]ssqlite_master WHERE type = 'trigger' AND lower(tbl_name) = lower(?)`
 
 // sqliteTableSQLQuery gives the SQL text of the definition of the table ? (its name in any
-// case).
-const sqliteTableSQLQuery = `SELECT sql FROM sqlite_master WHERE type = 'table' AND lower(name) = lower(?)
+// case), in the database sqliteQuery names (or a temporary table of that name: more, never less).
+const sqliteTableSQLQuery = `SELECT sql FROM %[1]ssqlite_master WHERE type = 'table' AND lower(name) = lower(?)
 UNION ALL SELECT sql FROM sqlite_temp_master WHERE type = 'table' AND lower(name) = lower(?)`
 
 // sqliteActions spells SQLite's foreign-key actions as pg_constraint does.
@@ -173,16 +173,16 @@ func readSQLitePropagation(ctx context.Context, pool gorm.ConnPool, table string
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	name := bareTable(table)
+	database, name := sqliteName(table)
 	pr := &propagation{}
 	var triggers int
-	if err := pool.QueryRowContext(ctx, sqliteTriggersQuery, name).Scan(&triggers); err != nil {
+	if err := pool.QueryRowContext(ctx, sqliteQuery(sqliteTriggersQuery, database), name).Scan(&triggers); err != nil {
 		return nil, fmt.Errorf("gormdumper: read the triggers of %s: %w", table, err)
 	}
 	if triggers > 0 {
 		pr.Triggers = eventInsert | eventDelete | eventUpdate
 	}
-	defs, err := pool.QueryContext(ctx, sqliteTableSQLQuery, name, name)
+	defs, err := pool.QueryContext(ctx, sqliteQuery(sqliteTableSQLQuery, database), name, name)
 	if err != nil {
 		return nil, fmt.Errorf("gormdumper: read the definition of %s: %w", table, err)
 	}
@@ -198,7 +198,7 @@ func readSQLitePropagation(ctx context.Context, pool gorm.ConnPool, table string
 	if err := defs.Err(); err != nil {
 		return nil, fmt.Errorf("gormdumper: read the definition of %s: %w", table, err)
 	}
-	rows, err := pool.QueryContext(ctx, sqliteReferencesQuery, name)
+	rows, err := pool.QueryContext(ctx, sqliteQuery(sqliteReferencesQuery, database), name)
 	if err != nil {
 		return nil, fmt.Errorf("gormdumper: read the foreign keys that reference %s: %w", table, err)
 	}
@@ -215,7 +215,11 @@ func readSQLitePropagation(ctx context.Context, pool gorm.ConnPool, table string
 		}
 		if holder != lastHolder || id != lastID {
 			lastHolder, lastID = holder, id
-			pr.Refs = append(pr.Refs, reference{Table: holder, Name: holder,
+			qualified := holder // in the database of table: SQLite's foreign keys reference no other
+			if database != "" {
+				qualified = database + "." + holder
+			}
+			pr.Refs = append(pr.Refs, reference{Table: qualified, Name: holder,
 				OnDelete: sqliteActions[del], OnUpdate: sqliteActions[upd], RefCols: []string{}})
 		}
 		f := &pr.Refs[len(pr.Refs)-1]
@@ -345,10 +349,10 @@ var failedEvents = [...]int{
 	opDelete: eventDelete | eventUpdate, // a soft delete is an update
 }
 
-// writeTable returns the table a write statement names, "" if none.
+// writeTable returns the table a write statement names (see relationName), "" if none.
 func writeTable(stmt *gorm.Statement) string {
-	if stmt.Table != "" {
-		return stmt.Table
+	if t := relationName(stmt); t != "" {
+		return t
 	}
 	if stmt.Schema != nil {
 		return stmt.Schema.Table

@@ -51,10 +51,10 @@ func (p *Plugin) readRaw(db *gorm.DB) {
 	if stmt.SQL.Len() == 0 {
 		// A statement GORM builds: learn its table's key columns from the catalog now,
 		// before it runs (a Row statement's rows stay open on the connection after it).
-		if stmt.Table != "" && !p.keys.isPrepared(stmt.Table) && plainTable(stmt) {
+		if name := relationName(stmt); name != "" && !p.keys.isPrepared(name) && plainTable(stmt) {
 			epoch := p.keys.refreshes.Load()
-			ready := p.keys.ensureCatalog(db, stmt.Table)
-			rel, ok := p.keys.relationOf(db, stmt.Table, false)
+			ready := p.keys.ensureCatalog(db, name)
+			rel, ok := p.keys.relationOf(db, name, false)
 			ready = ready && ok
 			if ok {
 				for _, d := range rel.descendants {
@@ -63,7 +63,7 @@ func (p *Plugin) readRaw(db *gorm.DB) {
 				}
 			}
 			if ready {
-				p.keys.prepared(stmt.Table, epoch)
+				p.keys.prepared(name, epoch)
 			}
 		}
 		return
@@ -132,6 +132,7 @@ func (p *Plugin) walkRead(db *gorm.DB, fromClause clause.Clause, rowsOpen bool, 
 	if !plainTable(stmt) || table == "" {
 		r.unknown = true
 	}
+	relation := cmp.Or(relationName(stmt), table) // as the catalog is read for it
 	table = p.keys.bare(table)
 	rec.table = table
 	joined := false
@@ -173,13 +174,13 @@ func (p *Plugin) walkRead(db *gorm.DB, fromClause clause.Clause, rowsOpen bool, 
 		}
 		return
 	}
-	plain, rel, stored := p.readOfRelations(db, rec, cmp.Or(stmt.Table, table), r.tables, rowsOpen)
+	plain, rel, stored := p.readOfRelations(db, rec, relation, r.relations, rowsOpen)
 	if !stored {
 		return
 	}
 	rec.scans = append(rec.scans, r.tables...)
 	if !joined && plain && !r.unsealed { // a fragment that is not balanced could undo any conjunct
-		if p.narrowing(stmt, table, rec) {
+		if p.narrowing(stmt, table, relation, rec) {
 			rec.narrowed = append(rec.narrowed, table)
 			p.readDescendants(rec, rel, true)
 			return
@@ -187,6 +188,34 @@ func (p *Plugin) walkRead(db *gorm.DB, fromClause clause.Clause, rowsOpen bool, 
 	}
 	rec.scans = append(rec.scans, table)
 	p.readDescendants(rec, rel, false)
+}
+
+// relationName returns the name of the relation the statement names, as the plugin reads its
+// catalog, its kind and what its writes set off: Statement.Table, or, when db.Table was given
+// a name with its schema ("other.items"), of which GORM keeps only the table in
+// Statement.Table and the whole name, quoted, in TableExpr, that whole name, so that a
+// statement on other.items is not taken for one on the search_path's (or SQLite's main
+// database's) items. Tags name the table without its schema (see keyRegistry.bare).
+func relationName(stmt *gorm.Statement) string {
+	te := stmt.TableExpr
+	if te == nil || stmt.Table == "" || len(te.Vars) > 0 {
+		return stmt.Table
+	}
+	prefix, ok := strings.CutSuffix(te.SQL, "."+stmt.Quote(stmt.Table))
+	if !ok || prefix == "" {
+		return stmt.Table
+	}
+	name := strings.Map(func(r rune) rune {
+		switch r {
+		case '"', '`', '[', ']':
+			return -1
+		}
+		return r
+	}, prefix) + "." + stmt.Table
+	if stmt.Quote(name) != te.SQL {
+		return stmt.Table // not a name GORM quoted
+	}
+	return name
 }
 
 // plainTable reports whether the statement reads the table it names, Statement.Table: its
@@ -205,15 +234,21 @@ func plainTable(stmt *gorm.Statement) bool {
 // plugin cannot name, and whether a fragment of SQL it holds is not balanced (see balanced),
 // which keeps the read from being narrowed.
 type readSet struct {
-	keys     *keyRegistry
-	tables   []string // bare (see keyRegistry.bare)
-	unknown  bool
-	unsealed bool
-	depth    int // of walk, bounded by maxValueDepth
+	keys   *keyRegistry
+	tables []string // bare (see keyRegistry.bare)
+	// relations: the same, as the statement names them (with their schemas, if it names
+	// them), for the lookups of their kinds (see readOfRelations)
+	relations []string
+	unknown   bool
+	unsealed  bool
+	depth     int // of walk, bounded by maxValueDepth
 }
 
 // scan records that the statement reads table (as it names it) whole.
-func (r *readSet) scan(table string) { r.tables = append(r.tables, r.keys.bare(table)) }
+func (r *readSet) scan(table string) {
+	r.tables = append(r.tables, r.keys.bare(table))
+	r.relations = append(r.relations, table)
+}
 
 // comparison returns a comparison clause as the clause.Eq it is defined from (clause.Neq,
 // Gt, Gte, Lt, Lte and Like are all types of clause.Eq).
@@ -520,7 +555,7 @@ func (r *readSet) subquery(stmt *gorm.Statement, sub *gorm.DB) {
 		r.unknown = true
 		return
 	}
-	table := s.Table
+	table := relationName(s)
 	if table == "" {
 		model := s.Model
 		if model == nil {
@@ -552,7 +587,7 @@ func (r *readSet) subquery(stmt *gorm.Statement, sub *gorm.DB) {
 // nothing, or is not a conjunction; else it sets rec's col, kind, values and raw (the values
 // as the clause holds them). A value that does not convert to its key's text makes rec not
 // kept as a plan: with other arguments the same text may narrow.
-func (p *Plugin) narrowing(stmt *gorm.Statement, table string, rec *readRecord) bool {
+func (p *Plugin) narrowing(stmt *gorm.Statement, table, relation string, rec *readRecord) bool {
 	c, has := stmt.Clauses["WHERE"]
 	if !has {
 		return false
@@ -574,8 +609,7 @@ func (p *Plugin) narrowing(stmt *gorm.Statement, table string, rec *readRecord) 
 		}
 	}
 	keys := p.keys.table(stmt.Schema, table)
-	narrowing := p.keys.narrowing(keys)
-	if len(narrowing) == 0 {
+	if !p.keys.mayNarrow(keys) {
 		return false
 	}
 	best := -1
@@ -586,8 +620,8 @@ func (p *Plugin) narrowing(stmt *gorm.Statement, table string, rec *readRecord) 
 		if !isNarrowed {
 			continue
 		}
-		k := narrowing[c]
-		if k == 0 || k == dumper.KeyText && !p.keys.binaryText(cmp.Or(stmt.Table, table), c) {
+		k := p.keys.narrowKind(keys, relation, c)
+		if k == 0 || k == dumper.KeyText && !p.keys.binaryText(relation, c) {
 			continue // not a key; text that SQLite compares otherwise than byte-wise
 		}
 		out := valBuf[:0]

@@ -51,7 +51,8 @@ SELECT json_build_object(
       SELECT h.inhrelid FROM dep JOIN pg_catalog.pg_inherits AS h ON h.inhparent = dep.oid
     UNION
       SELECT h.inhrelid FROM des JOIN pg_catalog.pg_inherits AS h ON h.inhparent = des.oid)
-    SELECT json_agg(DISTINCT hc.relname::text) FROM des JOIN pg_catalog.pg_class AS hc ON hc.oid = des.oid), '[]'::json),
+    SELECT json_agg(DISTINCT hn.nspname || '.' || hc.relname) FROM des JOIN pg_catalog.pg_class AS hc ON hc.oid = des.oid
+      JOIN pg_catalog.pg_namespace AS hn ON hn.oid = hc.relnamespace), '[]'::json),
   'bases', coalesce((SELECT json_agg(json_build_object('kind', dep.kind, 'name', bc.relname))
     FROM dep JOIN pg_catalog.pg_class AS bc ON bc.oid = dep.oid WHERE dep.oid <> c.oid), '[]'::json),
   'calls', EXISTS (SELECT FROM dep
@@ -70,7 +71,8 @@ type relation struct {
 	opaque bool
 	view   bool
 	// descendants: of a plain or partitioned table, its inheritance children and
-	// partitions, to any depth (bare); they are among tables too.
+	// partitions, to any depth, with their schemas ("public.items_2024"), as their catalogs
+	// are read; they are among tables too (bare).
 	descendants []string
 	// binaryText: on SQLite, whether each text column (by its name in lower case: SQLite's
 	// names ignore case) compares byte-wise (BINARY); a column missing from it is not a
@@ -153,7 +155,9 @@ func readRelation(ctx context.Context, pool gorm.ConnPool, table string) (*relat
 	default:
 		rel.opaque = true
 	}
-	rel.tables = append(rel.tables, desc.Descendants...)
+	for _, d := range desc.Descendants {
+		rel.tables = append(rel.tables, bareTable(d))
+	}
 	if !rel.view {
 		rel.descendants = desc.Descendants
 	}
@@ -164,9 +168,13 @@ func readRelation(ctx context.Context, pool gorm.ConnPool, table string) (*relat
 const sqliteTypeQuery = `SELECT type FROM sqlite_master WHERE lower(name) = lower(?) AND type IN ('table', 'view')
 UNION ALL SELECT type FROM sqlite_temp_master WHERE lower(name) = lower(?) AND type IN ('table', 'view')`
 
+// sqliteTypeInQuery is sqliteTypeQuery for a table of a database a statement names (a
+// template for sqliteQuery): "aux.items".
+const sqliteTypeInQuery = `SELECT type FROM %[1]ssqlite_master WHERE lower(name) = lower(?) AND type IN ('table', 'view')`
+
 // sqliteIndexCollationsQuery lists the columns of the indexes of the table ? with their
-// collations.
-const sqliteIndexCollationsQuery = `SELECT x.name, x.coll FROM pragma_index_list(?) AS l, pragma_index_xinfo(l.name) AS x
+// collations (a template for sqliteQuery).
+const sqliteIndexCollationsQuery = `SELECT x.name, x.coll FROM pragma_index_list(?%[2]s) AS l, pragma_index_xinfo(l.name%[2]s) AS x
 WHERE x.key AND x.name IS NOT NULL`
 
 // readSQLiteRelation reads, from SQLite's schema, whether table is a view (opaque), and
@@ -179,9 +187,14 @@ func readSQLiteRelation(ctx context.Context, pool gorm.ConnPool, table string) (
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	name := bareTable(table)
+	database, name := sqliteName(table)
 	var kind string
-	err := pool.QueryRowContext(ctx, sqliteTypeQuery, name, name).Scan(&kind)
+	var err error
+	if database == "" {
+		err = pool.QueryRowContext(ctx, sqliteTypeQuery, name, name).Scan(&kind)
+	} else {
+		err = pool.QueryRowContext(ctx, sqliteQuery(sqliteTypeInQuery, database), name).Scan(&kind)
+	}
 	if err == sql.ErrNoRows {
 		return &relation{opaque: true}, nil
 	}
@@ -192,7 +205,7 @@ func readSQLiteRelation(ctx context.Context, pool gorm.ConnPool, table string) (
 		return &relation{opaque: true}, nil
 	}
 	rel := &relation{binaryText: map[string]bool{}}
-	rows, err := pool.QueryContext(ctx, `SELECT name, type FROM pragma_table_info(?)`, name)
+	rows, err := pool.QueryContext(ctx, sqliteQuery(`SELECT name, type FROM pragma_table_info(?%[2]s)`, database), name)
 	if err != nil {
 		return nil, fmt.Errorf("gormdumper: read the columns of %s: %w", table, err)
 	}
@@ -212,14 +225,14 @@ func readSQLiteRelation(ctx context.Context, pool gorm.ConnPool, table string) (
 		return nil, fmt.Errorf("gormdumper: read the columns of %s: %w", table, err)
 	}
 	for _, col := range text {
-		q := `SELECT x = 'A' OR x = 'a ' FROM (SELECT ` + quoteIdent(col) + ` AS x FROM ` + quoteIdent(name) + ` WHERE 0 UNION ALL SELECT 'a')`
+		q := `SELECT x = 'A' OR x = 'a ' FROM (SELECT ` + quoteIdent(col) + ` AS x FROM ` + sqliteQuery(`%[1]s`, database) + quoteIdent(name) + ` WHERE 0 UNION ALL SELECT 'a')`
 		var folds bool
 		if err := pool.QueryRowContext(ctx, q).Scan(&folds); err != nil {
 			return nil, fmt.Errorf("gormdumper: read the collation of %s.%s: %w", table, col, err)
 		}
 		rel.binaryText[lowerASCII(col)] = !folds // SQLite's column names ignore case
 	}
-	rows, err = pool.QueryContext(ctx, sqliteIndexCollationsQuery, name)
+	rows, err = pool.QueryContext(ctx, sqliteQuery(sqliteIndexCollationsQuery, database), name)
 	if err != nil {
 		return nil, fmt.Errorf("gormdumper: read the indexes of %s: %w", table, err)
 	}
@@ -286,10 +299,11 @@ func (p *Plugin) readDescendants(rec *readRecord, rel *relation, narrowed bool) 
 		return
 	}
 	for _, d := range rel.descendants {
-		if narrowed && p.keys.catalogKnown(d) && p.keys.narrowing(p.keys.table(nil, d))[rec.col] == rec.kind {
-			rec.narrowed = append(rec.narrowed, d)
+		bare := p.keys.bare(d)
+		if narrowed && p.keys.catalogKnown(d) && p.keys.narrowKind(p.keys.table(nil, bare), d, rec.col) == rec.kind {
+			rec.narrowed = append(rec.narrowed, bare)
 		} else {
-			rec.scans = append(rec.scans, d)
+			rec.scans = append(rec.scans, bare)
 		}
 	}
 }

@@ -21,7 +21,7 @@ const loadChunk = 500
 // write describes the rows a write statement names.
 type write struct {
 	schema    *schema.Schema // nil when GORM has no model for the statement (db.Table(…) with a map)
-	table     string
+	table     string         // as relationName gives it: with its schema, if db.Table named one
 	tableExpr *clause.Expr
 	joins     []joinSide // when schema is a many-to-many join table: the relations through it
 	keys      [][]any    // primary keys of the rows named by the statement's model value
@@ -31,7 +31,7 @@ type write struct {
 // inspect describes the statement of db.
 func inspect(db *gorm.DB, op op) *write {
 	stmt := db.Statement
-	w := &write{schema: stmt.Schema, table: stmt.Table, tableExpr: stmt.TableExpr}
+	w := &write{schema: stmt.Schema, table: relationName(stmt), tableExpr: stmt.TableExpr}
 	if w.schema == nil {
 		return w
 	}
