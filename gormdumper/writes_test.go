@@ -159,18 +159,26 @@ func TestReplacingWrites(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := newCones(t, backend{"sqlite", openSQLite})
-			c.warm(t, conePages...)
-			c.rec.reset()
-			if err := tt.write(c.db); err != nil {
-				t.Fatal(err)
-			}
-			c.wantFresh(t, conePages...)
-			_, tags := c.rec.invalidated()
-			if got := slices.Contains(tags, "table:cones"); got != tt.bulk {
-				t.Errorf("the write (it %s) stamped %q; the table's tag among them: %v, want %v", tt.reason, tags, got, tt.bulk)
-			}
+			wantConeWrite(t, "", tt.write, tt.bulk, tt.reason)
 		})
+	}
+}
+
+// wantConeWrite runs write on a SQLite cones table made by ddl ("": by AutoMigrate), with its
+// pages cached, and checks that they are fresh after it and that the table's tag was stamped
+// if and only if bulk; reason says what the write does to the rows.
+func wantConeWrite(t *testing.T, ddl string, write func(db *gorm.DB) error, bulk bool, reason string) {
+	t.Helper()
+	c := newConesOf(t, backend{"sqlite", openSQLite}, ddl)
+	c.warm(t, conePages...)
+	c.rec.reset()
+	if err := write(c.db); err != nil {
+		t.Fatal(err)
+	}
+	c.wantFresh(t, conePages...)
+	_, tags := c.rec.invalidated()
+	if got := slices.Contains(tags, "table:cones"); got != bulk {
+		t.Errorf("the write (it %s) stamped %q; the table's tag among them: %v, want %v", reason, tags, got, bulk)
 	}
 }
 
@@ -219,17 +227,7 @@ func TestDeclaredReplace(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := newConesOf(t, backend{"sqlite", openSQLite}, tt.ddl)
-			c.warm(t, conePages...)
-			c.rec.reset()
-			if err := tt.write(c.db); err != nil {
-				t.Fatal(err)
-			}
-			c.wantFresh(t, conePages...)
-			_, tags := c.rec.invalidated()
-			if got := slices.Contains(tags, "table:cones"); got != tt.bulk {
-				t.Errorf("the write (it %s) stamped %q; the table's tag among them: %v, want %v", tt.reason, tags, got, tt.bulk)
-			}
+			wantConeWrite(t, tt.ddl, tt.write, tt.bulk, tt.reason)
 		})
 	}
 }
